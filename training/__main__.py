@@ -1,0 +1,100 @@
+"""`python -m training {train,evaluate}`: the command line of the training package."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. optim.steps=50), got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.config import ConfigError, load_config
+    from training.evaluate import format_table
+    from training.train import train
+
+    try:
+        config = load_config(args.config, args.preset, _parse_overrides(args.set))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    started = time.time()
+    try:
+        manifest = train(config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(manifest.metrics["held_out"]))
+    print(f"checkpoint written to {args.out} in {time.time() - started:.0f} s "
+          f"(best step {manifest.metrics.get('step')}); curves: {args.out}/curves.png")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.checkpoint import CheckpointError, load_model
+    from training.config import TrainConfig
+    from training.data.loading import load_data
+    from training.evaluate import evaluate_model, format_table
+    from training.train import pick_device
+
+    try:
+        model, tokenizer, manifest = load_model(args.checkpoint)
+    except (CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    config = TrainConfig.model_validate(manifest.training["config"])
+    if args.n:
+        config.data.eval_per_setting = args.n
+    config.data.synthetic = {s: 0 for s in config.data.synthetic}  # evaluation needs no training data
+    _, eval_sets = load_data(config.data)
+    model.to(pick_device(args.device))
+    results = evaluate_model(model, tokenizer, eval_sets, manifest.tasks, manifest.encoding.model_dump(),
+                             progress=not args.json)
+    if args.json:
+        print(json.dumps({"checkpoint": manifest.name, "metrics": results}, indent=2))
+    else:
+        print(f"checkpoint {manifest.name} ({args.checkpoint}), held-out templates:")
+        print(format_table(results))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a multi-task model and write a checkpoint")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="a training config YAML (see training/configs/)")
+    src.add_argument("--preset", choices=["tiny", "quick", "default"], help="a built-in config")
+    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optim.steps=50 (repeatable)")
+    p.add_argument("--force", action="store_true", help="overwrite a checkpoint already in --out")
+    p.add_argument("--resume", action="store_true", help="continue the training saved in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="each task's metrics of a checkpoint on held-out templates")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--n", type=int, default=None, help="held-out examples per setting (default: as trained)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_evaluate)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The checkpoint directory: the contract between training/ (writes) and service/ (reads).
+
+    manifest.json             format_version, name, created, backbone, tokenizer, heads, tasks, ...
+    backbone/                 transformers save_pretrained, safetensors only
+    tokenizer/                tokenizer files
+    heads/<name>.safetensors  one file per head, its metadata naming the backbone it was trained with
+
+Only safetensors are ever read (torch.load of an untrusted file runs code). Every file's sha256
+is in the manifest and is checked when the file is loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from training.model.backbone import BackboneInfo, load_pretrained_backbone
+from training.model.heads import Head, build_head
+from training.model.multitask import MultiTaskModel
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that must not be loaded; the message names the file and what is wrong."""
+
+
+class HeadEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: str
+    tasks: list[str]
+    file: str
+    sha256: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackboneEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    hidden_size: int
+    num_layers: int
+    num_parameters: int
+    # sha256 of the backbone's weights file: a head records it and is refused by any other backbone.
+    fingerprint: str
+    info: dict[str, Any]
+    source: str
+    files: dict[str, str]  # path relative to the checkpoint -> sha256
+
+
+class EncodingEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_length: int = 256
+    stride: int = 64
+    max_question_tokens: int = 64
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int
+    name: str
+    created: str
+    backbone: BackboneEntry
+    tokenizer: dict[str, Any]  # {"dir": "tokenizer", "files": {path: sha256}}
+    heads: list[HeadEntry]
+    tasks: dict[str, str]  # task -> target head
+    encoding: EncodingEntry = Field(default_factory=EncodingEntry)
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+    def head(self, name: str) -> HeadEntry:
+        for entry in self.heads:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"checkpoint {self.name!r} has no head {name!r}; its heads: {[h.name for h in self.heads]}")
+
+    @property
+    def backbone_info(self) -> BackboneInfo:
+        return BackboneInfo(**self.backbone.info)
+
+    @property
+    def checkpoint_hash(self) -> str:
+        """One hash of everything loaded: the manifest's file hashes together."""
+        parts = sorted([*self.backbone.files.values(), *self.tokenizer["files"].values(), *(h.sha256 for h in self.heads)])
+        return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def save_checkpoint(
+    out_dir: str | Path,
+    model: MultiTaskModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    name: str,
+    head_tasks: dict[str, list[str]],
+    tasks: dict[str, str],
+    encoding: dict[str, int],
+    backbone_source: str,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Manifest:
+    """Write the checkpoint parts into a staging folder, then move them into `out_dir`, the
+    manifest last, so a reader never finds a manifest naming files that are not there yet."""
+    out_dir = Path(out_dir)
+    staging = out_dir / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    model.backbone.save_pretrained(staging / "backbone", safe_serialization=True)
+    tokenizer.save_pretrained(staging / "tokenizer")
+    weights = staging / "backbone" / "model.safetensors"
+    fingerprint = sha256_file(weights)
+
+    head_entries = []
+    (staging / "heads").mkdir()
+    for head_name, head in model.heads.items():
+        rel = f"heads/{head_name}.safetensors"
+        state = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+        save_file(state, staging / rel, metadata={
+            "format_version": str(FORMAT_VERSION),
+            "name": head_name,
+            "kind": head.kind,
+            "backbone_fingerprint": fingerprint,
+            "hidden_size": str(model.info.hidden_size),
+        })
+        head_entries.append(HeadEntry(
+            name=head_name, kind=head.kind, tasks=head_tasks.get(head_name, []), file=rel,
+            sha256=sha256_file(staging / rel), config=head.config,
+        ))
+
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        name=name,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        backbone=BackboneEntry(
+            type=model.backbone.config.model_type,
+            hidden_size=model.info.hidden_size,
+            num_layers=model.backbone.config.num_hidden_layers,
+            num_parameters=sum(p.numel() for p in model.backbone.parameters()),
+            fingerprint=fingerprint,
+            info=model.info.to_dict(),
+            source=backbone_source,
+            files=_hash_tree(staging, "backbone"),
+        ),
+        tokenizer={"dir": "tokenizer", "files": _hash_tree(staging, "tokenizer")},
+        heads=head_entries,
+        tasks=tasks,
+        encoding=EncodingEntry(**encoding),
+        training=training or {},
+        metrics=metrics or {},
+    )
+    for part in ("backbone", "tokenizer", "heads"):
+        shutil.rmtree(out_dir / part, ignore_errors=True)
+        (staging / part).rename(out_dir / part)
+    tmp_manifest = out_dir / (MANIFEST + ".tmp")
+    tmp_manifest.write_text(manifest.model_dump_json(indent=2))
+    tmp_manifest.replace(out_dir / MANIFEST)
+    staging.rmdir()
+    return manifest
+
+
+def _hash_tree(root: Path, sub: str) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): sha256_file(p)
+        for p in sorted((root / sub).rglob("*"))
+        if p.is_file()
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def read_manifest(ckpt_dir: str | Path) -> Manifest:
+    path = Path(ckpt_dir) / MANIFEST
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no manifest; is {ckpt_dir} a checkpoint written by `python -m training train`?")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format_version {version!r} is not supported (this code reads {FORMAT_VERSION}); "
+            "retrain the checkpoint or use the matching version of whats-in-your-head"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: malformed manifest: {err}") from err
+
+
+def verify_file(ckpt_dir: str | Path, rel: str, expected_sha256: str) -> Path:
+    path = Path(ckpt_dir) / rel
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (the manifest lists it); the checkpoint is incomplete")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise CheckpointError(
+            f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected_sha256[:16]}…; "
+            "the file was changed or truncated after training: restore it or retrain"
+        )
+    return path
+
+
+def load_tokenizer(ckpt_dir: str | Path, manifest: Manifest | None = None) -> PreTrainedTokenizerBase:
+    manifest = manifest or read_manifest(ckpt_dir)
+    for rel, sha in manifest.tokenizer["files"].items():
+        verify_file(ckpt_dir, rel, sha)
+    return AutoTokenizer.from_pretrained(str(Path(ckpt_dir) / manifest.tokenizer["dir"]))
+
+
+def load_backbone(ckpt_dir: str | Path, manifest: Manifest | None = None) -> PreTrainedModel:
+    manifest = manifest or read_manifest(ckpt_dir)
+    for rel, sha in manifest.backbone.files.items():
+        verify_file(ckpt_dir, rel, sha)
+    return load_pretrained_backbone(Path(ckpt_dir) / "backbone")
+
+
+def load_head(
+    ckpt_dir: str | Path,
+    name: str,
+    manifest: Manifest | None = None,
+    word_embeddings: torch.nn.Embedding | None = None,
+) -> Head:
+    """One head from its own file, without the backbone: what a head replica loads."""
+    manifest = manifest or read_manifest(ckpt_dir)
+    entry = manifest.head(name)
+    path = verify_file(ckpt_dir, entry.file, entry.sha256)
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+        state = {key: fh.get_tensor(key) for key in fh.keys()}
+    if meta.get("backbone_fingerprint") != manifest.backbone.fingerprint:
+        raise CheckpointError(
+            f"{path}: head {name!r} was trained with another backbone (fingerprint "
+            f"{str(meta.get('backbone_fingerprint'))[:12]}…, this checkpoint's backbone is "
+            f"{manifest.backbone.fingerprint[:12]}…); use the head with the checkpoint it was trained in"
+        )
+    if meta.get("hidden_size") != str(manifest.backbone.hidden_size):
+        raise CheckpointError(
+            f"{path}: head {name!r} expects hidden size {meta.get('hidden_size')}, "
+            f"the backbone has {manifest.backbone.hidden_size}"
+        )
+    kwargs = {"word_embeddings": word_embeddings} if entry.kind == "generative" and word_embeddings is not None else {}
+    head = build_head(name, entry.kind, manifest.backbone_info, entry.config, **kwargs)
+    try:
+        head.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit head {name!r} of kind {entry.kind!r}: {err}") from err
+    return head.eval()
+
+
+def load_model(ckpt_dir: str | Path) -> tuple[MultiTaskModel, PreTrainedTokenizerBase, Manifest]:
+    """The whole multi-task model, with generative heads tied to the backbone's embeddings again."""
+    manifest = read_manifest(ckpt_dir)
+    tokenizer = load_tokenizer(ckpt_dir, manifest)
+    backbone = load_backbone(ckpt_dir, manifest)
+    if backbone.config.hidden_size != manifest.backbone.hidden_size:
+        raise CheckpointError(f"{Path(ckpt_dir) / 'backbone'}: hidden size {backbone.config.hidden_size} "
+                              f"differs from the manifest's {manifest.backbone.hidden_size}")
+    embeddings = backbone.get_input_embeddings()
+    heads = {e.name: load_head(ckpt_dir, e.name, manifest, word_embeddings=embeddings) for e in manifest.heads}
+    model = MultiTaskModel(backbone, heads, manifest.backbone_info).eval()
+    return model, tokenizer, manifest

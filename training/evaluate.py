@@ -1,0 +1,99 @@
+"""Each task's metric on held-out examples, predicted by the task's target head."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from training.data.schema import Example
+from training.metrics import exact_match, mean, number_match, rouge_l, span_set_scores, token_f1
+from training.model import MultiTaskModel, encode
+
+# The metric that ranks checkpoints, per task.
+PRIMARY_METRIC = {
+    "drop_number": "em",
+    "drop_span": "em",
+    "drop_spans": "em",
+    "hotpot_yesno": "accuracy",
+    "hotpot_span": "em",
+    "squad": "em",
+    "summarize": "rouge_l",
+}
+
+
+def score_prediction(example: Example, prediction: dict[str, Any]) -> dict[str, float]:
+    """Metrics of one target-head prediction against the example's answer."""
+    text = prediction.get("text", prediction.get("label", ""))
+    kind = example.answer_type
+    if kind == "number":
+        return {"em": number_match(text, example.answer)}
+    if kind in ("yes", "no"):
+        return {"accuracy": float(prediction.get("label", text) == kind)}
+    if kind == "spans":
+        predicted = [s["text"] for s in prediction["spans"]] if "spans" in prediction else [text]
+        em, f1 = span_set_scores(predicted, [s.text for s in example.answer_spans])
+        return {"em": em, "f1": f1}
+    if kind == "summary":
+        return {"rouge_l": rouge_l(text, example.answer)}
+    return {"em": exact_match(text, example.answer), "f1": token_f1(text, example.answer)}
+
+
+def predict_examples(
+    model: MultiTaskModel,
+    tokenizer,
+    examples: Sequence[Example],
+    heads: Sequence[str],
+    encoding: dict[str, int],
+    batch_size: int = 32,
+) -> list[dict[str, dict[str, Any]]]:
+    """For each example, {head: prediction} from one backbone pass per batch."""
+    device = next(model.parameters()).device
+    out: list[dict[str, dict[str, Any]]] = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            chunk = examples[i : i + batch_size]
+            enc = encode(tokenizer, [e.question for e in chunk], [e.context for e in chunk], **encoding).to(device)
+            preds = model.predict(enc, tokenizer, heads=heads)
+            out.extend({h: preds[h][j] for h in heads} for j in range(len(chunk)))
+    model.train(was_training)
+    return out
+
+
+def evaluate_model(
+    model: MultiTaskModel,
+    tokenizer,
+    eval_sets: dict[str, list[Example]],
+    tasks: dict[str, str],
+    encoding: dict[str, int],
+    batch_size: int = 32,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """{task: {metric: value, "n": count}} for each task that has examples, plus "score", the mean
+    of the tasks' primary metrics (what best-checkpoint keeping compares)."""
+    results: dict[str, Any] = {}
+    items = [(t, exs[:limit] if limit else exs) for t, exs in eval_sets.items() if exs and t in tasks]
+    for task, examples in tqdm(items, desc="evaluate", disable=not progress, leave=False):
+        target = tasks[task]
+        preds = predict_examples(model, tokenizer, examples, [target], encoding, batch_size)
+        scores = [score_prediction(ex, p[target]) for ex, p in zip(examples, preds)]
+        results[task] = {m: mean([s[m] for s in scores]) for m in scores[0]} | {"n": len(examples)}
+    primaries = [results[t][PRIMARY_METRIC[t]] for t in results]
+    results["score"] = mean(primaries)
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The metrics as a fixed-width table a person reads in a terminal."""
+    metrics = ["em", "f1", "accuracy", "rouge_l"]
+    rows = [f"{'task':<14}{'n':>6}" + "".join(f"{m:>10}" for m in metrics) + f"{'primary':>10}"]
+    for task, vals in results.items():
+        if task == "score":
+            continue
+        cells = "".join(f"{vals[m]:>10.3f}" if m in vals else f"{'-':>10}" for m in metrics)
+        rows.append(f"{task:<14}{vals['n']:>6}{cells}{PRIMARY_METRIC[task]:>10}")
+    rows.append(f"mean of primary metrics: {results.get('score', 0.0):.3f}")
+    return "\n".join(rows)

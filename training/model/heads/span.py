@@ -1,0 +1,105 @@
+"""Span extraction: start/end logits over the question and the context (GenBERT reads both)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.model.heads.base import Head, HeadBatch, register_head
+from training.model.heads.labels import token_span
+from training.model.encoding import SEG_SPECIAL
+
+
+@dataclass
+class SpanOutput:
+    start_logits: torch.Tensor  # [W, T]
+    end_logits: torch.Tensor  # [W, T]
+    loss: torch.Tensor | None = None
+
+
+@register_head("span")
+class SpanHead(Head):
+    """config: max_answer_tokens (30), top_k alternatives returned by decode (3)."""
+
+    def __init__(self, name, info, config):
+        super().__init__(name, info, {"max_answer_tokens": 30, "top_k": 3, **config})
+        self.dropout = nn.Dropout(info.hidden_dropout_prob)
+        self.qa_outputs = nn.Linear(info.hidden_size, 2)
+
+    def forward(self, batch: HeadBatch, labels: dict[str, torch.Tensor] | None = None) -> SpanOutput:
+        logits = self.qa_outputs(self.dropout(batch.hidden)).float()
+        start, end = logits.unbind(-1)
+        # Special tokens and padding can't be answers, except CLS (index 0), the "not in this
+        # window" answer of windows that don't hold the span.
+        invalid = batch.segments == SEG_SPECIAL
+        invalid[:, 0] = False
+        start = start.masked_fill(invalid, -1e4)
+        end = end.masked_fill(invalid, -1e4)
+        out = SpanOutput(start, end)
+        if labels is not None:
+            out.loss = self.loss(out, labels)
+        return out
+
+    def loss(self, output: SpanOutput, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (
+            F.cross_entropy(output.start_logits, labels["start"], ignore_index=-100)
+            + F.cross_entropy(output.end_logits, labels["end"], ignore_index=-100)
+        ) / 2
+
+    def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> dict[str, torch.Tensor]:
+        starts, ends = [], []
+        for w, ex_i in enumerate(batch.example_index.tolist()):
+            spans = examples[ex_i].answer_spans
+            if not spans:
+                starts.append(-100), ends.append(-100)
+                continue
+            found = token_span(batch, w, spans[0])
+            s, e = found if found is not None else (0, 0)
+            starts.append(s), ends.append(e)
+        device = batch.hidden.device
+        return {"start": torch.tensor(starts, device=device), "end": torch.tensor(ends, device=device)}
+
+    @torch.no_grad()
+    def decode(self, output: SpanOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
+        max_len, top_k = int(self.config["max_answer_tokens"]), int(self.config["top_k"])
+        start_p = output.start_logits.float().softmax(-1)
+        end_p = output.end_logits.float().softmax(-1)
+        results = []
+        for i in range(batch.num_inputs):
+            candidates = []
+            for w in batch.windows_of(i):
+                candidates.extend(self._window_candidates(batch, w, start_p[w], end_p[w], max_len, top_k))
+            candidates.sort(key=lambda c: -c["score"])
+            chosen: list[dict[str, Any]] = []
+            for c in candidates:
+                if all(c["field"] != o["field"] or c["end"] <= o["start"] or c["start"] >= o["end"] for o in chosen):
+                    chosen.append(c)
+                if len(chosen) == top_k:
+                    break
+            if not chosen:
+                results.append({"text": "", "start": 0, "end": 0, "field": "context", "score": 0.0, "alternatives": []})
+                continue
+            results.append({**chosen[0], "alternatives": chosen[1:]})
+        return results
+
+    @staticmethod
+    def _window_candidates(batch, w, start_p, end_p, max_len, k) -> list[dict[str, Any]]:
+        seg = batch.segments[w]
+        scores = start_p[:, None] * end_p[None, :]
+        t = scores.shape[0]
+        idx = torch.arange(t, device=scores.device)
+        valid = (idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_len)
+        valid &= (seg[:, None] == seg[None, :]) & (seg[:, None] != SEG_SPECIAL)
+        scores = scores.masked_fill(~valid, -1.0)
+        flat = scores.flatten()
+        top = torch.topk(flat, k=min(4 * k, flat.numel()))
+        out = []
+        for score, pos in zip(top.values.tolist(), top.indices.tolist()):
+            if score < 0:
+                break
+            s, e = divmod(pos, t)
+            out.append({**batch.char_span(w, s, e), "score": float(score)})
+        return out

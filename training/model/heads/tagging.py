@@ -1,0 +1,95 @@
+"""Multi-span extraction as BIO tagging over tokens (the "MSE" head), decoded to a list of spans."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.model.encoding import SEG_SPECIAL
+from training.model.heads.base import Head, HeadBatch, register_head
+from training.model.heads.labels import token_span
+
+O, B, I = 0, 1, 2
+TAGS = ("O", "B", "I")
+
+
+@dataclass
+class TaggingOutput:
+    logits: torch.Tensor  # [W, T, 3]
+    loss: torch.Tensor | None = None
+
+
+@register_head("tagging")
+class TaggingHead(Head):
+    """config: min_score, the mean tag probability a decoded span needs (0.0 keeps all)."""
+
+    def __init__(self, name, info, config):
+        super().__init__(name, info, {"min_score": 0.0, **config})
+        self.dropout = nn.Dropout(info.hidden_dropout_prob)
+        self.classifier = nn.Linear(info.hidden_size, len(TAGS))
+
+    def forward(self, batch: HeadBatch, labels: torch.Tensor | None = None) -> TaggingOutput:
+        out = TaggingOutput(self.classifier(self.dropout(batch.hidden)).float())
+        if labels is not None:
+            out.loss = self.loss(out, labels)
+        return out
+
+    def loss(self, output: TaggingOutput, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+    def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> torch.Tensor:
+        labels = torch.full(batch.segments.shape, O, dtype=torch.long)
+        labels[batch.segments.cpu() == SEG_SPECIAL] = -100
+        for w, ex_i in enumerate(batch.example_index.tolist()):
+            ex = examples[ex_i]
+            spans = ex.answer_spans if ex.answer_type == "spans" else ex.answer_spans[:1]
+            for span in spans:
+                found = token_span(batch, w, span)
+                if found is None:
+                    continue
+                s, e = found
+                labels[w, s] = B
+                labels[w, s + 1 : e + 1] = I
+        return labels.to(batch.hidden.device)
+
+    @torch.no_grad()
+    def decode(self, output: TaggingOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
+        probs = output.logits.float().softmax(-1)
+        tags = probs.argmax(-1).tolist()
+        segs = batch.segments.tolist()
+        min_score = float(self.config["min_score"])
+        results: list[dict[str, Any]] = [{"spans": []} for _ in range(batch.num_inputs)]
+        seen: list[set] = [set() for _ in range(batch.num_inputs)]
+        for w, ex_i in enumerate(batch.example_index.tolist()):
+            for s, e in _bio_runs(tags[w], segs[w]):
+                span = batch.char_span(w, s, e)
+                # Overlapping windows tag the same words twice; keep each span once.
+                key = (span["field"], span["start"], span["end"])
+                if key in seen[ex_i]:
+                    continue
+                score = float(probs[w, s:e + 1].max(-1).values.mean())
+                if score >= min_score:
+                    seen[ex_i].add(key)
+                    results[ex_i]["spans"].append({**span, "score": score})
+        for r in results:
+            r["spans"].sort(key=lambda s: (s["field"] != "question", s["start"]))
+        return results
+
+
+def _bio_runs(tags: list[int], segments: list[int]) -> list[tuple[int, int]]:
+    """(first, last) token of each B I* run; an I with no B before it starts a run too, and a run
+    never crosses from one segment into another."""
+    runs, start = [], None
+    for t, tag in enumerate(tags):
+        inside = segments[t] != SEG_SPECIAL
+        if start is not None and (tag != I or not inside or segments[t] != segments[start]):
+            runs.append((start, t - 1))
+            start = None
+        if inside and (tag == B or (tag == I and start is None)):
+            start = t
+    if start is not None:
+        runs.append((start, len(tags) - 1))
+    return runs

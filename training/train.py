@@ -1,0 +1,214 @@
+"""The training loop: mixed-task batches, one loss per head, AdamW with warm-up, gradient
+clipping, bf16 autocast on a GPU, periodic evaluation with best-checkpoint keeping, and resume."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model as load_model_weights, save_file, save_model as save_model_weights
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from training.build import build_model
+from training.checkpoint import Manifest, is_checkpoint, load_model, read_manifest, save_checkpoint, MANIFEST
+from training.config import TrainConfig
+from training.data.loading import load_data
+from training.evaluate import evaluate_model
+from training.model import MultiTaskModel, encode
+from training.plots import plot_curves
+from training.sampling import TaskSampler
+
+STATE_DIR = "train_state"
+LOG_EVERY = 10
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested != "auto":
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast(device: torch.device, mode: str):
+    use_bf16 = mode == "bf16" or (mode == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    if use_bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def _optimizer(model: MultiTaskModel, config: TrainConfig) -> torch.optim.AdamW:
+    opt = config.optim
+    no_decay = ("bias", "LayerNorm.weight", "norm.weight", "embed_norm.weight", "final_norm.weight")
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    seen: set[int] = set()
+    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    for name, param in model.named_parameters():
+        if id(param) in seen or not param.requires_grad:
+            continue  # tied embeddings appear twice
+        seen.add(id(param))
+        is_backbone = id(param) in backbone_ids
+        lr = (opt.backbone_lr or opt.lr) if is_backbone else opt.lr
+        wd = 0.0 if name.endswith(no_decay) else opt.weight_decay
+        groups.setdefault((lr, wd), []).append(param)
+    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
+
+
+def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume: bool = False,
+          progress: bool = True) -> Manifest:
+    out = Path(out_dir)
+    state_dir = out / STATE_DIR
+    if resume and not (state_dir / "state.json").is_file():
+        raise FileNotFoundError(f"--resume: {state_dir}/state.json not found; nothing to resume in {out}")
+    if is_checkpoint(out) and not (force or resume):
+        raise FileExistsError(f"{out} already holds a checkpoint ({out / MANIFEST}); pass --force to overwrite it "
+                              "or --resume to continue its training")
+    out.mkdir(parents=True, exist_ok=True)
+    opt = config.optim
+    random.seed(opt.seed), np.random.seed(opt.seed), torch.manual_seed(opt.seed)
+    if opt.num_threads:
+        torch.set_num_threads(opt.num_threads)
+    device = pick_device(opt.device)
+
+    t0 = time.time()
+    train_sets, eval_sets = load_data(config.data)
+    _check_coverage(config, train_sets)
+    texts = [t for exs in train_sets.values() for e in exs for t in (e.question, e.context, e.answer)]
+    model, tokenizer, source = build_model(config, texts)
+    if resume and config.backbone.source == "tiny":
+        tokenizer = AutoTokenizer.from_pretrained(str(state_dir / "tokenizer"))
+    if opt.freeze_backbone:
+        model.backbone.requires_grad_(False)
+    model.to(device).train()
+    optimizer = _optimizer(model, config)
+    warmup = int(opt.warmup_ratio * opt.steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, opt.steps)
+    encoding = {"max_length": config.backbone.max_length, "stride": config.backbone.stride,
+                "max_question_tokens": config.backbone.max_question_tokens}
+    head_tasks = config.head_tasks()
+    sampler = TaskSampler(train_sets, opt.sampling, opt.seed)
+
+    step, best_score, best_step = 0, -math.inf, None
+    log_path = out / "metrics.jsonl"
+    if resume:
+        step, best_score, best_step = _load_state(state_dir, model, optimizer, scheduler)
+    elif log_path.exists():
+        log_path.unlink()
+    log = log_path.open("a")
+
+    def save_best(metrics: dict[str, Any]) -> None:
+        save_checkpoint(out, model, tokenizer, name=config.name, head_tasks=head_tasks, tasks=config.tasks,
+                        encoding=encoding, backbone_source=source,
+                        training=_summary(config, step, train_sets, time.time() - t0, device),
+                        metrics={"held_out": metrics, "step": step})
+
+    bar = tqdm(total=opt.steps, initial=step, desc=f"train {config.name}", disable=not progress, dynamic_ncols=True)
+    window_examples, window_start = 0, time.time()
+    while step < opt.steps:
+        examples = sampler.batch(step, opt.batch_size)
+        enc = encode(tokenizer, [e.question for e in examples], [e.context for e in examples], **encoding).to(device)
+        with _autocast(device, opt.mixed_precision):
+            batch = model.encode(enc)
+            head_losses = {}
+            for name, head in model.heads.items():
+                rows = [i for i, e in enumerate(examples) if e.task in head_tasks[name]]
+                if rows:
+                    sub = batch.select(rows)
+                    labels = head.build_labels([examples[i] for i in rows], sub, tokenizer)
+                    head_losses[name] = head(sub, labels).loss
+            loss = sum(head_losses.values())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window_examples += len(examples)
+        if step % LOG_EVERY == 0 or step == opt.steps:
+            rate = window_examples / max(time.time() - window_start, 1e-9)
+            rec = {"kind": "train", "step": step, "loss": float(loss), "examples_per_s": rate,
+                   "lr": scheduler.get_last_lr()[0], "head_losses": {k: float(v) for k, v in head_losses.items()}}
+            log.write(json.dumps(rec) + "\n"), log.flush()
+            bar.set_postfix(loss=f"{float(loss):.3f}", ex_s=f"{rate:.0f}")
+            window_examples, window_start = 0, time.time()
+        bar.update(1)
+        if step % opt.eval_every == 0 or step == opt.steps:
+            metrics = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, limit=opt.eval_examples)
+            log.write(json.dumps({"kind": "eval", "step": step, "metrics": metrics}) + "\n"), log.flush()
+            bar.write(f"step {step}: held-out score {metrics['score']:.3f} " +
+                      " ".join(f"{t}={v[_primary(t)]:.2f}" for t, v in metrics.items() if t != "score"))
+            if metrics["score"] > best_score:
+                best_score, best_step = metrics["score"], step
+                save_best(metrics)
+            _save_state(state_dir, model, tokenizer, optimizer, scheduler, step, best_score, best_step)
+    bar.close()
+    log.close()
+
+    # The kept checkpoint is the best one; its metrics are re-measured on the whole held-out set.
+    model, tokenizer, manifest = load_model(out)
+    model.to(device)
+    final = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, progress=progress)
+    manifest.metrics = {"held_out": final, "step": best_step}
+    manifest.training["wall_seconds"] = round(time.time() - t0, 1)
+    (out / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    plot_curves(log_path, out / "curves.png")
+    return manifest
+
+
+def _primary(task: str) -> str:
+    from training.evaluate import PRIMARY_METRIC
+
+    return PRIMARY_METRIC[task]
+
+
+def _check_coverage(config: TrainConfig, train_sets: dict[str, list]) -> None:
+    missing = [t for t in config.tasks if not train_sets.get(t)]
+    if len(missing) == len(config.tasks):
+        raise ValueError(f"no training examples for any task of the config ({sorted(config.tasks)}); "
+                         "add data.synthetic settings or data.files")
+    if missing:
+        tqdm.write(f"warning: no training examples for tasks {missing}; their heads learn only from other tasks")
+
+
+def _summary(config: TrainConfig, step: int, train_sets, seconds: float, device: torch.device) -> dict[str, Any]:
+    return {
+        "config": config.model_dump(),
+        "steps": step,
+        "train_examples": {t: len(v) for t, v in train_sets.items()},
+        "device": str(device),
+        "wall_seconds": round(seconds, 1),
+        "torch": torch.__version__,
+    }
+
+
+def _save_state(state_dir: Path, model, tokenizer, optimizer, scheduler, step, best_score, best_step) -> None:
+    """Everything --resume needs, as safetensors + JSON (never a pickle)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    save_model_weights(model, str(state_dir / "model.safetensors"))
+    opt_state = optimizer.state_dict()
+    tensors = {f"{idx}.{key}": value.detach().cpu().contiguous()
+               for idx, st in opt_state["state"].items() for key, value in st.items() if torch.is_tensor(value)}
+    save_file(tensors, str(state_dir / "optimizer.safetensors"))
+    tokenizer.save_pretrained(state_dir / "tokenizer")
+    sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
+    (state_dir / "state.json").write_text(json.dumps({
+        "step": step, "best_score": best_score, "best_step": best_step,
+        "param_groups": opt_state["param_groups"], "scheduler": sched,
+    }))
+
+
+def _load_state(state_dir: Path, model, optimizer, scheduler) -> tuple[int, float, int | None]:
+    state = json.loads((state_dir / "state.json").read_text())
+    load_model_weights(model, str(state_dir / "model.safetensors"))
+    flat = load_file(str(state_dir / "optimizer.safetensors"))
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        idx, name = key.split(".", 1)
+        per_param.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+    scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)})
+    return state["step"], state["best_score"], state["best_step"]

@@ -1,0 +1,26 @@
+"""Helpers for tests and benchmarks: a valid checkpoint with random weights in seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.checkpoint import Manifest, save_checkpoint
+from training.config import load_config
+
+
+def make_random_checkpoint(out_dir: str | Path, seed: int = 0, preset: str = "tiny") -> Manifest:
+    """The `tiny` preset's model, untrained (random weights), written as a real checkpoint.
+
+    Its predictions are noise, but every contract holds (files, hashes, head kinds, tasks), so
+    service and loading tests can run without training first."""
+    from training.build import build_model
+    from training.data.synthetic import generate
+
+    config = load_config(preset=preset, overrides={"optim.seed": seed})
+    texts = [t for s in ("numeric", "multihop", "qa_summary")
+             for e in generate(s, 60, seed=seed) for t in (e.question, e.context, e.answer)]
+    model, tokenizer, source = build_model(config, texts)
+    encoding = {"max_length": config.backbone.max_length, "stride": config.backbone.stride,
+                "max_question_tokens": config.backbone.max_question_tokens}
+    return save_checkpoint(out_dir, model.eval(), tokenizer, name=f"{config.name}-random", head_tasks=config.head_tasks(),
+                           tasks=config.tasks, encoding=encoding, backbone_source=source,
+                           training={"config": config.model_dump(), "steps": 0}, metrics={})

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import BertTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def build_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> BertTokenizerFast:
+def build_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     # Digits split one by one so numbers the data never showed can still be written and read.
@@ -29,12 +29,14 @@ def build_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> B
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
-    return BertTokenizerFast(
+    # The generic fast class saves and reloads tokenizer.json as it is; BertTokenizer would rebuild
+    # its own pre-tokenizer on load and lose the digit splitting.
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        do_lower_case=True,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )

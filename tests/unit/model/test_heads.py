@@ -1,0 +1,121 @@
+"""Each head kind on the tiny config: shapes, loss only with labels, a loss that training lowers,
+and decode that returns what a person reads."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.model import encode
+from training.model.heads import HEAD_KINDS, register_head
+from training.model.heads.base import Head
+
+from tests.unit.model.conftest import CONTEXT, QUESTION
+
+
+def _batch(model, tokenizer, examples, **kw):
+    enc = encode(tokenizer, [e.question for e in examples], [e.context for e in examples], max_length=96, stride=32, max_question_tokens=24, **kw)
+    return enc, model.encode(enc)
+
+
+def test_registry_refuses_a_kind_registered_twice():
+    assert {"span", "tagging", "classification", "generative"} <= set(HEAD_KINDS)
+    with pytest.raises(ValueError, match="registered twice"):
+        @register_head("span")
+        class Another(Head):
+            pass
+
+
+def test_output_shapes_and_loss_only_with_labels(tiny_model, tokenizer, examples):
+    enc, batch = _batch(tiny_model, tokenizer, examples)
+    w, t = enc.input_ids.shape
+    span = tiny_model.heads["span"](batch)
+    assert span.start_logits.shape == (w, t) and span.loss is None
+    tags = tiny_model.heads["multispan"](batch)
+    assert tags.logits.shape == (w, t, 3) and tags.loss is None
+    cls = tiny_model.heads["answer_type"](batch)
+    assert cls.logits.shape == (len(examples), 3) and cls.loss is None
+    gen = tiny_model.heads["number"](batch)
+    assert gen.sequences.shape[0] == len(examples) and gen.sequences.shape[1] <= 6 and gen.loss is None
+    for name, head in tiny_model.heads.items():
+        labels = head.build_labels(examples, batch, tokenizer)
+        out = head(batch, labels)
+        assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss), name
+
+
+@pytest.mark.parametrize("head_name", ["span", "multispan", "answer_type", "number"])
+def test_a_few_steps_lower_each_heads_loss(tiny_model, tokenizer, examples, head_name):
+    tiny_model.train()
+    head = tiny_model.heads[head_name]
+    opt = torch.optim.Adam(tiny_model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        _, batch = _batch(tiny_model, tokenizer, examples)
+        loss = head(batch, head.build_labels(examples, batch, tokenizer)).loss
+        loss.backward(), opt.step(), opt.zero_grad()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.5 * losses[0], losses
+
+
+def test_decode_returns_readable_outputs_with_character_offsets(tiny_model, tokenizer, examples):
+    enc, batch = _batch(tiny_model, tokenizer, examples)
+    span = tiny_model.heads["span"].decode(tiny_model.heads["span"](batch), batch, tokenizer)
+    for ex, pred in zip(examples, span):
+        source = ex.context if pred["field"] == "context" else ex.question
+        assert source[pred["start"]:pred["end"]] == pred["text"] and 0 <= pred["score"] <= 1
+    tags = tiny_model.heads["multispan"].decode(tiny_model.heads["multispan"](batch), batch, tokenizer)
+    assert all(isinstance(p["spans"], list) for p in tags)
+    cls = tiny_model.heads["answer_type"].decode(tiny_model.heads["answer_type"](batch), batch, tokenizer)
+    assert all(p["label"] in {"number", "span", "spans"} and abs(sum(p["probabilities"].values()) - 1) < 1e-5 for p in cls)
+    gen = tiny_model.heads["number"].decode(tiny_model.heads["number"](batch), batch, tokenizer)
+    assert all(isinstance(p["text"], str) and 0 <= p["score"] <= 1 for p in gen)
+
+
+def test_trained_span_and_tagging_heads_decode_the_gold_spans(tiny_model, tokenizer, examples):
+    """After fitting three examples, decode gives back the gold text at the gold offsets."""
+    tiny_model.train()
+    opt = torch.optim.Adam(tiny_model.parameters(), lr=5e-3)
+    span_ex, tag_ex = [examples[2]], [examples[1]]
+    for _ in range(60):
+        for head_name, exs in (("span", span_ex), ("multispan", tag_ex)):
+            _, batch = _batch(tiny_model, tokenizer, exs)
+            head = tiny_model.heads[head_name]
+            head(batch, head.build_labels(exs, batch, tokenizer)).loss.backward()
+        opt.step(), opt.zero_grad()
+    tiny_model.eval()
+    _, batch = _batch(tiny_model, tokenizer, span_ex)
+    pred = tiny_model.heads["span"].decode(tiny_model.heads["span"](batch), batch, tokenizer)[0]
+    assert (pred["text"], pred["start"]) == ("Dover", CONTEXT.index("Dover"))
+    _, batch = _batch(tiny_model, tokenizer, tag_ex)
+    pred = tiny_model.heads["multispan"].decode(tiny_model.heads["multispan"](batch), batch, tokenizer)[0]
+    assert [s["text"] for s in pred["spans"]] == ["Bears", "Lions"]
+
+
+def test_generation_with_cache_equals_generation_without(tiny_model, tokenizer, examples):
+    """Greedy decoding with the key/value cache picks the same tokens as re-running the decoder
+    on the whole prefix each step."""
+    head = tiny_model.heads["number"]
+    _, batch = _batch(tiny_model, tokenizer, examples)
+    cached = head(batch).sequences
+    memory_kv, memory_mask = head._memory(batch)
+    prefix = torch.full((len(examples), 1), head.info.bos_token_id)
+    for _ in range(cached.shape[1]):
+        x = head._embed(prefix, 0)
+        for layer, kv in zip(head.layers, memory_kv):
+            x, _ = layer(x, kv, memory_mask, None)
+        prefix = torch.cat([prefix, head._logits(x[:, -1]).argmax(-1, keepdim=True)], 1)
+    uncached = prefix[:, 1:]
+    finished = torch.zeros(len(examples), dtype=torch.bool)
+    for step in range(cached.shape[1]):  # after EOS the cached path writes padding
+        assert torch.equal(cached[~finished, step], uncached[~finished, step])
+        finished |= cached[:, step] == head.info.eos_token_id
+
+
+def test_long_context_is_windowed_not_cut(tiny_model, tokenizer):
+    long_context = " ".join([CONTEXT] * 12)
+    enc = encode(tokenizer, [QUESTION], [long_context], max_length=64, stride=16, max_question_tokens=24)
+    assert enc.windows_per_input == [enc.input_ids.shape[0]] and enc.input_ids.shape[0] > 1
+    last_char = max(int(enc.offsets[w][enc.segments[w] == 2][:, 1].max()) for w in range(enc.input_ids.shape[0]))
+    assert last_char == len(long_context)  # the final "." is still read
+    batch = tiny_model.encode(enc)
+    cls = tiny_model.heads["answer_type"](batch)
+    assert cls.logits.shape == (1, 3)  # windows pooled back into one input

@@ -351,7 +351,8 @@ def _bridge(rng: random.Random, task: str, want_yes: bool, split: str) -> tuple[
 
 def generate(n: int, seed: int, split: str = "train") -> list[Example]:
     check_split(split)
-    rng = random.Random(seed)
+    # The split is part of the seed: with one seed, train and heldout must not share passages.
+    rng = random.Random(f"{SETTING}/{split}/{seed}")
     plan = task_plan(rng, n, TASK_MIX)
     wants = iter(balanced_flags(rng, plan.count("hotpot_yesno")))
     out = []

@@ -234,7 +234,8 @@ def summarize(rng: random.Random, split: str) -> tuple[Doc, QA]:
 
 def generate(n: int, seed: int, split: str = "train") -> list[Example]:
     check_split(split)
-    rng = random.Random(seed)
+    # The split is part of the seed: with one seed, train and heldout must not share passages.
+    rng = random.Random(f"{SETTING}/{split}/{seed}")
     out = []
     for i, task in enumerate(task_plan(rng, n, TASK_MIX)):
         doc, qa = (squad if task == "squad" else summarize)(rng, split)

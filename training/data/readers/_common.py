@@ -56,9 +56,11 @@ def find(text: str, needle: str, field_name: str = "context") -> Span | None:
     start = text.find(needle)
     if start < 0:
         start = text.lower().find(needle.lower())
-    if start < 0:
+    found = text[start : start + len(needle)] if start >= 0 else ""
+    # lower() can change a string's length (e.g. "İ"), so the offset must be checked, not trusted.
+    if not found or found.lower() != needle.lower():
         return None
-    return Span(start, start + len(needle), text[start : start + len(needle)], field_name)
+    return Span(start, start + len(needle), found, field_name)
 
 
 def sentence_bounds(text: str) -> list[tuple[int, int]]:

@@ -184,7 +184,9 @@ class QA:
         )
 
 
-def ask(rng: random.Random, templates: Sequence[Template], split: str, values: Mapping[str, object]) -> tuple[Template, Rendered]:
+def ask(
+    rng: random.Random, templates: Sequence[Template], split: str, values: Mapping[str, object]
+) -> tuple[Template, Rendered]:
     """Pick a question template of the split and fill it."""
     t = pick(rng, templates, split)
     return t, render(t.text, values)

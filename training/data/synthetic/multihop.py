@@ -51,22 +51,22 @@ PARAGRAPHS = {
                   "{name} lies in the north of {country}."),
         "year": ("It was founded in {year}.", "The town was founded in {year}.", "{name} was founded in {year}."),
         "distractors": ("It has a population of about {k}.", "Its cathedral was completed in {year2}.",
-                        "A railway reached the town in {year2}."),
+                        "A railway reached the town in {year3}."),
     },
     "band": {
         "intro": ("{name} is {genre} band from {city}, {country}.", "{name} is {genre} band based in {city}, {country}.",
                   "{name} is {genre} group from {city}, {country}."),
         "year": ("The band was formed in {year}.", "{name} formed in {year}.", "The group got together in {year}."),
         "distractors": ("Their {ord} album was released in {year2}.", "The band has {k} members.",
-                        "They toured {country2} in {year2}."),
+                        "They toured {country2} in {year3}."),
     },
 }
 # In which sentence a kind states its country (a town and a band say it in the intro).
 COUNTRY_SENTENCE = {"person": "country", "town": "intro", "band": "intro"}
-YEAR_RANGE = {"person": (1900, 1995), "film": (1950, 2020), "town": (900, 1850), "band": (1960, 2015)}
+YEAR_RANGE = {"person": (1900, 1975), "film": (1950, 1990), "town": (900, 1850), "band": (1960, 2010)}
 # Years of distractor facts lie this far after the entity's own year (a person moves after birth),
-# so distractors are plausible and never equal the compared year.
-GAP = {"person": (18, 45), "film": (5, 30), "town": (40, 500), "band": (1, 12)}
+# so distractors are plausible, never in the future, and never equal the compared year.
+GAP = {"person": (18, 45), "film": (5, 30), "town": (20, 170), "band": (1, 12)}
 
 
 @dataclass
@@ -84,8 +84,8 @@ def _new(rng: random.Random, kind: str, used: set[str], taken_surnames: set[str]
     country = rng.choice(COUNTRIES)
     v: dict = {"year": rng.randint(lo, hi), "country": country, "city": rng.choice(CITIES_OF[country])}
     other_city, other_country = rng.choice(CITIES)
-    v.update(city2=other_city, country2=other_country, gap=rng.randint(*GAP[kind]), k=rng.randint(2, 9),
-             award=rng.choice(AWARDS), ord=rng.choice(ORDINALS[:4]))
+    v.update(city2=other_city, country2=other_country, gap=rng.randint(*GAP[kind]), gap2=rng.randint(*GAP[kind]),
+             k=rng.randint(2, 9), award=rng.choice(AWARDS), ord=rng.choice(ORDINALS[:4]))
     if kind == "person":
         name, gender = person(rng, taken_surnames)
         v.update(gender=gender, occ=rng.choice(OCCUPATIONS))
@@ -114,7 +114,8 @@ def _write(rng: random.Random, doc: Doc, e: Entity) -> None:
     v = e.values
     subj, poss = pronoun(v.get("gender", "m"))
     values = {
-        **v, "name": e.name, "year2": v["year"] + v["gap"], "occ": _a(v.get("occ", "x")), "occ_bare": v.get("occ", ""),
+        **v, "name": e.name, "year2": v["year"] + v["gap"], "year3": v["year"] + v["gap2"],
+        "occ": _a(v.get("occ", "x")), "occ_bare": v.get("occ", ""),
         "genre": _a(v.get("genre", "x")),
         # A person is named again in some fact sentences, so evidence does not always hinge on a pronoun.
         "subj": rng.choice((subj, e.name)), "poss": rng.choice((poss, e.name + "'s")),

@@ -1,0 +1,169 @@
+"""Readers on tiny files in the real formats, written here; malformed files name file and place."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.data.readers import read_cnndm, read_drop, read_hotpot, read_squad
+
+
+def _write(tmp_path, name, obj):
+    path = tmp_path / name
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj), encoding="utf-8")
+    return path
+
+
+SQUAD = {
+    "version": "1.1",
+    "data": [{
+        "title": "Ashford",
+        "paragraphs": [{
+            "context": "Ashford is a town in Kent. It was founded in 1204 by Hugo Reed. The mill opened in 1850.",
+            "qas": [
+                {"id": "q1", "question": "Who founded Ashford?", "answers": [{"text": "Hugo Reed", "answer_start": 53}]},
+                # offset off by two: the nearest occurrence is used
+                {"id": "q2", "question": "When did the mill open?", "answers": [{"text": "1850", "answer_start": 82}]},
+                {"id": "q3", "question": "Where is it?", "answers": [{"text": "Sussex", "answer_start": 3}]},
+            ],
+        }],
+    }],
+}
+
+
+def test_squad(tmp_path):
+    stats: dict = {}
+    examples = read_squad(_write(tmp_path, "squad.json", SQUAD), stats=stats)
+    assert [e.id for e in examples] == ["q1", "q2"]
+    q1, q2 = examples
+    assert q1.task == "squad" and q1.setting == "qa_summary" and q1.answer == "Hugo Reed"
+    assert q1.context[q1.answer_spans[0].start : q1.answer_spans[0].end] == "Hugo Reed"
+    assert q1.evidence_spans[0].text == "It was founded in 1204 by Hugo Reed."
+    assert q2.answer_spans[0].start == q2.context.index("1850")
+    assert q2.evidence_spans[0].text == "The mill opened in 1850."
+    assert stats == {"kept": 2, "skipped": {"answer not in context": 1}}
+
+
+def test_squad_malformed_names_the_entry(tmp_path):
+    bad = json.loads(json.dumps(SQUAD))
+    del bad["data"][0]["paragraphs"][0]["qas"][2]["answers"]
+    path = _write(tmp_path, "bad_squad.json", bad)
+    with pytest.raises(ValueError, match=r"bad_squad\.json: data\[0\]\.paragraphs\[0\]\.qas\[2\]: missing 'answers'"):
+        read_squad(path)
+
+
+def test_squad_invalid_json_names_the_line(tmp_path):
+    path = _write(tmp_path, "broken.json", '{"data": [\n  {"title": "x",\n  "paragraphs": [}\n]}')
+    with pytest.raises(ValueError, match=r"broken\.json: line 3"):
+        read_squad(path)
+
+
+def test_missing_files(tmp_path):
+    for reader in (read_squad, read_drop, read_hotpot, read_cnndm):
+        with pytest.raises(FileNotFoundError, match="nothere"):
+            reader(tmp_path / "nothere.json")
+
+
+DROP = {
+    "nfl_1": {
+        "passage": "The Bears beat the Hawks 24-17. John Smith kicked a 45-yard field goal. Tom Lee ran 12 yards.",
+        "qa_pairs": [
+            {"question": "How many points did the Bears win by?", "query_id": "d1",
+             "answer": {"number": "7", "spans": [], "date": {"day": "", "month": "", "year": ""}}},
+            {"question": "Who kicked the field goal?", "query_id": "d2",
+             "answer": {"number": "", "spans": ["John Smith"], "date": {"day": "", "month": "", "year": ""}}},
+            {"question": "Which players scored?", "query_id": "d3",
+             "answer": {"number": "", "spans": ["John Smith", "Tom Lee"], "date": {"day": "", "month": "", "year": ""}}},
+            {"question": "Who won, the Bears or the Lions?", "query_id": "d4",
+             "answer": {"number": "", "spans": ["the Lions"], "date": {"day": "", "month": "", "year": ""}}},
+            {"question": "Who lost?", "query_id": "d5",
+             "answer": {"number": "", "spans": ["the Jets"], "date": {"day": "", "month": "", "year": ""}}},
+            {"question": "When?", "query_id": "d6",
+             "answer": {"number": "", "spans": [], "date": {"day": "3", "month": "May", "year": "1990"}}},
+        ],
+    }
+}
+
+
+def test_drop(tmp_path):
+    stats: dict = {}
+    examples = {e.id: e for e in read_drop(_write(tmp_path, "drop.json", DROP), stats=stats)}
+    assert set(examples) == {"d1", "d2", "d3", "d4"}
+    assert examples["d1"].task == "drop_number" and examples["d1"].answer == "7"
+    assert examples["d2"].task == "drop_span" and examples["d2"].answer_spans[0].text == "John Smith"
+    d3 = examples["d3"]
+    assert d3.task == "drop_spans" and [s.text for s in d3.answer_spans] == ["John Smith", "Tom Lee"]
+    d4 = examples["d4"].answer_spans[0]
+    assert d4.field == "question" and examples["d4"].question[d4.start : d4.end] == "the Lions"
+    assert examples["d1"].extra["passage_id"] == "nfl_1"
+    assert stats["skipped"] == {"span not found": 1, "date not in passage": 1}
+
+
+def test_drop_malformed_names_the_entry(tmp_path):
+    bad = json.loads(json.dumps(DROP))
+    del bad["nfl_1"]["qa_pairs"][1]["answer"]
+    with pytest.raises(ValueError, match=r"bad_drop\.json: \['nfl_1'\]\.qa_pairs\[1\]: missing 'answer'"):
+        read_drop(_write(tmp_path, "bad_drop.json", bad))
+
+
+HOTPOT = [
+    {
+        "_id": "h1", "question": "Were Ann Lee and Bo Kim born in the same country?", "answer": "no",
+        "supporting_facts": [["Ann Lee", 1], ["Bo Kim", 0]],
+        "context": [["Ann Lee", ["Ann Lee is a poet.", " She was born in Lyon, France."]],
+                    ["Bo Kim", ["Bo Kim was born in Busan, South Korea.", " He paints."]]],
+    },
+    {
+        "_id": "h2", "question": "Where was the director of Winter Lights born?", "answer": "Busan",
+        "supporting_facts": [["Winter Lights", 1], ["Bo Kim", 0], ["Bo Kim", 7]],
+        "context": [["Winter Lights", ["Winter Lights is a film.", " It was directed by Bo Kim."]],
+                    ["Bo Kim", ["Bo Kim was born in Busan, South Korea.", " He paints."]]],
+    },
+    {
+        "_id": "h3", "question": "Which city?", "answer": "Paris",
+        "supporting_facts": [["Bo Kim", 0]],
+        "context": [["Bo Kim", ["Bo Kim was born in Busan."]]],
+    },
+]
+
+
+def test_hotpot(tmp_path):
+    stats: dict = {}
+    examples = read_hotpot(_write(tmp_path, "hotpot.json", HOTPOT), stats=stats)
+    h1, h2 = examples
+    assert h1.task == "hotpot_yesno" and h1.answer == h1.answer_type == "no"
+    assert h1.context.splitlines()[0] == "Ann Lee: Ann Lee is a poet. She was born in Lyon, France."
+    assert [e.text for e in h1.evidence_spans] == ["She was born in Lyon, France.", "Bo Kim was born in Busan, South Korea."]
+    assert h2.task == "hotpot_span" and h2.answer == "Busan"
+    ans = h2.answer_spans[0]
+    assert h2.evidence_spans[1].start <= ans.start < h2.evidence_spans[1].end  # found in the supporting sentence
+    assert stats == {"kept": 2, "skipped": {"supporting fact out of range": 1, "answer not in context": 1}}
+
+
+def test_hotpot_malformed_names_the_entry(tmp_path):
+    bad = json.loads(json.dumps(HOTPOT))
+    bad[1]["context"][1] = ["Bo Kim", "not a list"]
+    with pytest.raises(ValueError, match=r"bad_hotpot\.json: \[1\]\.context\[1\]: expected \[title, \[sentences\]\]"):
+        read_hotpot(_write(tmp_path, "bad_hotpot.json", bad))
+
+
+def test_cnndm(tmp_path):
+    lines = [
+        json.dumps({"id": "a1", "article": "Acme opened a plant on Monday. It cost a lot.", "highlights": "Acme opened a plant."}),
+        "",
+        json.dumps({"article": "Rain fell. Roads closed.", "highlights": "Roads closed after rain.\n"}),
+    ]
+    examples = read_cnndm(_write(tmp_path, "cnndm.jsonl", "\n".join(lines) + "\n"))
+    assert [e.id for e in examples] == ["a1", "cnndm-3"]
+    assert all(e.task == "summarize" and e.answer_type == "summary" and e.question == "" for e in examples)
+    assert examples[1].answer == "Roads closed after rain."
+
+
+def test_cnndm_malformed_names_the_line(tmp_path):
+    lines = [json.dumps({"article": "A.", "highlights": "B."}), json.dumps({"article": "A."}), "{oops"]
+    path = _write(tmp_path, "bad.jsonl", "\n".join(lines))
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: 'highlights' must be a non-empty string"):
+        read_cnndm(path)
+    path.write_text("\n".join([lines[0], "{oops"]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: not valid JSON"):
+        read_cnndm(path)

@@ -65,3 +65,14 @@ def test_questions_and_key_sentences_vary(synthetic):
     squad = _examples(synthetic, "squad")
     assert len({e.template.rsplit(".", 1)[0] for e in squad}) >= 8
     assert len({e.template for e in _examples(synthetic, "summarize")}) == 5
+
+
+EVENT_VERBS = ("opened", "announced", "launched", "unveiled", "signed", "won", "released")
+
+
+def test_key_sentence_is_the_only_one_with_an_event_verb(synthetic):
+    # The analysis (and a model) can find the summarised sentence by content, not by position.
+    for ex in _examples(synthetic)[:400]:
+        sents = _sentences(ex.context)
+        with_event = [i for i, s in enumerate(sents) if set(_words(s)) & set(EVENT_VERBS)]
+        assert with_event == [ex.extra["summary_sentence"]], (ex.context, with_event)

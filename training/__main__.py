@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_evaluate)
 
     args = parser.parse_args(argv)
+    # transformers' own per-file progress bars and load reports drown ours.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     return args.func(args)
 
 

@@ -130,10 +130,10 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         window_examples += len(examples)
         if step % LOG_EVERY == 0 or step == opt.steps:
             rate = window_examples / max(time.time() - window_start, 1e-9)
-            rec = {"kind": "train", "step": step, "loss": float(loss), "examples_per_s": rate,
-                   "lr": scheduler.get_last_lr()[0], "head_losses": {k: float(v) for k, v in head_losses.items()}}
+            rec = {"kind": "train", "step": step, "loss": loss.item(), "examples_per_s": rate,
+                   "lr": scheduler.get_last_lr()[0], "head_losses": {k: v.item() for k, v in head_losses.items()}}
             log.write(json.dumps(rec) + "\n"), log.flush()
-            bar.set_postfix(loss=f"{float(loss):.3f}", ex_s=f"{rate:.0f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", ex_s=f"{rate:.0f}")
             window_examples, window_start = 0, time.time()
         bar.update(1)
         if step % opt.eval_every == 0 or step == opt.steps:

@@ -5,9 +5,11 @@ Every head size is read from the backbone's config (BackboneInfo), never typed t
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from transformers import AutoModel, BertConfig, BertModel, PreTrainedModel, PreTrainedTokenizerBase
 
 
@@ -73,15 +75,16 @@ def load_pretrained_backbone(path: str | Path) -> PreTrainedModel:
             f"backbone directory {path} has no .safetensors weights; only safetensors are loaded "
             "(convert pytorch_model.bin with a trusted tool first)"
         )
-    return AutoModel.from_pretrained(str(path), use_safetensors=True, add_pooling_layer=False) \
-        if _is_bert_like(path) else AutoModel.from_pretrained(str(path), use_safetensors=True)
+    # float32 whatever the file stores: training keeps float32 master weights, and serving casts
+    # to fp16 itself where it wants to.
+    kwargs = {"add_pooling_layer": False} if _has_pooler(path) else {}
+    return AutoModel.from_pretrained(str(path), use_safetensors=True, dtype=torch.float32, **kwargs)
 
 
-def _is_bert_like(path: Path) -> bool:
-    import json
-
+def _has_pooler(path: Path) -> bool:
+    """BERT-style encoders build a pooler the heads never read; skip it."""
     model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
-    return model_type in {"bert", "roberta", "electra", "xlm-roberta"}
+    return model_type in {"bert", "roberta", "electra", "xlm-roberta", "camembert"}
 
 
 def build_tiny_backbone(
@@ -94,7 +97,6 @@ def build_tiny_backbone(
     seed: int = 0,
 ) -> BertModel:
     """A randomly initialised BERT for tests and fast presets, built without any download."""
-    import torch
 
     config = BertConfig(
         vocab_size=vocab_size,

@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both create or reuse .venv (scripts/bootstrap.sh) and are fast the second time.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CHECKPOINT ?= checkpoints/quick
+
+.PHONY: setup demo test test-unit test-integration train-tiny stop bench clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+# Train the quick checkpoint if there is none, serve it on 127.0.0.1:8000, answer sample requests.
+demo: setup
+	@if [ ! -f $(CHECKPOINT)/manifest.json ]; then \
+		echo "[demo] no checkpoint in $(CHECKPOINT): training the quick preset (a few minutes on a CPU)"; \
+		$(PY) -m training train --preset quick --out $(CHECKPOINT); \
+	fi
+	@WIYH_CHECKPOINT=$(CHECKPOINT) $(PY) -m service.demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+train-tiny: setup
+	$(PY) -m training train --preset tiny --out checkpoints/tiny --force
+
+stop:
+	-$(VENV)/bin/serve shutdown -y 2>/dev/null
+	-$(VENV)/bin/ray stop
+
+clean: stop
+	rm -rf checkpoints reports runs

@@ -1,0 +1,63 @@
+"""The trainer end to end on the tiny preset: it writes a checkpoint that `evaluate` reads, its
+loss falls, it refuses to overwrite without --force, and --resume continues where it stopped."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.__main__ import main
+from training.checkpoint import load_model, read_manifest
+from training.config import load_config
+from training.train import train
+
+SMALL = {"data.synthetic": {"numeric": 120, "multihop": 80, "qa_summary": 80}, "data.eval_per_setting": 12,
+         "optim.steps": 20, "optim.eval_every": 10}
+
+
+def _losses(path):
+    return [r["loss"] for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == "train"]
+
+
+@pytest.mark.slow
+def test_tiny_preset_trains_its_loss_falls_and_evaluate_reads_it(tmp_path, capsys):
+    out = tmp_path / "tiny"
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
+    manifest = read_manifest(out)
+    assert manifest.metrics["held_out"]["score"] >= 0.0 and manifest.training["steps"] > 0
+    losses = _losses(out / "metrics.jsonl")
+    assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
+    assert (out / "curves.png").stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out), "--json", "--n", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["metrics"]) >= {"drop_number", "hotpot_yesno", "summarize", "squad", "score"}
+
+
+def test_existing_checkpoint_is_not_overwritten_without_force(tmp_path, capsys):
+    out = tmp_path / "ckpt"
+    config = load_config(preset="tiny", overrides=SMALL)
+    train(config, out, progress=False)
+    created = read_manifest(out).created
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a checkpoint" in err and "--force" in err
+    assert read_manifest(out).created == created
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    out = tmp_path / "ckpt"
+    train(load_config(preset="tiny", overrides={**SMALL, "optim.steps": 10}), out, progress=False)
+    manifest = train(load_config(preset="tiny", overrides=SMALL), out, resume=True, progress=False)
+    steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+    assert steps == [10, 20]  # the first ten steps are not run again
+    assert json.loads((out / "train_state" / "state.json").read_text())["step"] == 20
+    assert manifest.metrics["step"] in (10, 20)  # the kept checkpoint is the better of the two evaluations
+    model, _, _ = load_model(out)
+    assert set(model.heads) == {"span", "multispan", "answer_type", "yesno", "number", "summary"}
+
+
+def test_bad_config_fails_before_training(tmp_path, capsys):
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "x"), "--set", "optim.stepz=3"]) == 2
+    assert "optim.stepz: unknown field" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

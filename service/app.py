@@ -1,0 +1,47 @@
+"""Build the Serve application from a checkpoint and the deploy settings.
+
+`serve run deploy/serve_config.yaml` imports `service.app:build_app` and calls it with the
+config's `args:`. The application reads like the data-flow picture:
+
+    Router(Backbone(+ colocated heads), {head: Head, ...})
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve import Application
+
+from service.catalog import Catalog
+from service.deployments import Backbone, Head, Router
+from service.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
+from training.checkpoint import CheckpointError, read_manifest
+
+
+def build_app(args: dict[str, Any] | None = None) -> Application:
+    """The application builder Serve calls; `args` are validated by ServiceSettings."""
+    return build_from_settings(load_settings(args))
+
+
+def build_from_settings(settings: ServiceSettings) -> Application:
+    checkpoint = settings.checkpoint_path()
+    try:
+        manifest = read_manifest(checkpoint)
+    except CheckpointError as err:
+        raise ServiceConfigError(
+            f"{err}\n(the checkpoint comes from `checkpoint:` in the config or ${CHECKPOINT_ENV}; "
+            "train one with `python -m training train --preset quick --out checkpoints/quick`)"
+        ) from None
+    stages = settings.head_stages([h.name for h in manifest.heads])
+    catalog = Catalog.from_manifest(manifest, {name: s.placement for name, s in stages.items()})
+    colocated = {name: s for name, s in stages.items() if s.placement == "colocated"}
+
+    backbone = Backbone.options(**settings.backbone.serve_options("backbone")).bind(
+        str(checkpoint), settings.backbone, colocated, settings.resolved_hidden_dtype())
+    heads = {
+        name: Head.options(**stage.serve_options(f"head_{name}")).bind(str(checkpoint), name, stage)
+        for name, stage in stages.items() if stage.placement == "replica"
+    }
+    router_options = settings.router.serve_options("router")
+    # Serve's proxy refuses requests beyond the router's queue with this status and Retry-After.
+    router_options["backpressure_config"] = {"status_code": 503, "retry_after_s": settings.router.retry_after_s}
+    return Router.options(**router_options).bind(backbone, heads, catalog, settings)

@@ -1,0 +1,80 @@
+"""The messages the router, the backbone and the heads exchange inside the application.
+
+Hidden states never appear here: the backbone stores them once in the object store and these
+messages carry only the reference (HiddenStatesRef), so the router handles kilobytes, not tensors.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ErrorKind = Literal["timeout", "overloaded", "failed", "unavailable"]
+
+
+class HeadOptions(BaseModel):
+    """Per-call options a head understands; frozen so calls with equal options batch together."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_new_tokens: int | None = None  # generative heads only
+
+
+class HiddenStatesRef(BaseModel):
+    """Where one request's hidden states are, and how big they are (for the bytes-moved metric)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    ref: Any  # ray.ObjectRef of a payload.PackedHiddenStates (any handle an Engine understands)
+    nbytes: int
+    num_inputs: int
+
+
+class ColocatedRequest(BaseModel):
+    head: str
+    inputs: list[int]  # indices into the call's inputs
+    options: HeadOptions = HeadOptions()
+
+
+class EncodeCall(BaseModel):
+    request_id: str
+    questions: list[str]
+    contexts: list[str]
+    colocated: list[ColocatedRequest] = Field(default_factory=list)
+    # False when every requested head is colocated: nothing needs storing then.
+    keep_hidden: bool = True
+
+
+class HeadReply(BaseModel):
+    """One call's answer from a head: outputs (one per selected input) or why there are none."""
+
+    outputs: list[dict[str, Any]] | None = None
+    error: str | None = None
+
+
+class EncodeResult(BaseModel):
+    hidden: HiddenStatesRef | None
+    windows_per_input: list[int]
+    question_truncated: list[bool]
+    colocated: list[HeadReply]  # aligned with EncodeCall.colocated
+    forward_ms: float  # the backbone pass that served this call (shared by its whole batch)
+    pass_inputs: int  # inputs in that pass, this call's and its batch neighbours'
+
+
+class HeadCall(BaseModel):
+    request_id: str
+    hidden: HiddenStatesRef
+    inputs: list[int]  # which of the stored inputs this head reads
+    options: HeadOptions = HeadOptions()
+
+
+class StageError(Exception):
+    """A stage (backbone or head) did not answer; `message` is safe to show to a client."""
+
+    def __init__(self, stage: str, kind: ErrorKind, message: str, retry_after_s: float | None = None):
+        super().__init__(stage, kind, message, retry_after_s)
+        self.stage = stage
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return f"{self.stage}: {self.kind}: {self.message}"

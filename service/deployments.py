@@ -1,0 +1,134 @@
+"""The Serve deployments. They orchestrate only: queue calls into batches, hand the batch to a
+runner (model code, in a thread so the replica keeps accepting calls while it computes), store
+hidden states once, and record metrics."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import ray
+import torch
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
+from service.catalog import Catalog
+from service.metrics import RouterMetrics, StageMetrics
+from service.pipeline import Predictor
+from service.ray_engine import RayEngine
+from service.router import create_api
+from service.runners import BackboneRunner, HeadRunner
+from service.settings import HeadStage, ModelStage, ServiceSettings
+from training.checkpoint import read_manifest
+
+log = logging.getLogger("wiyh.service")
+
+
+def _inputs_in(calls: list) -> int:
+    # A batch is measured in inputs, not calls: one batch-endpoint call may carry many.
+    return sum(len(c.contexts) if isinstance(c, EncodeCall) else len(c.inputs) for c in calls)
+
+
+def _configure_batching(batch_method, stage: ModelStage) -> None:
+    batch_method.set_max_batch_size(stage.batching.max_batch_size)
+    batch_method.set_batch_wait_timeout_s(stage.batching.batch_wait_timeout_s)
+
+
+def _set_threads(stage: ModelStage) -> None:
+    if stage.torch_threads:
+        torch.set_num_threads(stage.torch_threads)
+
+
+@serve.deployment
+class Backbone:
+    """Tokenise + one forward pass per batch; stores each call's hidden states once (ray.put) and
+    returns only the reference, so heads read them straight from the object store."""
+
+    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
+        _set_threads(stage)
+        manifest = read_manifest(checkpoint)
+        self.runner = BackboneRunner(checkpoint, manifest, colocated, device=stage.device, hidden_dtype=hidden_dtype)
+        _configure_batching(self._encode_batch, stage)
+        self.metrics = StageMetrics("backbone")
+        self.calls_served = 0
+
+    async def encode(self, call: EncodeCall) -> EncodeResult:
+        return await self._encode_batch(call)
+
+    @serve.batch(batch_size_fn=_inputs_in)
+    async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
+        started = time.perf_counter()
+        encoded = await asyncio.to_thread(self.runner.run, calls)
+        forward_ms = (time.perf_counter() - started) * 1000
+        results = []
+        for call, item in zip(calls, encoded):
+            hidden = None
+            if item.packed is not None:
+                hidden = HiddenStatesRef(ref=ray.put(item.packed), nbytes=item.packed.nbytes, num_inputs=item.packed.num_inputs)
+                self.metrics.hidden_bytes("stored", hidden.nbytes)
+            results.append(EncodeResult(
+                hidden=hidden, windows_per_input=item.windows_per_input, question_truncated=item.question_truncated,
+                colocated=item.colocated, forward_ms=forward_ms, pass_inputs=_inputs_in(calls),
+            ))
+        self.calls_served += len(calls)
+        self.metrics.batch(_inputs_in(calls), forward_ms)
+        return results
+
+    def stats(self) -> dict[str, int]:
+        """Counters for tests and operators: forward passes vs calls served."""
+        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served}
+
+    def ready(self) -> bool:
+        return True
+
+
+@serve.deployment
+class Head:
+    """One head from its own file; decodes a whole batch of calls in one pass."""
+
+    def __init__(self, checkpoint: str, name: str, stage: HeadStage):
+        _set_threads(stage)
+        manifest = read_manifest(checkpoint)
+        self.name = name
+        self.runner = HeadRunner.load(checkpoint, manifest, name, device=stage.device, fault=stage.fault)
+        _configure_batching(self._predict_batch, stage)
+        self.metrics = StageMetrics(f"head:{name}")
+        self.calls_served = 0
+
+    async def predict(self, call: HeadCall) -> HeadReply:
+        return await self._predict_batch(call)
+
+    @serve.batch(batch_size_fn=_inputs_in)
+    async def _predict_batch(self, calls: list[HeadCall]) -> list[HeadReply]:
+        started = time.perf_counter()
+        packed = await asyncio.gather(*(c.hidden.ref for c in calls))
+        for c in calls:
+            self.metrics.hidden_bytes("read", c.hidden.nbytes)
+        work = [(p, c.inputs, c.options) for p, c in zip(packed, calls)]
+        replies = await asyncio.to_thread(self.runner.run_packed, work, [c.request_id for c in calls])
+        self.calls_served += len(calls)
+        self.metrics.batch(_inputs_in(calls), (time.perf_counter() - started) * 1000)
+        return replies
+
+    def stats(self) -> dict[str, int]:
+        return {"calls_served": self.calls_served}
+
+    def ready(self) -> bool:
+        return True
+
+
+@serve.deployment
+@serve.ingress()
+class Router:
+    """The ingress: validates, plans, fans out, assembles. Holds handles, never hidden states."""
+
+    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], catalog: Catalog,
+                 settings: ServiceSettings):
+        metrics = RouterMetrics()
+        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s)
+        predictor = Predictor(engine, catalog, settings.timeouts, metrics)
+        self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics)
+
+    def __serve_build_asgi_app__(self):
+        return self._api

@@ -1,0 +1,133 @@
+"""One error policy at the HTTP boundary.
+
+- A request we refuse (bad JSON, wrong types, unknown names, too big) -> 4xx whose message says
+  what to change.
+- A stage that did not answer -> 503 (overloaded / unavailable, with Retry-After), 504 (timeout)
+  or 502 (failed), naming the stage but no internals.
+- Anything else -> logged with the request id, 500 without internals.
+Every error body is {"error": {"code", "message", "request_id"}}.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.calls import StageError
+from service.metrics import PipelineMetrics
+from service.pipeline import InputError, TargetFailed
+
+log = logging.getLogger("wiyh.service")
+
+STATUS_OF_KIND = {"overloaded": 503, "unavailable": 503, "timeout": 504, "failed": 502}
+KNOWN_ENDPOINTS = ("/v1/predict", "/v1/predict/batch", "/v1/heads", "/health/live", "/health/ready")
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error with our body. A Starlette HTTPException on purpose: FastAPI lets those
+    through while it reads the body, so the size limit can raise one mid-read."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(status_code=status, detail=message, headers=headers)
+        self.code, self.message = code, message
+
+
+def request_id_of(request: Request) -> str:
+    """Serve's proxy puts its request id in x-request-id (and echoes it in the response); reuse
+    it so logs, Serve's access log and our body agree. Generated once when absent (tests)."""
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+    return rid
+
+
+def error_response(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "request_id": request_id_of(request)}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def stage_error_response(request: Request, err: StageError, retry_after_s: int, what: str) -> JSONResponse:
+    status = STATUS_OF_KIND[err.kind]
+    headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
+    hint = " Retry later." if status == 503 else ""
+    return error_response(request, status, f"{err.kind}", f"{what} {err.kind}: {err.message}.{hint}", headers)
+
+
+def describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, str]:
+    """(status, code, message) for pydantic/FastAPI validation errors, one readable line each."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        e = next(e for e in errors if e.get("type") == "json_invalid")
+        detail = (e.get("ctx") or {}).get("error", "JSON decode error")
+        pos = e["loc"][-1] if e.get("loc") else "?"
+        return 400, "malformed_json", f"the request body is not valid JSON ({detail} at character {pos}); send a JSON object"
+    lines = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        msg = str(e.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        if e.get("type") == "missing" and loc == "body":
+            msg = "the request has no JSON body; send one (see /docs)"
+        elif e.get("type") == "missing":
+            msg = "required field is missing"
+        elif e.get("type") == "extra_forbidden":
+            msg = "unknown field; remove it (see /docs for the fields)"
+        elif e.get("type") in ("string_type", "int_type", "list_type", "dict_type", "model_type", "model_attributes_type", "bool_type"):
+            msg = f"{msg}, got {type(e.get('input')).__name__} {json.dumps(e.get('input'), default=str)[:60]}"
+        lines.append(f"{loc}: {msg}" if not msg.startswith(("inputs", "give", loc)) else msg)
+    return 422, "invalid_request", "; ".join(lines)
+
+
+def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s: int) -> None:
+    def record(request: Request, status: int, kind: str) -> None:
+        path = request.url.path if request.url.path in KNOWN_ENDPOINTS else "other"
+        metrics.error("router", kind)
+        metrics.request(path, status, 0.0)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, err: ApiError) -> JSONResponse:
+        record(request, err.status_code, err.code)
+        return error_response(request, err.status_code, err.code, err.message, err.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        record(request, err.status_code, "http")
+        message = {404: f"no endpoint at {request.url.path}; the API is at /v1/predict, /v1/predict/batch, /v1/heads (see /docs)",
+                   405: f"{request.method} is not allowed on {request.url.path} (see /docs)"}.get(err.status_code, str(err.detail))
+        return error_response(request, err.status_code, "http_" + str(err.status_code), message, err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        status, code, message = describe_validation(list(err.errors()))
+        record(request, status, "validation")
+        return error_response(request, status, code, message)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, err: InputError) -> JSONResponse:
+        record(request, 422, "validation")
+        return error_response(request, 422, err.code, str(err))
+
+    @app.exception_handler(TargetFailed)
+    async def _target(request: Request, err: TargetFailed) -> JSONResponse:
+        record(request, STATUS_OF_KIND[err.error.kind], f"target_{err.error.kind}")
+        log.warning("request %s: target head %s %s: %s", request_id_of(request), err.head, err.error.kind, err.error.message)
+        return stage_error_response(request, err.error, retry_after_s, f"target head {err.head!r}")
+
+    @app.exception_handler(StageError)
+    async def _stage(request: Request, err: StageError) -> JSONResponse:
+        record(request, STATUS_OF_KIND[err.kind], f"{err.stage}_{err.kind}")
+        log.warning("request %s: %s", request_id_of(request), err)
+        return stage_error_response(request, err, retry_after_s, err.stage)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, err: Exception) -> JSONResponse:
+        rid = request_id_of(request)
+        log.exception("request %s failed", rid)
+        record(request, 500, "internal")
+        return error_response(request, 500, "internal", f"internal error; quote request id {rid} when reporting it")

@@ -1,0 +1,249 @@
+"""One request's path through the stages, independent of Ray and HTTP.
+
+    plan()     request + catalog + limits -> PlannedInput (or InputError with what to change)
+    Predictor  backbone once for all inputs, then every replica head concurrently on the same
+               stored hidden states; colocated heads come back with the backbone's answer.
+               Results are assembled per input: target, non-target outputs, errors.
+
+A head's placement changes which call carries it, nothing else: both kinds of head end up as the
+same (head, input) -> output | StageError outcome before the response is built.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from service.calls import ColocatedRequest, EncodeCall, EncodeResult, HeadCall, HeadOptions, HeadReply, StageError
+from service.catalog import Catalog, UnknownName
+from service.engine import Engine
+from service.metrics import NullMetrics, PipelineMetrics
+from service.schemas import Evidence, HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
+from service.settings import Limits, Timeouts
+
+SPAN_KINDS = ("span", "tagging")
+
+
+class InputError(ValueError):
+    """A request that is well-formed JSON but cannot be answered as sent (becomes a 422)."""
+
+    def __init__(self, message: str, code: str = "invalid_request"):
+        super().__init__(message)
+        self.code = code
+
+
+class TargetFailed(Exception):
+    """The head that gives the answer did not: the request fails (5xx) with this reason."""
+
+    def __init__(self, head: str, error: StageError, items: list[int]):
+        super().__init__(head, error, items)
+        self.head, self.error, self.items = head, error, items
+
+
+@dataclass
+class PlannedInput:
+    question: str
+    passage: str
+    passage_field: str
+    task: str | None
+    target: str
+    others: list[str]  # non-target heads to run, in catalog order
+    options: HeadOptions
+
+    @property
+    def heads(self) -> list[str]:
+        return [self.target, *self.others]
+
+
+def plan(request: PredictRequest, catalog: Catalog, limits: Limits, where: str = "") -> PlannedInput:
+    """Check the request against the checkpoint and the limits; name the field and the fix."""
+    try:
+        target = catalog.target_of(request.task, request.target_head)
+        if request.heads is not None:
+            catalog.check_heads(request.heads, field=f"{where}heads")
+    except UnknownName as err:
+        raise InputError(f"{where}{err}", code="unknown_name") from None
+    for name in ("question", "context", "text"):
+        value = getattr(request.inputs, name)
+        if value is not None and len(value) > limits.max_field_chars:
+            raise InputError(
+                f"{where}inputs.{name} has {len(value)} characters; the limit is {limits.max_field_chars}: "
+                "shorten it or split it over several requests", code="input_too_long")
+    max_new = request.options.max_new_tokens
+    if max_new is not None and max_new > limits.max_new_tokens:
+        raise InputError(f"{where}options.max_new_tokens {max_new} is above the limit {limits.max_new_tokens}", code="invalid_option")
+    wanted = set(catalog.heads) if request.heads is None else set(request.heads)
+    return PlannedInput(
+        question=request.inputs.question or "",
+        passage=request.inputs.passage,
+        passage_field=request.inputs.passage_field,
+        task=request.task,
+        target=target,
+        others=[h for h in catalog.heads if h in wanted and h != target],
+        options=HeadOptions(max_new_tokens=max_new),
+    )
+
+
+@dataclass
+class _Group:
+    """One head call: a head, its options, and the inputs it reads."""
+
+    head: str
+    options: HeadOptions
+    inputs: list[int] = field(default_factory=list)
+    is_target: bool = False
+
+
+class Predictor:
+    def __init__(self, engine: Engine, catalog: Catalog, timeouts: Timeouts, metrics: PipelineMetrics | None = None):
+        self.engine, self.catalog, self.timeouts = engine, catalog, timeouts
+        self.metrics = metrics or NullMetrics()
+        self.colocated = set(catalog.colocated())
+
+    async def predict(self, planned: list[PlannedInput], request_id: str) -> tuple[list[ItemResult], Timings]:
+        started = time.perf_counter()
+        groups = self._groups(planned)
+        colocated = [g for g in groups if g.head in self.colocated]
+        replica = [g for g in groups if g.head not in self.colocated]
+
+        call = EncodeCall(
+            request_id=request_id,
+            questions=[p.question for p in planned],
+            contexts=[p.passage for p in planned],
+            colocated=[ColocatedRequest(head=g.head, inputs=g.inputs, options=g.options) for g in colocated],
+            keep_hidden=bool(replica),
+        )
+        t0 = time.perf_counter()
+        try:
+            encoded = await self.engine.encode(call, self.timeouts.backbone_s)
+        except StageError as err:
+            self.metrics.error("backbone", err.kind)
+            raise
+        backbone_ms = _ms(t0)
+        if len(encoded.colocated) != len(colocated):
+            raise RuntimeError(f"backbone answered {len(encoded.colocated)} colocated calls, {len(colocated)} were made")
+
+        outcomes: dict[tuple[str, int], dict | StageError] = {}
+        for group, reply in zip(colocated, encoded.colocated):
+            self._record(group, reply, backbone_ms, outcomes)
+        head_ms = await self._run_replicas(replica, encoded, request_id, outcomes)
+
+        failed = [(i, p.target) for i, p in enumerate(planned) if isinstance(outcomes[(p.target, i)], StageError)]
+        if failed:
+            head = failed[0][1]
+            raise TargetFailed(head, outcomes[(head, failed[0][0])], [i for i, h in failed if h == head])  # type: ignore[arg-type]
+        results = [self._assemble(i, p, encoded, outcomes) for i, p in enumerate(planned)]
+        timings = Timings(total=_ms(started), backbone=backbone_ms, backbone_forward=round(encoded.forward_ms, 3), heads=head_ms)
+        return results, timings
+
+    def _groups(self, planned: list[PlannedInput]) -> list[_Group]:
+        groups: dict[tuple[str, HeadOptions], _Group] = {}
+        for i, p in enumerate(planned):
+            for head in p.heads:
+                # Options only mean something to generative heads; elsewhere they must not split a batch.
+                options = p.options if self.catalog.kind(head) == "generative" else HeadOptions()
+                group = groups.setdefault((head, options), _Group(head, options))
+                group.inputs.append(i)
+                group.is_target |= head == p.target
+        return list(groups.values())
+
+    async def _run_replicas(self, groups: list[_Group], encoded: EncodeResult, request_id: str,
+                            outcomes: dict[tuple[str, int], dict | StageError]) -> dict[str, float]:
+        if not groups:
+            return {}
+        if encoded.hidden is None:
+            raise RuntimeError("the backbone kept no hidden states although replica heads were requested")
+
+        async def one(group: _Group) -> tuple[HeadReply | StageError, float]:
+            t0 = time.perf_counter()
+            timeout = self.timeouts.target_head_s if group.is_target else self.timeouts.non_target_head_s
+            call = HeadCall(request_id=request_id, hidden=encoded.hidden, inputs=group.inputs, options=group.options)
+            try:
+                return await self.engine.run_head(group.head, call, timeout), _ms(t0)
+            except StageError as err:
+                return err, _ms(t0)
+
+        answers = await asyncio.gather(*(one(g) for g in groups))
+        head_ms: dict[str, float] = {}
+        for group, (reply, ms) in zip(groups, answers):
+            self._record(group, reply, ms, outcomes)
+            head_ms[group.head] = max(ms, head_ms.get(group.head, 0.0))
+        return head_ms
+
+    def _record(self, group: _Group, reply: HeadReply | StageError, ms: float,
+                outcomes: dict[tuple[str, int], dict | StageError]) -> None:
+        if isinstance(reply, HeadReply) and reply.error is not None:
+            reply = StageError(f"head {group.head}", "failed", reply.error)
+        elif isinstance(reply, HeadReply) and (reply.outputs is None or len(reply.outputs) != len(group.inputs)):
+            got = None if reply.outputs is None else len(reply.outputs)
+            reply = StageError(f"head {group.head}", "failed", f"head {group.head!r} answered {got} outputs for {len(group.inputs)} inputs")
+        role = "target" if group.is_target else "non_target"
+        if isinstance(reply, StageError):
+            self.metrics.head_call(group.head, role, reply.kind, ms)
+            self.metrics.error(f"head:{group.head}", reply.kind)
+            for i in group.inputs:
+                outcomes[(group.head, i)] = reply
+            return
+        self.metrics.head_call(group.head, role, "ok", ms)
+        for i, output in zip(group.inputs, reply.outputs):  # type: ignore[arg-type]
+            outcomes[(group.head, i)] = output
+
+    def _assemble(self, i: int, p: PlannedInput, encoded: EncodeResult,
+                  outcomes: dict[tuple[str, int], dict | StageError]) -> ItemResult:
+        def output_of(head: str) -> HeadOutput:
+            kind = self.catalog.kind(head)
+            return HeadOutput(head=head, kind=kind, output=name_passage_field(outcomes[(head, i)], kind, p.passage_field))  # type: ignore[arg-type]
+
+        target = output_of(p.target)  # a failed target never gets here (TargetFailed)
+        non_target, errors = [], []
+        for head in p.others:
+            outcome = outcomes[(head, i)]
+            if isinstance(outcome, StageError):
+                errors.append(HeadError(head=head, kind=outcome.kind, message=outcome.message))
+                self.metrics.degraded(head)
+            else:
+                non_target.append(output_of(head))
+        windows = encoded.windows_per_input[i]
+        return ItemResult(
+            task=p.task,
+            target=target,
+            non_target=non_target,
+            explanation=explain(target, non_target),
+            errors=errors,
+            degraded=bool(errors),
+            input=InputInfo(windows=windows, windowed=windows > 1, question_truncated=encoded.question_truncated[i],
+                            passage_field=p.passage_field),  # type: ignore[arg-type]
+        )
+
+
+def name_passage_field(output: dict, kind: str, passage_field: str) -> dict:
+    """Span offsets point into `context` or `question`; when the client sent `text`, say `text`."""
+    if passage_field == "context" or kind not in SPAN_KINDS:
+        return output
+
+    def rename(span: dict) -> dict:
+        return {**span, "field": passage_field} if span.get("field") == "context" else span
+
+    if kind == "span":
+        return {**rename(output), "alternatives": [rename(a) for a in output.get("alternatives", [])]}
+    return {**output, "spans": [rename(s) for s in output.get("spans", [])]}
+
+
+def explain(target: HeadOutput, non_target: list[HeadOutput]) -> list[Evidence] | None:
+    """When the answer is not itself a span (a number, a label, a summary), the spans the
+    non-target span heads point at are its explanation: the arguments of a computation, the
+    evidence for a yes/no (the paper's emergent behaviour)."""
+    if target.kind in SPAN_KINDS:
+        return None
+    evidence = []
+    for out in non_target:
+        spans = [out.output] if out.kind == "span" else out.output.get("spans", []) if out.kind == "tagging" else []
+        evidence.extend(
+            Evidence(head=out.head, text=s["text"], start=s["start"], end=s["end"], field=s["field"], score=s["score"])
+            for s in spans if s.get("text")
+        )
+    return evidence
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -1,0 +1,63 @@
+"""The Engine over Serve deployment handles: every call bounded by a timeout, every failure turned
+into a StageError that says which stage and what kind (the router decides what it means)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
+from ray.serve.handle import DeploymentHandle
+
+from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+
+log = logging.getLogger("wiyh.service")
+
+
+class RayEngine:
+    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0):
+        self.backbone, self.heads, self.retry_after_s = backbone, heads, retry_after_s
+
+    async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
+        return await self._call("backbone", self.backbone.encode, call, timeout_s, call.request_id)
+
+    async def run_head(self, head: str, call: HeadCall, timeout_s: float) -> HeadReply:
+        handle = self.heads.get(head)
+        if handle is None:
+            raise StageError(f"head {head}", "unavailable", f"head {head!r} has no replica deployment")
+        return await self._call(f"head {head}", handle.predict, call, timeout_s, call.request_id)
+
+    async def readiness(self, timeout_s: float) -> dict[str, str | None]:
+        stages = {"backbone": self.backbone, **{f"head {n}": h for n, h in self.heads.items()}}
+
+        async def probe(stage: str, handle: DeploymentHandle) -> str | None:
+            try:
+                await self._call(stage, handle.ready, None, timeout_s, "readiness")
+                return None
+            except StageError as err:
+                return f"{err.kind}: {err.message}"
+
+        answers = await asyncio.gather(*(probe(s, h) for s, h in stages.items()))
+        return dict(zip(stages, answers))
+
+    async def _call(self, stage: str, method: Any, arg: Any, timeout_s: float, request_id: str) -> Any:
+        response = method.remote(arg) if arg is not None else method.remote()
+        try:
+            return await asyncio.wait_for(_awaited(response), timeout_s)
+        except asyncio.TimeoutError:
+            response.cancel()
+            raise StageError(stage, "timeout", f"no answer within {timeout_s:g} s") from None
+        except BackPressureError:
+            raise StageError(stage, "overloaded", "its queue is full", self.retry_after_s) from None
+        except (DeploymentUnavailableError, RayActorError, RequestCancelledError) as err:
+            log.warning("request %s: %s unavailable: %s", request_id, stage, err)
+            raise StageError(stage, "unavailable", "no replica could take the call", self.retry_after_s) from None
+        except Exception as err:  # the stage's own code raised; its log has the traceback
+            cause = getattr(err, "cause", None) or err
+            log.warning("request %s: %s raised %s", request_id, stage, type(cause).__name__)
+            raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
+
+
+async def _awaited(response: Any) -> Any:
+    return await response

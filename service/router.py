@@ -1,0 +1,94 @@
+"""The HTTP API: a FastAPI app over a Predictor. No Ray here, so it is tested with fake stages.
+
+    POST /v1/predict        one input  -> target + non-target outputs + errors + timings
+    POST /v1/predict/batch  N inputs   -> the backbone sees them as one batch, not N calls
+    GET  /v1/heads          heads, kinds, tasks, checkpoint name and hash, limits
+    GET  /health/live       the router process answers
+    GET  /health/ready      every stage answers
+    GET  /docs              OpenAPI
+"""
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from service.body_limit import BodySizeLimit
+from service.catalog import Catalog
+from service.errors import ApiError, install_error_handlers, request_id_of
+from service.metrics import NullMetrics, PipelineMetrics
+from service.pipeline import Predictor, plan
+from service.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
+                             PredictRequest, PredictResponse)
+from service.settings import Limits
+
+ERRORS = {
+    400: {"model": ErrorResponse, "description": "Malformed JSON."},
+    413: {"model": ErrorResponse, "description": "Body or batch over the limit."},
+    422: {"model": ErrorResponse, "description": "Missing, empty or wrong fields; unknown task or head."},
+    502: {"model": ErrorResponse, "description": "The target head failed."},
+    503: {"model": ErrorResponse, "description": "Overloaded or not ready; see Retry-After."},
+    504: {"model": ErrorResponse, "description": "The backbone or the target head timed out."},
+}
+
+
+def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_after_s: int = 1,
+               metrics: PipelineMetrics | None = None) -> FastAPI:
+    metrics = metrics or NullMetrics()
+    checkpoint = CheckpointRef(name=catalog.checkpoint.name, hash=catalog.checkpoint.hash)
+    app = FastAPI(
+        title="whats-in-your-head",
+        version="1",
+        description="One backbone pass per input; the target head's answer together with what every other head says.",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    install_error_handlers(app, metrics, retry_after_s)
+
+    @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
+    async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+        started = time.perf_counter()
+        rid = request_id_of(request)
+        planned = plan(body, catalog, limits)
+        [result], timings = await predictor.predict([planned], rid)
+        metrics.request("/v1/predict", 200, _ms(started))
+        return PredictResponse(**result.model_dump(), request_id=rid, checkpoint=checkpoint, timings_ms=timings)
+
+    @app.post("/v1/predict/batch", response_model=BatchResponse, responses=ERRORS)
+    async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
+        started = time.perf_counter()
+        rid = request_id_of(request)
+        if len(body.items) > limits.max_batch_items:
+            raise ApiError(413, "batch_too_large", f"the batch has {len(body.items)} items; the limit is "
+                           f"{limits.max_batch_items}: split it into batches of at most {limits.max_batch_items}")
+        planned = [plan(item, catalog, limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
+        results, timings = await predictor.predict(planned, rid)
+        metrics.request("/v1/predict/batch", 200, _ms(started))
+        return BatchResponse(request_id=rid, checkpoint=checkpoint, results=results, timings_ms=timings)
+
+    @app.get("/v1/heads", response_model=HeadsResponse)
+    async def heads() -> HeadsResponse:
+        return HeadsResponse(
+            checkpoint=catalog.checkpoint,
+            heads=list(catalog.heads.values()),
+            tasks=catalog.tasks,
+            limits=LimitsView(**limits.model_dump()),
+        )
+
+    @app.get("/health/live")
+    async def live() -> dict:
+        return {"status": "alive"}
+
+    @app.get("/health/ready", responses={503: {"description": "Some stage does not answer."}})
+    async def ready() -> JSONResponse:
+        stages = await predictor.engine.readiness(predictor.timeouts.ready_s)
+        not_ready = {k: v for k, v in stages.items() if v is not None}
+        body = {"ready": not not_ready, "stages": {k: v or "ready" for k, v in stages.items()}}
+        headers = {"Retry-After": str(retry_after_s)} if not_ready else None
+        return JSONResponse(body, status_code=503 if not_ready else 200, headers=headers)
+
+    return app
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000

@@ -1,0 +1,170 @@
+"""The model work of each stage, without Ray: load once, then run whole batches of calls.
+
+The Serve deployments (deployments.py) only queue calls into these and move results around; the
+same runners serve the colocated placement (heads inside the backbone process) and tests.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from service.calls import EncodeCall, HeadOptions, HeadReply
+from service.payload import PackedHiddenStates, pack, unpack
+from service.settings import Fault, HeadStage
+from training.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
+from training.model.encoding import encode
+from training.model.heads import Head, HeadBatch
+
+log = logging.getLogger("wiyh.service")
+
+
+class InjectedFault(RuntimeError):
+    """Raised by a head whose deploy settings carry a `fault` (a testing aid), never otherwise."""
+
+
+class HeadRunner:
+    """One head, loaded from its own file, turning hidden states into readable outputs."""
+
+    def __init__(self, name: str, head: Head, tokenizer=None, fault: Fault | None = None, device: str = "cpu"):
+        self.name, self.head, self.tokenizer, self.fault, self.device = name, head.eval(), tokenizer, fault, device
+        self.kind = head.kind
+
+    @classmethod
+    def load(cls, ckpt_dir: str | Path, manifest: Manifest, name: str, device: str = "cpu", fault: Fault | None = None,
+             word_embeddings: torch.nn.Embedding | None = None, tokenizer=None) -> "HeadRunner":
+        """Only this head's file (and the tokenizer when its outputs are token ids to decode)."""
+        head = load_head(ckpt_dir, name, manifest, word_embeddings=word_embeddings).to(device)
+        if head.kind == "generative" and tokenizer is None:
+            tokenizer = load_tokenizer(ckpt_dir, manifest)
+        return cls(name, head, tokenizer, fault, device)
+
+    def check_fault(self, questions: Sequence[str], contexts: Sequence[str]) -> None:
+        if self.fault is None or not any(self.fault.trigger in t for t in (*questions, *contexts)):
+            return
+        if self.fault.mode == "hang":
+            time.sleep(self.fault.hang_s)
+        raise InjectedFault(f"head {self.name!r}: injected fault ({self.fault.mode}) fired")
+
+    @torch.no_grad()
+    def run(self, batch: HeadBatch, options: HeadOptions) -> list[dict]:
+        """One output per input of `batch`."""
+        kwargs = {}
+        if self.kind == "generative" and options.max_new_tokens:
+            kwargs["max_new_tokens"] = options.max_new_tokens
+        return self.head.decode(self.head(batch, **kwargs), batch, self.tokenizer)
+
+    def run_packed(self, calls: Sequence[tuple[PackedHiddenStates, list[int], HeadOptions]],
+                   request_ids: Sequence[str] = ()) -> list[HeadReply]:
+        """A head replica's batch: the calls of several requests, one forward per distinct options."""
+        replies: list[HeadReply | None] = [None] * len(calls)
+        groups: dict[HeadOptions, list[int]] = {}
+        for i, (packed, chosen, options) in enumerate(calls):
+            try:
+                self.check_fault([packed.questions[j] for j in chosen], [packed.contexts[j] for j in chosen])
+            except InjectedFault as err:
+                replies[i] = HeadReply(error=str(err))
+                continue
+            groups.setdefault(options, []).append(i)
+        for options, members in groups.items():
+            try:
+                batch, ranges = unpack([(calls[i][0], calls[i][1]) for i in members], device=self.device)
+                outputs = self.run(batch, options)
+            except Exception as err:  # one failing group must not take the other groups down
+                log.exception("head %s failed on requests %s", self.name, [request_ids[i] for i in members if i < len(request_ids)])
+                for i in members:
+                    replies[i] = HeadReply(error=f"head {self.name!r} raised {type(err).__name__}")
+                continue
+            for i, span in zip(members, ranges):
+                replies[i] = HeadReply(outputs=outputs[span.start:span.stop])
+        return [r if r is not None else HeadReply(error="no reply") for r in replies]
+
+
+@dataclass
+class EncodedCall:
+    """The backbone's answer to one call, before the hidden states are stored."""
+
+    packed: PackedHiddenStates | None
+    windows_per_input: list[int]
+    question_truncated: list[bool]
+    colocated: list[HeadReply]
+
+
+class BackboneRunner:
+    """The backbone and tokenizer, plus the heads placed in the same process."""
+
+    def __init__(self, ckpt_dir: str | Path, manifest: Manifest, colocated: dict[str, HeadStage],
+                 device: str = "cpu", hidden_dtype: str = "float32"):
+        self.manifest, self.device, self.hidden_dtype = manifest, device, hidden_dtype
+        self.tokenizer = load_tokenizer(ckpt_dir, manifest)
+        self.model = load_backbone(ckpt_dir, manifest).to(device).eval()
+        embeddings = self.model.get_input_embeddings()
+        # Colocated generative heads read the backbone's own embeddings (as in training) rather than
+        # holding a second copy; the head file's copy is identical, its fingerprint says so.
+        self.heads = {
+            name: HeadRunner.load(ckpt_dir, manifest, name, device, stage.fault, word_embeddings=embeddings, tokenizer=self.tokenizer)
+            for name, stage in colocated.items()
+        }
+        self.forward_passes = 0
+
+    @torch.no_grad()
+    def run(self, calls: Sequence[EncodeCall]) -> list[EncodedCall]:
+        """One tokenisation and ONE forward pass for all the calls' inputs together."""
+        questions = [q for c in calls for q in c.questions]
+        contexts = [x for c in calls for x in c.contexts]
+        ranges, start = [], 0
+        for c in calls:
+            ranges.append(range(start, start + len(c.contexts)))
+            start += len(c.contexts)
+        cfg = self.manifest.encoding
+        enc = encode(self.tokenizer, questions, contexts, max_length=cfg.max_length, stride=cfg.stride,
+                     max_question_tokens=cfg.max_question_tokens).to(self.device)
+        hidden = self.model(**enc.model_inputs()).last_hidden_state
+        self.forward_passes += 1
+        batch = HeadBatch.from_encoding(enc, hidden)
+        colocated = self._run_colocated(calls, ranges, batch)
+        return [
+            EncodedCall(
+                packed=pack(batch, r, self.hidden_dtype) if c.keep_hidden else None,
+                windows_per_input=enc.windows_per_input[r.start:r.stop],
+                question_truncated=enc.question_truncated[r.start:r.stop],
+                colocated=colocated[i],
+            )
+            for i, (c, r) in enumerate(zip(calls, ranges))
+        ]
+
+    def _run_colocated(self, calls: Sequence[EncodeCall], ranges: list[range], batch: HeadBatch) -> list[list[HeadReply]]:
+        replies: list[list[HeadReply | None]] = [[None] * len(c.colocated) for c in calls]
+        # (head, options) -> [(call, request slot, global input indices)]: one head pass per key.
+        groups: dict[tuple[str, HeadOptions], list[tuple[int, int, list[int]]]] = {}
+        for ci, (call, r) in enumerate(zip(calls, ranges)):
+            for slot, req in enumerate(call.colocated):
+                runner = self.heads.get(req.head)
+                if runner is None:
+                    replies[ci][slot] = HeadReply(error=f"head {req.head!r} is not colocated with this backbone")
+                    continue
+                try:
+                    runner.check_fault([call.questions[i] for i in req.inputs], [call.contexts[i] for i in req.inputs])
+                except InjectedFault as err:
+                    replies[ci][slot] = HeadReply(error=str(err))
+                    continue
+                groups.setdefault((req.head, req.options), []).append((ci, slot, [r.start + i for i in req.inputs]))
+        for (head, options), members in groups.items():
+            chosen = [i for _, _, idx in members for i in idx]
+            try:
+                sub = batch if chosen == list(range(batch.num_inputs)) else batch.select(chosen)
+                outputs = self.heads[head].run(sub, options)
+            except Exception as err:
+                log.exception("colocated head %s failed on requests %s", head, [calls[ci].request_id for ci, _, _ in members])
+                for ci, slot, _ in members:
+                    replies[ci][slot] = HeadReply(error=f"head {head!r} raised {type(err).__name__}")
+                continue
+            at = 0
+            for ci, slot, idx in members:
+                replies[ci][slot] = HeadReply(outputs=outputs[at:at + len(idx)])
+                at += len(idx)
+        return [[r if r is not None else HeadReply(error="no reply") for r in row] for row in replies]

@@ -1,0 +1,171 @@
+"""The HTTP API (v1) as pydantic models: what a client sends and what it gets back.
+
+These models carry the checks that need nothing but the request itself (types, required and empty
+fields, task xor target_head); checks against the checkpoint or the deploy limits happen in
+pipeline.plan(), with messages that list the valid values.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+
+from service.calls import ErrorKind
+from service.catalog import CheckpointInfo, HeadInfo
+
+
+class _Strict(BaseModel):
+    # An unknown key is most often a typo ("heds"), so it is refused rather than ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Inputs(_Strict):
+    """`context` (a passage to read) or `text` (a document to summarise), and an optional question."""
+
+    question: StrictStr | None = Field(None, description="The question; omit it for plain summarisation.")
+    context: StrictStr | None = Field(None, description="The passage the question is about.")
+    text: StrictStr | None = Field(None, description="A document, when there is no question (same role as context).")
+
+    @field_validator("question", "context", "text")
+    @classmethod
+    def _not_blank(cls, value: str | None, info) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(f"inputs.{info.field_name} is empty; give some text or leave the field out")
+        return value
+
+    @model_validator(mode="after")
+    def _one_passage(self) -> "Inputs":
+        if self.context is None and self.text is None:
+            raise ValueError("inputs needs `context` (the passage to read) or `text` (a document); neither was given")
+        if self.context is not None and self.text is not None:
+            raise ValueError("inputs has both `context` and `text`; they play the same role, send only one")
+        return self
+
+    @property
+    def passage(self) -> str:
+        return self.context if self.context is not None else self.text  # type: ignore[return-value]
+
+    @property
+    def passage_field(self) -> Literal["context", "text"]:
+        return "context" if self.context is not None else "text"
+
+
+class Options(_Strict):
+    max_new_tokens: StrictInt | None = Field(None, ge=1, description="Cap on tokens a generative head writes.")
+
+
+class PredictRequest(_Strict):
+    task: StrictStr | None = Field(None, description="A task of the checkpoint; its target head answers.")
+    target_head: StrictStr | None = Field(None, description="Name the answering head directly instead of a task.")
+    inputs: Inputs
+    heads: list[StrictStr] | None = Field(
+        None, description="Heads to run besides the target; all heads when omitted, only the target when empty."
+    )
+    options: Options = Field(default_factory=Options)
+
+    @model_validator(mode="after")
+    def _task_or_head(self) -> "PredictRequest":
+        if (self.task is None) == (self.target_head is None):
+            raise ValueError("give exactly one of `task` or `target_head` (GET /v1/heads lists both)")
+        return self
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "task": "squad",
+            "inputs": {"question": "Who founded the choir?", "context": "Omar Roberts founded the choir in 1920."},
+        }]},
+    )
+
+
+class BatchRequest(_Strict):
+    items: list[PredictRequest] = Field(min_length=1, description="Requests answered together; GET /v1/heads gives the limit.")
+
+
+class HeadOutput(BaseModel):
+    head: str
+    kind: str
+    output: dict[str, Any]
+
+
+class HeadError(BaseModel):
+    head: str
+    kind: ErrorKind
+    message: str
+
+
+class InputInfo(BaseModel):
+    windows: int = Field(description="Windows the passage was split into (1 when it fits the model).")
+    windowed: bool
+    question_truncated: bool
+    passage_field: Literal["context", "text"]
+
+
+class Evidence(BaseModel):
+    """A span a non-target head points at: the arguments or evidence behind the target's answer."""
+
+    head: str
+    text: str
+    start: int
+    end: int
+    field: str
+    score: float
+
+
+class ItemResult(BaseModel):
+    task: str | None
+    target: HeadOutput
+    non_target: list[HeadOutput]
+    explanation: list[Evidence] | None = None
+    errors: list[HeadError]
+    degraded: bool = Field(description="True when some non-target head did not answer (see errors).")
+    input: InputInfo
+
+
+class Timings(BaseModel):
+    total: float
+    backbone: float = Field(description="Router-observed: queue, batch wait, forward, storing hidden states.")
+    backbone_forward: float = Field(description="The batched forward pass this request rode in.")
+    heads: dict[str, float] = Field(description="Router-observed per head replica; colocated heads run inside `backbone`.")
+
+
+class CheckpointRef(BaseModel):
+    name: str
+    hash: str
+
+
+class PredictResponse(ItemResult):
+    request_id: str
+    checkpoint: CheckpointRef
+    timings_ms: Timings
+
+
+class BatchResponse(BaseModel):
+    request_id: str
+    checkpoint: CheckpointRef
+    results: list[ItemResult]
+    timings_ms: Timings
+
+
+class LimitsView(BaseModel):
+    max_body_bytes: int
+    max_batch_items: int
+    max_field_chars: int
+    max_new_tokens: int
+
+
+class HeadsResponse(BaseModel):
+    checkpoint: CheckpointInfo
+    heads: list[HeadInfo]
+    tasks: dict[str, str]
+    limits: LimitsView
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

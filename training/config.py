@@ -119,6 +119,9 @@ class OptimConfig(_Strict):
     mixed_precision: Literal["auto", "off", "bf16"] = "auto"  # auto: bf16 on a GPU that has it
     device: str = "auto"
     freeze_backbone: bool = False
+    # Stop early (then evaluate and keep the best as usual) once training has run this long;
+    # lets a run fit a fixed slot, e.g. a lent GPU or a control trained "with the same budget".
+    time_budget_s: float | None = Field(None, gt=0)
     num_threads: int | None = None
 
 

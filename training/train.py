@@ -106,9 +106,26 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
                         training=_summary(config, step, train_sets, time.time() - t0, device),
                         metrics={"held_out": metrics, "step": step})
 
+    def _evaluate_and_keep(at_step: int) -> None:
+        nonlocal best_score, best_step
+        metrics = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, limit=opt.eval_examples)
+        log.write(json.dumps({"kind": "eval", "step": at_step, "metrics": metrics}) + "\n"), log.flush()
+        bar.write(f"step {at_step}: held-out score {metrics['score']:.3f} " +
+                  " ".join(f"{t}={v[_primary(t)]:.2f}" for t, v in metrics.items() if t != "score"))
+        if metrics["score"] > best_score:
+            best_score, best_step = metrics["score"], at_step
+            save_best(metrics)
+        _save_state(state_dir, model, tokenizer, optimizer, scheduler, at_step, best_score, best_step)
+
     bar = tqdm(total=opt.steps, initial=step, desc=f"train {config.name}", disable=not progress, dynamic_ncols=True)
     window_examples, window_start = 0, time.time()
+    train_start = time.time()
     while step < opt.steps:
+        if opt.time_budget_s and time.time() - train_start > opt.time_budget_s:
+            bar.write(f"time budget of {opt.time_budget_s:.0f} s reached at step {step}; stopping early")
+            if step % opt.eval_every:
+                _evaluate_and_keep(step)
+            break
         examples = sampler.batch(step, opt.batch_size)
         enc = encode(tokenizer, [e.question for e in examples], [e.context for e in examples], **encoding).to(device)
         with _autocast(device, opt.mixed_precision):
@@ -137,14 +154,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
             window_examples, window_start = 0, time.time()
         bar.update(1)
         if step % opt.eval_every == 0 or step == opt.steps:
-            metrics = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, limit=opt.eval_examples)
-            log.write(json.dumps({"kind": "eval", "step": step, "metrics": metrics}) + "\n"), log.flush()
-            bar.write(f"step {step}: held-out score {metrics['score']:.3f} " +
-                      " ".join(f"{t}={v[_primary(t)]:.2f}" for t, v in metrics.items() if t != "score"))
-            if metrics["score"] > best_score:
-                best_score, best_step = metrics["score"], step
-                save_best(metrics)
-            _save_state(state_dir, model, tokenizer, optimizer, scheduler, step, best_score, best_step)
+            _evaluate_and_keep(step)
     bar.close()
     log.close()
 

@@ -69,7 +69,7 @@ class Catalog(BaseModel):
             self.check_heads([target_head], field="target_head")
             return target_head
         if task not in self.tasks:
-            raise UnknownName(f"unknown task {task!r}; valid tasks: {sorted(self.tasks)}")
+            raise UnknownName(f"task: unknown task {task!r}; valid tasks: {sorted(self.tasks)}")
         return self.tasks[task]
 
     def check_heads(self, names: list[str], field: str = "heads") -> None:

@@ -60,7 +60,7 @@ def plan(request: PredictRequest, catalog: Catalog, limits: Limits, where: str =
     try:
         target = catalog.target_of(request.task, request.target_head)
         if request.heads is not None:
-            catalog.check_heads(request.heads, field=f"{where}heads")
+            catalog.check_heads(request.heads)
     except UnknownName as err:
         raise InputError(f"{where}{err}", code="unknown_name") from None
     for name in ("question", "context", "text"):

@@ -159,7 +159,7 @@ class Heads(_Strict):
             try:
                 HeadStage.model_validate(raw)
             except ValidationError as err:
-                problems.extend(f"heads.{label}.{_loc(e)}: {e['msg']}" for e in err.errors())
+                problems.extend(_describe(e, f"heads.{label}") for e in err.errors())
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -246,14 +246,21 @@ def load_settings(args: dict[str, Any] | None, environ: dict[str, str] | None = 
     try:
         return ServiceSettings.model_validate(raw)
     except ValidationError as err:
-        lines = [f"  {_loc(e)}: {e['msg']}" for e in err.errors()]
+        lines = [f"  {_describe(e)}" for e in err.errors()]
         raise ServiceConfigError(
             "the service settings (applications[].args of the Serve config) are invalid:\n" + "\n".join(lines)
         ) from None
 
 
-def _loc(error: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "(top level)"
+def _describe(error: Any, prefix: str = "") -> str:
+    """`path.to.key: what is wrong and what to do`, without pydantic's "Value error, " noise."""
+    path = ".".join(p for p in (prefix, ".".join(str(p) for p in error["loc"])) if p)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling (service/settings.py lists the keys)"
+    if not path or message.startswith(path):
+        return message
+    return f"{path}: {message}"
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,131 @@
+"""Starts the real Serve application once per session, on 127.0.0.1, with a random tiny
+checkpoint: the settings of deploy/serve_config.yaml, plus what the tests need (fixed single
+replicas, short timeouts, small queues so overload is reachable, and injected faults that fire
+only on inputs carrying a trigger word)."""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FAIL = "WIYH-FAIL"  # multispan (replica) raises
+COLOCATED_FAIL = "WIYH-COLOCATED-FAIL"  # yesno (colocated) raises
+HANG = "WIYH-HANG"  # summary (replica) sleeps past its timeout
+NON_TARGET_TIMEOUT_S = 1.5
+HANG_S = 2.5
+MAX_BODY_BYTES = 32 * 1024
+ROUTER_SLOTS = 4  # max_ongoing_requests, and as many queued: beyond that, 503 at once
+
+
+def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, every_s: float = 0.2) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` after the deadline."""
+    end = time.monotonic() + deadline_s
+    last_error: Exception | None = None
+    while time.monotonic() < end:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as err:  # not up yet: keep polling until the deadline
+            last_error = err
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {deadline_s:g} s waiting for {what} (last error: {last_error!r})")
+
+
+def free_port() -> int:
+    # Ray keeps 10002-19999 for its workers: a metrics port there is refused.
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not 10002 <= port <= 19999:
+            return port
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def service_args(checkpoint: Path) -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())
+    args = config["applications"][0]["args"]
+    single = {"autoscaling": None, "num_replicas": 1}
+    return deep_merge(args, {
+        "checkpoint": str(checkpoint),
+        "router": {**single, "max_ongoing_requests": ROUTER_SLOTS, "max_queued_requests": ROUTER_SLOTS, "retry_after_s": 2},
+        "backbone": {**single, "torch_threads": 1},
+        "heads": {
+            "default": single,
+            "overrides": {
+                "answer_type": {"placement": "colocated"},
+                "yesno": {"placement": "colocated", "fault": {"mode": "raise", "trigger": COLOCATED_FAIL}},
+                "multispan": {"fault": {"mode": "raise", "trigger": FAIL}},
+                "summary": {"fault": {"mode": "hang", "trigger": HANG, "hang_s": HANG_S}},
+            },
+        },
+        "limits": {"max_body_bytes": MAX_BODY_BYTES, "max_batch_items": 8},
+        "timeouts": {"non_target_head_s": NON_TARGET_TIMEOUT_S, "target_head_s": 3, "backbone_s": 5},
+    })
+
+
+@dataclass
+class Service:
+    url: str
+    metrics_url: str
+    checkpoint: Path
+    app_name: str
+    manifest: Any
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def backbone_stats(self) -> dict[str, int]:
+        from ray import serve
+
+        return serve.get_deployment_handle("backbone", app_name=self.app_name).stats.remote().result(timeout_s=10)
+
+    def head_stats(self, head: str) -> dict[str, int]:
+        from ray import serve
+
+        return serve.get_deployment_handle(f"head_{head}", app_name=self.app_name).stats.remote().result(timeout_s=10)
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory) -> Service:
+    import ray
+    from ray import serve
+
+    from service.app import build_app
+    from training.checkpoint import read_manifest
+    from training.testing import make_random_checkpoint
+
+    checkpoint = tmp_path_factory.mktemp("service") / "tiny-random"
+    make_random_checkpoint(checkpoint, seed=0)
+    http_port, metrics_port = free_port(), free_port()
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
+        _metrics_export_port=metrics_port,
+        # Export metrics every second (default 10 s) so the metrics test waits less.
+        _system_config={"metrics_report_interval_ms": 1000},
+    )
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": http_port})
+        serve.run(build_app(service_args(checkpoint)), name="wiyh", route_prefix="/")
+        url = f"http://127.0.0.1:{http_port}"
+        wait_for(lambda: httpx.get(f"{url}/health/ready", timeout=5).status_code == 200, 120, "the service to be ready")
+        yield Service(url=url, metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", checkpoint=checkpoint,
+                      app_name="wiyh", manifest=read_manifest(checkpoint))
+    finally:
+        serve.shutdown()
+        ray.shutdown()

@@ -70,19 +70,21 @@ def encode(
         stride=stride,
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
+        return_special_tokens_mask=True,
         padding="longest",
+        # Fewer distinct shapes: kernels and plans cached per shape are reused more often.
+        pad_to_multiple_of=8,
         return_tensors="pt",
     )
     mapping = batch.pop("overflow_to_sample_mapping")
-    num_windows, length = batch["input_ids"].shape
-    segments = torch.zeros((num_windows, length), dtype=torch.long)
-    for w in range(num_windows):
-        for t, seq in enumerate(batch.sequence_ids(w)):
-            if seq is not None:
-                segments[w, t] = SEG_QUESTION if seq == 0 else SEG_CONTEXT
+    special = batch.pop("special_tokens_mask").bool() | (batch["attention_mask"] == 0)
     token_type_ids = batch.get("token_type_ids")
-    if token_type_ids is None:
+    if token_type_ids is not None:
+        # BERT-style pairs: type 0 is [CLS] question [SEP], type 1 is context [SEP].
+        segments = torch.where(token_type_ids == 0, SEG_QUESTION, SEG_CONTEXT).masked_fill(special, SEG_SPECIAL)
+    else:
         token_type_ids = torch.zeros_like(batch["input_ids"])
+        segments = _segments_from_sequence_ids(batch)
     windows_per_input = torch.bincount(mapping, minlength=len(contexts)).tolist()
     return Encoding(
         input_ids=batch["input_ids"],
@@ -98,16 +100,24 @@ def encode(
     )
 
 
+def _segments_from_sequence_ids(batch) -> torch.Tensor:
+    """Segments for tokenizers without token types (e.g. RoBERTa), from the slower per-token map."""
+    num_windows, length = batch["input_ids"].shape
+    segments = torch.zeros((num_windows, length), dtype=torch.long)
+    for w in range(num_windows):
+        for t, seq in enumerate(batch.sequence_ids(w)):
+            if seq is not None:
+                segments[w, t] = SEG_QUESTION if seq == 0 else SEG_CONTEXT
+    return segments
+
+
 def _clip_questions(
     tokenizer: PreTrainedTokenizerBase, questions: list[str], max_tokens: int
 ) -> tuple[list[str], list[bool]]:
+    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     clipped, truncated = [], []
-    for q in questions:
-        enc = tokenizer(q, add_special_tokens=False, return_offsets_mapping=True)
-        if len(enc["input_ids"]) > max_tokens:
-            clipped.append(q[: enc["offset_mapping"][max_tokens - 1][1]])
-            truncated.append(True)
-        else:
-            clipped.append(q)
-            truncated.append(False)
+    for q, offs in zip(questions, offsets):
+        cut = len(offs) > max_tokens
+        clipped.append(q[: offs[max_tokens - 1][1]] if cut else q)
+        truncated.append(cut)
     return clipped, truncated

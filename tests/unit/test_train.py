@@ -61,3 +61,21 @@ def test_bad_config_fails_before_training(tmp_path, capsys):
     assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "x"), "--set", "optim.stepz=3"]) == 2
     assert "optim.stepz: unknown field" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_dataset_files_feed_training_and_a_bad_line_is_named(tmp_path):
+    from training.config import DataConfig
+    from training.data.loading import load_data
+    from training.data.schema import write_jsonl
+    from training.data.synthetic import generate
+
+    good = tmp_path / "mine.jsonl"
+    write_jsonl(generate("qa_summary", 6, seed=1), good)
+    train_sets, eval_sets = load_data(DataConfig(files=[{"format": "jsonl", "path": str(good)}]))
+    assert sum(map(len, train_sets.values())) == 6 and not eval_sets
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.read_text().splitlines()[0] + "\n{not json\n")
+    with pytest.raises(ValueError, match=rf"{bad}:2: not a valid example"):
+        load_data(DataConfig(files=[{"format": "jsonl", "path": str(bad)}]))
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        load_data(DataConfig(files=[{"format": "squad", "path": str(tmp_path / "missing.json")}]))

@@ -14,6 +14,7 @@ from ray.serve.handle import DeploymentHandle
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
 from service.catalog import Catalog
+from service.compute import ComputeSlot
 from service.metrics import RouterMetrics, StageMetrics
 from service.pipeline import Predictor
 from service.ray_engine import RayEngine
@@ -50,16 +51,18 @@ class Backbone:
         manifest = read_manifest(checkpoint)
         self.runner = BackboneRunner(checkpoint, manifest, colocated, device=stage.device, hidden_dtype=hidden_dtype)
         _configure_batching(self._encode_batch, stage)
+        self.compute = ComputeSlot(stage.torch_threads, "backbone")
         self.metrics = StageMetrics("backbone")
         self.calls_served = 0
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
+        await self.compute.wait_idle()
         return await self._encode_batch(call)
 
     @serve.batch(batch_size_fn=_inputs_in)
     async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
         started = time.perf_counter()
-        encoded = await asyncio.to_thread(self.runner.run, calls)
+        encoded = await self.compute.run(self.runner.run, calls)
         forward_ms = (time.perf_counter() - started) * 1000
         results = []
         for call, item in zip(calls, encoded):
@@ -93,10 +96,12 @@ class Head:
         self.name = name
         self.runner = HeadRunner.load(checkpoint, manifest, name, device=stage.device, fault=stage.fault)
         _configure_batching(self._predict_batch, stage)
+        self.compute = ComputeSlot(stage.torch_threads, f"head-{name}")
         self.metrics = StageMetrics(f"head:{name}")
         self.calls_served = 0
 
     async def predict(self, call: HeadCall) -> HeadReply:
+        await self.compute.wait_idle()
         return await self._predict_batch(call)
 
     @serve.batch(batch_size_fn=_inputs_in)
@@ -106,7 +111,7 @@ class Head:
         for c in calls:
             self.metrics.hidden_bytes("read", c.hidden.nbytes)
         work = [(p, c.inputs, c.options) for p, c in zip(packed, calls)]
-        replies = await asyncio.to_thread(self.runner.run_packed, work, [c.request_id for c in calls])
+        replies = await self.compute.run(self.runner.run_packed, work, [c.request_id for c in calls])
         self.calls_served += len(calls)
         self.metrics.batch(_inputs_in(calls), (time.perf_counter() - started) * 1000)
         return replies

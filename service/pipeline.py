@@ -133,7 +133,8 @@ class Predictor:
             head = failed[0][1]
             raise TargetFailed(head, outcomes[(head, failed[0][0])], [i for i, h in failed if h == head])  # type: ignore[arg-type]
         results = [self._assemble(i, p, encoded, outcomes) for i, p in enumerate(planned)]
-        timings = Timings(total=_ms(started), backbone=backbone_ms, backbone_forward=round(encoded.forward_ms, 3), heads=head_ms)
+        timings = Timings(total=_ms(started), backbone=backbone_ms, backbone_forward=round(encoded.forward_ms, 3),
+                          backbone_batch_inputs=encoded.pass_inputs, heads=head_ms)
         return results, timings
 
     def _groups(self, planned: list[PlannedInput]) -> list[_Group]:

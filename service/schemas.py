@@ -126,6 +126,7 @@ class Timings(BaseModel):
     total: float
     backbone: float = Field(description="Router-observed: queue, batch wait, forward, storing hidden states.")
     backbone_forward: float = Field(description="The batched forward pass this request rode in.")
+    backbone_batch_inputs: int = Field(description="Inputs in that pass (this request's and its batch neighbours'); a count, not ms.")
     heads: dict[str, float] = Field(description="Router-observed per head replica; colocated heads run inside `backbone`.")
 
 

@@ -61,6 +61,8 @@ def service_args(checkpoint: Path) -> dict[str, Any]:
     config = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())
     args = config["applications"][0]["args"]
     single = {"autoscaling": None, "num_replicas": 1}
+    # The tests need both placements, whatever the deploy config chose: these replace its overrides.
+    args["heads"]["overrides"] = {}
     return deep_merge(args, {
         "checkpoint": str(checkpoint),
         "router": {**single, "max_ongoing_requests": ROUTER_SLOTS, "max_queued_requests": ROUTER_SLOTS, "retry_after_s": 2},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from service.settings import CHECKPOINT_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -39,7 +42,8 @@ class DemoError(RuntimeError):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints" / "quick")
+    parser.add_argument("--checkpoint", type=Path, default=Path(os.environ.get(CHECKPOINT_ENV) or ROOT / "checkpoints" / "quick"),
+                        help=f"default: ${CHECKPOINT_ENV}, else checkpoints/quick")
     parser.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml")
     parser.add_argument("--metrics-port", type=int, default=8080, help="Ray's Prometheus endpoint (deploy/prometheus.yml)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the service to be ready")
@@ -107,7 +111,7 @@ def ensure_ray(metrics_port: int) -> None:
     # dashboard); the one it refuses to start next to is the one `serve run --address=auto` uses.
     done = subprocess.run([str(BIN / "ray"), "start", "--head", "--include-dashboard=false",
                            f"--metrics-export-port={metrics_port}", "--disable-usage-stats"],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, env=cluster_env())
     if done.returncode == 0:
         print(f"started a local Ray cluster (metrics on 127.0.0.1:{metrics_port})")
     elif "already running" in done.stdout + done.stderr:
@@ -116,8 +120,14 @@ def ensure_ray(metrics_port: int) -> None:
         raise DemoError(f"`ray start` failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-2000:]}")
 
 
+def cluster_env() -> dict[str, str]:
+    """Our environment minus $WIYH_CHECKPOINT: Ray's processes inherit it and it would override
+    the absolute path the resolved config carries with a path relative to who knows where."""
+    return {k: v for k, v in os.environ.items() if k != CHECKPOINT_ENV}
+
+
 def run(cmd: list[str], what: str) -> None:
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=cluster_env())
     if done.returncode != 0:
         raise DemoError(f"`{what}` failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-2000:]}")
 
@@ -183,6 +193,8 @@ def describe(kind: str, output: dict[str, Any]) -> str:
         return f"{short(output['text'])} [{output['field']} {output['start']}:{output['end']}] score {output['score']:.2f}"
     if kind == "tagging":
         spans = output["spans"]
+        if not spans:
+            return "no spans"
         shown = ", ".join(short(s["text"], 30) for s in spans[:5])
         return f"{len(spans)} span(s): {shown}{' …' if len(spans) > 5 else ''}"
     if kind == "classification":

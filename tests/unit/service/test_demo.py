@@ -1,0 +1,33 @@
+"""The demo prints each head's answer in a line a person can read."""
+from __future__ import annotations
+
+from service.demo import describe, print_answer, running_checkpoint
+
+
+def test_each_kind_reads_as_one_line():
+    assert describe("span", {"text": "1974", "start": 10, "end": 14, "field": "context", "score": 0.5}) == \
+        "'1974' [context 10:14] score 0.50"
+    assert describe("tagging", {"spans": []}) == "no spans"
+    assert describe("tagging", {"spans": [{"text": t} for t in "abcdef"]}) == "6 span(s): 'a', 'b', 'c', 'd', 'e' …"
+    assert describe("classification", {"label": "yes", "score": 0.9}) == "yes (0.90)"
+    assert describe("generative", {"text": "x" * 200, "num_tokens": 40}).endswith("…' (40 tokens)")
+
+
+def test_an_answer_prints_target_non_target_errors_and_explanation(capsys):
+    answer = {
+        "target": {"head": "number", "kind": "generative", "output": {"text": "4", "num_tokens": 2}},
+        "non_target": [{"head": "span", "kind": "span", "output": {"text": "24", "start": 0, "end": 2, "field": "context", "score": 0.7}}],
+        "errors": [{"head": "summary", "kind": "timeout", "message": "no answer within 5 s"}],
+        "explanation": [{"head": "span", "text": "24"}],
+        "input": {"windows": 1}, "timings_ms": {"total": 12.0, "backbone_forward": 3.0},
+    }
+    print_answer("numeric", {"task": "drop_number", "inputs": {"question": "How many?", "context": "24 to 20"}}, answer, "4")
+    out = capsys.readouterr().out
+    assert "target     number       '4' (2 tokens)" in out
+    assert "span         '24' [context 0:2]" in out
+    assert "summary      did not answer: timeout: no answer within 5 s" in out
+    assert "'24' (span)" in out
+
+
+def test_nothing_listening_means_no_running_checkpoint():
+    assert running_checkpoint("http://127.0.0.1:9") is None

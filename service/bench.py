@@ -1,6 +1,7 @@
 """Serving-path benchmark: p50 / p99 latency at concurrency 1 and throughput at concurrency 16,
-for heads as replicas, heads colocated with the backbone, the deployed config's mix, and the model
-called in one process with the same batching (no HTTP, no Ray): the serving overhead is the gap.
+for every head as a replica, every head colocated with the backbone, the mix (linear heads
+colocated, generative heads as replicas), and the model called in one process with the same
+batching (no HTTP, no Ray): the serving overhead is the gap.
 
     python -m service.bench                        # checkpoints/quick, or a random quick-sized one
     python -m service.bench --checkpoint DIR --requests 40 --modes inprocess,colocated
@@ -24,7 +25,7 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("inprocess", "replica", "colocated", "config")
+MODES = ("inprocess", "replica", "colocated", "mixed")
 
 
 @dataclass
@@ -186,15 +187,21 @@ class ServeMode:
         return r.json()
 
 
-def mode_args(base: dict, mode: str, checkpoint: Path, heads: list[str]) -> dict:
+def mode_args(base: dict, mode: str, checkpoint: Path, kinds: dict[str, str]) -> dict:
+    """The deploy config's settings with one replica per stage (autoscaling would blur the rows)
+    and the mode's placement for every head (`kinds`: head -> kind)."""
     args = yaml.safe_load(yaml.safe_dump(base))  # a deep copy
     args["checkpoint"] = str(checkpoint)
     single = {"autoscaling": None, "num_replicas": 1}
     args["router"].update(single)
     args["backbone"].update(single)
     args["heads"]["default"].update(single)
-    if mode in ("replica", "colocated"):
-        args["heads"]["overrides"] = {h: {"placement": mode} for h in heads}
+    placement = {
+        "replica": lambda kind: "replica",
+        "colocated": lambda kind: "colocated",
+        "mixed": lambda kind: "replica" if kind == "generative" else "colocated",
+    }[mode]
+    args["heads"]["overrides"] = {head: {"placement": placement(kind)} for head, kind in kinds.items()}
     return args
 
 
@@ -206,13 +213,13 @@ def serve_rows(checkpoint: Path, modes: list[str], base: dict, requests: list[di
     from service.app import build_app
     from training.checkpoint import read_manifest
 
-    heads = [h.name for h in read_manifest(checkpoint).heads]
+    kinds = {h.name: h.kind for h in read_manifest(checkpoint).heads}
     ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     rows = []
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": 8765})
         for mode in modes:
-            serve.run(build_app(mode_args(base, mode, checkpoint, heads)), name="bench", route_prefix="/")
+            serve.run(build_app(mode_args(base, mode, checkpoint, kinds)), name="bench", route_prefix="/")
             deadline = time.monotonic() + 180
             while httpx.get("http://127.0.0.1:8765/health/ready", timeout=5).status_code != 200:
                 if time.monotonic() > deadline:

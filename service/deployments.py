@@ -98,7 +98,8 @@ class Head:
         _configure_batching(self._predict_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, f"head-{name}")
         self.metrics = StageMetrics(f"head:{name}")
-        self.calls_served = 0
+        self.calls_served = self.batches = 0
+        self.fetch_s = self.compute_s = 0.0
 
     async def predict(self, call: HeadCall) -> HeadReply:
         await self.compute.wait_idle()
@@ -108,16 +109,23 @@ class Head:
     async def _predict_batch(self, calls: list[HeadCall]) -> list[HeadReply]:
         started = time.perf_counter()
         packed = await asyncio.gather(*(c.hidden.ref for c in calls))
+        fetched = time.perf_counter()
         for c in calls:
             self.metrics.hidden_bytes("read", c.hidden.nbytes)
         work = [(p, c.inputs, c.options) for p, c in zip(packed, calls)]
         replies = await self.compute.run(self.runner.run_packed, work, [c.request_id for c in calls])
+        done = time.perf_counter()
         self.calls_served += len(calls)
-        self.metrics.batch(_inputs_in(calls), (time.perf_counter() - started) * 1000)
+        self.batches += 1
+        self.fetch_s += fetched - started
+        self.compute_s += done - fetched
+        self.metrics.batch(_inputs_in(calls), (done - started) * 1000)
         return replies
 
-    def stats(self) -> dict[str, int]:
-        return {"calls_served": self.calls_served}
+    def stats(self) -> dict[str, float]:
+        """Counters for tests and operators: calls, batches, and where a batch's time went."""
+        return {"calls_served": self.calls_served, "batches": self.batches,
+                "fetch_ms_total": round(self.fetch_s * 1000, 3), "compute_ms_total": round(self.compute_s * 1000, 3)}
 
     def ready(self) -> bool:
         return True

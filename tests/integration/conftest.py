@@ -68,7 +68,7 @@ def service_args(checkpoint: Path) -> dict[str, Any]:
         "router": {**single, "max_ongoing_requests": ROUTER_SLOTS, "max_queued_requests": ROUTER_SLOTS, "retry_after_s": 2},
         "backbone": {**single, "torch_threads": 1},
         "heads": {
-            "default": single,
+            "default": {**single, "placement": "replica"},
             "overrides": {
                 "answer_type": {"placement": "colocated"},
                 "yesno": {"placement": "colocated", "fault": {"mode": "raise", "trigger": COLOCATED_FAIL}},

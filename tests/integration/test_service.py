@@ -41,6 +41,7 @@ def test_every_head_answers_and_the_target_follows_the_task(service, task):
     assert {body["target"]["head"], *(o["head"] for o in body["non_target"])} == all_heads(service)
     assert body["errors"] == [] and body["degraded"] is False
     assert body["checkpoint"]["hash"] == service.manifest.checkpoint_hash
+    assert r.headers["x-request-id"] == body["request_id"]  # the id in Serve's access log and ours agree
     passage = SAMPLES[task].context
     for out in [body["target"], *body["non_target"]]:
         spans = [out["output"]] if out["kind"] == "span" else out["output"]["spans"] if out["kind"] == "tagging" else []

@@ -17,8 +17,10 @@ demo: setup
 	fi
 	@WIYH_CHECKPOINT=$(CHECKPOINT) $(PY) -m service.demo
 
+# CI (CI=true) also requires the real-Prometheus test to run rather than skip.
 test: setup
-	$(PY) -m pytest -q
+	@bash scripts/test-deps.sh
+	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} $(PY) -m pytest -q
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
@@ -27,8 +29,7 @@ train-tiny: setup
 	$(PY) -m training train --preset tiny --out checkpoints/tiny --force
 
 stop:
-	-$(VENV)/bin/serve shutdown -y 2>/dev/null
-	-$(VENV)/bin/ray stop
+	$(PY) -m service.demo --stop
 
 clean: stop
 	rm -rf checkpoints reports runs

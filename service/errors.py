@@ -104,6 +104,14 @@ def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method == "POST" and media != "application/json" and not media.endswith("+json"):
+            # FastAPI reads a body as JSON only when it says so; otherwise the error would read
+            # "Input should be a valid dictionary ... got bytes", which helps nobody.
+            record(request, 415, "validation")
+            return error_response(request, 415, "unsupported_media_type",
+                                  f"the body must be JSON sent with the header `Content-Type: application/json` (got "
+                                  f"{media or 'no Content-Type'}); with curl add -H 'content-type: application/json'")
         status, code, message = describe_validation(list(err.errors()))
         record(request, status, "validation")
         return error_response(request, status, code, message)

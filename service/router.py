@@ -26,6 +26,7 @@ from service.settings import Limits
 ERRORS = {
     400: {"model": ErrorResponse, "description": "Malformed JSON."},
     413: {"model": ErrorResponse, "description": "Body or batch over the limit."},
+    415: {"model": ErrorResponse, "description": "The body was not sent as application/json."},
     422: {"model": ErrorResponse, "description": "Missing, empty or wrong fields; unknown task or head."},
     502: {"model": ErrorResponse, "description": "The target head failed."},
     503: {"model": ErrorResponse, "description": "Overloaded or not ready; see Retry-After."},

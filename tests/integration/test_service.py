@@ -144,6 +144,13 @@ def test_bad_input_gets_a_clear_4xx(service, body, status, message):
     assert message in r.json()["error"]["message"]
 
 
+def test_a_body_without_the_json_content_type_is_a_415(service):
+    r = httpx.post(f"{service.url}/v1/predict", content=json.dumps(body_for("squad")), timeout=30,
+                   headers={"content-type": "application/x-www-form-urlencoded"})  # what `curl -d` sends
+    assert r.status_code == 415
+    assert "-H 'content-type: application/json'" in r.json()["error"]["message"]
+
+
 def test_a_batch_over_the_limit_is_refused(service):
     with service.client() as client:
         heads = client.get("/v1/heads").json()

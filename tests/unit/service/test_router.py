@@ -211,6 +211,15 @@ def test_bad_input_gets_a_4xx_that_says_what_to_change(raw, body, status, messag
     assert engine.encode_calls == []  # refused before any model work
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_gets_a_415_that_names_the_header(content_type):
+    client, _ = client_for()
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/v1/predict", content=json.dumps({"task": "squad", "inputs": {"context": "x"}}), headers=headers)
+    assert r.status_code == 415
+    assert "Content-Type: application/json" in r.json()["error"]["message"]
+
+
 def test_oversize_body_is_413_whether_declared_or_streamed():
     client, engine = client_for()
     big = json.dumps({"task": "squad", "inputs": {"context": "x" * 5000}})

@@ -28,6 +28,10 @@ test-unit: setup
 train-tiny: setup
 	$(PY) -m training train --preset tiny --out checkpoints/tiny --force
 
+# Serving speed: in-process vs colocated vs heads as replicas (prints a table).
+bench: setup
+	$(PY) -m service.bench
+
 stop:
 	$(PY) -m service.demo --stop
 

@@ -95,7 +95,9 @@ class SpanHead(Head):
         valid &= (seg[:, None] == seg[None, :]) & (seg[:, None] != SEG_SPECIAL)
         scores = scores.masked_fill(~valid, -1.0)
         flat = scores.flatten()
-        top = torch.topk(flat, k=min(4 * k, flat.numel()))
+        # The best spans mostly overlap the best one ("Omar", "Omar Roberts in"); look deep enough
+        # to find k that don't.
+        top = torch.topk(flat, k=min(50 * k, flat.numel()))
         out = []
         for score, pos in zip(top.values.tolist(), top.indices.tolist()):
             if score < 0:

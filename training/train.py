@@ -16,10 +16,10 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from training.build import build_model
-from training.checkpoint import Manifest, is_checkpoint, load_model, read_manifest, save_checkpoint, MANIFEST
+from training.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint
 from training.config import TrainConfig
 from training.data.loading import load_data
-from training.evaluate import evaluate_model
+from training.evaluate import PRIMARY_METRIC, evaluate_model
 from training.model import MultiTaskModel, encode
 from training.plots import plot_curves
 from training.sampling import TaskSampler
@@ -115,7 +115,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         metrics = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, limit=opt.eval_examples)
         log.write(json.dumps({"kind": "eval", "step": at_step, "metrics": metrics}) + "\n"), log.flush()
         bar.write(f"step {at_step}: held-out score {metrics['score']:.3f} " +
-                  " ".join(f"{t}={v[_primary(t)]:.2f}" for t, v in metrics.items() if t != "score"))
+                  " ".join(f"{t}={v[PRIMARY_METRIC[t]]:.2f}" for t, v in metrics.items() if t != "score"))
         if metrics["score"] > best_score:
             best_score, best_step = metrics["score"], at_step
             save_best(metrics)
@@ -171,12 +171,6 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     (out / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     plot_curves(log_path, out / "curves.png")
     return manifest
-
-
-def _primary(task: str) -> str:
-    from training.evaluate import PRIMARY_METRIC
-
-    return PRIMARY_METRIC[task]
 
 
 def _check_coverage(config: TrainConfig, train_sets: dict[str, list]) -> None:

@@ -50,6 +50,10 @@ class BackboneConfig(_Strict):
     stride: int = Field(64, ge=0)
     max_question_tokens: int = Field(64, ge=4)
 
+    def encoding(self) -> dict[str, int]:
+        """The keyword arguments of `encode` (and the checkpoint's `encoding` entry)."""
+        return {"max_length": self.max_length, "stride": self.stride, "max_question_tokens": self.max_question_tokens}
+
     @model_validator(mode="after")
     def _path_when_needed(self) -> "BackboneConfig":
         if self.source == "path" and not self.path:

@@ -19,8 +19,6 @@ def make_random_checkpoint(out_dir: str | Path, seed: int = 0, preset: str = "ti
     texts = [t for s in ("numeric", "multihop", "qa_summary")
              for e in generate(s, 60, seed=seed) for t in (e.question, e.context, e.answer)]
     model, tokenizer, source = build_model(config, texts)
-    encoding = {"max_length": config.backbone.max_length, "stride": config.backbone.stride,
-                "max_question_tokens": config.backbone.max_question_tokens}
     return save_checkpoint(out_dir, model.eval(), tokenizer, name=f"{config.name}-random", head_tasks=config.head_tasks(),
-                           tasks=config.tasks, encoding=encoding, backbone_source=source,
+                           tasks=config.tasks, encoding=config.backbone.encoding(), backbone_source=source,
                            training={"config": config.model_dump(), "steps": 0}, metrics={})

@@ -91,8 +91,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     optimizer = _optimizer(model, config)
     warmup = int(opt.warmup_ratio * opt.steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, opt.steps)
-    encoding = {"max_length": config.backbone.max_length, "stride": config.backbone.stride,
-                "max_question_tokens": config.backbone.max_question_tokens}
+    encoding = config.backbone.encoding()
     head_tasks = config.head_tasks()
     sampler = TaskSampler(train_sets, opt.sampling, opt.seed)
 

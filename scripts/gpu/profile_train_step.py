@@ -37,8 +37,7 @@ def main() -> None:
     opt = _optimizer(model, cfg)
     sampler = TaskSampler(by_task(examples), "proportional", 0)
     head_tasks = cfg.head_tasks()
-    enc_args = dict(max_length=cfg.backbone.max_length, stride=cfg.backbone.stride,
-                    max_question_tokens=cfg.backbone.max_question_tokens)
+    enc_args = cfg.backbone.encoding()
     phases: dict[str, float] = {}
 
     def tick(name: str, t0: float) -> float:

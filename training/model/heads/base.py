@@ -39,7 +39,10 @@ class HeadBatch:
         """The windows of the given inputs, renumbered 0..len(inputs)-1 in that order."""
         inputs = list(inputs)
         new_index = {old: new for new, old in enumerate(inputs)}
-        rows = [w for w, ex in enumerate(self.example_index.tolist()) if ex in new_index]
+        # One host copy of the window -> input map; reading it element by element from a GPU
+        # tensor would synchronise once per window.
+        window_inputs = self.example_index.tolist()
+        rows = [w for w, ex in enumerate(window_inputs) if ex in new_index]
         rows_t = torch.tensor(rows, dtype=torch.long, device=self.hidden.device)
         return HeadBatch(
             hidden=self.hidden.index_select(0, rows_t),
@@ -47,7 +50,7 @@ class HeadBatch:
             segments=self.segments.index_select(0, rows_t),
             offsets=self.offsets.index_select(0, rows_t),
             example_index=torch.tensor(
-                [new_index[int(self.example_index[w])] for w in rows], dtype=torch.long, device=self.hidden.device
+                [new_index[window_inputs[w]] for w in rows], dtype=torch.long, device=self.hidden.device
             ),
             questions=[self.questions[i] for i in inputs],
             contexts=[self.contexts[i] for i in inputs],

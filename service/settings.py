@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 CHECKPOINT_ENV = "WIYH_CHECKPOINT"
 DEFAULT_CHECKPOINT = "checkpoints/quick"
@@ -68,6 +68,16 @@ class Stage(_Strict):
     # Serve logs one line per call when on; for internal stages that doubles the log volume of
     # every request for little gain, so only the router logs by default.
     access_log: bool = False
+    # Serve calls the replica's check_health (a canned input through the model, NaN/inf is a
+    # failure) every period; a replica that raises or stays silent past the timeout is replaced.
+    # Serve's own defaults (10 s / 30 s) leave a broken or dead replica in place for up to 40 s.
+    health_check_period_s: float = Field(5.0, gt=0, le=600)
+    health_check_timeout_s: float = Field(20.0, gt=0, le=600)
+    # Custom Ray resources each replica needs, e.g. {"gpu_node": 0.01} to keep it on the nodes that
+    # offer that resource.
+    resources: dict[str, PositiveFloat] = Field(default_factory=dict)
+    # At most this many replicas of the stage on one node, so that losing a node leaves the others.
+    max_replicas_per_node: int | None = Field(None, ge=1, le=100)
 
     @model_validator(mode="after")
     def _replicas_or_autoscaling(self) -> "Stage":
@@ -79,11 +89,16 @@ class Stage(_Strict):
         """Keyword arguments of Deployment.options() for this stage."""
         options: dict[str, Any] = {
             "name": name,
-            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
+                                  **({"resources": dict(self.resources)} if self.resources else {})},
             "max_ongoing_requests": self.max_ongoing_requests,
             "max_queued_requests": self.max_queued_requests,
             "logging_config": {"enable_access_log": self.access_log},
+            "health_check_period_s": self.health_check_period_s,
+            "health_check_timeout_s": self.health_check_timeout_s,
         }
+        if self.max_replicas_per_node is not None:
+            options["max_replicas_per_node"] = self.max_replicas_per_node
         if self.autoscaling is not None:
             options["autoscaling_config"] = self.autoscaling.model_dump(exclude_none=True)
         else:

@@ -3,9 +3,9 @@ runner (model code, in a thread so the replica keeps accepting calls while it co
 hidden states once, and record metrics."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import ray
 import torch
@@ -15,7 +15,9 @@ from ray.serve.handle import DeploymentHandle
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
 from service.catalog import Catalog
 from service.compute import ComputeSlot
+from service.health import UnhealthyModel
 from service.metrics import RouterMetrics, StageMetrics
+from service.payload import PackedHiddenStates
 from service.pipeline import Predictor
 from service.ray_engine import RayEngine
 from service.router import create_api
@@ -26,9 +28,34 @@ from training.checkpoint import read_manifest
 log = logging.getLogger("wiyh.service")
 
 
+@dataclass
+class _FetchedCall:
+    """A head call with its hidden states already read from the object store."""
+
+    call: HeadCall
+    packed: PackedHiddenStates
+    fetch_s: float
+
+    @property
+    def inputs(self) -> list[int]:
+        return self.call.inputs
+
+
 def _inputs_in(calls: list) -> int:
     # A batch is measured in inputs, not calls: one batch-endpoint call may carry many.
     return sum(len(c.contexts) if isinstance(c, EncodeCall) else len(c.inputs) for c in calls)
+
+
+async def _self_test(compute: ComputeSlot, self_test, stage: str) -> None:
+    """Serve calls check_health every health_check_period_s; raising makes it replace the replica.
+
+    The canned input runs in the compute thread, behind any running batch, so a compute thread that
+    hangs fails the check too (no answer within health_check_timeout_s)."""
+    try:
+        await compute.run(self_test)
+    except UnhealthyModel as err:
+        log.error("%s is unhealthy, asking Serve to replace this replica: %s", stage, err)
+        raise
 
 
 def _configure_batching(batch_method, stage: ModelStage) -> None:
@@ -85,6 +112,9 @@ class Backbone:
     def ready(self) -> bool:
         return True
 
+    async def check_health(self) -> None:
+        await _self_test(self.compute, self.runner.self_test, "backbone")
+
 
 @serve.deployment
 class Head:
@@ -102,23 +132,25 @@ class Head:
         self.fetch_s = self.compute_s = 0.0
 
     async def predict(self, call: HeadCall) -> HeadReply:
+        # Each call reads its own hidden states before it joins a batch: when they are lost (the
+        # backbone replica that stored them died) only this call fails, not its batch neighbours.
+        started = time.perf_counter()
+        packed = await call.hidden.ref
+        fetched = _FetchedCall(call, packed, time.perf_counter() - started)
+        self.metrics.hidden_bytes("read", call.hidden.nbytes)
         await self.compute.wait_idle()
-        return await self._predict_batch(call)
+        return await self._predict_batch(fetched)
 
     @serve.batch(batch_size_fn=_inputs_in)
-    async def _predict_batch(self, calls: list[HeadCall]) -> list[HeadReply]:
+    async def _predict_batch(self, calls: list[_FetchedCall]) -> list[HeadReply]:
         started = time.perf_counter()
-        packed = await asyncio.gather(*(c.hidden.ref for c in calls))
-        fetched = time.perf_counter()
-        for c in calls:
-            self.metrics.hidden_bytes("read", c.hidden.nbytes)
-        work = [(p, c.inputs, c.options) for p, c in zip(packed, calls)]
-        replies = await self.compute.run(self.runner.run_packed, work, [c.request_id for c in calls])
+        work = [(c.packed, c.call.inputs, c.call.options) for c in calls]
+        replies = await self.compute.run(self.runner.run_packed, work, [c.call.request_id for c in calls])
         done = time.perf_counter()
         self.calls_served += len(calls)
         self.batches += 1
-        self.fetch_s += fetched - started
-        self.compute_s += done - fetched
+        self.fetch_s += sum(c.fetch_s for c in calls)
+        self.compute_s += done - started
         self.metrics.batch(_inputs_in(calls), (done - started) * 1000)
         return replies
 
@@ -129,6 +161,9 @@ class Head:
 
     def ready(self) -> bool:
         return True
+
+    async def check_health(self) -> None:
+        await _self_test(self.compute, self.runner.self_test, f"head {self.name}")
 
 
 @serve.deployment

@@ -18,6 +18,7 @@ from service.calls import ColocatedRequest, EncodeCall, EncodeResult, HeadCall, 
 from service.catalog import Catalog, UnknownName
 from service.engine import Engine
 from service.metrics import NullMetrics, PipelineMetrics
+from service.retry import with_one_retry
 from service.schemas import Evidence, HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
 from service.settings import Limits, Timeouts
 
@@ -115,7 +116,8 @@ class Predictor:
         )
         t0 = time.perf_counter()
         try:
-            encoded = await self.engine.encode(call, self.timeouts.backbone_s)
+            # Every answer needs the backbone: a replica lost mid-call is worth one more try (retry.py).
+            encoded = await with_one_retry(lambda t: self.engine.encode(call, t), self.timeouts.backbone_s, request_id)
         except StageError as err:
             self.metrics.error("backbone", err.kind)
             raise
@@ -160,6 +162,9 @@ class Predictor:
             timeout = self.timeouts.target_head_s if group.is_target else self.timeouts.non_target_head_s
             call = HeadCall(request_id=request_id, hidden=encoded.hidden, inputs=group.inputs, options=group.options)
             try:
+                # Only the target's replica is worth a second call; a lost non-target goes to errors[].
+                if group.is_target:
+                    return await with_one_retry(lambda t: self.engine.run_head(group.head, call, t), timeout, request_id), _ms(t0)
                 return await self.engine.run_head(group.head, call, timeout), _ms(t0)
             except StageError as err:
                 return err, _ms(t0)

@@ -1,16 +1,24 @@
 """The Engine over Serve deployment handles: every call bounded by a timeout, every failure turned
-into a StageError that says which stage and what kind (the router decides what it means)."""
+into a StageError that says which stage and what kind (the router decides what it means).
+
+    timeout      no answer in time (the call is cancelled)                       -> 504 for the target
+    overloaded   the stage's queue is full (Serve's BackPressureError)           -> 503 + Retry-After
+    unavailable  the replica died or none is running (retried once, retry.py)   -> 503 + Retry-After
+                 or the stored input died with its replica (InputLost, not retried)
+    failed       the stage's own code raised                                     -> 502
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 from typing import Any
 
-from ray.exceptions import RayActorError
+from ray.exceptions import ObjectLostError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+from service.retry import InputLost
 
 log = logging.getLogger("wiyh.service")
 
@@ -55,6 +63,9 @@ class RayEngine:
             raise StageError(stage, "unavailable", "no replica could take the call", self.retry_after_s) from None
         except Exception as err:  # the stage's own code raised; its log has the traceback
             cause = getattr(err, "cause", None) or err
+            if isinstance(cause, ObjectLostError):  # the replica could not read its input
+                log.warning("request %s: %s lost its input: %s", request_id, stage, type(cause).__name__)
+                raise InputLost(stage, "its input was lost with the replica that stored it", self.retry_after_s) from None
             log.warning("request %s: %s raised %s", request_id, stage, type(cause).__name__)
             raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
 

@@ -14,10 +14,11 @@ from typing import Sequence
 import torch
 
 from service.calls import EncodeCall, HeadOptions, HeadReply
+from service.health import CANNED_CONTEXT, CANNED_QUESTION, canned_head_batch, require_finite
 from service.payload import PackedHiddenStates, pack, unpack
 from service.settings import Fault, HeadStage
 from training.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
-from training.model.encoding import encode
+from training.model.encoding import Encoding, encode
 from training.model.heads import Head, HeadBatch
 
 log = logging.getLogger("wiyh.service")
@@ -57,6 +58,19 @@ class HeadRunner:
         if self.kind == "generative" and options.max_new_tokens:
             kwargs["max_new_tokens"] = options.max_new_tokens
         return self.head.decode(self.head(batch, **kwargs), batch, self.tokenizer)
+
+    @torch.no_grad()
+    def self_test(self, batch: HeadBatch | None = None) -> None:
+        """Raise health.UnhealthyModel when the head's raw outputs on a canned input hold NaN or inf.
+
+        `batch`: real hidden states when the caller has a backbone (colocated heads); a head
+        replica has none and uses fixed synthetic ones."""
+        if batch is None:
+            dtype = next(self.head.parameters()).dtype
+            batch = canned_head_batch(self.head.info.hidden_size, self.device, dtype)
+        # Two generated tokens run every decoder layer; more would only cost time.
+        kwargs = {"max_new_tokens": 2} if self.kind == "generative" else {}
+        require_finite(f"head {self.name!r}", self.head(batch, **kwargs))
 
     def run_packed(self, calls: Sequence[tuple[PackedHiddenStates, list[int], HeadOptions]],
                    request_ids: Sequence[str] = ()) -> list[HeadReply]:
@@ -120,9 +134,7 @@ class BackboneRunner:
         for c in calls:
             ranges.append(range(start, start + len(c.contexts)))
             start += len(c.contexts)
-        cfg = self.manifest.encoding
-        enc = encode(self.tokenizer, questions, contexts, max_length=cfg.max_length, stride=cfg.stride,
-                     max_question_tokens=cfg.max_question_tokens).to(self.device)
+        enc = self._encode(questions, contexts)
         hidden = self.model(**enc.model_inputs()).last_hidden_state
         self.forward_passes += 1
         batch = HeadBatch.from_encoding(enc, hidden)
@@ -136,6 +148,22 @@ class BackboneRunner:
             )
             for i, (c, r) in enumerate(zip(calls, ranges))
         ]
+
+    @torch.no_grad()
+    def self_test(self) -> None:
+        """Raise health.UnhealthyModel when the backbone or a colocated head answers a canned input
+        with NaN or inf. Not counted in forward_passes: that counts the passes requests cost."""
+        enc = self._encode([CANNED_QUESTION], [CANNED_CONTEXT])
+        hidden = self.model(**enc.model_inputs()).last_hidden_state
+        require_finite("backbone", hidden)
+        batch = HeadBatch.from_encoding(enc, hidden)
+        for runner in self.heads.values():
+            runner.self_test(batch)
+
+    def _encode(self, questions: Sequence[str], contexts: Sequence[str]) -> Encoding:
+        cfg = self.manifest.encoding
+        return encode(self.tokenizer, list(questions), list(contexts), max_length=cfg.max_length, stride=cfg.stride,
+                      max_question_tokens=cfg.max_question_tokens).to(self.device)
 
     def _run_colocated(self, calls: Sequence[EncodeCall], ranges: list[range], batch: HeadBatch) -> list[list[HeadReply]]:
         replies: list[list[HeadReply | None]] = [[None] * len(c.colocated) for c in calls]

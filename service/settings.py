@@ -10,9 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, SecretStr, ValidationError, field_validator, model_validator
 
 CHECKPOINT_ENV = "WIYH_CHECKPOINT"
+API_KEYS_ENV = "WIYH_API_KEYS"  # comma-separated; replaces auth.api_keys when set
+MIN_API_KEY_CHARS = 16
 DEFAULT_CHECKPOINT = "checkpoints/quick"
 
 Placement = Literal["replica", "colocated"]
@@ -199,6 +201,32 @@ class Timeouts(_Strict):
     ready_s: float = Field(2.0, gt=0)
 
 
+class Auth(_Strict):
+    """API keys a client must send (Authorization: Bearer <key> or X-API-Key); none: the API is
+    open, e.g. behind a gateway that authenticates. Health endpoints and /docs stay open."""
+
+    api_keys: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _strong_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        # The message names the key by position, never by value: settings errors end up in logs.
+        for i, key in enumerate(keys):
+            value = key.get_secret_value()
+            if len(value) < MIN_API_KEY_CHARS or any(c.isspace() or not c.isprintable() or not c.isascii() for c in value):
+                raise ValueError(
+                    f"auth.api_keys[{i}] must be at least {MIN_API_KEY_CHARS} printable ASCII characters without spaces "
+                    f"(it has {len(value)}); generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+        return keys
+
+
+class LogSettings(_Strict):
+    # Off: no question, context or text reaches the logs, and a logged exception keeps its type and
+    # stack but not its message (which may quote the input). On: tracebacks are logged whole.
+    log_inputs: bool = False
+
+
 class ServiceSettings(_Strict):
     checkpoint: str = DEFAULT_CHECKPOINT
     # Hidden states as stored in the object store. auto: float16 when the backbone runs on a GPU
@@ -210,6 +238,8 @@ class ServiceSettings(_Strict):
     heads: Heads = Field(default_factory=Heads)
     limits: Limits = Field(default_factory=Limits)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    auth: Auth = Field(default_factory=Auth)
+    logging: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")
     def _batch_fits_backbone(self) -> "ServiceSettings":
@@ -253,11 +283,15 @@ class ServiceSettings(_Strict):
 
 
 def load_settings(args: dict[str, Any] | None, environ: dict[str, str] | None = None) -> ServiceSettings:
-    """Settings from the config's `args:`; $WIYH_CHECKPOINT, when set, replaces `checkpoint`."""
+    """Settings from the config's `args:`; $WIYH_CHECKPOINT, when set, replaces `checkpoint`, and
+    $WIYH_API_KEYS (comma-separated) replaces `auth.api_keys` (keys stay out of the YAML)."""
     environ = os.environ if environ is None else environ
     raw = dict(args or {})
     if environ.get(CHECKPOINT_ENV):
         raw["checkpoint"] = environ[CHECKPOINT_ENV]
+    if environ.get(API_KEYS_ENV, "").strip():
+        keys = [k.strip() for k in environ[API_KEYS_ENV].split(",") if k.strip()]
+        raw["auth"] = {**(raw.get("auth") or {}), "api_keys": keys}
     try:
         return ServiceSettings.model_validate(raw)
     except ValidationError as err:

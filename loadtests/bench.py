@@ -1,0 +1,175 @@
+"""The serving benchmark: one run, one machine, one checkpoint, four ways to serve it.
+
+    a. inprocess  the multi-task model in one process behind the backbone's micro-batching (the limit)
+    b. fanout     the Serve application, every head its own deployment (hidden states via the object store)
+    c. colocated  the Serve application, every head inside the backbone replica
+    d. per_task   one full model per head (a backbone copy each, run once per head), in one process
+
+For each: throughput, p50 / p95 / p99 at concurrency 1, 8, 32; peak memory; the ratio to (a).
+Then the cost of heads: 1, 2, 4, 8 heads per request over the same backbone. The checkpoint is
+checkpoints/quick plus two random linear heads (eight in all; loadtests/checkpoints.py).
+
+    python -m loadtests.bench                                  # ~6 min on 2 cores
+    python -m loadtests.bench --seconds 3 --modes inprocess,colocated --out reports/bench-quick
+
+Writes OUT/bench.md, bench.json and PNG plots, and prints the table and the goals. Numbers depend
+on the machine and on what else runs (the table says how busy other processes kept the CPU);
+compare rows of one run only. Not a test: nothing here asserts a speed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from loadtests.checkpoints import sweep_order, with_extra_heads
+from loadtests.results import IN_PROCESS_MODES, MODES, Batching, ModeResult, Plan, Report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: checkpoints/quick, else a random quick-sized one")
+    p.add_argument("--heads", type=int, default=8, help="random linear heads are added up to this many heads (0: none added)")
+    p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml", help="Serve config whose args the Serve modes use")
+    p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--head-counts", default="1,2,4,8")
+    p.add_argument("--heads-concurrency", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=6.0, help="per cell, after which requests in flight finish")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="autocast type of the in-process engines")
+    p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
+    args = p.parse_args(argv)
+    args.modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(args.modes) - set(MODES))
+    if unknown:
+        p.error(f"unknown modes {unknown}; valid: {list(MODES)}")
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.head_counts = [int(k) for k in args.head_counts.split(",") if k]
+    return args
+
+
+def prepare_checkpoint(args: argparse.Namespace) -> Path:
+    source = args.checkpoint or ROOT / "checkpoints" / "quick"
+    if not (source / "manifest.json").is_file():
+        from training.testing import make_random_checkpoint
+
+        source = Path(tempfile.mkdtemp(prefix="wiyh-bench-")) / "quick-random"
+        print(f"no trained checkpoint: writing a random one with the quick preset's sizes to {source}", flush=True)
+        make_random_checkpoint(source, preset="quick")
+    from training.checkpoint import read_manifest
+
+    extra = args.heads - len(read_manifest(source).heads)
+    if extra <= 0:
+        return source
+    out = args.out / f"checkpoint-{args.heads}-heads"
+    print(f"adding {extra} random linear heads to {source} -> {out}", flush=True)
+    return with_extra_heads(source, out, extra)
+
+
+def run_in_process(mode: str, plan: Plan, work: Path) -> ModeResult:
+    """In a child process, so that each mode's peak memory is its own."""
+    plan_path, out_path = work / "plan.json", work / f"{mode}.json"
+    plan_path.write_text(plan.model_dump_json())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-m", "loadtests.inprocess_run", mode, str(plan_path), str(out_path)], check=True, cwd=ROOT, env=env)
+    return ModeResult.model_validate(json.loads(out_path.read_text()))
+
+
+def run_serve(modes: list[str], plan: Plan, base_args: dict) -> list[ModeResult]:
+    import ray
+    from ray import serve
+
+    from loadtests.cells import run_cells
+    from loadtests.inputs import sample_requests
+    from loadtests.measure import PeakSampler, serve_replica_rss
+    from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
+    from service.app import build_app
+
+    base = sample_requests(plan.requests_per_setting)
+    results = []
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        port = free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        url = f"http://127.0.0.1:{port}"
+        for mode in modes:
+            placement = "replica" if mode == "fanout" else "colocated"
+            t0 = time.monotonic()
+            with PeakSampler(lambda: serve_replica_rss("bench")) as memory:
+                serve.run(build_app(placement_args(base_args, placement, plan.checkpoint, plan.head_order)), name="bench", route_prefix="/")
+                wait_ready(url)
+                print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
+                caller = ServeCaller(url)
+                cells = asyncio.run(run_cells(mode, caller, plan, base, caller.breakdown))
+            results.append(ModeResult(mode=mode, peak_rss_mib=memory.peak, cells=cells,
+                                      memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; "
+                                                  "Ray's controller, proxy and raylet not counted)"))
+            serve.delete("bench")
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    return results
+
+
+def device_name(device: str) -> str:
+    import platform
+
+    if device == "cuda":
+        import torch
+
+        return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU"
+
+
+def main(argv: list[str] | None = None) -> Report:
+    args = parse_args(argv)
+    started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint = prepare_checkpoint(args)
+    config = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
+    batching = config["backbone"].get("batching", {})
+    order, linear = sweep_order(checkpoint)
+    plan = Plan(
+        checkpoint=str(checkpoint), seconds=args.seconds, concurrency=args.concurrency, head_counts=args.head_counts,
+        heads_concurrency=args.heads_concurrency, head_order=order, linear_heads=linear, device=args.device, dtype=args.dtype,
+        batching=Batching(max_batch_size=batching.get("max_batch_size", 16), wait_s=batching.get("batch_wait_timeout_s", 0.002),
+                          torch_threads=config["backbone"].get("torch_threads")),
+    )
+    print(f"checkpoint {checkpoint}: heads {order} ({linear} linear); cells {[c.label for c in plan.cells()]}", flush=True)
+    report = Report(plan=plan, started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), device_name=device_name(args.device), modes=[])
+    with tempfile.TemporaryDirectory(prefix="wiyh-bench-") as work:
+        for mode in [m for m in MODES if m in args.modes and m in IN_PROCESS_MODES]:
+            print(f"{mode}: in its own process", flush=True)
+            report.modes.append(run_in_process(mode, plan, Path(work)))
+    served = [m for m in MODES if m in args.modes and m not in IN_PROCESS_MODES]
+    if served:
+        print(f"Serve modes {served}: config {args.config}", flush=True)
+        report.modes.extend(run_serve(served, plan, config))
+    report.modes.sort(key=lambda m: MODES.index(m.mode))
+
+    from loadtests.bytes_moved import measure_bytes
+    from loadtests.inputs import sample_requests
+    from loadtests.report import evaluate_goals, markdown, write
+
+    report.bytes_per_request = measure_bytes(checkpoint, sample_requests(10), replica_heads=len(order))
+    report.goals = evaluate_goals(report)
+    report.wall_s = round(time.monotonic() - started, 1)
+    paths = write(report, args.out)
+    print("\n" + markdown(report))
+    print(f"wrote {', '.join(str(p) for p in paths)} ({report.wall_s:.0f} s)")
+    return report
+
+
+if __name__ == "__main__":
+    main()

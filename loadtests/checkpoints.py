@@ -1,0 +1,53 @@
+"""A checkpoint with more heads over the same trained backbone, for the cost-per-head sweep.
+
+The trained `quick` checkpoint has six heads; the sweep goes to eight. The extra heads are linear
+heads of the kinds already there (span, classification) with random weights: their predictions are
+noise, but their cost is exactly a real head's, which is what the sweep measures. Everything else
+(backbone, tokenizer, the trained heads, tasks) is the source checkpoint's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+LINEAR_KINDS = ("span", "tagging", "classification")
+EXTRA_KINDS = ("span", "classification")
+
+
+def with_extra_heads(source: Path, out: Path, extra: int, seed: int = 0) -> Path:
+    """`out`: `source` plus `extra` random linear heads named `<kind>_extra<i>`. Reused when
+    `out` already holds one made from the same source checkpoint."""
+    from training.checkpoint import is_checkpoint, load_model, read_manifest, save_checkpoint
+    from training.model.heads import build_head
+
+    source_manifest = read_manifest(source)
+    if is_checkpoint(out):
+        made = read_manifest(out)
+        if made.training.get("derived_from") == source_manifest.checkpoint_hash and len(made.heads) == len(source_manifest.heads) + extra:
+            return out
+    model, tokenizer, manifest = load_model(source)
+    configs = {h.kind: h.config for h in manifest.heads}
+    torch.manual_seed(seed)
+    for i in range(extra):
+        kind = EXTRA_KINDS[i % len(EXTRA_KINDS)]
+        name = f"{kind}_extra{i + 1}"
+        model.heads[name] = build_head(name, kind, manifest.backbone_info, configs.get(kind, {})).eval()
+    head_tasks = {h.name: h.tasks for h in manifest.heads}
+    save_checkpoint(out, model, tokenizer, name=f"{manifest.name}+{extra}", head_tasks=head_tasks, tasks=manifest.tasks,
+                    encoding=manifest.encoding.model_dump(), backbone_source=manifest.backbone.source,
+                    training={**manifest.training, "derived_from": source_manifest.checkpoint_hash,
+                              "extra_heads": "random linear heads for the benchmark's head sweep"},
+                    metrics=manifest.metrics)
+    return out
+
+
+def sweep_order(source: Path) -> tuple[list[str], int]:
+    """Heads in the order the sweep adds them (a span head first as the target, then the other
+    linear heads, then the generative ones) and how many are linear."""
+    from training.checkpoint import read_manifest
+
+    heads = read_manifest(source).heads
+    linear = [h.name for h in heads if h.kind in LINEAR_KINDS]
+    linear.sort(key=lambda name: name != next((h.name for h in heads if h.kind == "span"), ""))
+    return linear + [h.name for h in heads if h.kind not in LINEAR_KINDS], len(linear)

@@ -1,0 +1,161 @@
+"""The two engines that run without Ray or HTTP, behind the same micro-batcher as the backbone
+replica (same max batch size and wait):
+
+    InProcess     one backbone pass per batch, every requested head reads it (the limit)
+    PerTaskModels one full model per head: its own backbone copy, run once per head, which is
+                  what a user without this system deploys (one fine-tuned model per task)
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from loadtests.checks import Catalog
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class MicroBatcher:
+    """Requests queue; a batch forms from what waited, for at most `wait_s` after its first
+    request, and runs in one worker thread while the next batch gathers."""
+
+    def __init__(self, max_batch_size: int, wait_s: float, torch_threads: int | None):
+        self.max_batch_size, self.wait_s = max_batch_size, wait_s
+        initializer = (lambda: torch.set_num_threads(torch_threads)) if torch_threads else None
+        self._executor = ThreadPoolExecutor(max_workers=1, initializer=initializer)
+        self._queue: asyncio.Queue | None = None
+        self._worker: asyncio.Task | None = None
+        self.batches = self.inputs = 0
+
+    async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._loop())
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((request, future))
+        return await future
+
+    async def _loop(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = time.perf_counter() + self.wait_s
+            while len(batch) < self.max_batch_size:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 and self._queue.empty():
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), max(remaining, 0)))
+                except asyncio.TimeoutError:
+                    break
+            self.batches += 1
+            self.inputs += len(batch)
+            try:
+                answers = await loop.run_in_executor(self._executor, self.predict, [r for r, _ in batch])
+            except Exception as err:  # every caller of the batch learns it failed
+                for _, future in batch:
+                    future.set_exception(err)
+                continue
+            for (_, future), answer in zip(batch, answers):
+                future.set_result(answer)
+
+    def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class _Loaded:
+    """Shared loading: tokenizer, manifest, encoding settings, device and autocast."""
+
+    def __init__(self, checkpoint: Path, device: str, dtype: str):
+        from training.checkpoint import load_tokenizer, read_manifest
+
+        self.manifest = read_manifest(checkpoint)
+        self.tokenizer = load_tokenizer(checkpoint, self.manifest)
+        self.catalog = Catalog(heads=[h.name for h in self.manifest.heads], tasks=self.manifest.tasks)
+        self.device, self.dtype = device, DTYPES[dtype]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        # Weights stay float32; matmuls run in the half type, as mixed-precision serving does.
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype)
+
+    def encode(self, requests: list[dict[str, Any]]):
+        from training.model.encoding import encode
+
+        cfg = self.manifest.encoding
+        questions = [r["inputs"].get("question") or "" for r in requests]
+        passages = [r["inputs"].get("context") or r["inputs"]["text"] for r in requests]
+        return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
+                      max_question_tokens=cfg.max_question_tokens).to(self.device)
+
+    def heads_of(self, request: dict[str, Any]) -> list[str]:
+        target = self.catalog.target_of(request)
+        return [h for h in self.catalog.heads if h == target or h in self.catalog.expected_others(request)]
+
+
+class InProcess(MicroBatcher):
+    """The whole multi-task model in this process: one backbone pass per batch."""
+
+    def __init__(self, checkpoint: Path, max_batch_size: int, wait_s: float, torch_threads: int | None,
+                 device: str = "cpu", dtype: str = "float32"):
+        super().__init__(max_batch_size, wait_s, torch_threads)
+        from training.checkpoint import load_model
+
+        self.loaded = _Loaded(checkpoint, device, dtype)
+        self.model = load_model(checkpoint)[0].to(device).eval()
+
+    @torch.no_grad()
+    def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        wanted = [self.loaded.heads_of(r) for r in requests]
+        union = [h for h in self.loaded.catalog.heads if any(h in w for w in wanted)]
+        with self.loaded.autocast():
+            outputs = self.model.predict(self.loaded.encode(requests), self.loaded.tokenizer, heads=union)
+        return [{h: outputs[h][i] for h in w} for i, w in enumerate(wanted)]
+
+
+class PerTaskModels(MicroBatcher):
+    """One full model (a backbone copy + one head) per head; a request runs every model it needs,
+    each tokenising and encoding the input itself, as separately deployed models would."""
+
+    def __init__(self, checkpoint: Path, max_batch_size: int, wait_s: float, torch_threads: int | None,
+                 device: str = "cpu", dtype: str = "float32", heads: list[str] | None = None):
+        super().__init__(max_batch_size, wait_s, torch_threads)
+        from training.checkpoint import load_backbone, load_head
+        from training.model.multitask import MultiTaskModel
+
+        self.loaded = _Loaded(checkpoint, device, dtype)
+        manifest = self.loaded.manifest
+        self.models = {}
+        for name in heads or self.loaded.catalog.heads:
+            backbone = load_backbone(checkpoint, manifest)  # a separate copy of the weights per model
+            head = load_head(checkpoint, name, manifest, word_embeddings=backbone.get_input_embeddings())
+            self.models[name] = MultiTaskModel(backbone, {name: head}, manifest.backbone_info).to(device).eval()
+
+    @torch.no_grad()
+    def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        wanted = [self.loaded.heads_of(r) for r in requests]
+        answers: list[dict[str, Any]] = [{} for _ in requests]
+        for name, model in self.models.items():
+            members = [i for i, w in enumerate(wanted) if name in w]
+            if not members:
+                continue
+            with self.loaded.autocast():
+                outputs = model.predict(self.loaded.encode([requests[i] for i in members]), self.loaded.tokenizer)[name]
+            for i, output in zip(members, outputs):
+                answers[i][name] = output
+        return answers
+
+
+def check_outputs(answer: dict[str, Any], request: dict[str, Any], catalog: Catalog) -> list[str]:
+    """An in-process answer is {head: output}; every head the request needs must be there."""
+    needed = catalog.expected_others(request) | {catalog.target_of(request)}
+    missing = sorted(h for h in needed if not isinstance(answer.get(h), dict))
+    return [f"no output from {missing}"] if missing else []

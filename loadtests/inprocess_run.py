@@ -1,0 +1,51 @@
+"""One in-process mode (the multi-task engine, or one model per task) in its own process, so its
+peak memory is its own: `python -m loadtests.inprocess_run MODE PLAN.json OUT.json`. The bench
+starts it; it is not meant to be run by hand."""
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+from pathlib import Path
+
+from loadtests.engines import InProcess, PerTaskModels, check_outputs
+from loadtests.inputs import sample_requests
+from loadtests.cells import run_cells
+from loadtests.results import ModeResult, Plan
+
+
+def run(mode: str, plan: Plan) -> ModeResult:
+    b = plan.batching
+    checkpoint = Path(plan.checkpoint)
+    if mode == "inprocess":
+        engine = InProcess(checkpoint, b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
+    elif mode == "per_task":
+        engine = PerTaskModels(checkpoint, b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
+    else:
+        raise ValueError(f"{mode!r} is not an in-process mode; valid: inprocess, per_task")
+    catalog = engine.loaded.catalog
+
+    async def call(request: dict) -> list[str]:
+        return check_outputs(await engine(request), request, catalog)
+
+    base = sample_requests(plan.requests_per_setting)
+    cells = asyncio.run(run_cells(mode, call, plan, base))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    note = "peak RSS of the one process (models, tokenizer, Python, torch)"
+    if plan.device == "cuda":
+        import torch
+
+        note += f"; GPU peak allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+    return ModeResult(mode=mode, peak_rss_mib=peak, memory_note=note, cells=cells,
+                      batch_inputs_mean=engine.inputs / max(engine.batches, 1))
+
+
+def main() -> None:
+    mode, plan_path, out_path = sys.argv[1:4]
+    plan = Plan.model_validate(json.loads(Path(plan_path).read_text()))
+    Path(out_path).write_text(run(mode, plan).model_dump_json())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The benchmark's verdicts and outputs: goals, a markdown table, JSON, PNG plots."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from loadtests.results import LABELS, Cell, Goal, ModeResult, Report
+
+
+def _throughput(mode: ModeResult | None, cell: Cell) -> float | None:
+    found = mode.at(cell) if mode else None
+    return found.summary.throughput if found and found.summary.requests else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _goal(name: str, value: float | None, threshold: float, higher_is_better: bool, detail: str = "") -> Goal:
+    met = None if value is None or math.isnan(value) else (value >= threshold if higher_is_better else value <= threshold)
+    return Goal(name=name, value=value, threshold=threshold, higher_is_better=higher_is_better, met=met, detail=detail)
+
+
+def per_head_cost(mode: ModeResult | None, concurrency: int, counts: list[int], linear_heads: int) -> tuple[float | None, str]:
+    """Throughput lost per extra linear head, compounded: 1 - (thr(k) / thr(1)) ** (1 / (k - 1)),
+    k the largest measured head count whose heads are all linear."""
+    linear = sorted(k for k in counts if 1 < k <= linear_heads)
+    if mode is None or 1 not in counts or not linear:
+        return None, "needs head counts 1 and k>1 of linear heads"
+    k = linear[-1]
+    one, many = _throughput(mode, Cell(concurrency=concurrency, heads=1)), _throughput(mode, Cell(concurrency=concurrency, heads=k))
+    if not one or not many:
+        return None, "not measured"
+    return 1 - (many / one) ** (1 / (k - 1)), f"1 -> {k} linear heads: {one:.1f} -> {many:.1f} req/s"
+
+
+def evaluate_goals(report: Report) -> list[Goal]:
+    plan = report.plan
+    top = Cell(concurrency=32 if 32 in plan.concurrency else max(plan.concurrency))
+    inproc, fanout, colocated, per_task = (report.mode(m) for m in ("inprocess", "fanout", "colocated", "per_task"))
+    goals = [
+        _goal(f"fan-out / in-process throughput at c={top.concurrency}", _ratio(_throughput(fanout, top), _throughput(inproc, top)), 0.8, True),
+        _goal(f"colocated / in-process throughput at c={top.concurrency}", _ratio(_throughput(colocated, top), _throughput(inproc, top)), 0.95, True),
+    ]
+    four = Cell(concurrency=plan.heads_concurrency, heads=4)
+    goals.append(_goal("fan-out / one-model-per-task throughput, 4 heads", _ratio(_throughput(fanout, four), _throughput(per_task, four)), 2.5, True,
+                       f"at c={plan.heads_concurrency}"))
+    eight = Cell(concurrency=8)
+    for mode in (fanout, colocated):
+        if mode is None:
+            continue
+        found = mode.at(eight)
+        value = found.summary.p99_ms / found.summary.p50_ms if found and found.summary.requests else None
+        goals.append(_goal(f"{mode.mode}: p99 / p50 at c=8", value, 2.0, False,
+                           f"p50 {found.summary.p50_ms:.0f} ms, p99 {found.summary.p99_ms:.0f} ms" if found else ""))
+    for mode in (inproc, colocated, fanout):
+        if mode is None:
+            continue
+        cost, detail = per_head_cost(mode, plan.heads_concurrency, plan.head_counts, plan.linear_heads)
+        goals.append(_goal(f"{mode.mode}: throughput cost of one more linear head", cost, 0.05, False, detail))
+    return goals
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def markdown(report: Report) -> str:
+    plan = report.plan
+    inproc = report.mode("inprocess")
+    lines = [
+        f"## Serving benchmark ({report.started}, {report.device_name})",
+        "",
+        f"checkpoint `{plan.checkpoint}`; {plan.seconds:g} s per cell; batches of {plan.batching.max_batch_size}, "
+        f"{plan.batching.wait_s * 1000:g} ms wait; {plan.dtype} on {plan.device}. Every request asks every head "
+        f"({len(plan.head_order)}) unless a head count is given. Ratios are to (a) at the same cell.",
+        "",
+        "| mode | cell | req/s | p50 ms | p95 ms | p99 ms | vs (a) | failed | peak MiB | other load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in report.modes:
+        for r in mode.cells:
+            if r.cell.heads:
+                continue
+            s = r.summary
+            ratio = _ratio(s.throughput, _throughput(inproc, r.cell)) if mode.mode != "inprocess" else 1.0
+            lines.append(f"| {LABELS[mode.mode]} | {r.cell.label} | {s.throughput:.1f} | {_fmt(s.p50_ms, '.0f')} | {_fmt(s.p95_ms, '.0f')} | "
+                         f"{_fmt(s.p99_ms, '.0f')} | {_fmt(ratio, '.2f')}x | {s.failures} | {mode.peak_rss_mib:.0f} | {r.foreign_cpu:.0%} |")
+    counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
+    if counts:
+        lines += ["", f"Cost against the number of heads (req/s at c={plan.heads_concurrency}, target `{plan.head_order[0]}`; "
+                      f"heads in order {', '.join(plan.head_order)}; the first {plan.linear_heads} are linear):", "",
+                  "| mode | " + " | ".join(f"{k} head{'s' if k > 1 else ''}" for k in counts) + " |",
+                  "|---|" + "---|" * len(counts)]
+        for mode in report.modes:
+            values = [_throughput(mode, Cell(concurrency=plan.heads_concurrency, heads=k)) for k in counts]
+            lines.append(f"| {LABELS[mode.mode]} | " + " | ".join(_fmt(v) for v in values) + " |")
+    if report.goals:
+        lines += ["", "| goal | measured | wanted | |", "|---|---|---|---|"]
+        for g in report.goals:
+            verdict = {True: "met", False: "**missed**", None: "not measured"}[g.met]
+            wanted = f"{'>=' if g.higher_is_better else '<='} {g.threshold:g}"
+            lines.append(f"| {g.name} | {_fmt(g.value, '.3f')} | {wanted} | {verdict} {g.detail} |")
+    b = report.bytes_per_request
+    if b:
+        lines += ["", f"Hidden states stored per request for head replicas ({b.requests} requests, {b.tokens_mean:.0f} real tokens on average): "
+                      f"{b.stored_float32 / 1024:.1f} KiB float32, {b.stored_float16 / 1024:.1f} KiB float16 (the GPU config), "
+                      f"vs {b.padded_float32 / 1024:.1f} KiB padded float32; stored once and read by {b.replica_heads} head replicas in fan-out; "
+                      f"a classification head alone needs {b.cls_only_float16 / 1024:.2f} KiB (float16, first token)."]
+    foreign = [r.foreign_cpu for m in report.modes for r in m.cells]
+    if foreign:
+        lines += ["", f"Other processes used {min(foreign):.0%}-{max(foreign):.0%} of the machine's CPU during the cells "
+                      f"(mean {sum(foreign) / len(foreign):.0%}); compare rows of one run only."]
+    for mode in report.modes:
+        if mode.memory_note:
+            lines.append(f"- peak MiB, {mode.mode}: {mode.memory_note}")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: Report, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(report.model_dump_json(indent=1))
+    (out_dir / "bench.md").write_text(markdown(report))
+    return [out_dir / "bench.json", out_dir / "bench.md", *plot(report, out_dir)]
+
+
+def plot(report: Report, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plan, paths = report.plan, []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for mode in report.modes:
+        xs = [c for c in plan.concurrency if mode.at(Cell(concurrency=c))]
+        ax.plot(xs, [_throughput(mode, Cell(concurrency=c)) or 0 for c in xs], marker="o", label=LABELS[mode.mode])
+    ax.set(xscale="log", xlabel="concurrent clients", ylabel="requests / s", title=f"Throughput, every head ({report.device_name})")
+    ax.set_xticks(plan.concurrency, [str(c) for c in plan.concurrency])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, out_dir / "throughput_vs_concurrency.png"))
+
+    shown = [c for c in plan.concurrency if any(m.at(Cell(concurrency=c)) for m in report.modes)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.5), squeeze=False)
+    for ax, c in zip(axes[0], shown):
+        data = [(m, m.at(Cell(concurrency=c))) for m in report.modes]
+        data = [(m, r) for m, r in data if r and r.latencies_ms]
+        ax.boxplot([r.latencies_ms for _, r in data], whis=(1, 99), showfliers=False)
+        ax.set_xticks(range(1, len(data) + 1), [m.mode for m, _ in data], rotation=20)
+        ax.set(yscale="log", title=f"c={c} (whiskers p1-p99)", ylabel="latency ms")
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Latency distribution, every head")
+    paths.append(_save(fig, out_dir / "latency_distribution.png"))
+
+    counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
+    if counts:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for mode in report.modes:
+            values = [_throughput(mode, Cell(concurrency=plan.heads_concurrency, heads=k)) for k in counts]
+            ax.plot(counts, [v or 0 for v in values], marker="o", label=LABELS[mode.mode])
+        ax.axvline(plan.linear_heads + 0.5, color="grey", ls=":", lw=1)
+        ax.text(plan.linear_heads + 0.6, ax.get_ylim()[1] * 0.95, "generative heads ->", fontsize=8, va="top")
+        ax.set(xlabel="heads per request", ylabel="requests / s", title=f"Cost of heads at c={plan.heads_concurrency}")
+        ax.set_xticks(counts)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, out_dir / "heads_cost.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def load(path: Path) -> Report:
+    return Report.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,110 @@
+"""The benchmark's plan and results as pydantic models: what a run measured, written to JSON and
+read back by the report (and by the GPU script's comparison)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from loadtests.stats import LatencySummary
+
+Mode = Literal["inprocess", "fanout", "colocated", "per_task"]
+MODES: tuple[Mode, ...] = ("inprocess", "fanout", "colocated", "per_task")
+LABELS: dict[str, str] = {
+    "inprocess": "a. in-process engine (the limit)",
+    "fanout": "b. Serve, heads as replicas",
+    "colocated": "c. Serve, heads colocated",
+    "per_task": "d. one full model per task",
+}
+IN_PROCESS_MODES = ("inprocess", "per_task")
+
+
+class Cell(BaseModel):
+    """One measured point: `concurrency` clients, each request asking `heads` heads (0 = all)."""
+
+    concurrency: int = Field(ge=1)
+    heads: int = Field(0, ge=0)
+
+    @property
+    def label(self) -> str:
+        return f"c={self.concurrency}" + (f", {self.heads} heads" if self.heads else "")
+
+
+class Batching(BaseModel):
+    max_batch_size: int
+    wait_s: float
+    torch_threads: int | None = None
+
+
+class Plan(BaseModel):
+    checkpoint: str
+    seconds: float = Field(gt=0)
+    warmup_requests: int = 8
+    concurrency: list[int]
+    head_counts: list[int]
+    heads_concurrency: int
+    head_order: list[str]  # the sweep's heads, target first: linear heads, then generative
+    linear_heads: int  # how many of head_order's first heads are linear (span, tagging, classification)
+    batching: Batching
+    device: str = "cpu"
+    dtype: str = "float32"
+    requests_per_setting: int = 20
+
+    def cells(self) -> list[Cell]:
+        main = [Cell(concurrency=c) for c in self.concurrency]
+        sweep = [Cell(concurrency=self.heads_concurrency, heads=k) for k in self.head_counts if k <= len(self.head_order)]
+        return main + sweep
+
+
+class CellResult(BaseModel):
+    cell: Cell
+    summary: LatencySummary
+    foreign_cpu: float  # 0..1 of the machine used by processes outside the benchmark
+    latencies_ms: list[float]
+    problems: list[str] = Field(default_factory=list)
+    breakdown: dict[str, float] = Field(default_factory=dict)  # Serve modes: means of timings_ms
+
+
+class ModeResult(BaseModel):
+    mode: Mode
+    peak_rss_mib: float
+    memory_note: str
+    cells: list[CellResult]
+    batch_inputs_mean: float | None = None  # in-process engines: inputs per batched pass
+
+    def at(self, cell: Cell) -> CellResult | None:
+        return next((c for c in self.cells if c.cell == cell), None)
+
+
+class BytesPerRequest(BaseModel):
+    """Hidden states one request stores for the head replicas (service/payload.py's packing)."""
+
+    requests: int
+    tokens_mean: float
+    stored_float32: float
+    stored_float16: float
+    padded_float32: float  # what a [windows, max_length, hidden] tensor would have been
+    cls_only_float16: float  # what a classification head alone needs (its first token)
+    replica_heads: int  # fan-out: heads that map (one node) or copy (across nodes) the payload
+
+
+class Goal(BaseModel):
+    name: str
+    value: float | None
+    threshold: float
+    higher_is_better: bool
+    met: bool | None  # None: not measured in this run
+    detail: str = ""
+
+
+class Report(BaseModel):
+    plan: Plan
+    started: str
+    device_name: str
+    modes: list[ModeResult]
+    bytes_per_request: BytesPerRequest | None = None
+    goals: list[Goal] = Field(default_factory=list)
+    wall_s: float = 0.0
+
+    def mode(self, name: str) -> ModeResult | None:
+        return next((m for m in self.modes if m.mode == name), None)

@@ -1,0 +1,51 @@
+"""Latency statistics: percentiles by linear interpolation (NumPy's default method), so p99 of a
+few hundred samples moves smoothly instead of jumping between neighbours."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from pydantic import BaseModel
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0 <= q <= 1) of `values`; NaN when there are none."""
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must lie in [0, 1], got {q}")
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class LatencySummary(BaseModel):
+    """One measured cell: how many requests finished, how fast, and their latency spread."""
+
+    requests: int
+    failures: int
+    seconds: float
+    throughput: float  # successful requests per second
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+
+
+def summarize(latencies_ms: Sequence[float], seconds: float, failures: int = 0) -> LatencySummary:
+    """Throughput counts successful requests over the wall time of the whole cell."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    n = len(latencies_ms)
+    return LatencySummary(
+        requests=n,
+        failures=failures,
+        seconds=round(seconds, 3),
+        throughput=n / seconds,
+        p50_ms=percentile(latencies_ms, 0.50),
+        p95_ms=percentile(latencies_ms, 0.95),
+        p99_ms=percentile(latencies_ms, 0.99),
+        mean_ms=sum(latencies_ms) / n if n else math.nan,
+    )

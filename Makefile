@@ -28,9 +28,10 @@ test-unit: setup
 train-tiny: setup
 	$(PY) -m training train --preset tiny --out checkpoints/tiny --force
 
-# Serving speed: in-process vs colocated vs heads as replicas (prints a table).
+# Serving speed: in-process vs Serve (heads as replicas / colocated) vs one model per task, and the
+# cost of each head (prints the table and the goals; writes reports/bench/). About 6-8 min on 2 cores.
 bench: setup
-	$(PY) -m service.bench
+	$(PY) -m loadtests.bench
 
 stop:
 	$(PY) -m service.demo --stop

@@ -135,6 +135,7 @@ def device_name(device: str) -> str:
 def main(argv: list[str] | None = None) -> Report:
     args = parse_args(argv)
     started = time.monotonic()
+    args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = prepare_checkpoint(args)
     config = yaml.safe_load(args.config.read_text())["applications"][0]["args"]

@@ -27,7 +27,7 @@ class Cell(BaseModel):
 
     @property
     def label(self) -> str:
-        return f"c={self.concurrency}" + (f", {self.heads} heads" if self.heads else "")
+        return f"c={self.concurrency}" + (f", {self.heads} head{'s' if self.heads > 1 else ''}" if self.heads else "")
 
 
 class Batching(BaseModel):

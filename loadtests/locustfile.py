@@ -1,0 +1,105 @@
+"""Locust users for the service; every answer is checked and a failed check is a failed request.
+
+    PredictUser  POST /v1/predict, one input of one of the paper's three settings (weight 6)
+    BatchUser    POST /v1/predict/batch, 2-8 inputs (up to the service's max_batch_items) (weight 2)
+    BurstUser    12 single predictions at the same instant, then quiet for 3-6 s (weight 1)
+
+Headless, bounded, against the local service (README, "Load tests"):
+
+    .venv/bin/locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 \\
+        -u 8 -r 2 -t 60s --csv reports/locust/run --html reports/locust/report.html
+
+Pick classes by naming them at the end of the command (`... PredictUser`). $WIYH_API_KEY, when
+set, is sent as `Authorization: Bearer <key>` (the service's auth.api_keys).
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent.pool import Group
+from locust import FastHttpUser, between, task
+
+# locust puts this file's folder on sys.path, not the repository root that `loadtests` lives in.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from loadtests.checks import Catalog, check_batch, check_predict  # noqa: E402
+from loadtests.inputs import sample_requests  # noqa: E402
+
+REQUESTS = sample_requests(int(os.environ.get("WIYH_LOCUST_INPUTS", "30")))
+BURST_SIZE = int(os.environ.get("WIYH_BURST_SIZE", "12"))
+_catalog: Catalog | None = None
+
+
+def _headers() -> dict[str, str]:
+    key = os.environ.get("WIYH_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+class _ServiceUser(FastHttpUser):
+    abstract = True
+
+    def on_start(self) -> None:
+        global _catalog
+        if _catalog is None:  # one GET /v1/heads per locust process, shared by its users
+            with self.client.get("/v1/heads", headers=_headers(), name="/v1/heads", catch_response=True) as r:
+                if r.status_code != 200:
+                    r.failure(f"HTTP {r.status_code}: cannot read the heads and tasks")
+                    raise gevent.GreenletExit()
+                _catalog = Catalog.from_heads_response(r.json())
+
+    def predict(self, request: dict[str, Any], name: str) -> None:
+        with self.client.post("/v1/predict", json=request, headers=_headers(), name=name, catch_response=True) as r:
+            problems = check_predict(r.status_code, _json(r), request, _catalog)  # type: ignore[arg-type]
+            if problems:
+                r.failure("; ".join(problems))
+
+
+class PredictUser(_ServiceUser):
+    weight = 6
+    wait_time = between(0.05, 0.3)
+
+    @task
+    def single(self) -> None:
+        request = random.choice(REQUESTS)
+        self.predict(request, f"/v1/predict [{request['task']}]")
+
+
+class BatchUser(_ServiceUser):
+    weight = 2
+    wait_time = between(0.2, 1.0)
+
+    @task
+    def batch(self) -> None:
+        size = random.randint(2, max(2, min(8, _catalog.max_batch_items if _catalog else 8)))
+        items = random.sample(REQUESTS, size)
+        with self.client.post("/v1/predict/batch", json={"items": items}, headers=_headers(),
+                              name="/v1/predict/batch", catch_response=True) as r:
+            problems = check_batch(r.status_code, _json(r), items, _catalog)  # type: ignore[arg-type]
+            if problems:
+                r.failure("; ".join(problems[:3]))
+
+
+class BurstUser(_ServiceUser):
+    """Many requests at the same instant: what the batcher and the queue bounds are for."""
+
+    weight = 1
+    wait_time = between(3, 6)
+
+    @task
+    def burst(self) -> None:
+        group = Group()
+        for request in random.sample(REQUESTS, min(BURST_SIZE, len(REQUESTS))):
+            group.spawn(self.predict, request, "/v1/predict [burst]")
+        group.join()
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except Exception:  # a non-JSON body (Serve's proxy answers 503 in plain text)
+        return response.text

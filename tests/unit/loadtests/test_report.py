@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from loadtests.report import evaluate_goals, load, markdown, per_head_cost, write
+from loadtests.results import Batching, BytesPerRequest, Cell, CellResult, ModeResult, Plan, Report
+from loadtests.stats import summarize
+
+PLAN = Plan(checkpoint="ckpt", seconds=1, concurrency=[1, 8, 32], head_counts=[1, 2, 4, 8], heads_concurrency=8,
+            head_order=["span", "tagging", "cls", "yesno", "a", "b", "number", "summary"], linear_heads=6,
+            batching=Batching(max_batch_size=16, wait_s=0.002))
+
+
+def cell_result(cell: Cell, throughput: float, p50: float = 100.0, p99: float = 150.0) -> CellResult:
+    # 10 latencies whose p50 / p99 are the given ones (p99 lies 0.91 of the way from the 9th to
+    # the 10th value); throughput = 10 / seconds.
+    latencies = [p50] * 9 + [p50 + (p99 - p50) / 0.91]
+    return CellResult(cell=cell, summary=summarize(latencies, 10 / throughput), foreign_cpu=0.1, latencies_ms=latencies)
+
+
+def mode(name: str, by_concurrency: dict[int, float], by_heads: dict[int, float], p99: float = 150.0) -> ModeResult:
+    cells = [cell_result(Cell(concurrency=c), t, p99=p99) for c, t in by_concurrency.items()]
+    cells += [cell_result(Cell(concurrency=8, heads=k), t) for k, t in by_heads.items()]
+    return ModeResult(mode=name, peak_rss_mib=500, memory_note="", cells=cells)
+
+
+def report() -> Report:
+    return Report(plan=PLAN, started="now", device_name="test", modes=[
+        mode("inprocess", {1: 10, 8: 20, 32: 20}, {1: 40, 2: 39, 4: 37, 8: 20}),
+        mode("fanout", {1: 5, 8: 12, 32: 15}, {1: 20, 2: 18, 4: 15, 8: 12}, p99=300),
+        mode("colocated", {1: 9, 8: 19, 32: 19.5}, {1: 38, 2: 37.5, 4: 37, 8: 19}),
+        mode("per_task", {1: 2, 8: 3, 32: 3}, {1: 40, 2: 20, 4: 5, 8: 2.5}),
+    ], bytes_per_request=BytesPerRequest(requests=3, tokens_mean=150, stored_float32=230_000, stored_float16=115_000,
+                                         padded_float32=300_000, cls_only_float16=768, replica_heads=8))
+
+
+def test_goals_compare_the_right_cells():
+    goals = {g.name: g for g in evaluate_goals(report())}
+    fan = goals["fan-out / in-process throughput at c=32"]
+    assert fan.value == pytest.approx(0.75) and fan.met is False
+    colocated = goals["colocated / in-process throughput at c=32"]
+    assert colocated.value == pytest.approx(0.975) and colocated.met is True
+    vs_per_task = goals["fan-out / one-model-per-task throughput, 4 heads"]
+    assert vs_per_task.value == pytest.approx(3.0) and vs_per_task.met is True
+    assert goals["fanout: p99 / p50 at c=8"].value == pytest.approx(3.0, rel=0.01)
+    assert goals["fanout: p99 / p50 at c=8"].met is False
+    assert goals["colocated: p99 / p50 at c=8"].met is True
+
+
+def test_cost_per_linear_head_uses_the_largest_all_linear_count():
+    r = report()
+    cost, detail = per_head_cost(r.mode("inprocess"), 8, PLAN.head_counts, PLAN.linear_heads)
+    assert cost == pytest.approx(1 - (37 / 40) ** (1 / 3))
+    assert "1 -> 4 linear heads" in detail
+    assert per_head_cost(r.mode("inprocess"), 8, [1], PLAN.linear_heads)[0] is None
+
+
+def test_a_mode_not_run_leaves_its_goals_unmeasured():
+    r = report()
+    r.modes = [m for m in r.modes if m.mode != "fanout"]
+    goals = {g.name: g for g in evaluate_goals(r)}
+    assert goals["fan-out / in-process throughput at c=32"].met is None
+    assert "fanout: p99 / p50 at c=8" not in goals
+
+
+def test_markdown_and_files(tmp_path):
+    r = report()
+    r.goals = evaluate_goals(r)
+    text = markdown(r)
+    assert "| b. Serve, heads as replicas | c=32 | 15.0 |" in text
+    assert "0.75x" in text and "**missed**" in text
+    assert "| d. one full model per task | 40.0 | 20.0 | 5.0 | 2.5 |" in text
+    assert "224.6 KiB float32" in text
+    paths = write(r, tmp_path)
+    assert {p.name for p in paths} == {"bench.json", "bench.md", "throughput_vs_concurrency.png", "latency_distribution.png", "heads_cost.png"}
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert load(tmp_path / "bench.json") == r
+    assert json.loads((tmp_path / "bench.json").read_text())["plan"]["head_order"][0] == "span"

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None, help="default: checkpoints/quick, else a random quick-sized one")
+    p.add_argument("--backbone-path", type=Path, default=None,
+                   help="with no trained checkpoint: a local pre-trained encoder to put random heads on (scripts/gpu/bench.sh)")
     p.add_argument("--heads", type=int, default=8, help="random linear heads are added up to this many heads (0: none added)")
     p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml", help="Serve config whose args the Serve modes use")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
@@ -62,11 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def prepare_checkpoint(args: argparse.Namespace) -> Path:
     source = args.checkpoint or ROOT / "checkpoints" / "quick"
     if not (source / "manifest.json").is_file():
-        from training.testing import make_random_checkpoint
+        from loadtests.checkpoints import random_heads_checkpoint
 
-        source = Path(tempfile.mkdtemp(prefix="wiyh-bench-")) / "quick-random"
-        print(f"no trained checkpoint: writing a random one with the quick preset's sizes to {source}", flush=True)
-        make_random_checkpoint(source, preset="quick")
+        source = args.out / "checkpoint-random-heads"
+        print(f"no trained checkpoint: writing the quick preset's model with random heads to {source}", flush=True)
+        random_heads_checkpoint(source, args.backbone_path)
     from training.checkpoint import read_manifest
 
     extra = args.heads - len(read_manifest(source).heads)
@@ -92,7 +94,7 @@ def run_serve(modes: list[str], plan: Plan, base_args: dict) -> list[ModeResult]
 
     from loadtests.cells import run_cells
     from loadtests.inputs import sample_requests
-    from loadtests.measure import PeakSampler, serve_replica_rss
+    from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
     from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
     from service.app import build_app
 
@@ -106,15 +108,17 @@ def run_serve(modes: list[str], plan: Plan, base_args: dict) -> list[ModeResult]
         for mode in modes:
             placement = "replica" if mode == "fanout" else "colocated"
             t0 = time.monotonic()
-            with PeakSampler(lambda: serve_replica_rss("bench")) as memory:
+            gpu = PeakSampler(gpu_memory_used_mib if plan.device == "cuda" else (lambda: 0.0))
+            with PeakSampler(lambda: serve_replica_rss("bench")) as memory, gpu:
                 serve.run(build_app(placement_args(base_args, placement, plan.checkpoint, plan.head_order)), name="bench", route_prefix="/")
                 wait_ready(url)
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
                 caller = ServeCaller(url)
-                cells = asyncio.run(run_cells(mode, caller, plan, base, caller.breakdown))
-            results.append(ModeResult(mode=mode, peak_rss_mib=memory.peak, cells=cells,
+                cells = asyncio.run(run_cells(mode, caller, plan, base, caller.breakdown, lambda: cpu_by_role("bench")))
+            results.append(ModeResult(mode=mode, peak_rss_mib=memory.peak, cells=cells, peak_gpu_mib=gpu.peak if plan.device == "cuda" else None,
                                       memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; "
-                                                  "Ray's controller, proxy and raylet not counted)"))
+                                                  "Ray's controller, proxy and raylet not counted)"
+                                                  + ("; GPU: nvidia-smi's memory.used of the device" if plan.device == "cuda" else "")))
             serve.delete("bench")
     finally:
         serve.shutdown()

@@ -42,6 +42,29 @@ def with_extra_heads(source: Path, out: Path, extra: int, seed: int = 0) -> Path
     return out
 
 
+def random_heads_checkpoint(out: Path, backbone_path: Path | None = None, seed: int = 0) -> Path:
+    """The quick preset's model, untrained heads, as a real checkpoint: for a machine without the
+    trained one (a GPU box). The backbone is MiniLM from its package, or `backbone_path` (a local
+    encoder directory, e.g. .device/minilm made by scripts/gpu/prepare.sh)."""
+    from training.build import build_model
+    from training.checkpoint import is_checkpoint, save_checkpoint
+    from training.config import load_config
+    from training.data.synthetic import generate
+
+    if is_checkpoint(out):
+        return out
+    overrides: dict = {"optim.seed": seed}
+    if backbone_path is not None:
+        overrides.update({"backbone.source": "path", "backbone.path": str(backbone_path)})
+    config = load_config(preset="quick", overrides=overrides)
+    texts = [t for s in ("numeric", "multihop", "qa_summary") for e in generate(s, 60, seed=seed) for t in (e.question, e.context, e.answer)]
+    model, tokenizer, source = build_model(config, texts)
+    save_checkpoint(out, model.eval(), tokenizer, name=f"{config.name}-random-heads", head_tasks=config.head_tasks(),
+                    tasks=config.tasks, encoding=config.backbone.encoding(), backbone_source=source,
+                    training={"config": config.model_dump(), "steps": 0}, metrics={})
+    return out
+
+
 def sweep_order(source: Path) -> tuple[list[str], int]:
     """Heads in the order the sweep adds them (a span head first as the target, then the other
     linear heads, then the generative ones) and how many are linear."""

@@ -33,11 +33,13 @@ def run(mode: str, plan: Plan) -> ModeResult:
     cells = asyncio.run(run_cells(mode, call, plan, base))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     note = "peak RSS of the one process (models, tokenizer, Python, torch)"
+    gpu = None
     if plan.device == "cuda":
         import torch
 
-        note += f"; GPU peak allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
-    return ModeResult(mode=mode, peak_rss_mib=peak, memory_note=note, cells=cells,
+        gpu = torch.cuda.max_memory_reserved() / 2**20
+        note += "; GPU: torch's peak reserved memory"
+    return ModeResult(mode=mode, peak_rss_mib=peak, memory_note=note, peak_gpu_mib=gpu, cells=cells,
                       batch_inputs_mean=engine.inputs / max(engine.batches, 1))
 
 

@@ -86,19 +86,77 @@ class ForeignLoad:
         return total
 
 
-def serve_replica_rss(app: str | None = None) -> float:
+def _ours() -> list[psutil.Process]:
+    """This process and its descendants: the Ray this benchmark started (raylet, GCS, workers),
+    never another session's cluster on the same machine."""
+    me = psutil.Process()
+    try:
+        return [me, *me.children(recursive=True)]
+    except psutil.Error:
+        return [me]
+
+
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def serve_replica_rss(app: str) -> float:
     """MiB resident in the Serve replica processes (router, backbone, heads) of `app`: Ray names
     a replica's process `ray::ServeReplica:<app>:<deployment>`. Shared pages (torch's libraries)
     count once per process, as they do for separate models."""
-    marker = f"ServeReplica:{app}:" if app else "ServeReplica:"
     total = 0
-    for p in psutil.process_iter(["cmdline"]):
+    for p in _ours():
         try:
-            if marker in " ".join(p.info["cmdline"] or []):
+            if f"ServeReplica:{app}:" in _cmdline(p):
                 total += p.memory_info().rss
         except psutil.Error:
             pass
     return total / 2**20
+
+
+def gpu_memory_used_mib() -> float:
+    """Memory in use on GPU 0 as nvidia-smi reports it (every process's, ours included)."""
+    import subprocess
+
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                         capture_output=True, text=True, timeout=10)
+    return float(out.stdout.strip() or 0)
+
+
+def _role(cmdline: str, app: str) -> str | None:
+    """Which part of the serving path a process is, from the title Ray gives it."""
+    marker = f"ServeReplica:{app}:"
+    if marker in cmdline:
+        deployment = cmdline.split(marker, 1)[1].split(".", 1)[0].split()[0]
+        return "heads" if deployment.startswith("head_") else deployment
+    if "ProxyActor" in cmdline:
+        return "http_proxy"
+    if "ServeController" in cmdline:
+        return "serve_controller"
+    if "raylet" in cmdline or "gcs_server" in cmdline:
+        return "ray_system"
+    return None
+
+
+def cpu_by_role(app: str) -> dict[str, float]:
+    """CPU seconds used so far by each part of the serving path on this machine: this process
+    (the load generator), Serve's proxy and controller, each deployment's replicas (heads summed),
+    and Ray's raylet and GCS."""
+    totals: dict[str, float] = {}
+    me = psutil.Process().pid
+    for p in _ours():
+        try:
+            role = "client" if p.pid == me else _role(_cmdline(p), app)
+            if role is None:
+                continue
+            t = p.cpu_times()
+            totals[role] = totals.get(role, 0.0) + t.user + t.system
+        except psutil.Error:
+            pass
+    return totals
 
 
 class PeakSampler:

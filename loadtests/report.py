@@ -66,6 +66,10 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+def _memory(mode: ModeResult) -> str:
+    return f"{mode.peak_rss_mib:.0f}" + (f" (GPU {mode.peak_gpu_mib:.0f})" if mode.peak_gpu_mib is not None else "")
+
+
 def markdown(report: Report) -> str:
     plan = report.plan
     inproc = report.mode("inprocess")
@@ -86,7 +90,7 @@ def markdown(report: Report) -> str:
             s = r.summary
             ratio = _ratio(s.throughput, _throughput(inproc, r.cell)) if mode.mode != "inprocess" else 1.0
             lines.append(f"| {LABELS[mode.mode]} | {r.cell.label} | {s.throughput:.1f} | {_fmt(s.p50_ms, '.0f')} | {_fmt(s.p95_ms, '.0f')} | "
-                         f"{_fmt(s.p99_ms, '.0f')} | {_fmt(ratio, '.2f')}x | {s.failures} | {mode.peak_rss_mib:.0f} | {r.foreign_cpu:.0%} |")
+                         f"{_fmt(s.p99_ms, '.0f')} | {_fmt(ratio, '.2f')}x | {s.failures} | {_memory(mode)} | {r.foreign_cpu:.0%} |")
     counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
     if counts:
         lines += ["", f"Cost against the number of heads (req/s at c={plan.heads_concurrency}, target `{plan.head_order[0]}`; "
@@ -112,6 +116,15 @@ def markdown(report: Report) -> str:
     if foreign:
         lines += ["", f"Other processes used {min(foreign):.0%}-{max(foreign):.0%} of the machine's CPU during the cells "
                       f"(mean {sum(foreign) / len(foreign):.0%}); compare rows of one run only."]
+    where = [(m, r) for m in report.modes for r in m.cells if r.breakdown and not r.cell.heads]
+    if where:
+        lines += ["", "Where the time goes in the Serve modes: CPU ms per request by process (`cpu_ms_per_request.*`; "
+                      "2 cores give 2000 CPU ms per second), and the answers' mean `timings_ms`:", ""]
+        for m, r in where:
+            cpu = {k.split(".", 1)[1]: v for k, v in r.breakdown.items() if k.startswith("cpu_ms_per_request.")}
+            timing = {k: v for k, v in r.breakdown.items() if not k.startswith("cpu_ms_per_request.")}
+            lines.append(f"- {m.mode} {r.cell.label}: CPU " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+                         + "; timings " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
     for mode in report.modes:
         if mode.memory_note:
             lines.append(f"- peak MiB, {mode.mode}: {mode.memory_note}")
@@ -165,7 +178,7 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
         ax.set(xlabel="heads per request", ylabel="requests / s", title=f"Cost of heads at c={plan.heads_concurrency}")
         ax.set_xticks(counts)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower left")
         paths.append(_save(fig, out_dir / "heads_cost.png"))
     return paths
 
@@ -181,3 +194,18 @@ def _save(fig, path: Path) -> Path:
 
 def load(path: Path) -> Report:
     return Report.model_validate(json.loads(path.read_text()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Re-render a run's markdown and plots from its JSON: `python -m loadtests.report OUT/bench.json`."""
+    import sys
+
+    path = Path((argv if argv is not None else sys.argv[1:])[0])
+    report = load(path)
+    report.goals = evaluate_goals(report)
+    write(report, path.parent)
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -69,6 +69,7 @@ class ModeResult(BaseModel):
     mode: Mode
     peak_rss_mib: float
     memory_note: str
+    peak_gpu_mib: float | None = None  # cuda runs: device memory in use at the peak
     cells: list[CellResult]
     batch_inputs_mean: float | None = None  # in-process engines: inputs per batched pass
 

@@ -30,7 +30,19 @@ def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, 
     for stage in (args.setdefault("router", {}), args.setdefault("backbone", {}), args.setdefault("heads", {}).setdefault("default", {})):
         stage.update(single)
     args["heads"]["overrides"] = {name: {"placement": placement} for name in head_names}
+    if placement == "replica":
+        fit_gpu_fractions(args, len(head_names))
     return args
+
+
+def fit_gpu_fractions(args: dict[str, Any], replica_heads: int) -> None:
+    """Head replicas that ask for a GPU share what the backbone leaves of one device: eight heads
+    at the GPU config's 0.1 each plus the backbone's 0.5 would ask for 1.3 GPUs and never start."""
+    head = args["heads"]["default"]
+    wanted = head.get("num_gpus", 0) * replica_heads
+    left = 1.0 - args.get("backbone", {}).get("num_gpus", 0)
+    if wanted > left > 0:
+        head["num_gpus"] = left / replica_heads
 
 
 def wait_ready(url: str, timeout_s: float = 300) -> None:

@@ -119,6 +119,16 @@ class LocalService:
     def workers(self) -> list:
         return list(self._workers)
 
+    def count_in_logs(self, phrase: str) -> int:
+        """Lines of this cluster's logs (every process, every node) that contain `phrase`: how often
+        the replicas did something the clients cannot see, such as a retry."""
+        count = 0
+        for path in self.temp_dir.glob("**/logs/**/*"):
+            if path.is_file() and path.suffix in (".log", ".err", ".out"):
+                with path.open(errors="replace") as f:
+                    count += sum(phrase in line for line in f)
+        return count
+
     def close(self) -> None:
         import ray
         from ray import serve

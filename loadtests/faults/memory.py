@@ -29,10 +29,12 @@ def label(proc: psutil.Process) -> str:
         return "?"
     first = cmd[0] if cmd else proc.name()
     if first.startswith("ray::"):
-        title = first.removeprefix("ray::").split()[0]
-        if title.startswith("ServeReplica:"):
-            return "replica:" + title.split(":")[-1]
-        return re.sub(r"[^A-Za-z_:.]", "", title) or "ray_worker"
+        # e.g. ray::SERVE_REPLICA::wiyh#backbone#8loxorpz:ServeReplica:wiyh:backbone.encode (method while busy)
+        replica = re.search(r"ServeReplica:[^:\s]+:([A-Za-z0-9_-]+)", first)
+        if replica:
+            return "replica:" + replica.group(1)
+        title = first.removeprefix("ray::").split()[0] if first.strip() != "ray::" else "idle"
+        return "ray::" + title.split(".")[0]
     base = os.path.basename(first)
     if base.startswith("python") and len(cmd) > 1:  # dashboard, log monitor, ... started as scripts
         script = next((os.path.basename(a) for a in cmd[1:] if a.endswith(".py")), base)

@@ -33,6 +33,9 @@ class FaultReport(BaseModel):
     recovered: bool
     recovery_s: float | None  # from the kill until the service is whole again (recovery.py)
     node_back_at_s: float | None = None  # node fault: when a new worker node joined, after the kill
+    # from the router's log: calls whose replica died and were sent once more; calls whose input died
+    retries_logged: int = 0
+    inputs_lost_logged: int = 0
     per_second: list[Second]
 
 
@@ -69,6 +72,8 @@ def table(report: FaultReport) -> str:
         ("latency of 200s p50/p99/max", f"{t.answered_latency.p50_ms} / {t.answered_latency.p99_ms} / {t.answered_latency.max_ms} ms"),
         ("time to full recovery", recovery + (f" (new worker node joined at +{report.node_back_at_s:.1f} s)"
                                               if report.node_back_at_s is not None else "")),
+        ("retried after a lost replica", f"{report.retries_logged} calls (router log)"),
+        ("inputs lost with their backbone", f"{report.inputs_lost_logged} calls (router log)"),
         ("health_check_period_s", f"{report.health_check_period_s:g}"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> FaultReport:
         service.start(workers=worker_nodes_for(args.fault))
         print(f"serving {args.checkpoint} at {service.url}; load {args.rate:g} req/s for {args.duration:g} s", flush=True)
         report = asyncio.run(_drive(service, args))
+        # the phrases service/retry.py and service/ray_engine.py log
+        report.retries_logged = service.count_in_logs("calling it once more")
+        report.inputs_lost_logged = service.count_in_logs("lost its input")
     finally:
         service.close()
     print(table(report))

@@ -1,0 +1,240 @@
+"""Soak: drive the service at a multiple of its measured capacity for minutes, and watch memory.
+
+    python -m loadtests.soak [--duration 300] [--rate-multiplier 2] [--checkpoint checkpoints/quick]
+
+1. Starts the application of deploy/serve_config.yaml (the CPU config, whatever checkpoint is
+   named) on a private local Ray cluster on 127.0.0.1 (loadtests/faults/cluster.py).
+2. Capacity: a closed loop of `--concurrency` clients for `--capacity-s` seconds; answers per
+   second is the capacity.
+3. Soak: an open loop at multiplier x capacity for `--duration` seconds, while the resident
+   memory of every process of the cluster is sampled (psutil).
+4. Prints sent / answered / 503 / other / lost, how fast the 503s came and the memory figures;
+   writes soak.json and soak.png (RSS over time, and what the requests got, per second).
+
+What must hold: nothing lost (every request gets an HTTP answer), the excess refused with 503 +
+Retry-After at once, no answer later than the bound the timeouts set, and memory flat once
+warmed up. The script prints the figures; it does not judge them on a machine it cannot control.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from loadtests.faults.cluster import LocalService, deploy_args
+from loadtests.faults.load import Outcome, Tally, open_loop, request_bodies, tally
+from loadtests.faults.memory import RssSample, sample
+
+
+class Window(BaseModel):
+    """What the requests sent during one second got."""
+
+    t: int
+    sent: int
+    ok: int
+    refused: int  # 503
+    other: int
+    lost: int
+
+
+class MemoryStory(BaseModel):
+    start_mb: float  # first sample under load
+    first_minute_mean_mb: float
+    last_minute_mean_mb: float
+    max_mb: float
+    end_mb: float
+    growth_last_vs_first_minute_mb: float
+
+
+class SoakReport(BaseModel):
+    checkpoint: str
+    started_utc: str
+    capacity_rps: float
+    capacity_concurrency: int
+    rate_multiplier: float
+    rate_per_s: float
+    duration_s: float
+    tally: Tally
+    slowest_answer_s: float  # the longest any request waited for its HTTP answer, whatever it was
+    memory: MemoryStory
+    rss: list[RssSample]
+    per_second: list[Window]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=300.0, help="seconds of overload (default: %(default)s)")
+    p.add_argument("--rate-multiplier", type=float, default=2.0, help="times the measured capacity (default: %(default)s)")
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/quick"), help="default: %(default)s")
+    p.add_argument("--concurrency", type=int, default=16, help="clients of the capacity measurement (default: %(default)s)")
+    p.add_argument("--capacity-s", type=float, default=20.0, help="seconds of capacity measurement (default: %(default)s)")
+    p.add_argument("--sample-every", type=float, default=5.0, help="seconds between memory samples (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("reports/soak"), help="where soak.json and soak.png go (default: %(default)s)")
+    args = p.parse_args(argv)
+    if not (args.checkpoint / "manifest.json").exists():
+        p.error(f"no checkpoint at {args.checkpoint}; train one: python -m training train --preset quick --out {args.checkpoint}")
+    return args
+
+
+async def capacity(url: str, bodies: list[dict[str, Any]], concurrency: int, seconds: float) -> float:
+    """200s per second of a closed loop: each client sends its next request when the last returns."""
+    answered = 0
+    cycle = itertools.cycle(bodies)
+
+    async def client_loop(client: httpx.AsyncClient, end: float) -> None:
+        nonlocal answered
+        while time.monotonic() < end:
+            try:
+                r = await client.post("/v1/predict", json=next(cycle))
+            except httpx.HTTPError:
+                continue  # counts as not answered; the soak proper tallies these as lost
+            answered += r.status_code == 200
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        await asyncio.gather(*(client_loop(client, time.monotonic() + 5) for _ in range(concurrency)))  # warm-up
+        answered = 0
+        started = time.monotonic()
+        await asyncio.gather(*(client_loop(client, started + seconds) for _ in range(concurrency)))
+        return answered / (time.monotonic() - started)
+
+
+async def sample_memory(every_s: float, done: asyncio.Event) -> list[RssSample]:
+    samples: list[RssSample] = []
+    t0 = time.monotonic()
+    while not done.is_set():
+        samples.append(await asyncio.to_thread(sample, time.monotonic() - t0))
+        try:
+            await asyncio.wait_for(done.wait(), every_s)
+        except asyncio.TimeoutError:
+            pass
+    samples.append(await asyncio.to_thread(sample, time.monotonic() - t0))
+    return samples
+
+
+async def soak(url: str, bodies: list[dict[str, Any]], rate: float, duration_s: float,
+               every_s: float) -> tuple[list[Outcome], list[RssSample]]:
+    done = asyncio.Event()
+    sampler = asyncio.create_task(sample_memory(every_s, done))
+    try:
+        outcomes = await open_loop(url, bodies, rate, duration_s)
+    finally:
+        done.set()
+    return outcomes, await sampler
+
+
+def per_second(outcomes: list[Outcome]) -> list[Window]:
+    rows: dict[int, Window] = {}
+    for o in outcomes:
+        t = int(o.sent_at)
+        w = rows.setdefault(t, Window(t=t, sent=0, ok=0, refused=0, other=0, lost=0))
+        w.sent += 1
+        if o.status is None:
+            w.lost += 1
+        elif o.status == 200:
+            w.ok += 1
+        elif o.status == 503:
+            w.refused += 1
+        else:
+            w.other += 1
+    return [rows[t] for t in sorted(rows)]
+
+
+def memory_story(samples: list[RssSample]) -> MemoryStory:
+    totals = [(s.t, s.total_mb) for s in samples]
+    first = [mb for t, mb in totals if t <= 60] or [totals[0][1]]
+    end_t = totals[-1][0]
+    last = [mb for t, mb in totals if t >= end_t - 60] or [totals[-1][1]]
+    mean_first, mean_last = sum(first) / len(first), sum(last) / len(last)
+    return MemoryStory(start_mb=totals[0][1], first_minute_mean_mb=round(mean_first, 1), last_minute_mean_mb=round(mean_last, 1),
+                       max_mb=max(mb for _, mb in totals), end_mb=totals[-1][1],
+                       growth_last_vs_first_minute_mb=round(mean_last - mean_first, 1))
+
+
+def plot(report: SoakReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (mem, req) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
+    ts = [s.t for s in report.rss]
+    mem.plot(ts, [s.total_mb for s in report.rss], label="all cluster processes", linewidth=2, color="black")
+    top = sorted({k for s in report.rss for k in s.by_process}, key=lambda k: -max(s.by_process.get(k, 0) for s in report.rss))[:6]
+    for key in top:
+        mem.plot(ts, [s.by_process.get(key, 0) for s in report.rss], label=key, linewidth=1)
+    mem.set_ylabel("resident memory (MiB)")
+    mem.set_title(f"Soak at {report.rate_multiplier:g}x capacity ({report.rate_per_s:.1f} req/s), {report.checkpoint}")
+    mem.legend(fontsize=8, loc="center right")
+    mem.grid(alpha=0.3)
+    secs = [w.t for w in report.per_second]
+    for field, color in (("ok", "tab:green"), ("refused", "tab:orange"), ("other", "tab:red"), ("lost", "black")):
+        req.plot(secs, [getattr(w, field) for w in report.per_second], label={"ok": "200", "refused": "503"}.get(field, field), color=color)
+    req.set_xlabel("seconds into the soak (requests by the second they were sent)")
+    req.set_ylabel("requests per second")
+    req.legend(fontsize=8)
+    req.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary(report: SoakReport) -> str:
+    t, m = report.tally, report.memory
+    other = {k: v for k, v in t.errored.items() if k != "503"}
+    rows = [
+        ("checkpoint", report.checkpoint),
+        ("capacity", f"{report.capacity_rps:.1f} req/s (closed loop, {report.capacity_concurrency} clients)"),
+        ("soak", f"{report.rate_per_s:.1f} req/s ({report.rate_multiplier:g}x) for {report.duration_s:g} s"),
+        ("sent", str(t.sent)),
+        ("answered (200)", f"{t.answered} ({t.degraded} degraded)"),
+        ("503", f"{t.errored.get('503', 0)} ({t.refusals_without_retry_after} without Retry-After)"),
+        ("other", ", ".join(f"{k}: {v}" for k, v in other.items()) or "0"),
+        ("lost (no HTTP response)", f"{t.lost} {t.lost_reasons or ''}".strip()),
+        ("503 latency p50/p99/max", f"{t.refusal_latency.p50_ms} / {t.refusal_latency.p99_ms} / {t.refusal_latency.max_ms} ms"),
+        ("200 latency p50/p99/max", f"{t.answered_latency.p50_ms} / {t.answered_latency.p99_ms} / {t.answered_latency.max_ms} ms"),
+        ("slowest answer of any kind", f"{report.slowest_answer_s:.1f} s"),
+        ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, first minute {m.first_minute_mean_mb:.0f}, last minute "
+                                       f"{m.last_minute_mean_mb:.0f} ({m.growth_last_vs_first_minute_mb:+.0f}), max {m.max_mb:.0f}, "
+                                       f"end {m.end_mb:.0f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)} | {v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bodies = request_bodies()
+    service = LocalService(deploy_args(args.checkpoint))
+    try:
+        print("starting a private Ray cluster and the app of deploy/serve_config.yaml ...", flush=True)
+        service.start()
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        cap = asyncio.run(capacity(service.url, bodies, args.concurrency, args.capacity_s))
+        rate = args.rate_multiplier * cap
+        print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
+        outcomes, rss = asyncio.run(soak(service.url, bodies, rate, args.duration, args.sample_every))
+    finally:
+        service.close()
+    report = SoakReport(
+        checkpoint=str(args.checkpoint), started_utc=started, capacity_rps=round(cap, 2), capacity_concurrency=args.concurrency,
+        rate_multiplier=args.rate_multiplier, rate_per_s=round(rate, 2), duration_s=args.duration, tally=tally(outcomes),
+        slowest_answer_s=round(max(o.latency_s for o in outcomes), 2), memory=memory_story(rss), rss=rss,
+        per_second=per_second(outcomes),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.json").write_text(report.model_dump_json(indent=2) + "\n")
+    plot(report, args.out / "soak.png")
+    print(summary(report))
+    print(f"JSON: {args.out / 'soak.json'}  plot: {args.out / 'soak.png'}")
+    return 0 if report.tally.lost == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

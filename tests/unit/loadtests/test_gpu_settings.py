@@ -1,0 +1,44 @@
+"""What the GPU benchmark relies on that can be checked without a GPU: the autocast switch of the
+compute slot, and head replicas' GPU fractions that fit one device."""
+import asyncio
+
+import pytest
+import torch
+
+from loadtests.serving import placement_args
+from service.compute import ComputeSlot, autocast_dtype
+
+GPU_ARGS = {"backbone": {"num_gpus": 0.5}, "heads": {"default": {"num_gpus": 0.1, "placement": "replica"}}}
+
+
+def test_autocast_names_are_checked():
+    assert autocast_dtype(None) is None and autocast_dtype("") is None
+    assert autocast_dtype("bfloat16") is torch.bfloat16
+    with pytest.raises(ValueError, match="WIYH_AUTOCAST='fp8'"):
+        autocast_dtype("fp8")
+    with pytest.raises(ValueError, match="valid values"):
+        ComputeSlot(autocast="half")
+
+
+def test_autocast_changes_nothing_without_a_gpu():
+    slot = ComputeSlot(autocast="float16")
+    x = torch.ones(4, 4)
+    result = asyncio.run(slot.run(torch.matmul, x, x))
+    assert result.dtype == (torch.float16 if torch.cuda.is_available() else torch.float32)
+
+
+def test_head_replicas_share_what_the_backbone_leaves_of_one_gpu():
+    heads = [f"h{i}" for i in range(8)]
+    args = placement_args(GPU_ARGS, "replica", "/ckpt", heads)
+    assert args["heads"]["default"]["num_gpus"] == pytest.approx(0.5 / 8)
+    assert args["backbone"]["num_replicas"] == 1 and args["backbone"]["autoscaling"] is None
+    assert args["heads"]["overrides"] == {h: {"placement": "replica"} for h in heads}
+
+
+def test_fractions_that_fit_are_kept_and_cpu_configs_untouched():
+    args = placement_args(GPU_ARGS, "replica", "/ckpt", ["a", "b"])
+    assert args["heads"]["default"]["num_gpus"] == 0.1
+    colocated = placement_args(GPU_ARGS, "colocated", "/ckpt", [f"h{i}" for i in range(8)])
+    assert colocated["heads"]["default"]["num_gpus"] == 0.1  # colocated heads take no GPU of their own
+    cpu = placement_args({"backbone": {"num_cpus": 0.5}}, "replica", "/ckpt", ["a"] * 8)
+    assert "num_gpus" not in cpu["heads"]["default"]

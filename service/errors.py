@@ -5,13 +5,13 @@
 - A stage that did not answer -> 503 (overloaded / unavailable, with Retry-After), 504 (timeout)
   or 502 (failed), naming the stage but no internals.
 - Anything else -> logged with the request id, 500 without internals.
-Every error body is {"error": {"code", "message", "request_id"}}.
+Every error body is {"error": {"code", "message", "request_id"}}, and its id is in the
+x-request-id header too (request_ids.py).
 """
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,8 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.calls import StageError
+from service.logs import request_scope
 from service.metrics import PipelineMetrics
 from service.pipeline import InputError, TargetFailed
+from service.request_ids import HEADER, request_id_in
 
 log = logging.getLogger("wiyh.service")
 
@@ -39,18 +41,43 @@ class ApiError(StarletteHTTPException):
 
 
 def request_id_of(request: Request) -> str:
-    """Serve's proxy puts its request id in x-request-id (and echoes it in the response); reuse
-    it so logs, Serve's access log and our body agree. Generated once when absent (tests)."""
-    rid = getattr(request.state, "request_id", None)
-    if rid is None:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = rid
-    return rid
+    """The id request_ids.py chose for this request (Serve's x-request-id when it looks like one)."""
+    return request_id_in(request.scope)
 
 
 def error_response(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "request_id": request_id_of(request)}}
+    rid = request_id_of(request)
+    # A message may quote what the client sent; a lone surrogate there would make the body unencodable.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    body = {"error": {"code": code, "message": message, "request_id": rid}}
+    headers = dict(headers or {})
+    if request.scope.get("state", {}).get("echo_request_id"):
+        # Set here as well as by the middleware: a 500 is sent from outside every middleware.
+        headers[HEADER] = rid
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def describe_unreadable_body(cause: BaseException | None) -> str:
+    """FastAPI answers "There was an error parsing the body" for any body json.loads cannot read
+    other than a syntax error; say which case it is and what to send instead."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"the request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} at position {cause.start}); "
+                "send the JSON encoded as UTF-8")
+    if isinstance(cause, RecursionError):
+        return ("the request body nests JSON arrays or objects too deeply to read; a request nests at most 4 levels "
+                "(see /docs for its shape)")
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "the request body has a number too long to read (over 4300 digits); send the numbers /docs describes"
+    return "the request body could not be read as JSON; send a JSON object encoded as UTF-8 (see /docs)"
+
+
+def _preview(value: Any) -> str:
+    """A short JSON rendering of a wrong value for a message; never fails (a value nested near
+    the parser's limit would exceed the recursion limit when rendered again)."""
+    try:
+        return json.dumps(value, default=str)[:60]
+    except (RecursionError, ValueError, TypeError):
+        return f"a {type(value).__name__}"
 
 
 def stage_error_response(request: Request, err: StageError, retry_after_s: int, what: str) -> JSONResponse:
@@ -79,8 +106,14 @@ def describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, str]:
         elif e.get("type") == "extra_forbidden":
             msg = "unknown field; remove it (see /docs for the fields)"
         elif e.get("type") in ("string_type", "int_type", "list_type", "dict_type", "model_type", "model_attributes_type", "bool_type"):
-            msg = f"{msg}, got {type(e.get('input')).__name__} {json.dumps(e.get('input'), default=str)[:60]}"
-        lines.append(f"{loc}: {msg}" if not msg.startswith(("inputs", "give", loc)) else msg)
+            msg = f"{msg}, got {type(e.get('input')).__name__} {_preview(e.get('input'))}"
+        if msg.startswith(("inputs", "give")):
+            # A request model's own message names fields from the request down; in a batch, say which item.
+            parts = [str(p) for p in e.get("loc", ()) if p != "body"]
+            item = f"{parts[0]}.{parts[1]}." if len(parts) > 1 and parts[0] == "items" else ""
+            lines.append(item + msg)
+        else:
+            lines.append(msg if msg.startswith(loc) else f"{loc}: {msg}")
     return 422, "invalid_request", "; ".join(lines)
 
 
@@ -98,13 +131,17 @@ def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         record(request, err.status_code, "http")
-        message = {404: f"no endpoint at {request.url.path}; the API is at /v1/predict, /v1/predict/batch, /v1/heads (see /docs)",
-                   405: f"{request.method} is not allowed on {request.url.path} (see /docs)"}.get(err.status_code, str(err.detail))
+        path = request.url.path.encode("unicode_escape", "backslashreplace").decode("ascii")[:200]
+        if err.status_code == 400 and err.detail == "There was an error parsing the body":
+            message = describe_unreadable_body(err.__cause__)
+        else:
+            message = {404: f"no endpoint at {path}; the API is at /v1/predict, /v1/predict/batch, /v1/heads (see /docs)",
+                       405: f"{request.method} is not allowed on {path} (see /docs)"}.get(err.status_code, str(err.detail))
         return error_response(request, err.status_code, "http_" + str(err.status_code), message, err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()[:100]
         if request.method == "POST" and media != "application/json" and not media.endswith("+json"):
             # FastAPI reads a body as JSON only when it says so; otherwise the error would read
             # "Input should be a valid dictionary ... got bytes", which helps nobody.
@@ -124,18 +161,20 @@ def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s
     @app.exception_handler(TargetFailed)
     async def _target(request: Request, err: TargetFailed) -> JSONResponse:
         record(request, STATUS_OF_KIND[err.error.kind], f"target_{err.error.kind}")
-        log.warning("request %s: target head %s %s: %s", request_id_of(request), err.head, err.error.kind, err.error.message)
+        log.warning("target head %s %s: %s", err.head, err.error.kind, err.error.message)
         return stage_error_response(request, err.error, retry_after_s, f"target head {err.head!r}")
 
     @app.exception_handler(StageError)
     async def _stage(request: Request, err: StageError) -> JSONResponse:
         record(request, STATUS_OF_KIND[err.kind], f"{err.stage}_{err.kind}")
-        log.warning("request %s: %s", request_id_of(request), err)
+        log.warning("%s", err)
         return stage_error_response(request, err, retry_after_s, err.stage)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, err: Exception) -> JSONResponse:
         rid = request_id_of(request)
-        log.exception("request %s failed", rid)
+        # Starlette calls this handler from outside every middleware, so the id is set again here.
+        with request_scope(rid):
+            log.error("request failed: %s", type(err).__name__, exc_info=(type(err), err, err.__traceback__))
         record(request, 500, "internal")
         return error_response(request, 500, "internal", f"internal error; quote request id {rid} when reporting it")

@@ -6,6 +6,10 @@
     GET  /health/live       the router process answers
     GET  /health/ready      every stage answers
     GET  /docs              OpenAPI
+
+Around every request, outermost first: the request id (request_ids.py), the API key when keys are
+configured (auth.py), the body size limit (body_limit.py); then FastAPI, with one error policy
+(errors.py) and an OpenAPI document that states the checkpoint's names and the limits (openapi.py).
 """
 from __future__ import annotations
 
@@ -14,20 +18,24 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from service import logs, openapi
+from service.auth import ApiKeyAuth, KeyChecker
 from service.body_limit import BodySizeLimit
 from service.catalog import Catalog
-from service.errors import ApiError, install_error_handlers, request_id_of
+from service.errors import ApiError, error_response, install_error_handlers, request_id_of
 from service.metrics import NullMetrics, PipelineMetrics
 from service.pipeline import Predictor, plan
 from service.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
                              PredictRequest, PredictResponse)
-from service.settings import Limits
+from service.request_ids import RequestIdMiddleware
+from service.settings import Auth, Limits
 
 ERRORS = {
     400: {"model": ErrorResponse, "description": "Malformed JSON."},
     413: {"model": ErrorResponse, "description": "Body or batch over the limit."},
     415: {"model": ErrorResponse, "description": "The body was not sent as application/json."},
     422: {"model": ErrorResponse, "description": "Missing, empty or wrong fields; unknown task or head."},
+    500: {"model": ErrorResponse, "description": "A bug; the message gives the request id to report."},
     502: {"model": ErrorResponse, "description": "The target head failed."},
     503: {"model": ErrorResponse, "description": "Overloaded or not ready; see Retry-After."},
     504: {"model": ErrorResponse, "description": "The backbone or the target head timed out."},
@@ -35,16 +43,25 @@ ERRORS = {
 
 
 def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_after_s: int = 1,
-               metrics: PipelineMetrics | None = None) -> FastAPI:
+               metrics: PipelineMetrics | None = None, *, auth: Auth | None = None, log_inputs: bool = False,
+               echo_request_id: bool = True) -> FastAPI:
+    """`echo_request_id`: send x-request-id ourselves; False under Serve, whose proxy adds it to
+    every response (a second copy would repeat it)."""
     metrics = metrics or NullMetrics()
+    logs.configure(log_inputs)
+    checker = KeyChecker([k.get_secret_value() for k in (auth or Auth()).api_keys])
     checkpoint = CheckpointRef(name=catalog.checkpoint.name, hash=catalog.checkpoint.hash)
     app = FastAPI(
         title="whats-in-your-head",
         version="1",
         description="One backbone pass per input; the target head's answer together with what every other head says.",
     )
+    # add_middleware wraps what is there: the last added runs first.
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(ApiKeyAuth, checker=checker, refuse=error_response, on_refused=lambda code: metrics.error("router", code))
+    app.add_middleware(RequestIdMiddleware, echo_header=echo_request_id)
     install_error_handlers(app, metrics, retry_after_s)
+    openapi.install(app, catalog, limits, api_keys=checker.enabled)
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
     async def predict(body: PredictRequest, request: Request) -> PredictResponse:

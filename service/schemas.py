@@ -6,9 +6,10 @@ pipeline.plan(), with messages that list the valid values.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from service.calls import ErrorKind
 from service.catalog import CheckpointInfo, HeadInfo
@@ -19,18 +20,57 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _valid_unicode(value: str) -> str:
+    """JSON may carry a lone UTF-16 surrogate ("\\ud800"); Python accepts it, but neither the
+    tokenizer nor the JSON encoder of the response can, so it is refused here with its position."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise PydanticCustomError(
+            "invalid_unicode",
+            "contains a lone UTF-16 surrogate (\\u{code}) at character {at}; send valid Unicode (a character above "
+            "U+FFFF is a surrogate pair, high then low)",
+            {"code": f"{ord(value[err.start]):04x}", "at": err.start},
+        ) from None
+    return value
+
+
+# Every string a client sends: valid Unicode only (control, zero-width and right-to-left characters
+# are valid text and are answered; only what cannot be encoded is refused).
+Text = Annotated[StrictStr, AfterValidator(_valid_unicode)]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer, and so do some JSON encoders; take it as 1 (a
+    fraction, a bool or a string is still refused by StrictInt)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+
+def has_visible_text(value: str) -> bool:
+    """True when some character is neither whitespace, a separator nor an "other" (control,
+    format such as zero-width or direction marks, private use, unassigned): the tokenizer drops
+    or cannot read all of those, so a text of only them gives the model nothing to read."""
+    return any(ch.isprintable() and not ch.isspace() for ch in value)
+
+
 class Inputs(_Strict):
     """`context` (a passage to read) or `text` (a document to summarise), and an optional question."""
 
-    question: StrictStr | None = Field(None, description="The question; omit it for plain summarisation.")
-    context: StrictStr | None = Field(None, description="The passage the question is about.")
-    text: StrictStr | None = Field(None, description="A document, when there is no question (same role as context).")
+    question: Text | None = Field(None, description="The question; omit it for plain summarisation.")
+    context: Text | None = Field(None, description="The passage the question is about.")
+    text: Text | None = Field(None, description="A document, when there is no question (same role as context).")
 
     @field_validator("question", "context", "text")
     @classmethod
     def _not_blank(cls, value: str | None, info) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError(f"inputs.{info.field_name} is empty; give some text or leave the field out")
+        if value is not None and not has_visible_text(value):
+            raise ValueError(f"inputs.{info.field_name} is empty (nothing but whitespace, control or zero-width "
+                             "characters); give some text or leave the field out")
         return value
 
     @model_validator(mode="after")
@@ -51,14 +91,14 @@ class Inputs(_Strict):
 
 
 class Options(_Strict):
-    max_new_tokens: StrictInt | None = Field(None, ge=1, description="Cap on tokens a generative head writes.")
+    max_new_tokens: WholeNumber | None = Field(None, ge=1, description="Cap on tokens a generative head writes.")
 
 
 class PredictRequest(_Strict):
-    task: StrictStr | None = Field(None, description="A task of the checkpoint; its target head answers.")
-    target_head: StrictStr | None = Field(None, description="Name the answering head directly instead of a task.")
+    task: Text | None = Field(None, description="A task of the checkpoint; its target head answers.")
+    target_head: Text | None = Field(None, description="Name the answering head directly instead of a task.")
     inputs: Inputs
-    heads: list[StrictStr] | None = Field(
+    heads: list[Text] | None = Field(
         None, description="Heads to run besides the target; all heads when omitted, only the target when empty."
     )
     options: Options = Field(default_factory=Options)

@@ -176,7 +176,9 @@ class Router:
         metrics = RouterMetrics()
         engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s)
         predictor = Predictor(engine, catalog, settings.timeouts, metrics)
-        self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics)
+        # Serve's proxy already echoes x-request-id on every response, hence echo_request_id=False.
+        self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics,
+                               auth=settings.auth, log_inputs=settings.logging.log_inputs, echo_request_id=False)
 
     def __serve_build_asgi_app__(self):
         return self._api

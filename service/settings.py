@@ -72,9 +72,11 @@ class Stage(_Strict):
     access_log: bool = False
     # Serve calls the replica's check_health (a canned input through the model, NaN/inf is a
     # failure) every period; a replica that raises or stays silent past the timeout is replaced.
-    # Serve's own defaults (10 s / 30 s) leave a broken or dead replica in place for up to 40 s.
+    # The period bounds how long a dead or broken replica stays in place (Serve's default: 10 s).
+    # The check waits behind the running batch, so the timeout must exceed the longest batch:
+    # past it, the compute thread is taken for hung and the replica replaced.
     health_check_period_s: float = Field(5.0, gt=0, le=600)
-    health_check_timeout_s: float = Field(20.0, gt=0, le=600)
+    health_check_timeout_s: float = Field(60.0, gt=0, le=600)
     # Custom Ray resources each replica needs, e.g. {"gpu_node": 0.01} to keep it on the nodes that
     # offer that resource.
     resources: dict[str, PositiveFloat] = Field(default_factory=dict)

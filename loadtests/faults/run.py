@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from pathlib import Path
 
 from loadtests.faults.cluster import APP, LocalService
-from loadtests.faults.load import open_loop, request_bodies, tally
+from loadtests.faults.load import Outcome, open_loop, request_bodies, tally
 from loadtests.faults.recovery import time_to_recover
 from loadtests.faults.replicas import running_counts
 from loadtests.faults.report import FaultReport, per_second, table, write
@@ -44,26 +45,53 @@ def parse_args(argv: list[str] | None = None, fault: Fault | None = None) -> arg
 
 async def _node_comes_back(service: LocalService, after_s: float, since: float) -> float:
     await asyncio.sleep(after_s)
-    await asyncio.to_thread(service.add_worker)
+    # On this (the main) thread on purpose: starting a Ray node installs signal handlers, which
+    # only the main thread may do. It stalls the recovery polling for those seconds, not the load.
+    service.add_worker()
     return round(time.monotonic() - since, 2)
+
+
+class _BackgroundLoad(threading.Thread):
+    """The load on its own thread and event loop, so nothing the fault run does on the main
+    thread (a node start blocks for seconds) can delay a request's departure."""
+
+    def __init__(self, url: str, bodies: list, rate: float, duration_s: float):
+        super().__init__(name="load", daemon=True)
+        self.args = (url, bodies, rate, duration_s)
+        self.outcomes: list[Outcome] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.outcomes = asyncio.run(open_loop(*self.args))
+        except BaseException as err:  # re-raised on the main thread by result()
+            self.error = err
+
+    def result(self) -> list[Outcome]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.outcomes
 
 
 async def _drive(service: LocalService, args: argparse.Namespace) -> FaultReport:
     bodies = request_bodies()
     probes = list({b["task"]: b for b in bodies}.values())
-    expected = await asyncio.to_thread(running_counts, APP)
-    load = asyncio.create_task(open_loop(service.url, bodies, args.rate, args.duration))
+    expected = running_counts(APP)
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    load = _BackgroundLoad(service.url, bodies, args.rate, args.duration)
+    load.start()
     await asyncio.sleep(args.kill_at)
-    kill = await asyncio.to_thread(KILLERS[args.fault], service)
+    kill = KILLERS[args.fault](service)
     killed_at = time.monotonic()
     print(f"[{args.kill_at:.0f} s] {kill.what}", flush=True)
     node_back = asyncio.create_task(_node_comes_back(service, args.node_down, killed_at)) if args.fault == "node" else None
     recovery_s = await time_to_recover(service.url, APP, expected, {r.actor_id for r in kill.replicas}, probes,
                                        since=killed_at, deadline_s=args.recovery_deadline)
-    outcomes = await load
     back_at = await node_back if node_back is not None else None
+    outcomes = await asyncio.to_thread(load.result)
     return FaultReport(
-        fault=args.fault, checkpoint=str(args.checkpoint), started_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        fault=args.fault, checkpoint=str(args.checkpoint), started_utc=started,
         rate_per_s=args.rate, duration_s=args.duration, kill_at_s=args.kill_at, killed=kill.what,
         killed_pids=[r.pid for r in kill.replicas], health_check_period_s=load_settings(service.args).backbone.health_check_period_s,
         tally=tally(outcomes), recovered=recovery_s is not None, recovery_s=recovery_s, node_back_at_s=back_at,

@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate}`: the command line of the training package."""
+"""`python -m training {train,evaluate,controls,analyze}`: the command line of the training package."""
 from __future__ import annotations
 
 import argparse
@@ -69,6 +69,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_controls(args: argparse.Namespace) -> int:
+    from training.checkpoint import CheckpointError, is_checkpoint, read_manifest
+    from training.config import TrainConfig
+    from training.controls import ANALYSED_HEADS, control_dir, single_task_config
+    from training.evaluate import format_table
+    from training.train import train
+
+    try:
+        manifest = read_manifest(args.checkpoint)
+    except (CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    config = TrainConfig.model_validate(manifest.training["config"])
+    heads = args.heads.split(",") if args.heads else [h for h in ANALYSED_HEADS if h in {e.name for e in manifest.heads}]
+    # The same budget as the multi-task model: the steps it actually ran (a time budget may have
+    # stopped it early), whatever this machine's speed is now.
+    steps = args.steps or manifest.training["steps"]
+    for head in heads:
+        out = control_dir(args.out, head)
+        if is_checkpoint(out) and not args.force:
+            print(f"{out}: control already trained (pass --force to retrain)")
+            continue
+        try:
+            control = single_task_config(config, head, steps=steps)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"training control {control.name}: head {head!r} alone on {sorted(control.tasks)}, {steps} steps")
+        trained = train(control, out, force=args.force, progress=not args.quiet)
+        print(format_table(trained.metrics["held_out"]))
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from training.analysis.run import AnalysisError, run_analysis
+
+    try:
+        report = run_analysis(args.checkpoint, args.out, controls=args.controls, n=args.n, device=args.device,
+                              examples_per_finding=args.examples, progress=not args.quiet)
+    except AnalysisError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    print(f"report written to {args.out}/report.md (numbers: {args.out}/findings.json)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +138,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("controls", help="train the single-task controls of a checkpoint for `analyze`")
+    p.add_argument("--checkpoint", required=True, help="the multi-task checkpoint whose config and budget to copy")
+    p.add_argument("--out", required=True, help="directory for the controls (one checkpoint per head)")
+    p.add_argument("--heads", default=None, help="comma-separated heads (default: span,multispan,summary)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: as many as the checkpoint ran)")
+    p.add_argument("--force", action="store_true", help="retrain controls that already exist")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_controls)
+
+    p = sub.add_parser("analyze", help="measure the emergent behaviour of non-target heads against controls")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="report directory, e.g. reports/default")
+    p.add_argument("--controls", default=None,
+                   help="directory written by `controls` (single-task control per head); without it only the "
+                        "random-head control is measured")
+    p.add_argument("--n", type=int, default=None, help="held-out examples per setting (default: as trained)")
+    p.add_argument("--examples", type=int, default=20, help="worked examples per finding")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_analyze)
 
     args = parser.parse_args(argv)
     # transformers' own per-file progress bars and load reports drown ours.

@@ -48,16 +48,31 @@ def predict_examples(
     batch_size: int = 32,
 ) -> list[dict[str, dict[str, Any]]]:
     """For each example, {head: prediction} from one backbone pass per batch."""
+    return predict_texts(model, tokenizer, [e.question for e in examples], [e.context for e in examples],
+                         heads, encoding, batch_size)
+
+
+def predict_texts(
+    model: MultiTaskModel,
+    tokenizer,
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    heads: Sequence[str],
+    encoding: dict[str, int],
+    batch_size: int = 32,
+) -> list[dict[str, dict[str, Any]]]:
+    """predict_examples for raw (question, context) pairs: what the analysis uses to ask the same
+    context another question, or none."""
     device = next(model.parameters()).device
     out: list[dict[str, dict[str, Any]]] = []
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            chunk = examples[i : i + batch_size]
-            enc = encode(tokenizer, [e.question for e in chunk], [e.context for e in chunk], **encoding).to(device)
+        for i in range(0, len(contexts), batch_size):
+            qs, cs = list(questions[i : i + batch_size]), list(contexts[i : i + batch_size])
+            enc = encode(tokenizer, qs, cs, **encoding).to(device)
             preds = model.predict(enc, tokenizer, heads=heads)
-            out.extend({h: preds[h][j] for h in heads} for j in range(len(chunk)))
+            out.extend({h: preds[h][j] for h in heads} for j in range(len(cs)))
     model.train(was_training)
     return out
 

@@ -80,6 +80,10 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
 
     t0 = time.time()
     train_sets, eval_sets = load_data(config.data)
+    # A task no head trains on would only take rows of every batch for nothing (a setting's
+    # generator makes all of its tasks; a single-head config wants some of them).
+    trained = {t for tasks in config.head_tasks().values() for t in tasks}
+    train_sets = {t: exs for t, exs in train_sets.items() if t in trained}
     _check_coverage(config, train_sets)
     texts = [t for exs in train_sets.values() for e in exs for t in (e.question, e.context, e.answer)]
     model, tokenizer, source = build_model(config, texts)

@@ -30,6 +30,8 @@ def test_squad_answer_inside_its_sentence_and_away_from_summary_and_steer(synthe
         assert len({x["answer_sentence"], x["summary_sentence"], x["steer_sentence"]}) == 3
         assert x["steer_answer"] in sents[x["steer_sentence"]]
         assert x["steer_question"] and x["steer_question"] != ex.question
+        # The recorded sentence offsets cut the context into exactly those sentences.
+        assert [ex.context[a:b] for a, b in x["sentence_spans"]] == sents
         # The reference summary compresses the key sentence, not the answer sentence.
         key = _words(sents[x["summary_sentence"]])
         assert set(_words(x["summary"])) <= set(key)

@@ -220,6 +220,8 @@ def squad(rng: random.Random, split: str) -> tuple[Doc, QA]:
         "summary": s.summary, "summary_sentence": s.key_sent, "answer_sentence": answer_sent,
         "steer_question": sq.text, "steer_sentence": steer_sent,
         "steer_answer": s.doc.slot_span(steer_sent, sslot).text, "steer_template": st.id,
+        # [start, end) of every sentence: the analysis finds which sentence a summary follows.
+        "sentence_spans": [[start, start + len(r.text)] for start, r in zip(s.doc.starts, s.doc.sentences)],
     }
     return s.doc, QA("squad", t, q, span.text, "span", answer_spans=[span],
                      evidence_spans=[s.doc.sentence_span(answer_sent)], extra=extra)

@@ -4,6 +4,11 @@
 config's `args:`. The application reads like the data-flow picture:
 
     Router(Backbone(+ colocated heads), {head: Head, ...})
+
+The checkpoint is verified in full (every file's sha256, every head's metadata and shapes) before
+any deployment is described. A broken checkpoint therefore fails the build with a message naming
+the file, and a `serve deploy` / `serve run` of it changes nothing: Serve keeps the application
+that is already running when an update's build fails (it reports DEPLOY_FAILED with our message).
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from ray.serve import Application
 from service.catalog import Catalog
 from service.deployments import Backbone, Head, Router
 from service.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
-from training.checkpoint import CheckpointError, read_manifest
+from training.checkpoint import CheckpointError, verify_checkpoint
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
@@ -25,10 +30,10 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
 def build_from_settings(settings: ServiceSettings) -> Application:
     checkpoint = settings.checkpoint_path()
     try:
-        manifest = read_manifest(checkpoint)
+        manifest = verify_checkpoint(checkpoint)
     except CheckpointError as err:
         raise ServiceConfigError(
-            f"{err}\n(the checkpoint comes from `checkpoint:` in the config or ${CHECKPOINT_ENV}; "
+            f"the checkpoint cannot be deployed: {err}\n(the checkpoint comes from `checkpoint:` in the config or ${CHECKPOINT_ENV}; "
             "train one with `python -m training train --preset quick --out checkpoints/quick`)"
         ) from None
     stages = settings.head_stages([h.name for h in manifest.heads])

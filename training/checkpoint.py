@@ -6,7 +6,9 @@
     heads/<name>.safetensors  one file per head, its metadata naming the backbone it was trained with
 
 Only safetensors are ever read (torch.load of an untrusted file runs code). Every file's sha256
-is in the manifest and is checked when the file is loaded.
+is in the manifest and is checked when the file is loaded; verify_checkpoint() checks the whole
+directory without loading any weights, so a deploy can refuse a broken checkpoint before it starts
+anything.
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ from training.model.multitask import MultiTaskModel
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+BACKBONE_WEIGHTS = "backbone/model.safetensors"
+# Formats that unpickle (and so can run code) when loaded; a checkpoint holding one is refused.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 class CheckpointError(ValueError):
@@ -274,6 +279,64 @@ def load_head(
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit head {name!r} of kind {entry.kind!r}: {err}") from err
     return head.eval()
+
+
+def verify_checkpoint(ckpt_dir: str | Path) -> Manifest:
+    """Everything a deploy needs to trust, checked without loading weights (seconds, no model
+    memory): the manifest, every listed file's sha256, no pickle anywhere, the backbone's config
+    and weights header, and each head file's metadata (name, kind, backbone fingerprint, hidden
+    size) and tensor names and shapes against the head its manifest entry builds.
+    Raises CheckpointError naming the file and what is wrong."""
+    ckpt_dir = Path(ckpt_dir)
+    manifest = read_manifest(ckpt_dir)
+    pickles = sorted(str(p.relative_to(ckpt_dir)) for p in ckpt_dir.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(f"{ckpt_dir / pickles[0]}: a pickle-format file in the checkpoint ({len(pickles)} in all); "
+                              "only safetensors are read and pickles can run code when loaded: remove it")
+    listed = {**manifest.backbone.files, **manifest.tokenizer["files"], **{h.file: h.sha256 for h in manifest.heads}}
+    for rel, sha in listed.items():
+        verify_file(ckpt_dir, rel, sha)
+    if manifest.backbone.files.get(BACKBONE_WEIGHTS) != manifest.backbone.fingerprint:
+        raise CheckpointError(f"{ckpt_dir / MANIFEST}: backbone.fingerprint is not the sha256 of {BACKBONE_WEIGHTS}; "
+                              "the manifest was edited by hand: restore it or retrain")
+    config_path = ckpt_dir / "backbone" / "config.json"
+    try:
+        hidden = json.loads(config_path.read_text()).get("hidden_size")
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{config_path}: unreadable backbone config ({err})") from None
+    if hidden != manifest.backbone.hidden_size:
+        raise CheckpointError(f"{config_path}: hidden_size {hidden} differs from the manifest's {manifest.backbone.hidden_size}")
+    _safetensors_header(ckpt_dir / BACKBONE_WEIGHTS)
+    for entry in manifest.heads:
+        _verify_head_file(ckpt_dir, manifest, entry)
+    return manifest
+
+
+def _safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """(metadata, tensor name -> shape) from the file's header, without reading any tensor."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return fh.metadata() or {}, {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+    except Exception as err:  # safetensors raises its own error types for a damaged header
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from None
+
+
+def _verify_head_file(ckpt_dir: Path, manifest: Manifest, entry: HeadEntry) -> None:
+    path = ckpt_dir / entry.file
+    meta, shapes = _safetensors_header(path)
+    for key, want in (("name", entry.name), ("kind", entry.kind), ("backbone_fingerprint", manifest.backbone.fingerprint),
+                      ("hidden_size", str(manifest.backbone.hidden_size))):
+        if meta.get(key) != want:
+            what = ("was trained with another backbone" if key == "backbone_fingerprint"
+                    else f"says {key} {meta.get(key)!r} where the manifest says {want!r}")
+            raise CheckpointError(f"{path}: head {entry.name!r} {what}; use the head with the checkpoint it was trained in")
+    # Built on the meta device: shapes without memory or initialisation cost.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_head(entry.name, entry.kind, manifest.backbone_info, entry.config).state_dict().items()}
+    if shapes != expected:
+        wrong = sorted(set(shapes) ^ set(expected)) or sorted(k for k in shapes if shapes[k] != expected[k])
+        raise CheckpointError(f"{path}: weights do not fit head {entry.name!r} of kind {entry.kind!r} "
+                              f"(first mismatch: {wrong[0]!r}: file {shapes.get(wrong[0])}, head {expected.get(wrong[0])})")
 
 
 def load_model(ckpt_dir: str | Path) -> tuple[MultiTaskModel, PreTrainedTokenizerBase, Manifest]:

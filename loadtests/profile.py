@@ -1,0 +1,159 @@
+"""Where a Serve mode's time goes: deploy it, load it, and sample every serving process with py-spy
+(router, backbone, head replicas, the HTTP proxy) at once; print each process's CPU by category
+and its hottest functions.
+
+    python -m loadtests.profile --placement replica --heads 4      # fan-out, target + 3 heads
+    python -m loadtests.profile --placement colocated --seconds 15
+
+py-spy comes with the dev extra (pip install -e '.[dev]'). Writes OUT/profile.md and each
+process's raw stacks (py-spy's collapsed format) next to it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from loadtests.measure import _cmdline, _ours, _role
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = "prof"
+
+# Leaf frame's file -> what the time was spent on; the first match wins.
+CATEGORIES = (
+    ("tokenize", ("tokenizers", "tokenization_", "model/encoding.py")),
+    ("model compute", ("torch/", "transformers/", "training/model/")),
+    ("hidden-state payload", ("service/payload.py", "numpy/")),
+    ("serialize", ("pickle", "cloudpickle", "pydantic", "msgpack", "serialization", "json/")),
+    ("http", ("uvicorn", "starlette", "fastapi", "h11", "httptools", "httpx", "anyio")),
+    ("asyncio", ("asyncio/", "uvloop", "selectors.py")),
+    ("ray / serve", ("ray/",)),
+    ("our service code", ("service/",)),
+)
+
+
+def category(frame: str) -> str:
+    for name, needles in CATEGORIES:
+        if any(n in frame for n in needles):
+            return name
+    return "other"
+
+
+def read_collapsed(path: Path) -> Counter:
+    """py-spy --format raw: `frame;frame;...;leaf count` per line -> Counter of stacks."""
+    stacks: Counter = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            stacks[stack] += int(count)
+    return stacks
+
+
+def summarize_stacks(stacks: Counter, rate: int, top: int = 8) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
+    """(CPU seconds, seconds per category of the leaf frame, hottest leaf functions)."""
+    total = sum(stacks.values())
+    by_category: Counter = Counter()
+    leaves: Counter = Counter()
+    for stack, count in stacks.items():
+        leaf = stack.split(";")[-1]
+        by_category[category(leaf)] += count
+        leaves[leaf] += count
+    return (total / rate, {k: v / rate for k, v in by_category.most_common()},
+            [(leaf, n / rate) for leaf, n in leaves.most_common(top)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: the bench's 8-head checkpoint if made, else checkpoints/quick")
+    p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml")
+    p.add_argument("--placement", choices=["replica", "colocated"], default="replica")
+    p.add_argument("--heads", type=int, default=0, help="heads per request, target first (0: every head, each input's task)")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=12)
+    p.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
+    p.add_argument("--out", type=Path, default=ROOT / "reports" / "profile")
+    args = p.parse_args(argv)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        p.error("py-spy is not installed: pip install py-spy (it is in the dev extra)")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.checkpoint or next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick") if (c / "manifest.json").is_file())
+
+    import ray
+    from ray import serve
+
+    from loadtests.cells import requests_for
+    from loadtests.checkpoints import sweep_order
+    from loadtests.inputs import sample_requests
+    from loadtests.measure import closed_loop
+    from loadtests.results import Batching, Cell, Plan
+    from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
+    from service.app import build_app
+
+    order, linear = sweep_order(checkpoint)
+    plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[args.concurrency], head_counts=[], heads_concurrency=args.concurrency,
+                head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
+    requests = requests_for(Cell(concurrency=args.concurrency, heads=args.heads), plan, sample_requests(10))
+    base_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        port = free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        url = f"http://127.0.0.1:{port}"
+        serve.run(build_app(placement_args(base_args, args.placement, str(checkpoint), order)), name=APP, route_prefix="/")
+        wait_ready(url)
+        targets = {}
+        for proc in _ours():
+            role = _role(_cmdline(proc), APP)
+            if role in ("router", "backbone", "http_proxy") or (role == "heads" and f"head_{order[0]}" in _cmdline(proc)):
+                name = role if role != "heads" else f"head_{order[0]} (one head replica)"
+                if role == "heads" and args.heads:
+                    name = f"head_{order[0]} (target)"
+                targets[name] = proc.pid
+        targets["client (this process)"] = _ours()[0].pid
+
+        caller = ServeCaller(url)
+        measured: dict = {}
+        load = threading.Thread(target=lambda: measured.update(r=asyncio.run(closed_loop(caller, requests, args.concurrency, args.seconds + 6))))
+        load.start()
+        time.sleep(3)  # warm: the first batches pay lazy initialisation
+        spies = {name: subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", str(args.rate),
+                                         "--format", "raw", "--nonblocking", "-o", str(out / f"{name.split()[0]}.txt")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for name, pid in targets.items()}
+        for s in spies.values():
+            s.wait()
+        load.join()
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+    r = measured["r"]
+    lines = [f"## Profile: {args.placement}, {args.heads or len(order)} heads per request, c={args.concurrency}",
+             "", f"{len(r.latencies_ms)} answers ({r.failures} failed) in {r.seconds:.1f} s = {len(r.latencies_ms) / r.seconds:.1f} req/s; "
+             f"py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
+             "| process | CPU s | by category | hottest functions (CPU s) |", "|---|---|---|---|"]
+    for name in targets:
+        path = out / f"{name.split()[0]}.txt"
+        if not path.is_file():
+            lines.append(f"| {name} | - | py-spy wrote nothing | |")
+            continue
+        cpu, cats, hot = summarize_stacks(read_collapsed(path), args.rate)
+        lines.append(f"| {name} | {cpu:.1f} | " + ", ".join(f"{k} {v:.1f}" for k, v in cats.items() if v >= 0.05)
+                     + " | " + "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot[:5]) + " |")
+    text = "\n".join(lines) + "\n"
+    (out / "profile.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -183,9 +183,18 @@ def print_answer(title: str, request: dict, answer: dict, reference: str) -> Non
     for err in answer["errors"]:
         print(f"           {err['head']:<12} did not answer: {err['kind']}: {err['message']}")
     if answer.get("explanation"):
-        print("explanation: the spans behind the answer: " + ", ".join(f"{e['text']!r} ({e['head']})" for e in answer["explanation"][:4]))
+        print(f"explanation: {describe_explanation(answer['explanation'])}")
     t = answer["timings_ms"]
     print(f"({answer['input']['windows']} window(s); {t['total']:.0f} ms in the service, backbone pass {t['backbone_forward']:.0f} ms)")
+
+
+def describe_explanation(explanation: dict[str, Any]) -> str:
+    spans = ", ".join(f"{a['text']!r} ({a['head']})" for a in explanation["arguments"][:4]) or "no spans"
+    if explanation["kind"] == "arithmetic" and explanation.get("consistent"):
+        return f"{explanation['expression']} from {spans}"
+    if explanation["kind"] == "arithmetic":
+        return f"no derivation: {explanation['message']}"
+    return f"evidence {spans}"
 
 
 def describe(kind: str, output: dict[str, Any]) -> str:

@@ -19,7 +19,8 @@ from service.catalog import Catalog, UnknownName
 from service.engine import Engine
 from service.metrics import NullMetrics, PipelineMetrics
 from service.retry import with_one_retry
-from service.schemas import Evidence, HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
+from service.explanations import explain
+from service.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
 from service.settings import Limits, Timeouts
 
 SPAN_KINDS = ("span", "tagging")
@@ -233,22 +234,6 @@ def name_passage_field(output: dict, kind: str, passage_field: str) -> dict:
     if kind == "span":
         return {**rename(output), "alternatives": [rename(a) for a in output.get("alternatives", [])]}
     return {**output, "spans": [rename(s) for s in output.get("spans", [])]}
-
-
-def explain(target: HeadOutput, non_target: list[HeadOutput]) -> list[Evidence] | None:
-    """When the answer is not itself a span (a number, a label, a summary), the spans the
-    non-target span heads point at are its explanation: the arguments of a computation, the
-    evidence for a yes/no (the paper's emergent behaviour)."""
-    if target.kind in SPAN_KINDS:
-        return None
-    evidence = []
-    for out in non_target:
-        spans = [out.output] if out.kind == "span" else out.output.get("spans", []) if out.kind == "tagging" else []
-        evidence.extend(
-            Evidence(head=out.head, text=s["text"], start=s["start"], end=s["end"], field=s["field"], score=s["score"])
-            for s in spans if s.get("text")
-        )
-    return evidence
 
 
 def _ms(since: float) -> float:

@@ -152,11 +152,25 @@ class Evidence(BaseModel):
     score: float
 
 
+class Explanation(BaseModel):
+    """Why the target said what it said, from the non-target span heads (service/explanations.py)."""
+
+    kind: Literal["arithmetic", "evidence"] = Field(
+        description="arithmetic: a number target derived from the spans' numbers; evidence: the spans behind a label.")
+    consistent: bool | None = Field(
+        None, description="arithmetic only: true when an operation over the spans gives the target's number.")
+    operation: str | None = Field(None, description="difference, sum, max, min, count or identity, when consistent.")
+    expression: str | None = Field(None, description='e.g. "24 - 17 = 7", when consistent.')
+    arguments: list[Evidence] = Field(description="The spans used (consistent), tried (inconsistent), or the evidence.")
+    message: str
+
+
 class ItemResult(BaseModel):
     task: str | None
     target: HeadOutput
     non_target: list[HeadOutput]
-    explanation: list[Evidence] | None = None
+    explanation: Explanation | None = Field(
+        None, description="For a number or label target: what the non-target span heads say behind it.")
     errors: list[HeadError]
     degraded: bool = Field(description="True when some non-target head did not answer (see errors).")
     input: InputInfo

@@ -18,7 +18,8 @@ def test_an_answer_prints_target_non_target_errors_and_explanation(capsys):
         "target": {"head": "number", "kind": "generative", "output": {"text": "4", "num_tokens": 2}},
         "non_target": [{"head": "span", "kind": "span", "output": {"text": "24", "start": 0, "end": 2, "field": "context", "score": 0.7}}],
         "errors": [{"head": "summary", "kind": "timeout", "message": "no answer within 5 s"}],
-        "explanation": [{"head": "span", "text": "24"}],
+        "explanation": {"kind": "arithmetic", "consistent": True, "expression": "24 - 20 = 4", "message": "",
+                        "arguments": [{"head": "span", "text": "24"}, {"head": "span", "text": "20"}]},
         "input": {"windows": 1}, "timings_ms": {"total": 12.0, "backbone_forward": 3.0},
     }
     print_answer("numeric", {"task": "drop_number", "inputs": {"question": "How many?", "context": "24 to 20"}}, answer, "4")
@@ -26,7 +27,7 @@ def test_an_answer_prints_target_non_target_errors_and_explanation(capsys):
     assert "target     number       '4' (2 tokens)" in out
     assert "span         '24' [context 0:2]" in out
     assert "summary      did not answer: timeout: no answer within 5 s" in out
-    assert "'24' (span)" in out
+    assert "explanation: 24 - 20 = 4 from '24' (span), '20' (span)" in out
 
 
 def test_nothing_listening_means_no_running_checkpoint():

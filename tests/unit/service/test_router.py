@@ -92,11 +92,14 @@ def test_long_inputs_are_windowed_and_the_response_says_so():
     assert body["input"] == {"windows": 3, "windowed": True, "question_truncated": False, "passage_field": "context"}
 
 
-def test_explanation_lists_the_spans_behind_a_non_span_answer():
+def test_explanation_lists_the_spans_behind_a_label():
     client, _ = client_for()
-    body = predict(client, task="drop_number").json()
-    heads = {e["head"] for e in body["explanation"]}
-    assert heads == {"span", "multispan"}
+    body = predict(client, task="hotpot_yesno").json()
+    assert body["explanation"]["kind"] == "evidence"
+    # The fake span and tagging heads both point at the first word: listed once, with the span
+    # head's alternative after it.
+    context = body["explanation"]["arguments"]
+    assert [(e["head"], e["start"], e["end"]) for e in context] == [("span", 0, 9), ("span", 0, 1)]
     assert predict(client, task="squad").json()["explanation"] is None
 
 

@@ -1,0 +1,94 @@
+"""A bad deploy does not take down the application that is serving.
+
+build_app verifies the checkpoint in full before it describes any deployment
+(tests/unit/service/test_checkpoint_deploy.py covers each kind of damage). Here, on the real
+cluster of this session:
+
+- `serve run` (imperative): the build fails in the caller with the file named, before Serve is
+  asked anything; the running application keeps answering with its checkpoint.
+- `serve deploy` (declarative, what the REST API and `serve deploy` do): the controller builds the
+  new config in the cluster; the build fails, Serve marks the application DEPLOY_FAILED with our
+  message and keeps its running replicas, which keep answering with the old checkpoint. This uses
+  a small second application (every head colocated) so the shared one is not disturbed; it also
+  requires an API key, so auth is checked through Serve's proxy too.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+
+import httpx
+import pytest
+
+from tests.integration.conftest import service_args, wait_for
+
+pytestmark = pytest.mark.integration
+
+BODY = {"task": "squad", "inputs": {"question": "Who founded the choir?", "context": "Omar Roberts founded the choir in 1920."}}
+UPDATE_APP, UPDATE_ROUTE = "wiyh-update", "/update"
+KEY = "integration-test-key-0123456789"
+
+
+@pytest.fixture()
+def broken_checkpoint(service, tmp_path):
+    copy = tmp_path / "broken"
+    shutil.copytree(service.checkpoint, copy)
+    head = copy / "heads" / "span.safetensors"
+    head.write_bytes(head.read_bytes()[:-7])  # truncated: a copy that stopped early
+    return copy
+
+
+def answer(url: str, headers: dict | None = None) -> dict:
+    r = httpx.post(f"{url}/v1/predict", json=BODY, timeout=30, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.headers.get_list("x-request-id") == [r.json()["request_id"]]  # one id, Serve's, in header and body
+    return r.json()
+
+
+def test_serve_run_of_a_broken_checkpoint_fails_in_the_caller_and_the_app_keeps_serving(service, broken_checkpoint):
+    from ray import serve
+
+    from service.app import build_app
+    from service.settings import ServiceConfigError
+
+    with pytest.raises(ServiceConfigError, match=r"heads/span\.safetensors: sha256 .* does not match"):
+        serve.run(build_app(service_args(broken_checkpoint)), name=service.app_name, route_prefix="/")
+    assert answer(service.url)["checkpoint"]["hash"] == service.manifest.checkpoint_hash
+
+
+def small_app(checkpoint) -> dict:
+    single = {"num_replicas": 1, "autoscaling": None}
+    return {"name": UPDATE_APP, "route_prefix": UPDATE_ROUTE, "import_path": "service.app:build_app",
+            "args": {"checkpoint": str(checkpoint), "router": single, "backbone": {**single, "torch_threads": 1},
+                     "heads": {"default": {**single, "placement": "colocated"}}, "auth": {"api_keys": [KEY]}}}
+
+
+def test_serve_deploy_of_a_broken_checkpoint_is_refused_and_the_running_app_keeps_answering(service, broken_checkpoint):
+    from ray import serve
+    from ray.serve.schema import ApplicationStatus, ServeDeploySchema
+
+    client = serve.context._get_global_client()  # what `serve deploy` reaches through the REST API
+    url = f"{service.url}{UPDATE_ROUTE}"
+    try:
+        client.deploy_apps(ServeDeploySchema(applications=[small_app(service.checkpoint)]))
+        wait_for(lambda: httpx.get(f"{url}/health/ready", timeout=5).status_code == 200, 120, "the small app to be ready")
+        refused = httpx.post(f"{url}/v1/predict", json=BODY, timeout=30)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+        assert refused.json()["error"]["code"] == "missing_api_key"
+        assert refused.headers.get_list("x-request-id") == [refused.json()["error"]["request_id"]]
+        before = answer(url, {"Authorization": f"Bearer {KEY}"})
+
+        client.deploy_apps(ServeDeploySchema(applications=[small_app(broken_checkpoint)]))
+        status = wait_for(lambda: (s := serve.status().applications[UPDATE_APP]).status == ApplicationStatus.DEPLOY_FAILED and s,
+                          60, "the update to be refused")
+        assert "the checkpoint cannot be deployed" in status.message and "heads/span.safetensors" in status.message
+
+        # Still the old replicas, still the old checkpoint, for a while after the refusal.
+        for _ in range(3):
+            after = answer(url, {"X-API-Key": KEY})
+            assert after["checkpoint"] == before["checkpoint"]
+            assert after["target"]["head"] == "span" and after["errors"] == []
+            time.sleep(1)
+        assert serve.status().applications[service.app_name].status == ApplicationStatus.RUNNING
+    finally:
+        serve.delete(UPDATE_APP)

@@ -14,6 +14,7 @@ from ray.serve.handle import DeploymentHandle
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
 from service.catalog import Catalog
+from service.census import ReplicaCensus
 from service.compute import ComputeSlot
 from service.health import UnhealthyModel
 from service.metrics import RouterMetrics, StageMetrics
@@ -174,7 +175,8 @@ class Router:
     def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], catalog: Catalog,
                  settings: ServiceSettings):
         metrics = RouterMetrics()
-        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s)
+        census = ReplicaCensus(serve.get_replica_context().app_name)
+        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s, census=census)
         predictor = Predictor(engine, catalog, settings.timeouts, metrics)
         # Serve's proxy already echoes x-request-id on every response, hence echo_request_id=False.
         self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics,

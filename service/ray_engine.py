@@ -3,7 +3,8 @@ into a StageError that says which stage and what kind (the router decides what i
 
     timeout      no answer in time (the call is cancelled)                       -> 504 for the target
     overloaded   the stage's queue is full (Serve's BackPressureError)           -> 503 + Retry-After
-    unavailable  the replica died or none is running (retried once, retry.py)   -> 503 + Retry-After
+    unavailable  the replica died mid-call (retried once, retry.py)             -> 503 + Retry-After
+                 or none runs (NoReplicaRunning, census.py: fails at once, not retried)
                  or the stored input died with its replica (InputLost, not retried)
     failed       the stage's own code raised                                     -> 502
 """
@@ -18,30 +19,32 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, 
 from ray.serve.handle import DeploymentHandle
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
-from service.retry import InputLost
+from service.census import ReplicaCensus
+from service.retry import InputLost, NoReplicaRunning
 
 log = logging.getLogger("wiyh.service")
 
 
 class RayEngine:
-    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0):
-        self.backbone, self.heads, self.retry_after_s = backbone, heads, retry_after_s
+    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0,
+                 census: ReplicaCensus | None = None):
+        self.backbone, self.heads, self.retry_after_s, self.census = backbone, heads, retry_after_s, census
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
-        return await self._call("backbone", self.backbone.encode, call, timeout_s, call.request_id)
+        return await self._call("backbone", self.backbone, "encode", call, timeout_s, call.request_id)
 
     async def run_head(self, head: str, call: HeadCall, timeout_s: float) -> HeadReply:
         handle = self.heads.get(head)
         if handle is None:
             raise StageError(f"head {head}", "unavailable", f"head {head!r} has no replica deployment")
-        return await self._call(f"head {head}", handle.predict, call, timeout_s, call.request_id)
+        return await self._call(f"head {head}", handle, "predict", call, timeout_s, call.request_id)
 
     async def readiness(self, timeout_s: float) -> dict[str, str | None]:
         stages = {"backbone": self.backbone, **{f"head {n}": h for n, h in self.heads.items()}}
 
         async def probe(stage: str, handle: DeploymentHandle) -> str | None:
             try:
-                await self._call(stage, handle.ready, None, timeout_s, "readiness")
+                await self._call(stage, handle, "ready", None, timeout_s, "readiness")
                 return None
             except StageError as err:
                 return f"{err.kind}: {err.message}"
@@ -49,8 +52,13 @@ class RayEngine:
         answers = await asyncio.gather(*(probe(s, h) for s, h in stages.items()))
         return dict(zip(stages, answers))
 
-    async def _call(self, stage: str, method: Any, arg: Any, timeout_s: float, request_id: str) -> Any:
-        response = method.remote(arg) if arg is not None else method.remote()
+    async def _call(self, stage: str, handle: DeploymentHandle, method: str, arg: Any, timeout_s: float,
+                    request_id: str) -> Any:
+        if self.census is not None and self.census.none_running(handle.deployment_name):
+            # it would only wait for a replica Serve is still starting (census.py)
+            raise NoReplicaRunning(stage, self.retry_after_s)
+        remote = getattr(handle, method).remote
+        response = remote(arg) if arg is not None else remote()
         try:
             return await asyncio.wait_for(_awaited(response), timeout_s)
         except asyncio.TimeoutError:

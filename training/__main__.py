@@ -71,7 +71,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_controls(args: argparse.Namespace) -> int:
     from training.checkpoint import CheckpointError, is_checkpoint, read_manifest
-    from training.config import TrainConfig
+    from training.config import TrainConfig, apply_overrides
     from training.controls import ANALYSED_HEADS, control_dir, single_task_config
     from training.evaluate import format_table
     from training.train import train
@@ -93,6 +93,8 @@ def cmd_controls(args: argparse.Namespace) -> int:
             continue
         try:
             control = single_task_config(config, head, steps=steps)
+            if args.set:
+                control = TrainConfig.model_validate(apply_overrides(control.model_dump(), _parse_overrides(args.set)))
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="directory for the controls (one checkpoint per head)")
     p.add_argument("--heads", default=None, help="comma-separated heads (default: span,multispan,summary)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: as many as the checkpoint ran)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of every control's config, e.g. --set optim.num_threads=1 (repeatable)")
     p.add_argument("--force", action="store_true", help="retrain controls that already exist")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_controls)

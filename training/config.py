@@ -177,16 +177,22 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    for dotted, value in (overrides or {}).items():
+    apply_overrides(raw, overrides or {})
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: invalid training config:\n{_format_errors(err)}") from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Dotted overrides ({"optim.steps": 50}) written into a config dict, in place."""
+    for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(f"{path}: invalid training config:\n{_format_errors(err)}") from None
+    return raw
 
 
 def _format_errors(err: ValidationError) -> str:

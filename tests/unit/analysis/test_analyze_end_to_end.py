@@ -23,11 +23,12 @@ def tiny(tmp_path_factory):
 def test_controls_then_analyze_write_every_artefact(tiny, tmp_path, capsys):
     controls = tmp_path / "controls"
     assert main(["controls", "--checkpoint", str(tiny), "--out", str(controls), "--heads", "span,summary",
-                 "--steps", "2", "--quiet"]) == 0
+                 "--steps", "2", "--set", "data.eval_per_setting=6", "--quiet"]) == 0
     control = read_manifest(controls / "span")
     assert [h.name for h in control.heads] == ["span"]
     assert set(control.tasks) == {"drop_span", "hotpot_span", "squad"}
     assert control.training["steps"] == 2
+    assert control.training["config"]["data"]["eval_per_setting"] == 6
 
     out = tmp_path / "report"
     assert main(["analyze", "--checkpoint", str(tiny), "--out", str(out), "--controls", str(controls),

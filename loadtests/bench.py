@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--head-counts", default="1,2,4,8")
     p.add_argument("--heads-concurrency", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=6.0, help="per cell, after which requests in flight finish")
+    p.add_argument("--seconds", type=float, default=8.0, help="per cell over all rounds; requests in flight then finish")
+    p.add_argument("--rounds", type=int, default=2, help="cells run interleaved this many times, so a burst of other load hits them alike")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="autocast type of the in-process engines")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
@@ -74,9 +75,9 @@ def prepare_checkpoint(args: argparse.Namespace) -> Path:
     extra = args.heads - len(read_manifest(source).heads)
     if extra <= 0:
         return source
-    out = args.out / f"checkpoint-{args.heads}-heads"
-    print(f"adding {extra} random linear heads to {source} -> {out}", flush=True)
-    return with_extra_heads(source, out, extra)
+    out = with_extra_heads(source, args.out / f"checkpoint-{args.heads}-heads", extra)
+    print(f"{source} with {extra} random linear heads: {out}", flush=True)
+    return out
 
 
 def run_in_process(mode: str, plan: Plan, work: Path) -> ModeResult:
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> Report:
     batching = config["backbone"].get("batching", {})
     order, linear = sweep_order(checkpoint)
     plan = Plan(
-        checkpoint=str(checkpoint), seconds=args.seconds, concurrency=args.concurrency, head_counts=args.head_counts,
+        checkpoint=str(checkpoint), seconds=args.seconds, rounds=args.rounds, concurrency=args.concurrency, head_counts=args.head_counts,
         heads_concurrency=args.heads_concurrency, head_order=order, linear_heads=linear, device=args.device, dtype=args.dtype,
         batching=Batching(max_batch_size=batching.get("max_batch_size", 16), wait_s=batching.get("batch_wait_timeout_s", 0.002),
                           torch_threads=config["backbone"].get("torch_threads")),

@@ -76,7 +76,7 @@ def markdown(report: Report) -> str:
     lines = [
         f"## Serving benchmark ({report.started}, {report.device_name})",
         "",
-        f"checkpoint `{plan.checkpoint}`; {plan.seconds:g} s per cell; batches of {plan.batching.max_batch_size}, "
+        f"checkpoint `{plan.checkpoint}`; {plan.seconds:g} s per cell in {plan.rounds} interleaved rounds; batches of {plan.batching.max_batch_size}, "
         f"{plan.batching.wait_s * 1000:g} ms wait; {plan.dtype} on {plan.device}. Every request asks every head "
         f"({len(plan.head_order)}) unless a head count is given. Ratios are to (a) at the same cell.",
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loadtests.stats import LatencySummary
 
@@ -22,6 +22,7 @@ IN_PROCESS_MODES = ("inprocess", "per_task")
 class Cell(BaseModel):
     """One measured point: `concurrency` clients, each request asking `heads` heads (0 = all)."""
 
+    model_config = ConfigDict(frozen=True)  # a key in tallies and plots
     concurrency: int = Field(ge=1)
     heads: int = Field(0, ge=0)
 
@@ -38,7 +39,8 @@ class Batching(BaseModel):
 
 class Plan(BaseModel):
     checkpoint: str
-    seconds: float = Field(gt=0)
+    seconds: float = Field(gt=0)  # per cell, over all rounds
+    rounds: int = Field(1, ge=1)  # cells run interleaved this many times (see cells.py)
     warmup_requests: int = 8
     concurrency: list[int]
     head_counts: list[int]

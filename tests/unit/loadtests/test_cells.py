@@ -1,0 +1,50 @@
+"""The cell runner: interleaved rounds add up to one result per cell, and failures are counted."""
+import asyncio
+
+from loadtests.cells import requests_for, run_cells
+from loadtests.measure import closed_loop
+from loadtests.results import Batching, Cell, Plan
+
+PLAN = Plan(checkpoint="ckpt", seconds=0.3, rounds=2, warmup_requests=2, concurrency=[1, 4], head_counts=[1, 2],
+            heads_concurrency=2, head_order=["span", "yesno", "number"], linear_heads=2,
+            batching=Batching(max_batch_size=4, wait_s=0.0))
+BASE = [{"task": "squad", "inputs": {"context": "c"}}]
+
+
+async def answer(request: dict) -> list[str]:
+    await asyncio.sleep(0.005)
+    return []
+
+
+def test_rounds_add_up_to_one_result_per_cell():
+    calls = {"cpu": 0}
+
+    def cpu() -> dict[str, float]:
+        calls["cpu"] += 1
+        return {"backbone": calls["cpu"] * 0.01}  # 10 ms more every time it is read
+
+    results = asyncio.run(run_cells("test", answer, PLAN, BASE, cpu=cpu))
+    assert [r.cell for r in results] == PLAN.cells()
+    for r in results:
+        assert 0.25 < r.summary.seconds < 0.6  # two rounds of 0.15 s each, plus the requests in flight
+        assert r.summary.requests == len(r.latencies_ms) > 0 and r.summary.failures == 0
+        assert r.breakdown["cpu_ms_per_request.backbone"] > 0
+    by_cell = {r.cell: r.summary.throughput for r in results}
+    assert by_cell[Cell(concurrency=4)] > 2 * by_cell[Cell(concurrency=1)]  # 4 clients, 4x the answers
+
+
+def test_failed_checks_and_exceptions_are_failures_not_latencies():
+    async def flaky(request: dict) -> list[str]:
+        if request["n"] % 3 == 0:
+            raise ConnectionError("reset")
+        return ["no target output"] if request["n"] % 3 == 1 else []
+
+    measured = asyncio.run(closed_loop(flaky, [{"n": i} for i in range(9)], 1, seconds=60, max_requests=9))
+    assert measured.failures == 6 and len(measured.latencies_ms) == 3
+    assert "ConnectionError: reset" in measured.problems and "no target output" in measured.problems
+
+
+def test_sweep_cells_ask_for_the_first_heads_of_the_order():
+    asked = requests_for(Cell(concurrency=2, heads=2), PLAN, BASE)
+    assert asked == [{"target_head": "span", "inputs": {"context": "c"}, "heads": ["yesno"]}]
+    assert requests_for(Cell(concurrency=2), PLAN, BASE) is BASE

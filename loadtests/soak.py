@@ -47,10 +47,16 @@ class Window(BaseModel):
 class MemoryStory(BaseModel):
     start_mb: float  # first sample under load
     first_minute_mean_mb: float
+    middle_minute_mean_mb: float  # the minute from half-time: warmed up, autoscaled
     last_minute_mean_mb: float
     max_mb: float
     end_mb: float
     growth_last_vs_first_minute_mb: float
+    growth_second_half_mb: float  # last minute vs the middle one: what a leak would show
+    processes_start: int
+    processes_end: int  # more at the end: Serve's autoscaler added a replica (by_process says which)
+    by_process_start: dict[str, float]
+    by_process_end: dict[str, float]
 
 
 class SoakReport(BaseModel):
@@ -148,13 +154,20 @@ def per_second(outcomes: list[Outcome]) -> list[Window]:
 
 def memory_story(samples: list[RssSample]) -> MemoryStory:
     totals = [(s.t, s.total_mb) for s in samples]
-    first = [mb for t, mb in totals if t <= 60] or [totals[0][1]]
     end_t = totals[-1][0]
-    last = [mb for t, mb in totals if t >= end_t - 60] or [totals[-1][1]]
-    mean_first, mean_last = sum(first) / len(first), sum(last) / len(last)
-    return MemoryStory(start_mb=totals[0][1], first_minute_mean_mb=round(mean_first, 1), last_minute_mean_mb=round(mean_last, 1),
-                       max_mb=max(mb for _, mb in totals), end_mb=totals[-1][1],
-                       growth_last_vs_first_minute_mb=round(mean_last - mean_first, 1))
+
+    def mean_over(start: float, stop: float, fallback: float) -> float:
+        window = [mb for t, mb in totals if start <= t <= stop] or [fallback]
+        return round(sum(window) / len(window), 1)
+
+    first = mean_over(0, 60, totals[0][1])
+    middle = mean_over(end_t / 2, end_t / 2 + 60, totals[len(totals) // 2][1])
+    last = mean_over(end_t - 60, end_t, totals[-1][1])
+    return MemoryStory(start_mb=totals[0][1], first_minute_mean_mb=first, middle_minute_mean_mb=middle,
+                       last_minute_mean_mb=last, max_mb=max(mb for _, mb in totals), end_mb=totals[-1][1],
+                       growth_last_vs_first_minute_mb=round(last - first, 1), growth_second_half_mb=round(last - middle, 1),
+                       processes_start=samples[0].processes, processes_end=samples[-1].processes,
+                       by_process_start=samples[0].by_process, by_process_end=samples[-1].by_process)
 
 
 def plot(report: SoakReport, path: Path) -> None:
@@ -200,9 +213,12 @@ def summary(report: SoakReport) -> str:
         ("503 latency p50/p99/max", f"{t.refusal_latency.p50_ms} / {t.refusal_latency.p99_ms} / {t.refusal_latency.max_ms} ms"),
         ("200 latency p50/p99/max", f"{t.answered_latency.p50_ms} / {t.answered_latency.p99_ms} / {t.answered_latency.max_ms} ms"),
         ("slowest answer of any kind", f"{report.slowest_answer_s:.1f} s"),
-        ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, first minute {m.first_minute_mean_mb:.0f}, last minute "
-                                       f"{m.last_minute_mean_mb:.0f} ({m.growth_last_vs_first_minute_mb:+.0f}), max {m.max_mb:.0f}, "
-                                       f"end {m.end_mb:.0f}"),
+        ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, minute means: first {m.first_minute_mean_mb:.0f}, middle "
+                                       f"{m.middle_minute_mean_mb:.0f}, last {m.last_minute_mean_mb:.0f} (second half "
+                                       f"{m.growth_second_half_mb:+.0f}); max {m.max_mb:.0f}, end {m.end_mb:.0f}"),
+        ("processes", f"{m.processes_start} at the start, {m.processes_end} at the end"),
+        ("largest, start -> end", ", ".join(f"{k} {m.by_process_start.get(k, 0):.0f} -> {v:.0f}"
+                                            for k, v in list(m.by_process_end.items())[:3]) + " MiB"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)} | {v}" for k, v in rows)

@@ -53,6 +53,14 @@ class Story(BaseModel):
     failures: int
 
 
+class AutoscaleRun(BaseModel):
+    """What autoscale.json holds: the story and both timelines it was told from."""
+
+    story: Story
+    replicas: list[ReplicaSample]
+    load: list[LoadSample]
+
+
 def replica_counts(status: Any) -> tuple[dict[str, int], dict[str, int]]:
     """RUNNING replicas and all replicas per deployment of our app, from serve.status()."""
     app = status.applications.get(APP)
@@ -227,9 +235,7 @@ def main(argv: list[str] | None = None) -> Story:
     requests, failures = read_totals(out / "locust_stats.csv")
     story = tell_story(samples, load, args.deployment, requests, failures)
     table = timeline(samples, load, args.deployment)
-    (out / "autoscale.json").write_text(
-        '{"story": %s, "replicas": [%s], "load": [%s]}' % (story.model_dump_json(), ",".join(s.model_dump_json() for s in samples),
-                                                          ",".join(l.model_dump_json() for l in load)))
+    (out / "autoscale.json").write_text(AutoscaleRun(story=story, replicas=samples, load=load).model_dump_json(indent=1))
     summary = (f"{story.deployment}: {story.min_running} -> {story.max_running} replicas; first scale-up {story.first_scale_up_s} s "
                f"after the load started; back to {story.min_running} {story.back_to_min_s} s after the peak ended; "
                f"{story.requests} requests, {story.failures} failed\n\n{table}\n")

@@ -7,6 +7,7 @@ replica (same max batch size and wait):
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
@@ -21,28 +22,27 @@ from loadtests.checks import Catalog
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-class MicroBatcher:
+class MicroBatcher(abc.ABC):
     """Requests queue; a batch forms from what waited, for at most `wait_s` after its first
-    request, and runs in one worker thread while the next batch gathers."""
+    request, and runs in one worker thread while the next batch gathers. Subclasses say what a
+    batch runs (`predict`)."""
 
     def __init__(self, max_batch_size: int, wait_s: float, torch_threads: int | None):
         self.max_batch_size, self.wait_s = max_batch_size, wait_s
         initializer = (lambda: torch.set_num_threads(torch_threads)) if torch_threads else None
         self._executor = ThreadPoolExecutor(max_workers=1, initializer=initializer)
-        self._queue: asyncio.Queue | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()  # binds to the running loop on first use
         self._worker: asyncio.Task | None = None
         self.batches = self.inputs = 0
 
     async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._loop())
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((request, future))
         return await future
 
     async def _loop(self) -> None:
-        assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
@@ -66,8 +66,9 @@ class MicroBatcher:
             for (_, future), answer in zip(batch, answers):
                 future.set_result(answer)
 
+    @abc.abstractmethod
     def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """One answer ({head: output}) per request, in order; runs in the worker thread."""
 
 
 class _Loaded:

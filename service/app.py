@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ray.serve import Application
+from ray.serve.exceptions import RayServeException
 
 from service.catalog import Catalog
 from service.deployments import Backbone, Head, Router
@@ -22,9 +23,18 @@ from service.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings
 from training.checkpoint import CheckpointError, verify_checkpoint
 
 
+class DeployRefused(ServiceConfigError, RayServeException):
+    """A config or checkpoint that must not be deployed, as Serve's own exception type: Serve's
+    build task then fails at once with this message, where any other exception is retried three
+    times (each retry re-imports torch and re-reads the checkpoint) although the answer cannot change."""
+
+
 def build_app(args: dict[str, Any] | None = None) -> Application:
     """The application builder Serve calls; `args` are validated by ServiceSettings."""
-    return build_from_settings(load_settings(args))
+    try:
+        return build_from_settings(load_settings(args))
+    except ServiceConfigError as err:
+        raise DeployRefused(str(err)) from None
 
 
 def build_from_settings(settings: ServiceSettings) -> Application:

@@ -9,13 +9,13 @@ cluster of this session:
 - `serve deploy` (declarative, what the REST API and `serve deploy` do): the controller builds the
   new config in the cluster; the build fails, Serve marks the application DEPLOY_FAILED with our
   message and keeps its running replicas, which keep answering with the old checkpoint. This uses
-  a small second application (every head colocated) so the shared one is not disturbed; it also
-  requires an API key, so auth is checked through Serve's proxy too.
+  a small second application (every head colocated; started with serve.run, which builds it here
+  and saves a build in the cluster) so the shared one is not disturbed; it also requires an API
+  key, so auth is checked through Serve's proxy too.
 """
 from __future__ import annotations
 
 import shutil
-import time
 
 import httpx
 import pytest
@@ -56,39 +56,54 @@ def test_serve_run_of_a_broken_checkpoint_fails_in_the_caller_and_the_app_keeps_
     assert answer(service.url)["checkpoint"]["hash"] == service.manifest.checkpoint_hash
 
 
-def small_app(checkpoint) -> dict:
+def small_args(checkpoint) -> dict:
     single = {"num_replicas": 1, "autoscaling": None}
-    return {"name": UPDATE_APP, "route_prefix": UPDATE_ROUTE, "import_path": "service.app:build_app",
-            "args": {"checkpoint": str(checkpoint), "router": single, "backbone": {**single, "torch_threads": 1},
-                     "heads": {"default": {**single, "placement": "colocated"}}, "auth": {"api_keys": [KEY]}}}
+    return {"checkpoint": str(checkpoint), "router": single, "backbone": {**single, "torch_threads": 1},
+            "heads": {"default": {**single, "placement": "colocated"}}, "auth": {"api_keys": [KEY]}}
 
 
 def test_serve_deploy_of_a_broken_checkpoint_is_refused_and_the_running_app_keeps_answering(service, broken_checkpoint):
     from ray import serve
     from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
+    from service.app import build_app
+
     client = serve.context._get_global_client()  # what `serve deploy` reaches through the REST API
     url = f"{service.url}{UPDATE_ROUTE}"
     try:
-        client.deploy_apps(ServeDeploySchema(applications=[small_app(service.checkpoint)]))
-        wait_for(lambda: httpx.get(f"{url}/health/ready", timeout=5).status_code == 200, 120, "the small app to be ready")
+        serve.run(build_app(small_args(service.checkpoint)), name=UPDATE_APP, route_prefix=UPDATE_ROUTE)
+        auth = {"Authorization": f"Bearer {KEY}"}
+        # Ready, and answering: the router may learn of the backbone replica a moment after it starts.
+        wait_for(lambda: httpx.post(f"{url}/v1/predict", json=BODY, headers=auth, timeout=30).status_code == 200, 120,
+                 "the small app to answer")
         refused = httpx.post(f"{url}/v1/predict", json=BODY, timeout=30)
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
         assert refused.json()["error"]["code"] == "missing_api_key"
         assert refused.headers.get_list("x-request-id") == [refused.json()["error"]["request_id"]]
-        before = answer(url, {"Authorization": f"Bearer {KEY}"})
+        before = answer(url, auth)
 
-        client.deploy_apps(ServeDeploySchema(applications=[small_app(broken_checkpoint)]))
-        status = wait_for(lambda: (s := serve.status().applications[UPDATE_APP]).status == ApplicationStatus.DEPLOY_FAILED and s,
-                          60, "the update to be refused")
+        update = {"name": UPDATE_APP, "route_prefix": UPDATE_ROUTE, "import_path": "service.app:build_app",
+                  "args": small_args(broken_checkpoint)}
+        client.deploy_apps(ServeDeploySchema(applications=[update]))
+
+        answers: list[str] = []
+
+        def refused_while_serving():
+            # Every poll, a request to the app, while Ray retries the failing build task (3 times).
+            r = httpx.post(f"{url}/v1/predict", json=BODY, headers=auth, timeout=30)
+            answers.append("old" if r.status_code == 200 and r.json()["checkpoint"] == before["checkpoint"] else str(r.status_code))
+            status = serve.status().applications[UPDATE_APP]
+            return status if status.status == ApplicationStatus.DEPLOY_FAILED else None
+
+        status = wait_for(refused_while_serving, 240, "the update to be refused", every_s=2)
         assert "the checkpoint cannot be deployed" in status.message and "heads/span.safetensors" in status.message
+        assert answers and set(answers) == {"old"}, answers
 
-        # Still the old replicas, still the old checkpoint, for a while after the refusal.
+        # Still the old replicas, still the old checkpoint, after the refusal.
         for _ in range(3):
             after = answer(url, {"X-API-Key": KEY})
             assert after["checkpoint"] == before["checkpoint"]
             assert after["target"]["head"] == "span" and after["errors"] == []
-            time.sleep(1)
         assert serve.status().applications[service.app_name].status == ApplicationStatus.RUNNING
     finally:
         serve.delete(UPDATE_APP)

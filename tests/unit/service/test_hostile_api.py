@@ -132,7 +132,7 @@ def test_a_hostile_request_id_header_is_replaced_not_echoed(fake_client, rid):
 
 
 def spans_in(answer: dict) -> list[dict]:
-    spans = list(answer.get("explanation") or [])
+    spans = list((answer.get("explanation") or {}).get("arguments", []))
     for out in [answer["target"], *answer["non_target"]]:
         if out["kind"] == "span":
             spans += [out["output"], *out["output"]["alternatives"]]

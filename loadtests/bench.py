@@ -12,7 +12,9 @@ checkpoints/quick plus two random linear heads (eight in all; loadtests/checkpoi
     python -m loadtests.bench                                  # ~6 min on 2 cores
     python -m loadtests.bench --seconds 3 --modes inprocess,colocated --out reports/bench-quick
 
-Writes OUT/bench.md, bench.json and PNG plots, and prints the table and the goals. Numbers depend
+Every mode is up at once and the cells run interleaved (mode after mode, cell after cell, in
+rounds), so other work on a shared machine weighs on every mode alike. Writes OUT/bench.md,
+bench.json and PNG plots, and prints the table and the goals. Numbers depend
 on the machine and on what else runs (the table says how busy other processes kept the CPU);
 compare rows of one run only. Not a test: nothing here asserts a speed.
 """
@@ -81,7 +83,7 @@ def prepare_checkpoint(args: argparse.Namespace) -> Path:
 
 
 def run_in_process(mode: str, plan: Plan, work: Path) -> ModeResult:
-    """In a child process, so that each mode's peak memory is its own."""
+    """`plan` for one in-process mode alone, in a child process, so that its peak memory is its own."""
     plan_path, out_path = work / "plan.json", work / f"{mode}.json"
     plan_path.write_text(plan.model_dump_json())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -89,41 +91,81 @@ def run_in_process(mode: str, plan: Plan, work: Path) -> ModeResult:
     return ModeResult.model_validate(json.loads(out_path.read_text()))
 
 
-def run_serve(modes: list[str], plan: Plan, base_args: dict) -> list[ModeResult]:
+def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
+    """Peak memory of an in-process mode: a short run at c=8 with every head, alone in a child."""
+    probe = plan.model_copy(update={"seconds": 3.0, "rounds": 1, "concurrency": [8], "head_counts": []})
+    print(f"{mode}: peak memory, alone in a child process", flush=True)
+    return run_in_process(mode, probe, work)
+
+
+def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult]) -> list[ModeResult]:
+    """Every mode up at once (Serve apps side by side under their own route prefixes, the
+    in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
     import ray
     from ray import serve
 
-    from loadtests.cells import run_cells
+    from loadtests.cells import Target, run_interleaved
+    from loadtests.engines import InProcess, PerTaskModels, check_outputs
     from loadtests.inputs import sample_requests
     from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
     from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
     from service.app import build_app
 
     base = sample_requests(plan.requests_per_setting)
-    results = []
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    served = [m for m in modes if m not in IN_PROCESS_MODES]
+    samplers: dict[str, PeakSampler] = {}
+    targets: dict[str, Target] = {}
+    engines = {}
+    gpu_note = ""
+    if served:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     try:
-        port = free_port()
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        url = f"http://127.0.0.1:{port}"
-        for mode in modes:
-            placement = "replica" if mode == "fanout" else "colocated"
-            t0 = time.monotonic()
-            gpu = PeakSampler(gpu_memory_used_mib if plan.device == "cuda" else (lambda: 0.0))
-            with PeakSampler(lambda: serve_replica_rss("bench")) as memory, gpu:
-                serve.run(build_app(placement_args(base_args, placement, plan.checkpoint, plan.head_order)), name="bench", route_prefix="/")
-                wait_ready(url)
+        if served:
+            port = free_port()
+            serve.start(http_options={"host": "127.0.0.1", "port": port})
+            for mode in served:
+                t0 = time.monotonic()
+                samplers[mode] = PeakSampler(lambda app=f"bench-{mode}": serve_replica_rss(app)).__enter__()
+                placement = "replica" if mode == "fanout" else "colocated"
+                serve.run(build_app(placement_args(base_args, placement, plan.checkpoint, plan.head_order)),
+                          name=f"bench-{mode}", route_prefix=f"/{mode}")
+                wait_ready(f"http://127.0.0.1:{port}/{mode}")
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
-                caller = ServeCaller(url)
-                cells = asyncio.run(run_cells(mode, caller, plan, base, caller.breakdown, lambda: cpu_by_role("bench")))
-            results.append(ModeResult(mode=mode, peak_rss_mib=memory.peak, cells=cells, peak_gpu_mib=gpu.peak if plan.device == "cuda" else None,
-                                      memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; "
-                                                  "Ray's controller, proxy and raylet not counted)"
-                                                  + ("; GPU: nvidia-smi's memory.used of the device" if plan.device == "cuda" else "")))
-            serve.delete("bench")
+            if plan.device == "cuda":
+                gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"
+        for mode in modes:
+            b = plan.batching
+            if mode == "inprocess":
+                engines[mode] = InProcess(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
+            elif mode == "per_task":
+                engines[mode] = PerTaskModels(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
+            else:
+                caller = ServeCaller(f"http://127.0.0.1:{port}/{mode}")
+                targets[mode] = Target(caller, caller.breakdown, lambda app=f"bench-{mode}": cpu_by_role(app))
+        for mode, engine in engines.items():
+            async def call(request: dict, engine=engine) -> list[str]:
+                return check_outputs(await engine(request), request, engine.loaded.catalog)
+            targets[mode] = Target(call)
+        ordered = {m: targets[m] for m in modes}
+        print(f"measuring {list(ordered)} interleaved: {plan.rounds} rounds of {len(plan.cells())} cells", flush=True)
+        cells = asyncio.run(run_interleaved(ordered, plan, base))
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        for sampler in samplers.values():
+            sampler.__exit__(None, None, None)
+        if served:
+            serve.shutdown()
+            ray.shutdown()
+    results = []
+    for mode in modes:
+        if mode in engines:
+            probe = memory[mode]
+            results.append(ModeResult(mode=mode, peak_rss_mib=probe.peak_rss_mib, peak_gpu_mib=probe.peak_gpu_mib,
+                                      memory_note=probe.memory_note + " (measured alone in a child process)", cells=cells[mode],
+                                      batch_inputs_mean=engines[mode].inputs / max(engines[mode].batches, 1)))
+        else:
+            results.append(ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode],
+                                      memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; Ray's "
+                                                  "controller, proxy and raylet not counted)" + gpu_note))
     return results
 
 
@@ -154,15 +196,10 @@ def main(argv: list[str] | None = None) -> Report:
     )
     print(f"checkpoint {checkpoint}: heads {order} ({linear} linear); cells {[c.label for c in plan.cells()]}", flush=True)
     report = Report(plan=plan, started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), device_name=device_name(args.device), modes=[])
+    modes = [m for m in MODES if m in args.modes]
     with tempfile.TemporaryDirectory(prefix="wiyh-bench-") as work:
-        for mode in [m for m in MODES if m in args.modes and m in IN_PROCESS_MODES]:
-            print(f"{mode}: in its own process", flush=True)
-            report.modes.append(run_in_process(mode, plan, Path(work)))
-    served = [m for m in MODES if m in args.modes and m not in IN_PROCESS_MODES]
-    if served:
-        print(f"Serve modes {served}: config {args.config}", flush=True)
-        report.modes.extend(run_serve(served, plan, config))
-    report.modes.sort(key=lambda m: MODES.index(m.mode))
+        memory = {m: probe_memory(m, plan, Path(work)) for m in modes if m in IN_PROCESS_MODES}
+    report.modes = measure_all(modes, plan, config, memory)
 
     from loadtests.bytes_moved import measure_bytes
     from loadtests.inputs import sample_requests

@@ -1,13 +1,15 @@
-"""Running a plan's cells against one mode: the same requests, warm-up and timing for every mode.
+"""Running a plan's cells against the modes: the same requests, warm-up and timing for every mode.
 
-Cells run in interleaved rounds (every cell for a share of its time, then every cell again): on a
-machine shared with other people's work, a burst of their load then lands on all cells of a mode
-alike instead of on one, so comparisons within a mode (the cost of one more head) hold.
+Everything is interleaved: each round visits every cell, and each cell every mode, for a share of
+the cell's time. On a machine shared with other people's work a burst of their load then lands on
+all modes and cells alike instead of on whichever ran at that minute, so the ratios between modes
+and between head counts hold.
 """
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from loadtests.inputs import with_heads
@@ -47,44 +49,64 @@ class _Tally:
                           problems=self.problems[:5], breakdown=details)
 
 
-async def run_cells(mode: str, call: Call, plan: Plan, base: list[dict[str, Any]],
-                    breakdown: Callable[[], dict[str, float]] | None = None,
-                    cpu: Callable[[], dict[str, float]] | None = None) -> list[CellResult]:
-    """Every cell of the plan, `plan.rounds` times interleaved; `breakdown` gives means of the
-    answers' timings since its last call, `cpu` CPU seconds so far per part of the serving path."""
-    # Warm-up: the first batches pay lazy initialisation (allocator, thread pools, connections).
-    await closed_loop(call, base, min(4, plan.warmup_requests), seconds=3600, max_requests=plan.warmup_requests)
-    if breakdown:
-        breakdown()
+@dataclass
+class Target:
+    """One mode as the runner sees it: how to call it, and optionally where its time went
+    (`breakdown`: means of the answers' timings since the last read; `cpu`: CPU seconds so far
+    per part of the serving path)."""
+
+    call: Call
+    breakdown: Callable[[], dict[str, float]] | None = None
+    cpu: Callable[[], dict[str, float]] | None = None
+
+
+async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dict[str, Any]]) -> dict[str, list[CellResult]]:
+    """Every cell of the plan for every mode, `plan.rounds` times, interleaved."""
+    for target in targets.values():
+        # Warm-up: the first batches pay lazy initialisation (allocator, thread pools, connections).
+        await closed_loop(target.call, base, min(4, plan.warmup_requests), seconds=3600, max_requests=plan.warmup_requests)
+        if target.breakdown:
+            target.breakdown()
     cells = plan.cells()
-    tallies = {i: _Tally() for i in range(len(cells))}
+    tallies = {(mode, i): _Tally() for mode in targets for i in range(len(cells))}
     share = plan.seconds / plan.rounds
     for round_ in range(plan.rounds):
         for i, cell in enumerate(cells):
-            tally = tallies[i]
-            t0 = time.monotonic()
-            cpu_before = cpu() if cpu else {}
-            with ForeignLoad() as load:
-                measured = await closed_loop(call, requests_for(cell, plan, base), cell.concurrency, share)
-            tally.latencies += measured.latencies_ms
-            tally.failures += measured.failures
-            tally.seconds += measured.seconds
-            tally.busy.append((load.share, measured.seconds))
-            tally.problems += measured.problems
-            if breakdown:
-                timings = breakdown()
-                if timings:
-                    tally.timings.append(timings)
-            if cpu:
-                for role, used in cpu().items():
-                    tally.cpu[role] += used - cpu_before.get(role, 0.0)
-            rps = len(measured.latencies_ms) / measured.seconds
-            print(f"  {mode:<10} round {round_ + 1}/{plan.rounds} {cell.label:<14} {rps:6.1f} req/s  failed {measured.failures}  "
-                  f"other load {load.share:.0%}  ({time.monotonic() - t0:.0f} s)"
-                  + (f"  first problem: {measured.problems[0]}" if measured.problems else ""), flush=True)
-    results = [tallies[i].result(cell) for i, cell in enumerate(cells)]
-    for r in results:
-        s = r.summary
-        print(f"  {mode:<10} {r.cell.label:<16} {s.throughput:7.1f} req/s  p50 {s.p50_ms:7.0f} ms  p99 {s.p99_ms:7.0f} ms  "
-              f"failed {s.failures}  other load {r.foreign_cpu:.0%}", flush=True)
+            for mode, target in targets.items():
+                await _measure(mode, target, tallies[(mode, i)], cell, requests_for(cell, plan, base), share, f"round {round_ + 1}/{plan.rounds}")
+    results = {mode: [tallies[(mode, i)].result(cell) for i, cell in enumerate(cells)] for mode in targets}
+    for mode, rows in results.items():
+        for r in rows:
+            s = r.summary
+            print(f"  {mode:<10} {r.cell.label:<16} {s.throughput:7.1f} req/s  p50 {s.p50_ms:7.0f} ms  p99 {s.p99_ms:7.0f} ms  "
+                  f"failed {s.failures}  other load {r.foreign_cpu:.0%}", flush=True)
     return results
+
+
+async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, requests: list[dict[str, Any]], seconds: float, label: str) -> None:
+    t0 = time.monotonic()
+    cpu_before = target.cpu() if target.cpu else {}
+    with ForeignLoad() as load:
+        measured = await closed_loop(target.call, requests, cell.concurrency, seconds)
+    tally.latencies += measured.latencies_ms
+    tally.failures += measured.failures
+    tally.seconds += measured.seconds
+    tally.busy.append((load.share, measured.seconds))
+    tally.problems += measured.problems
+    if target.breakdown:
+        timings = target.breakdown()
+        if timings:
+            tally.timings.append(timings)
+    if target.cpu:
+        for role, used in target.cpu().items():
+            tally.cpu[role] += used - cpu_before.get(role, 0.0)
+    rps = len(measured.latencies_ms) / measured.seconds
+    print(f"  {label} {cell.label:<14} {mode:<10} {rps:6.1f} req/s  failed {measured.failures}  other load {load.share:.0%}  "
+          f"({time.monotonic() - t0:.0f} s)" + (f"  first problem: {measured.problems[0]}" if measured.problems else ""), flush=True)
+
+
+async def run_cells(mode: str, call: Call, plan: Plan, base: list[dict[str, Any]],
+                    breakdown: Callable[[], dict[str, float]] | None = None,
+                    cpu: Callable[[], dict[str, float]] | None = None) -> list[CellResult]:
+    """One mode alone (the in-process modes' memory probes)."""
+    return (await run_interleaved({mode: Target(call, breakdown, cpu)}, plan, base))[mode]

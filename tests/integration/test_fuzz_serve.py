@@ -14,9 +14,22 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.hostile import record
-from tests.integration.conftest import MAX_BODY_BYTES
+from tests.integration.conftest import MAX_BODY_BYTES, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def whole_service(service):
+    """Start from a whole service: an earlier test may have killed a replica that is still coming
+    back, and a 503 for a missing replica says nothing about the input."""
+    body = {"task": "drop_number", "inputs": {"question": "How many?", "context": "The Stallions beat the Rangers 24 to 20."}}
+
+    def whole() -> bool:
+        r = httpx.post(f"{service.url}/v1/predict", json=body, timeout=30)
+        return r.status_code == 200 and r.json()["errors"] == []
+
+    wait_for(whole, 120, "every head to answer")
 
 CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {"expected-statuses": [400, 413, 415, 422]}}})
 

@@ -1,7 +1,7 @@
 """A broken checkpoint refuses to deploy: build_app (what `serve run` and `serve deploy` call)
 verifies it in full before describing any deployment, and the message names the file and the fix.
 No Ray cluster is needed to build an application, so these run as unit tests; the integration test
-tests/integration/test_checkpoint_deploy.py shows a running application surviving such a deploy."""
+tests/integration/test_update_to_a_broken_checkpoint.py shows a running application surviving such a deploy."""
 from __future__ import annotations
 
 import json

@@ -12,6 +12,10 @@ cluster of this session:
   a small second application (every head colocated; started with serve.run, which builds it here
   and saves a build in the cluster) so the shared one is not disturbed; it also requires an API
   key, so auth is checked through Serve's proxy too.
+
+The file is named to run after test_service.py: the second application's backbone exports the same
+`ray_wiyh_*{stage="backbone"}` series the metrics test adds up, and Ray keeps exporting a deleted
+replica's last values for a while.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def test_schemathesis_cases_against_the_real_app(service, mode):
     schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json", config=CONFIG)
 
     @given(case=schema.include(path_regex="^/v1/predict").as_strategy(generation_mode=mode))
-    @settings(max_examples=20, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=12, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def run(case) -> None:
         response = case.call(base_url=service.url, timeout=30)
         record(f"schemathesis {mode.value} (real Serve app)", response.status_code)

@@ -99,7 +99,7 @@ def span_heads(tokenizer):
 
 
 @given(question=TEXT, context=TEXT)
-@settings(max_examples=30, derandomize=True, deadline=None, database=None,
+@settings(max_examples=20, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_decoded_spans_are_exact_slices_of_their_field(tokenizer, span_heads, question, context):
     backbone, heads = span_heads

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from ray.exceptions import ObjectLostError, RayActorError
@@ -24,11 +25,17 @@ from service.retry import InputLost, NoReplicaRunning
 
 log = logging.getLogger("wiyh.service")
 
+# After a stage lost a replica, its calls that time out within this window most likely waited for
+# the replacement Serve is starting (until the controller notices, its handle has no replica to
+# offer): they are reported as unavailable (503 + Retry-After), not as a timeout (504).
+REPLACEMENT_WINDOW_S = 60.0
+
 
 class RayEngine:
     def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0,
                  census: ReplicaCensus | None = None):
         self.backbone, self.heads, self.retry_after_s, self.census = backbone, heads, retry_after_s, census
+        self._replica_lost_at: dict[str, float] = {}  # deployment -> when a call last found its replica dead
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
         return await self._call("backbone", self.backbone, "encode", call, timeout_s, call.request_id)
@@ -63,11 +70,16 @@ class RayEngine:
             return await asyncio.wait_for(_awaited(response), timeout_s)
         except asyncio.TimeoutError:
             response.cancel()
+            if self._replacing(handle.deployment_name):
+                raise StageError(stage, "unavailable", f"no answer within {timeout_s:g} s while a lost replica is "
+                                 "being replaced", self.retry_after_s) from None
             raise StageError(stage, "timeout", f"no answer within {timeout_s:g} s") from None
         except BackPressureError:
             raise StageError(stage, "overloaded", "its queue is full", self.retry_after_s) from None
         except (DeploymentUnavailableError, RayActorError, RequestCancelledError) as err:
             log.warning("request %s: %s unavailable: %s", request_id, stage, err)
+            if isinstance(err, RayActorError):
+                self._replica_lost_at[handle.deployment_name] = time.monotonic()
             raise StageError(stage, "unavailable", "no replica could take the call", self.retry_after_s) from None
         except Exception as err:  # the stage's own code raised; its log has the traceback
             cause = getattr(err, "cause", None) or err
@@ -76,6 +88,11 @@ class RayEngine:
                 raise InputLost(stage, "its input was lost with the replica that stored it", self.retry_after_s) from None
             log.warning("request %s: %s raised %s", request_id, stage, type(cause).__name__)
             raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
+
+    def _replacing(self, deployment: str) -> bool:
+        lost_at = self._replica_lost_at.get(deployment)
+        recently_lost = lost_at is not None and time.monotonic() - lost_at < REPLACEMENT_WINDOW_S
+        return recently_lost or (self.census is not None and self.census.none_running(deployment))
 
 
 async def _awaited(response: Any) -> Any:

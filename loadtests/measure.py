@@ -15,7 +15,7 @@ Call = Callable[[dict[str, Any]], Awaitable[list[str]]]
 
 
 @dataclass
-class CellResult:
+class LoopResult:
     latencies_ms: list[float] = field(default_factory=list)
     failures: int = 0
     problems: list[str] = field(default_factory=list)  # the first few, to say what failed
@@ -23,10 +23,10 @@ class CellResult:
 
 
 async def closed_loop(call: Call, requests: list[dict[str, Any]], concurrency: int, seconds: float,
-                      max_requests: int | None = None) -> CellResult:
+                      max_requests: int | None = None) -> LoopResult:
     """`concurrency` clients send back to back until `seconds` have passed (or `max_requests` were
     sent); the requests in flight then finish and count. Throughput = answers / wall time."""
-    result = CellResult()
+    result = LoopResult()
     sent = 0
     started = time.perf_counter()
     deadline = started + seconds

@@ -54,9 +54,10 @@ def test_one_forward_pass_serves_a_whole_batch_of_calls_and_colocated_heads_matc
     ]
     results = runner.run(calls)
     assert runner.forward_passes == 1
-    assert results[0].colocated[0].outputs == r["answers"]["span"][:2]
-    assert results[0].colocated[1].outputs == r["answers"]["summary"][1:2]
-    assert results[1].colocated[0].outputs == [r["answers"]["span"][2], r["answers"]["span"][4]]
+    # Scores may differ in the last float bits (the batch is packed differently); texts may not.
+    assert _close(results[0].colocated[0].outputs, r["answers"]["span"][:2])
+    assert _close(results[0].colocated[1].outputs, r["answers"]["summary"][1:2])
+    assert _close(results[1].colocated[0].outputs, [r["answers"]["span"][2], r["answers"]["span"][4]])
     assert results[1].packed is None  # nothing stored when no head replica will read it
     assert results[0].windows_per_input + results[1].windows_per_input == r["enc"].windows_per_input
 

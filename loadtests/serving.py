@@ -16,9 +16,14 @@ Placement = Literal["replica", "colocated"]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1 outside 10002-19999, which Ray keeps for its workers (a port there
+    may be taken later, and a metrics port there is refused)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not 10002 <= port <= 19999:
+            return port
 
 
 def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str]) -> dict[str, Any]:

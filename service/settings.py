@@ -174,7 +174,7 @@ class Heads(_Strict):
     @model_validator(mode="after")
     def _each_merge_is_valid(self) -> "Heads":
         problems = []
-        for label, raw in [("default", self.default), *((f"overrides.{n}", _deep_merge(self.default, o)) for n, o in self.overrides.items())]:
+        for label, raw in [("default", self.default), *((f"overrides.{n}", deep_merge(self.default, o)) for n, o in self.overrides.items())]:
             try:
                 HeadStage.model_validate(raw)
             except ValidationError as err:
@@ -184,7 +184,7 @@ class Heads(_Strict):
         return self
 
     def for_head(self, name: str) -> HeadStage:
-        return HeadStage.model_validate(_deep_merge(self.default, self.overrides.get(name, {})))
+        return HeadStage.model_validate(deep_merge(self.default, self.overrides.get(name, {})))
 
 
 class Limits(_Strict):
@@ -256,7 +256,7 @@ class ServiceSettings(_Strict):
 
     @model_validator(mode="after")
     def _batch_fits_heads(self) -> "ServiceSettings":
-        for label, raw in [("default", self.heads.default), *((f"overrides.{n}", _deep_merge(self.heads.default, o))
+        for label, raw in [("default", self.heads.default), *((f"overrides.{n}", deep_merge(self.heads.default, o))
                                                              for n, o in self.heads.overrides.items())]:
             size = HeadStage.model_validate(raw).batching.max_batch_size
             if self.limits.max_batch_items > size:
@@ -314,8 +314,8 @@ def _describe(error: Any, prefix: str = "") -> str:
     return f"{path}: {message}"
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,9 @@ from typing import Any
 
 import httpx
 import yaml
+
+from loadtests.serving import free_port
+from service.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "wiyh"
@@ -29,23 +31,6 @@ WORKER_RESOURCE = "wiyh_worker_node"
 REQUEST_TIMEOUT_S = 30.0
 
 log = logging.getLogger("wiyh.loadtests")
-
-
-def free_port() -> int:
-    # Ray keeps 10002-19999 for its workers: a port there may be taken later.
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 10002 <= port <= 19999:
-            return port
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
 
 
 def deploy_args(checkpoint: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -4,7 +4,6 @@ replicas, short timeouts, small queues so overload is reachable, and injected fa
 only on inputs carrying a trigger word)."""
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,9 @@ from typing import Any, Callable
 import httpx
 import pytest
 import yaml
+
+from loadtests.serving import free_port
+from service.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,23 +40,6 @@ def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, every_s
             last_error = err
         time.sleep(every_s)
     raise AssertionError(f"timed out after {deadline_s:g} s waiting for {what} (last error: {last_error!r})")
-
-
-def free_port() -> int:
-    # Ray keeps 10002-19999 for its workers: a metrics port there is refused.
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 10002 <= port <= 19999:
-            return port
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
 
 
 def service_args(checkpoint: Path) -> dict[str, Any]:

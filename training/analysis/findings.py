@@ -78,7 +78,8 @@ QA_SUMMARY = FindingSpec(
         "rouge_answer_without_question": "ROUGE-L of the summary (no question) against the answer sentence",
         "rouge_gain": "the difference of the two (same context, same model)",
         "follows_question": "the sentence the summary is closest to is the answer sentence",
-        "steered": "with a question about another sentence, the summary is closest to that sentence",
+        "steered": "with a question about another sentence, the summary moves there: closest to that sentence, "
+                   "and not with the original question",
         "steer_gain": "ROUGE-L to the steering sentence: steered summary minus original-question summary",
     },
     headline=("rouge_gain", "steered"),
@@ -164,11 +165,17 @@ def sentences_of(example: Example) -> list[Span]:
 
 
 def closest_sentence(summary: str, sentences: Sequence[Span]) -> int:
-    """The index of the sentence the summary overlaps most (ROUGE-L); -1 for an empty summary."""
+    """The index of the sentence the summary overlaps most (ROUGE-L); -1 when no sentence stands
+    out: an empty summary, one that overlaps no sentence, or a tie for the best. (Taking the first
+    of a tie credited a random head's gibberish, which overlaps nothing, with "following" sentence
+    0 whenever the answer happened to be there.)"""
     if not summary.strip():
         return -1
     scores = [rouge_l(summary, s.text) for s in sentences]
-    return max(range(len(scores)), key=scores.__getitem__)
+    best = max(scores, default=0.0)
+    if best <= 0.0 or scores.count(best) > 1:
+        return -1
+    return scores.index(best)
 
 
 @dataclass
@@ -200,6 +207,10 @@ def measure_qa_summary(variant: Variant, examples: Sequence[Example]) -> Measure
         measured.add("rouge_answer_without_question", without_q)
         measured.add("rouge_gain", with_q - without_q)
         measured.add("follows_question", closest_sentence(triple.with_question, sentences) == ex.extra["answer_sentence"])
-        measured.add("steered", closest_sentence(triple.steered, sentences) == ex.extra["steer_sentence"])
+        # "Moves to": a summary that sits at the steering sentence whatever the question (a constant
+        # summariser, or a lead-sentence one when the steer sentence leads) has not been steered.
+        steer_at = ex.extra["steer_sentence"]
+        moved = closest_sentence(triple.steered, sentences) == steer_at and closest_sentence(triple.with_question, sentences) != steer_at
+        measured.add("steered", moved)
         measured.add("steer_gain", rouge_l(triple.steered, steer.text) - rouge_l(triple.with_question, steer.text))
     return measured

@@ -65,3 +65,55 @@ def test_bootstrap_interval_contains_the_mean_and_shrinks_with_n():
 def test_a_reference_is_required():
     with pytest.raises(ValueError):
         score_spans([pred(0, 3)], [])
+
+
+def test_closest_sentence_names_the_one_sentence_a_summary_follows_and_no_other():
+    from training.analysis.findings import closest_sentence
+
+    text = "The choir was founded in 1920. It sings in Seville. The hall has red seats."
+    sentences = [Span(0, 30, text[0:30]), Span(31, 51, text[31:51]), Span(52, 75, text[52:75])]
+    assert closest_sentence("the choir sings in seville", sentences) == 1
+    # Gibberish overlaps nothing, and a tie picks no sentence: neither counts as following sentence 0.
+    assert closest_sentence("zq xv wk", sentences) == -1
+    assert closest_sentence("the", sentences[0:1] + [Span(0, 30, text[0:30])]) == -1
+    assert closest_sentence("   ", sentences) == -1
+
+
+class _Summariser:
+    """A hand-made summary "head" over known examples: says `pick(example, question)`'s sentence."""
+
+    def __init__(self, examples, pick):
+        self.by_input = {}
+        for ex in examples:
+            spans = ex.extra["sentence_spans"]
+            for question in (ex.question, ex.extra["steer_question"], ""):
+                a, b = spans[pick(ex, question)]
+                self.by_input[(question, ex.context)] = ex.context[a:b]
+
+    def has(self, head):
+        return head == "summary"
+
+    def predict(self, questions, contexts, heads):
+        return [{"summary": {"text": self.by_input[(q, c)]}} for q, c in zip(questions, contexts)]
+
+
+def test_steering_counts_a_summary_that_moves_with_the_question_and_not_one_that_stays_put():
+    from training.analysis.findings import measure_qa_summary, steerable_examples
+    from training.data.synthetic import generate
+
+    examples = steerable_examples(generate("qa_summary", 40, seed=5, split="heldout"))[:20]
+    assert len(examples) == 20
+
+    def follows(ex, question):
+        if question == ex.question:
+            return ex.extra["answer_sentence"]
+        return ex.extra["steer_sentence"] if question else 0
+
+    following = measure_qa_summary(_Summariser(examples, follows), examples).values
+    assert following["steered"] == [1.0] * len(examples)
+    assert following["follows_question"] == [1.0] * len(examples)
+
+    # Always the steering sentence, whatever is asked: it sits there, it was not moved there.
+    stays = measure_qa_summary(_Summariser(examples, lambda ex, q: ex.extra["steer_sentence"]), examples).values
+    assert stays["steered"] == [0.0] * len(examples)
+    assert stays["rouge_gain"] == [0.0] * len(examples)

@@ -13,6 +13,13 @@ def test_every_preset_loads(preset):
     assert set(config.tasks.values()) <= {h.name for h in config.heads}
 
 
+@pytest.mark.parametrize("setting", ["numeric", "multihop", "qa_summary"])
+def test_the_per_setting_research_configs_load_and_train_only_their_setting(setting):
+    config = load_config(load_config.__globals__["PRESETS_DIR"] / "paper" / f"{setting}.yaml")
+    assert list(config.data.synthetic) == [setting]
+    assert set(config.tasks.values()) == {h.name for h in config.heads}
+
+
 def _write(tmp_path, mutate):
     raw = yaml.safe_load(open(load_config.__globals__["PRESETS_DIR"] / "tiny.yaml"))
     mutate(raw)

@@ -17,7 +17,8 @@ def test_every_preset_loads(preset):
 def test_the_per_setting_research_configs_load_and_train_only_their_setting(setting):
     config = load_config(load_config.__globals__["PRESETS_DIR"] / "paper" / f"{setting}.yaml")
     assert list(config.data.synthetic) == [setting]
-    assert set(config.tasks.values()) == {h.name for h in config.heads}
+    assert set(config.tasks.values()) <= {h.name for h in config.heads}
+    assert all(set(h.tasks) <= set(config.tasks) for h in config.heads)
 
 
 def _write(tmp_path, mutate):

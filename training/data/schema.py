@@ -6,6 +6,7 @@ spans) travels with the example, so no later stage has to re-derive it from text
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Literal
@@ -48,7 +49,8 @@ class Example:
     answer: str
     answer_type: str
     question: str = ""
-    # Where the answer stands: one span for "span", several for "spans", none for number/summary.
+    # Where the answer stands: one span for "span", several for "spans", none for number/summary
+    # (see span_supervision for a number that stands in the passage).
     answer_spans: list[Span] = field(default_factory=list)
     # numeric: "difference" | "sum" | "count" | "max" | "min" | "identity"; None elsewhere.
     operation: str | None = None
@@ -111,3 +113,14 @@ def read_jsonl(path: str | Path) -> Iterator[Example]:
                 yield Example.from_dict(json.loads(line))
             except (json.JSONDecodeError, TypeError, ValueError) as err:
                 raise ValueError(f"{path}:{lineno}: not a valid example ({err})") from err
+
+
+def span_supervision(example: Example) -> list[Span]:
+    """Where a span head is taught to point for this example: its answer spans; for a number
+    answer without them, every place the number stands verbatim in the context (as GenBERT trains
+    its span head on DROP: a max/min answer is a span of the passage). Empty when neither."""
+    if example.answer_spans or example.answer_type != "number" or not example.answer.strip():
+        return list(example.answer_spans)
+    # whole numbers only: "7" must not match inside "17", "7.5" or "1,700"
+    pattern = r"(?<![\d.,])" + re.escape(example.answer.strip()) + r"(?![\d]|[.,]\d)"
+    return [Span(m.start(), m.end(), m.group()) for m in re.finditer(pattern, example.context)]

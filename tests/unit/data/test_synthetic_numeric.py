@@ -91,3 +91,28 @@ def test_themes_and_question_kinds_vary(synthetic, split):
     examples = synthetic("numeric", split)
     assert set(Counter(e.extra["theme"] for e in examples)) == {"football", "history", "table"}
     assert len({e.template.rsplit(".", 1)[0] for e in examples}) >= 15
+
+
+def test_a_number_answer_teaches_the_span_head_where_it_stands_verbatim_and_nowhere_else():
+    from training.data.schema import Example, Span, span_supervision
+
+    context = "In 1917 the club had 17 members; 7.5 km away, 1,700 fans and 7 coaches watched."
+    number = Example(id="n", setting="numeric", task="drop_number", context=context, answer="7", answer_type="number")
+    assert span_supervision(number) == [Span(61, 62, "7")]
+    computed = Example(id="c", setting="numeric", task="drop_number", context=context, answer="24", answer_type="number")
+    assert span_supervision(computed) == []
+    # an answer with its own spans keeps them
+    named = Example(id="s", setting="numeric", task="drop_span", context=context, answer="the club", answer_type="span",
+                    answer_spans=[Span(8, 16, "the club")])
+    assert span_supervision(named) == named.answer_spans
+
+
+def test_max_and_min_answers_stand_in_the_passage_and_give_span_supervision(synthetic):
+    from training.data.schema import span_supervision
+
+    minmax = [e for e in synthetic("numeric", "train") if e.operation in ("max", "min")]
+    assert minmax and all(span_supervision(e) for e in minmax)
+    # the argument that is the answer is among the places taught
+    for e in minmax:
+        answer_arguments = [a for a in e.argument_spans if a.text == e.answer]
+        assert answer_arguments and {a.start for a in answer_arguments} <= {s.start for s in span_supervision(e)}

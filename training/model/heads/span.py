@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.data.schema import span_supervision
 from training.model.heads.base import Head, HeadBatch, register_head
 from training.model.heads.labels import token_span
 from training.model.encoding import SEG_SPECIAL
@@ -52,11 +53,12 @@ class SpanHead(Head):
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> dict[str, torch.Tensor]:
         starts, ends = [], []
         for w, ex_i in enumerate(batch.example_index.tolist()):
-            spans = examples[ex_i].answer_spans
+            spans = span_supervision(examples[ex_i])
             if not spans:
                 starts.append(-100), ends.append(-100)
                 continue
-            found = token_span(batch, w, spans[0])
+            # the first occurrence this window holds; a window that holds none points at [CLS]
+            found = next((t for t in (token_span(batch, w, sp) for sp in spans) if t is not None), None)
             s, e = found if found is not None else (0, 0)
             starts.append(s), ends.append(e)
         device = batch.hidden.device

@@ -8,7 +8,8 @@ head goes to errors[] without delaying the answer, the target gets 503 + Retry-A
 
 The counts come from serve.status() (the controller), polled in the background; between polls
 and until the controller notices a death (its health check period), calls go ahead as usual and
-the timeouts bound them. A deployment Serve is not running at all (scaled to zero) is never
+the timeouts bound them. A call that times out in that window is told apart from a slow one by
+the GCS, which knows at once that a replica process died (`lost_a_replica`). A deployment Serve is not running at all (scaled to zero) is never
 short-circuited: a call is what makes Serve start a replica there.
 """
 from __future__ import annotations
@@ -31,9 +32,20 @@ def serve_counts(app: str) -> Counts:
             for name, d in status.deployments.items()}
 
 
+def alive_replica_actors(app: str, deployment: str) -> int:
+    """Replica actors of `deployment` the GCS holds ALIVE now. It learns of a killed process within
+    moments, while the controller (serve.status()) reports the replica RUNNING until its next
+    health check. Serve names a replica's actor class `ServeReplica:<app>:<deployment>`."""
+    from ray._private import state  # the GCS actor table; needs no dashboard process
+
+    wanted = f"ServeReplica:{app}:{deployment}"
+    return sum(1 for a in state.actors(actor_state_name="ALIVE").values() if a.get("ActorClassName") == wanted)
+
+
 class ReplicaCensus:
-    def __init__(self, app: str, every_s: float = 1.0, fetch: Callable[[str], Counts] = serve_counts):
-        self.app, self.every_s, self._fetch = app, every_s, fetch
+    def __init__(self, app: str, every_s: float = 1.0, fetch: Callable[[str], Counts] = serve_counts,
+                 alive: Callable[[str, str], int] = alive_replica_actors):
+        self.app, self.every_s, self._fetch, self._alive = app, every_s, fetch, alive
         self._counts: Counts | None = None  # None until the first answer, or after a failed poll
         self._task: asyncio.Task | None = None
 
@@ -45,6 +57,21 @@ class ReplicaCensus:
             return False
         running, total = self._counts[deployment]
         return running == 0 and total > 0
+
+    async def lost_a_replica(self, deployment: str) -> bool:
+        """True when fewer replica processes of `deployment` are alive than the controller last
+        counted RUNNING: one died and Serve has not replaced it yet. Asked after a call timed out
+        (rare, so the GCS query is affordable there): Serve's handle holds a call to a dead replica
+        until another one takes it, so a timeout in that window means "unavailable", not "slow"."""
+        if self._counts is None or deployment not in self._counts:
+            return False
+        running, _ = self._counts[deployment]
+        try:
+            alive = await asyncio.to_thread(self._alive, self.app, deployment)
+        except Exception as err:  # unknown: the timeout stands as a timeout
+            log.warning("replica liveness unavailable (%s)", type(err).__name__)
+            return False
+        return alive < running
 
     async def refresh(self) -> None:
         try:

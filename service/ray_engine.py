@@ -4,6 +4,7 @@ into a StageError that says which stage and what kind (the router decides what i
     timeout      no answer in time (the call is cancelled)                       -> 504 for the target
     overloaded   the stage's queue is full (Serve's BackPressureError)           -> 503 + Retry-After
     unavailable  the replica died mid-call (retried once, retry.py)             -> 503 + Retry-After
+                 or the call timed out while a dead replica awaits replacement
                  or none runs (NoReplicaRunning, census.py: fails at once, not retried)
                  or the stored input died with its replica (InputLost, not retried)
     failed       the stage's own code raised                                     -> 502
@@ -70,7 +71,7 @@ class RayEngine:
             return await asyncio.wait_for(_awaited(response), timeout_s)
         except asyncio.TimeoutError:
             response.cancel()
-            if self._replacing(handle.deployment_name):
+            if await self._replacing(handle.deployment_name):
                 raise StageError(stage, "unavailable", f"no answer within {timeout_s:g} s while a lost replica is "
                                  "being replaced", self.retry_after_s) from None
             raise StageError(stage, "timeout", f"no answer within {timeout_s:g} s") from None
@@ -89,10 +90,16 @@ class RayEngine:
             log.warning("request %s: %s raised %s", request_id, stage, type(cause).__name__)
             raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
 
-    def _replacing(self, deployment: str) -> bool:
+    async def _replacing(self, deployment: str) -> bool:
         lost_at = self._replica_lost_at.get(deployment)
-        recently_lost = lost_at is not None and time.monotonic() - lost_at < REPLACEMENT_WINDOW_S
-        return recently_lost or (self.census is not None and self.census.none_running(deployment))
+        if lost_at is not None and time.monotonic() - lost_at < REPLACEMENT_WINDOW_S:
+            return True
+        if self.census is None:
+            return False
+        if self.census.none_running(deployment) or await self.census.lost_a_replica(deployment):
+            self._replica_lost_at[deployment] = time.monotonic()
+            return True
+        return False
 
 
 async def _awaited(response: Any) -> Any:

@@ -47,3 +47,27 @@ def test_before_the_first_answer_calls_go_ahead():
         census._task.cancel()
         return verdict
     assert asyncio.run(go()) is False
+
+
+def lost(census: ReplicaCensus, deployment: str) -> bool:
+    async def go() -> bool:
+        await census.refresh()
+        return await census.lost_a_replica(deployment)
+    return asyncio.run(go())
+
+
+def test_a_replica_process_gone_before_the_controller_noticed_counts_as_lost():
+    def alive(count):
+        def fetch(app: str, deployment: str) -> int:
+            assert (app, deployment) == ("wiyh", "head_number")
+            if isinstance(count, Exception):
+                raise count
+            return count
+        return fetch
+
+    counts = {"head_number": (1, 1)}  # the controller still says RUNNING
+    assert lost(ReplicaCensus("wiyh", fetch=answers(counts), alive=alive(0)), "head_number") is True
+    assert lost(ReplicaCensus("wiyh", fetch=answers(counts), alive=alive(1)), "head_number") is False  # just slow
+    # the GCS cannot be asked, or the census knows nothing: the timeout stands as a timeout
+    assert lost(ReplicaCensus("wiyh", fetch=answers(counts), alive=alive(RuntimeError("gcs"))), "head_number") is False
+    assert lost(ReplicaCensus("wiyh", fetch=answers(RuntimeError("controller down")), alive=alive(0)), "head_number") is False

@@ -9,8 +9,9 @@ head goes to errors[] without delaying the answer, the target gets 503 + Retry-A
 The counts come from serve.status() (the controller), polled in the background; between polls
 and until the controller notices a death (its health check period), calls go ahead as usual and
 the timeouts bound them. A call that times out in that window is told apart from a slow one by
-the GCS, which knows at once that a replica process died (`lost_a_replica`). A deployment Serve is not running at all (scaled to zero) is never
-short-circuited: a call is what makes Serve start a replica there.
+the GCS, which knows at once that a replica process died (`lost_a_replica`). A deployment Serve
+is not running at all (scaled to zero) is never short-circuited: a call is what makes Serve
+start a replica there.
 """
 from __future__ import annotations
 
@@ -32,19 +33,29 @@ def serve_counts(app: str) -> Counts:
             for name, d in status.deployments.items()}
 
 
-def alive_replica_actors(app: str, deployment: str) -> int:
-    """Replica actors of `deployment` the GCS holds ALIVE now. It learns of a killed process within
-    moments, while the controller (serve.status()) reports the replica RUNNING until its next
-    health check. Serve names a replica's actor class `ServeReplica:<app>:<deployment>`."""
-    from ray._private import state  # the GCS actor table; needs no dashboard process
+def alive_replica_actors(app: str, deployment: str | None = None) -> list[dict]:
+    """The GCS entries of the ALIVE replica actors of `app` (of one deployment when named). The GCS
+    learns of a killed process within moments, while the controller (serve.status()) reports the
+    replica RUNNING until its next health check. The GCS actor table (what `ray list actors` reads)
+    needs no dashboard process. Serve names a replica's actor class `ServeReplica:<app>:<deployment>`."""
+    from ray._private import state
 
-    wanted = f"ServeReplica:{app}:{deployment}"
-    return sum(1 for a in state.actors(actor_state_name="ALIVE").values() if a.get("ActorClassName") == wanted)
+    found = []
+    for actor in state.actors(actor_state_name="ALIVE").values():
+        prefix, _, rest = actor["ActorClassName"].partition(":")
+        actor_app, _, name = rest.partition(":")
+        if prefix == "ServeReplica" and actor_app == app and (deployment is None or name == deployment):
+            found.append(actor)
+    return found
+
+
+def count_alive_replicas(app: str, deployment: str) -> int:
+    return len(alive_replica_actors(app, deployment))
 
 
 class ReplicaCensus:
     def __init__(self, app: str, every_s: float = 1.0, fetch: Callable[[str], Counts] = serve_counts,
-                 alive: Callable[[str, str], int] = alive_replica_actors):
+                 alive: Callable[[str, str], int] = count_alive_replicas):
         self.app, self.every_s, self._fetch, self._alive = app, every_s, fetch, alive
         self._counts: Counts | None = None  # None until the first answer, or after a failed poll
         self._task: asyncio.Task | None = None

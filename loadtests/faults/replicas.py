@@ -1,15 +1,17 @@
 """Which processes serve a deployment, and whether the application is whole again.
 
-Replica actors are found in the GCS actor table (`ray._private.state.actors()`, the table
-`ray list actors` reads): unlike `ray.util.state.list_actors`, it needs no dashboard process,
-which these clusters (and the integration tests') do not run. Serve names a replica's actor
-class `ServeReplica:<app>:<deployment>`.
+Replica actors are found in the GCS actor table by `service.census.alive_replica_actors`, the
+same reading the router uses to tell a dead replica from a slow one: unlike
+`ray.util.state.list_actors`, it needs no dashboard process, which these clusters (and the
+integration tests') do not run.
 """
 from __future__ import annotations
 
 import os
 import signal
 from dataclasses import dataclass
+
+from service.census import alive_replica_actors
 
 
 @dataclass(frozen=True)
@@ -21,16 +23,10 @@ class Replica:
 
 
 def alive_replicas(app: str, deployment: str | None = None) -> list[Replica]:
-    """The ALIVE replica actors of `app` (of one deployment when named)."""
-    from ray._private import state
-
-    found = []
-    for actor in state.actors(actor_state_name="ALIVE").values():
-        prefix, _, rest = actor["ActorClassName"].partition(":")
-        actor_app, _, name = rest.partition(":")
-        if prefix != "ServeReplica" or actor_app != app or (deployment is not None and name != deployment):
-            continue
-        found.append(Replica(name, actor["ActorID"], int(actor["Pid"]), actor["Address"]["NodeID"]))
+    """The ALIVE replica actors of `app` (of one deployment when named), as the router's census
+    sees them."""
+    found = [Replica(actor["ActorClassName"].rsplit(":", 1)[1], actor["ActorID"], int(actor["Pid"]),
+                     actor["Address"]["NodeID"]) for actor in alive_replica_actors(app, deployment)]
     return sorted(found, key=lambda r: (r.deployment, r.actor_id))
 
 

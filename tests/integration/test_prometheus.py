@@ -14,7 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.conftest import ROOT, free_port, wait_for
+from loadtests.serving import free_port
+from tests.integration.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 

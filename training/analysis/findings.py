@@ -206,11 +206,11 @@ def measure_qa_summary(variant: Variant, examples: Sequence[Example]) -> Measure
         measured.add("rouge_answer_with_question", with_q)
         measured.add("rouge_answer_without_question", without_q)
         measured.add("rouge_gain", with_q - without_q)
-        measured.add("follows_question", closest_sentence(triple.with_question, sentences) == ex.extra["answer_sentence"])
+        followed = closest_sentence(triple.with_question, sentences)
+        measured.add("follows_question", followed == ex.extra["answer_sentence"])
         # "Moves to": a summary that sits at the steering sentence whatever the question (a constant
         # summariser, or a lead-sentence one when the steer sentence leads) has not been steered.
         steer_at = ex.extra["steer_sentence"]
-        moved = closest_sentence(triple.steered, sentences) == steer_at and closest_sentence(triple.with_question, sentences) != steer_at
-        measured.add("steered", moved)
+        measured.add("steered", closest_sentence(triple.steered, sentences) == steer_at and followed != steer_at)
         measured.add("steer_gain", rouge_l(triple.steered, steer.text) - rouge_l(triple.with_question, steer.text))
     return measured

@@ -72,7 +72,7 @@ def prepare_checkpoint(args: argparse.Namespace) -> Path:
         source = args.out / "checkpoint-random-heads"
         print(f"no trained checkpoint: writing the quick preset's model with random heads to {source}", flush=True)
         random_heads_checkpoint(source, args.backbone_path)
-    from training.checkpoint import read_manifest
+    from model.checkpoint import read_manifest
 
     extra = args.heads - len(read_manifest(source).heads)
     if extra <= 0:

@@ -15,9 +15,9 @@ def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_head
     from service.calls import EncodeCall
     from service.payload import pack
     from service.runners import BackboneRunner
-    from training.checkpoint import read_manifest
-    from training.model.encoding import encode
-    from training.model.heads import HeadBatch
+    from model.checkpoint import read_manifest
+    from model.encoding import encode
+    from model.heads import HeadBatch
 
     manifest = read_manifest(checkpoint)
     runner = BackboneRunner(checkpoint, manifest, colocated={})

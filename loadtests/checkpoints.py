@@ -18,8 +18,8 @@ EXTRA_KINDS = ("span", "classification")
 def with_extra_heads(source: Path, out: Path, extra: int, seed: int = 0) -> Path:
     """`out`: `source` plus `extra` random linear heads named `<kind>_extra<i>`. Reused when
     `out` already holds one made from the same source checkpoint."""
-    from training.checkpoint import is_checkpoint, load_model, read_manifest, save_checkpoint
-    from training.model.heads import build_head
+    from model.checkpoint import is_checkpoint, load_model, read_manifest, save_checkpoint
+    from model.heads import build_head
 
     source_manifest = read_manifest(source)
     if is_checkpoint(out):
@@ -47,7 +47,7 @@ def random_heads_checkpoint(out: Path, backbone_path: Path | None = None, seed: 
     trained one (a GPU box). The backbone is MiniLM from its package, or `backbone_path` (a local
     encoder directory, e.g. .device/minilm made by scripts/gpu/prepare.sh)."""
     from training.build import build_model
-    from training.checkpoint import is_checkpoint, save_checkpoint
+    from model.checkpoint import is_checkpoint, save_checkpoint
     from training.config import load_config
     from training.data.synthetic import generate
 
@@ -68,7 +68,7 @@ def random_heads_checkpoint(out: Path, backbone_path: Path | None = None, seed: 
 def sweep_order(source: Path) -> tuple[list[str], int]:
     """Heads in the order the sweep adds them (a span head first as the target, then the other
     linear heads, then the generative ones) and how many are linear."""
-    from training.checkpoint import read_manifest
+    from model.checkpoint import read_manifest
 
     heads = read_manifest(source).heads
     linear = [h.name for h in heads if h.kind in LINEAR_KINDS]

@@ -75,7 +75,7 @@ class _Loaded:
     """Shared loading: tokenizer, manifest, encoding settings, device and autocast."""
 
     def __init__(self, checkpoint: Path, device: str, dtype: str):
-        from training.checkpoint import load_tokenizer, read_manifest
+        from model.checkpoint import load_tokenizer, read_manifest
 
         self.manifest = read_manifest(checkpoint)
         self.tokenizer = load_tokenizer(checkpoint, self.manifest)
@@ -89,7 +89,7 @@ class _Loaded:
         return torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype)
 
     def encode(self, requests: list[dict[str, Any]]):
-        from training.model.encoding import encode
+        from model.encoding import encode
 
         cfg = self.manifest.encoding
         questions = [r["inputs"].get("question") or "" for r in requests]
@@ -108,7 +108,7 @@ class InProcess(MicroBatcher):
     def __init__(self, checkpoint: Path, max_batch_size: int, wait_s: float, torch_threads: int | None,
                  device: str = "cpu", dtype: str = "float32"):
         super().__init__(max_batch_size, wait_s, torch_threads)
-        from training.checkpoint import load_model
+        from model.checkpoint import load_model
 
         self.loaded = _Loaded(checkpoint, device, dtype)
         self.model = load_model(checkpoint)[0].to(device).eval()
@@ -129,8 +129,8 @@ class PerTaskModels(MicroBatcher):
     def __init__(self, checkpoint: Path, max_batch_size: int, wait_s: float, torch_threads: int | None,
                  device: str = "cpu", dtype: str = "float32", heads: list[str] | None = None):
         super().__init__(max_batch_size, wait_s, torch_threads)
-        from training.checkpoint import load_backbone, load_head
-        from training.model.multitask import MultiTaskModel
+        from model.checkpoint import load_backbone, load_head
+        from model.multitask import MultiTaskModel
 
         self.loaded = _Loaded(checkpoint, device, dtype)
         manifest = self.loaded.manifest

@@ -30,7 +30,7 @@ APP = "prof"
 # Leaf frame's file -> what the time was spent on; the first match wins.
 CATEGORIES = (
     ("tokenize", ("tokenizers", "tokenization_", "model/encoding.py")),
-    ("model compute", ("torch/", "transformers/", "training/model/")),
+    ("model compute", ("torch/", "transformers/", "model/")),
     ("hidden-state payload", ("service/payload.py", "numpy/")),
     ("serialize", ("pickle", "cloudpickle", "pydantic", "msgpack", "serialization", "json/")),
     ("http", ("uvicorn", "starlette", "fastapi", "h11", "httptools", "httpx", "anyio")),

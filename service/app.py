@@ -20,7 +20,7 @@ from ray.serve.exceptions import RayServeException
 from service.catalog import Catalog
 from service.deployments import Backbone, Head, Router
 from service.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
-from training.checkpoint import CheckpointError, verify_checkpoint
+from model.checkpoint import CheckpointError, verify_checkpoint
 
 
 class DeployRefused(ServiceConfigError, RayServeException):

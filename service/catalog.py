@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from service.settings import Placement
-from training.checkpoint import Manifest
+from model.checkpoint import Manifest
 
 
 class HeadInfo(BaseModel):

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start(checkpoint: Path, config_path: Path, metrics_port: int, timeout_s: float) -> str:
-    from training.checkpoint import CheckpointError, read_manifest
+    from model.checkpoint import CheckpointError, read_manifest
 
     try:
         manifest = read_manifest(checkpoint)
@@ -153,7 +153,7 @@ def wait_ready(url: str, checkpoint_hash: str, timeout_s: float) -> None:
 
 
 def show_samples(url: str, checkpoint: Path) -> None:
-    from training.checkpoint import read_manifest
+    from model.checkpoint import read_manifest
     from training.data.synthetic import generate
 
     tasks = read_manifest(checkpoint).tasks

@@ -24,7 +24,7 @@ from service.ray_engine import RayEngine
 from service.router import create_api
 from service.runners import BackboneRunner, HeadRunner
 from service.settings import HeadStage, ModelStage, ServiceSettings
-from training.checkpoint import read_manifest
+from model.checkpoint import read_manifest
 
 log = logging.getLogger("wiyh.service")
 

@@ -10,7 +10,7 @@ a span, the spans the non-target span heads return explain it.
 from __future__ import annotations
 
 from service.schemas import Evidence, Explanation, HeadOutput
-from training.analysis.arithmetic import Candidate, derive, parse_number, parse_whole_number
+from model.arithmetic import Candidate, derive, parse_number, parse_whole_number
 
 SPAN_KINDS = ("span", "tagging")
 

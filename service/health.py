@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from training.model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
-from training.model.heads import HeadBatch
+from model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
+from model.heads import HeadBatch
 
 CANNED_QUESTION = "How many points did the Stallions win by?"
 CANNED_CONTEXT = "The Stallions beat the Rangers 24 to 20 in week 10."

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from training.model.heads import HeadBatch
+from model.heads import HeadBatch
 
 DTYPES = {"float32": np.float32, "float16": np.float16}
 

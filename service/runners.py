@@ -17,9 +17,9 @@ from service.calls import EncodeCall, HeadOptions, HeadReply
 from service.health import CANNED_CONTEXT, CANNED_QUESTION, canned_head_batch, require_finite
 from service.payload import PackedHiddenStates, pack, unpack
 from service.settings import Fault, HeadStage
-from training.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
-from training.model.encoding import Encoding, encode
-from training.model.heads import Head, HeadBatch
+from model.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
+from model.encoding import Encoding, encode
+from model.heads import Head, HeadBatch
 
 log = logging.getLogger("wiyh.service")
 

@@ -42,7 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.checkpoint import CheckpointError, load_model
+    from model.checkpoint import CheckpointError, load_model
     from training.config import TrainConfig
     from training.data.loading import load_data
     from training.evaluate import evaluate_model, format_table
@@ -70,7 +70,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_controls(args: argparse.Namespace) -> int:
-    from training.checkpoint import CheckpointError, is_checkpoint, read_manifest
+    from model.checkpoint import CheckpointError, is_checkpoint, read_manifest
     from training.config import TrainConfig, apply_overrides
     from training.controls import ANALYSED_HEADS, control_dir, single_task_config
     from training.evaluate import format_table

@@ -6,9 +6,9 @@ from typing import Iterable
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from training.config import TrainConfig
-from training.model import BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone, load_pretrained_backbone
-from training.model.backbone import minilm_path
-from training.model.tokenizer import build_wordpiece_tokenizer
+from model import BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone, load_pretrained_backbone
+from model.backbone import minilm_path
+from model.tokenizer import build_wordpiece_tokenizer
 
 
 def build_model(config: TrainConfig, tokenizer_texts: Iterable[str] = ()) -> tuple[MultiTaskModel, PreTrainedTokenizerBase, str]:

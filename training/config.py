@@ -11,8 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from training.data.schema import SETTINGS, TASKS
-from training.model.heads import HEAD_KINDS
+from model.example import SETTINGS, TASKS
+from model.heads import HEAD_KINDS
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 PRESETS = ("tiny", "quick", "default")

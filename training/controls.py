@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.config import TrainConfig
-from training.data.schema import TASKS
+from model.example import TASKS
 
 # The heads whose non-target outputs the analysis reads (span and multi-span heads on numeric
 # questions, the span head on yes/no questions, the summariser on QA inputs).

@@ -6,9 +6,9 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from training.data.schema import Example
+from model.example import Example
 from training.metrics import exact_match, mean, number_match, rouge_l, span_set_scores, token_f1
-from training.model import MultiTaskModel, encode
+from model import MultiTaskModel, encode
 
 # The metric that ranks checkpoints, per task.
 PRIMARY_METRIC = {

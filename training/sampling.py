@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from training.data.schema import Example
+from model.example import Example
 
 
 class TaskSampler:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.checkpoint import Manifest, save_checkpoint
+from model.checkpoint import Manifest, save_checkpoint
 from training.config import load_config
 
 

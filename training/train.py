@@ -16,11 +16,11 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from training.build import build_model
-from training.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint
+from model.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint
 from training.config import TrainConfig
 from training.data.loading import load_data
 from training.evaluate import PRIMARY_METRIC, evaluate_model
-from training.model import MultiTaskModel, encode
+from model import MultiTaskModel, encode
 from training.plots import plot_curves
 from training.sampling import TaskSampler
 

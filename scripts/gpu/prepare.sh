@@ -14,7 +14,7 @@ $PY - <<'PY'
 import shutil
 from pathlib import Path
 from safetensors.torch import load_file, save_file
-from training.model.backbone import minilm_path
+from model.backbone import minilm_path
 src, dst = minilm_path(), Path(".device/minilm")
 dst.mkdir(parents=True, exist_ok=True)
 weights = load_file(str(src / "model.safetensors"))

@@ -16,7 +16,7 @@ from training.build import build_model
 from training.config import load_config
 from training.data.loading import by_task
 from training.data.synthetic import generate
-from training.model import encode
+from model import encode
 from training.sampling import TaskSampler
 from training.train import _autocast, _optimizer, pick_device
 

@@ -94,7 +94,7 @@ def service(tmp_path_factory) -> Service:
     from ray import serve
 
     from service.app import build_app
-    from training.checkpoint import read_manifest
+    from model.checkpoint import read_manifest
     from training.testing import make_random_checkpoint
 
     checkpoint = tmp_path_factory.mktemp("service") / "tiny-random"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from training.__main__ import main
-from training.checkpoint import load_model, read_manifest
+from model.checkpoint import load_model, read_manifest
 from training.config import load_config
 from training.train import train
 
@@ -66,7 +66,7 @@ def test_bad_config_fails_before_training(tmp_path, capsys):
 def test_dataset_files_feed_training_and_a_bad_line_is_named(tmp_path):
     from training.config import DataConfig
     from training.data.loading import load_data
-    from training.data.schema import write_jsonl
+    from model.example import write_jsonl
     from training.data.synthetic import generate
 
     good = tmp_path / "mine.jsonl"

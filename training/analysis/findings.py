@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from training.analysis.arithmetic import Candidate, derive, parse_number, parse_whole_number
+from model.arithmetic import Candidate, derive, parse_number, parse_whole_number
 from training.analysis.spans import score_spans, span_head_top, tagged_spans
 from training.analysis.variants import Variant
-from training.data.schema import Example, Span
+from model.example import Example, Span
 from training.metrics import rouge_l
 
 SPAN_HEAD, MULTISPAN_HEAD, SUMMARY_HEAD = "span", "multispan", "summary"

@@ -12,11 +12,11 @@ from training.analysis import findings as F
 from training.analysis import worked
 from training.analysis.report import FindingResult, summarise, write
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
-from training.checkpoint import CheckpointError, read_manifest
+from model.checkpoint import CheckpointError, read_manifest
 from training.config import TrainConfig
 from training.controls import ANALYSED_HEADS
 from training.data.loading import load_data
-from training.data.schema import Example
+from model.example import Example
 from training.train import pick_device
 
 

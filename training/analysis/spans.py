@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from training.data.schema import Span
+from model.example import Span
 
 
 @dataclass(frozen=True)

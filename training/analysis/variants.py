@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 import torch
 
-from training.checkpoint import load_model
+from model.checkpoint import load_model
 from training.controls import control_dir
 from training.evaluate import predict_texts
-from training.model import MultiTaskModel, build_head
+from model import MultiTaskModel, build_head
 
 MULTI_TASK, SINGLE_TASK, RANDOM_HEADS = "multi-task", "single-task", "random heads"
 

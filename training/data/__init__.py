@@ -1,6 +1,6 @@
 """Data for the three settings: the shared Example schema, synthetic generators, real-format readers."""
 from training.data.readers import read_cnndm, read_drop, read_hotpot, read_squad
-from training.data.schema import Example, Span, TASKS, read_jsonl, write_jsonl
+from model.example import Example, Span, TASKS, read_jsonl, write_jsonl
 from training.data.synthetic import generate
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable
 
-from training.data.schema import Example, read_jsonl
+from model.example import Example, read_jsonl
 
 
 def _readers() -> dict[str, Callable[[str], list[Example]]]:

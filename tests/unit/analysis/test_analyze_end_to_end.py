@@ -7,7 +7,7 @@ import json
 import pytest
 
 from training.__main__ import main
-from training.checkpoint import read_manifest
+from model.checkpoint import read_manifest
 from training.testing import make_random_checkpoint
 
 ARTEFACTS = ("report.md", "findings.json", "examples.md", "numeric.png", "yesno.png", "qa_summary.png")

@@ -1,7 +1,7 @@
 """The derivation behind the service's arithmetic explanations and the analysis' `derives_target`."""
 from __future__ import annotations
 
-from training.analysis.arithmetic import Candidate, derive, parse_number, parse_whole_number
+from model.arithmetic import Candidate, derive, parse_number, parse_whole_number
 
 
 def spans(*texts: str, scores=None, from_set=False) -> list[Candidate]:

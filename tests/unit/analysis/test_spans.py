@@ -5,7 +5,7 @@ import pytest
 
 from training.analysis.bootstrap import bootstrap_mean
 from training.analysis.spans import mark, score_spans, span_head_top
-from training.data.schema import Span
+from model.example import Span
 
 CONTEXT = "The Bears scored 24 points and the Lions scored 17 points."
 ARGS = [Span(17, 19, "24"), Span(48, 50, "17")]

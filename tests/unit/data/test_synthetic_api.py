@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from training.data.schema import TASKS, read_jsonl, write_jsonl
+from model.example import TASKS, read_jsonl, write_jsonl
 from training.data.synthetic import generate, multihop, numeric, qa_summary
 
 SETTINGS = ("numeric", "multihop", "qa_summary")

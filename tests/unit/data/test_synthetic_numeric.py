@@ -94,7 +94,7 @@ def test_themes_and_question_kinds_vary(synthetic, split):
 
 
 def test_a_number_answer_teaches_the_span_head_where_it_stands_verbatim_and_nowhere_else():
-    from training.data.schema import Example, Span, span_supervision
+    from model.example import Example, Span, span_supervision
 
     context = "In 1917 the club had 17 members; 7.5 km away, 1,700 fans and 7 coaches watched."
     number = Example(id="n", setting="numeric", task="drop_number", context=context, answer="7", answer_type="number")
@@ -108,7 +108,7 @@ def test_a_number_answer_teaches_the_span_head_where_it_stands_verbatim_and_nowh
 
 
 def test_max_and_min_answers_stand_in_the_passage_and_give_span_supervision(synthetic):
-    from training.data.schema import span_supervision
+    from model.example import span_supervision
 
     minmax = [e for e in synthetic("numeric", "train") if e.operation in ("max", "min")]
     assert minmax and all(span_supervision(e) for e in minmax)

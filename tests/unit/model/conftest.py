@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from training.data.schema import Example, Span
-from training.model import BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone
-from training.model.tokenizer import build_wordpiece_tokenizer
+from model.example import Example, Span
+from model import BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone
+from model.tokenizer import build_wordpiece_tokenizer
 
 CONTEXT = "The Bears scored 24 points and the Lions scored 17 points in the 1987 final at Dover."
 QUESTION = "How many more points did the Bears score than the Lions?"

@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from training.checkpoint import CheckpointError, load_head, load_model, read_manifest, save_checkpoint
-from training.model import encode
+from model.checkpoint import CheckpointError, load_head, load_model, read_manifest, save_checkpoint
+from model import encode
 
 ENC = {"max_length": 96, "stride": 32, "max_question_tokens": 24}
 TASKS = {"drop_number": "number", "drop_span": "span", "drop_spans": "multispan"}
@@ -83,7 +83,7 @@ def test_head_from_another_backbone_is_refused(tiny_model, tokenizer, tmp_path):
     # Put a's span head into b, and fix b's manifest hash so only the fingerprint can catch it.
     shutil.copy(tmp_path / "a" / "heads" / "span.safetensors", tmp_path / "b" / "heads" / "span.safetensors")
     raw = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    from training.checkpoint import sha256_file
+    from model.checkpoint import sha256_file
     for h in raw["heads"]:
         if h["name"] == "span":
             h["sha256"] = sha256_file(tmp_path / "b" / "heads" / "span.safetensors")

@@ -1,4 +1,4 @@
-"""Hypothesis on the tokenisation and span-offset path (training/model/encoding.py encode(), and
+"""Hypothesis on the tokenisation and span-offset path (model/encoding.py encode(), and
 the span / tagging heads' decode), with hostile text: control, zero-width, right-to-left, combining
 marks, emoji, characters the normaliser expands (İ, ß, ligatures), whitespace runs.
 
@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from training.model import BackboneInfo, build_head, build_tiny_backbone
-from training.model.backbone import minilm_path
-from training.model.encoding import SEG_CONTEXT, SEG_QUESTION, encode
-from training.model.heads.base import HeadBatch
+from model import BackboneInfo, build_head, build_tiny_backbone
+from model.backbone import minilm_path
+from model.encoding import SEG_CONTEXT, SEG_QUESTION, encode
+from model.heads.base import HeadBatch
 from tests.hostile import record
 
 MAX_LENGTH, STRIDE, MAX_QUESTION = 32, 8, 8

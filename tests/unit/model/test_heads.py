@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.model import encode
-from training.model.heads import HEAD_KINDS, register_head
-from training.model.heads.base import Head
+from model import encode
+from model.heads import HEAD_KINDS, register_head
+from model.heads.base import Head
 
 from tests.unit.model.conftest import CONTEXT, QUESTION
 
@@ -122,7 +122,7 @@ def test_long_context_is_windowed_not_cut(tiny_model, tokenizer):
 
 
 def test_segments_from_token_types_match_the_per_token_map(tokenizer):
-    from training.model.encoding import SEG_CONTEXT, SEG_QUESTION, _segments_from_sequence_ids
+    from model.encoding import SEG_CONTEXT, SEG_QUESTION, _segments_from_sequence_ids
 
     questions, contexts = [QUESTION, "", "x " * 80], [CONTEXT, CONTEXT, " ".join([CONTEXT] * 6)]
     enc = encode(tokenizer, questions, contexts, max_length=64, stride=16, max_question_tokens=24)

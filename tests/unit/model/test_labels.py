@@ -7,10 +7,10 @@ import torch
 
 from training.data.synthetic import generate
 from training.metrics import normalize_answer
-from training.model import encode
-from training.model.backbone import BackboneInfo, build_tiny_backbone
-from training.model.heads import HeadBatch, build_head
-from training.model.tokenizer import build_wordpiece_tokenizer
+from model import encode
+from model.backbone import BackboneInfo, build_tiny_backbone
+from model.heads import HeadBatch, build_head
+from model.tokenizer import build_wordpiece_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from training.model import encode
+from model import encode
 
 
 def test_backbone_runs_once_for_any_number_of_heads(tiny_model, tokenizer, examples):

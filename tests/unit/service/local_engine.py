@@ -10,7 +10,7 @@ from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageEr
 from service.catalog import Catalog
 from service.runners import BackboneRunner
 from service.settings import HeadStage
-from training.checkpoint import read_manifest
+from model.checkpoint import read_manifest
 
 
 class LocalEngine:

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from service.app import build_app
 from service.settings import ServiceConfigError
-from training.checkpoint import sha256_file
+from model.checkpoint import sha256_file
 from training.testing import make_random_checkpoint
 
 

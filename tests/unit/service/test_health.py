@@ -10,7 +10,7 @@ import torch
 from service.health import UnhealthyModel, canned_head_batch, non_finite
 from service.runners import BackboneRunner, HeadRunner
 from service.settings import HeadStage
-from training.checkpoint import read_manifest
+from model.checkpoint import read_manifest
 
 HEADS = ["span", "multispan", "answer_type", "yesno", "number", "summary"]
 

@@ -11,9 +11,9 @@ from service.calls import ColocatedRequest, EncodeCall, HeadOptions
 from service.payload import unpack
 from service.runners import BackboneRunner, HeadRunner
 from service.settings import Fault, HeadStage
-from training.checkpoint import CheckpointError, load_model
+from model.checkpoint import CheckpointError, load_model
 from training.data.synthetic import generate
-from training.model.encoding import encode
+from model.encoding import encode
 
 HEADS = ["span", "multispan", "answer_type", "yesno", "number", "summary"]
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from training.data.schema import Span
+from model.example import Span
 
 log = logging.getLogger("training.data.readers")
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from training.data.readers._common import existing
-from training.data.schema import Example
+from model.example import Example
 
 
 def read_cnndm(path: str | Path) -> list[Example]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.data.readers._common import Skips, find, load_json, require
-from training.data.schema import Example, Span
+from model.example import Example, Span
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.data.readers._common import Skips, find, load_json, require, sentence_around
-from training.data.schema import Example, Span
+from model.example import Example, Span
 
 
 def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:

@@ -5,7 +5,7 @@ templates that split "train" never uses.
 """
 from __future__ import annotations
 
-from training.data.schema import SETTINGS, Example
+from model.example import SETTINGS, Example
 
 
 def generate(setting: str, n: int, seed: int, split: str = "train") -> list[Example]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from training.data.schema import Example, Span
+from model.example import Example, Span
 
 SPLITS = ("train", "heldout")
 

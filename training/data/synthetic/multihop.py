@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from training.data.schema import Example, Span
+from model.example import Example, Span
 from training.data.synthetic.common import (
     AWARDS, BANDS, CITIES, COUNTRIES, FILMS, GENRES_FILM, GENRES_MUSIC, OCCUPATIONS, ORDINALS, QA, TOWNS, Doc, ask,
     balanced_flags, check_split, example_id, paraphrases, person, pronoun, render, task_plan,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from training.data.schema import Example
+from model.example import Example
 from training.data.synthetic import numeric_football, numeric_history, numeric_tables
 from training.data.synthetic.common import QA, check_split, example_id, task_plan
 

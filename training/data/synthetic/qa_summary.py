@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from training.data.schema import Example
+from model.example import Example
 from training.data.synthetic.common import (
     BANDS, CITIES, COMPANIES, FILMS, MUSEUMS, QA, TEAMS, TOWNS, UNIVERSITIES, WEEKDAYS, Doc, Rendered, Template,
     ask, check_split, example_id, paraphrases, person, pick, render, task_plan,

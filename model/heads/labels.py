@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.model.encoding import SEG_CONTEXT, SEG_QUESTION
+from model.encoding import SEG_CONTEXT, SEG_QUESTION
 
 
 def token_span(batch: Any, window: int, span: Any) -> tuple[int, int] | None:

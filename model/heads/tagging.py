@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.model.encoding import SEG_SPECIAL
-from training.model.heads.base import Head, HeadBatch, register_head
-from training.model.heads.labels import token_span
+from model.encoding import SEG_SPECIAL
+from model.heads.base import Head, HeadBatch, register_head
+from model.heads.labels import token_span
 
 O, B, I = 0, 1, 2
 TAGS = ("O", "B", "I")

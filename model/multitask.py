@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from training.model.backbone import BackboneInfo
-from training.model.encoding import Encoding
-from training.model.heads import Head, HeadBatch
+from model.backbone import BackboneInfo
+from model.encoding import Encoding
+from model.heads import Head, HeadBatch
 
 
 class MultiTaskModel(nn.Module):

@@ -11,8 +11,8 @@ from typing import Any, ClassVar, Sequence
 import torch
 from torch import nn
 
-from training.model.backbone import BackboneInfo
-from training.model.encoding import FIELD_OF_SEGMENT, Encoding
+from model.backbone import BackboneInfo
+from model.encoding import FIELD_OF_SEGMENT, Encoding
 
 
 @dataclass

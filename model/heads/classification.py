@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.model.heads.base import Head, HeadBatch, pool_per_input, register_head
+from model.heads.base import Head, HeadBatch, pool_per_input, register_head
 
 
 @dataclass

@@ -25,9 +25,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from training.model.backbone import BackboneInfo, load_pretrained_backbone
-from training.model.heads import Head, build_head
-from training.model.multitask import MultiTaskModel
+from model.backbone import BackboneInfo, load_pretrained_backbone
+from model.heads import Head, build_head
+from model.multitask import MultiTaskModel
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

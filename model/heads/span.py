@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.data.schema import span_supervision
-from training.model.heads.base import Head, HeadBatch, register_head
-from training.model.heads.labels import token_span
-from training.model.encoding import SEG_SPECIAL
+from model.example import span_supervision
+from model.heads.base import Head, HeadBatch, register_head
+from model.heads.labels import token_span
+from model.encoding import SEG_SPECIAL
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.model.heads.base import Head, HeadBatch, register_head
+from model.heads.base import Head, HeadBatch, register_head
 
 KV = tuple[torch.Tensor, torch.Tensor]
 

@@ -4,6 +4,8 @@
     backbone/                 transformers save_pretrained, safetensors only
     tokenizer/                tokenizer files
     heads/<name>.safetensors  one file per head, its metadata naming the backbone it was trained with
+    examples.jsonl            optional: a few held-out examples per task, for people to try (the
+                              service's inspector menu), so the service never imports training's generators
 
 Only safetensors are ever read (torch.load of an untrusted file runs code). Every file's sha256
 is in the manifest and is checked when the file is loaded; verify_checkpoint() checks the whole
@@ -17,7 +19,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,12 +28,15 @@ from safetensors.torch import save_file
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from model.backbone import BackboneInfo, load_pretrained_backbone
+from model.example import Example, read_jsonl, write_jsonl
 from model.heads import Head, build_head
 from model.multitask import MultiTaskModel
+from model.tokenizer import splits_digits
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 BACKBONE_WEIGHTS = "backbone/model.safetensors"
+EXAMPLES = "examples.jsonl"
 # Formats that unpickle (and so can run code) when loaded; a checkpoint holding one is refused.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
@@ -70,6 +75,13 @@ class EncodingEntry(BaseModel):
     max_question_tokens: int = 64
 
 
+class ExamplesEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file: str
+    sha256: str
+    count: int
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format_version: int
@@ -82,6 +94,8 @@ class Manifest(BaseModel):
     encoding: EncodingEntry = Field(default_factory=EncodingEntry)
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    # None for checkpoints written before examples were stored, or without any to store.
+    examples: ExamplesEntry | None = None
 
     def head(self, name: str) -> HeadEntry:
         for entry in self.heads:
@@ -128,6 +142,7 @@ def save_checkpoint(
     backbone_source: str,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    examples: Sequence[Example] = (),
 ) -> Manifest:
     """Write the checkpoint parts into a staging folder, then move them into `out_dir`, the
     manifest last, so a reader never finds a manifest naming files that are not there yet."""
@@ -158,6 +173,11 @@ def save_checkpoint(
             sha256=sha256_file(staging / rel), config=head.config,
         ))
 
+    examples_entry = None
+    if examples:
+        count = write_jsonl(examples, staging / EXAMPLES)
+        examples_entry = ExamplesEntry(file=EXAMPLES, sha256=sha256_file(staging / EXAMPLES), count=count)
+
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         name=name,
@@ -172,21 +192,38 @@ def save_checkpoint(
             source=backbone_source,
             files=_hash_tree(staging, "backbone"),
         ),
-        tokenizer={"dir": "tokenizer", "files": _hash_tree(staging, "tokenizer")},
+        tokenizer={"dir": "tokenizer", "files": _hash_tree(staging, "tokenizer"),
+                   "digits": "split" if splits_digits(tokenizer) else "wordpiece"},
         heads=head_entries,
         tasks=tasks,
         encoding=EncodingEntry(**encoding),
         training=training or {},
         metrics=metrics or {},
+        examples=examples_entry,
     )
     for part in ("backbone", "tokenizer", "heads"):
         shutil.rmtree(out_dir / part, ignore_errors=True)
         (staging / part).rename(out_dir / part)
+    (out_dir / EXAMPLES).unlink(missing_ok=True)  # a stale file from an earlier save must not stay behind
+    if examples_entry is not None:
+        (staging / EXAMPLES).rename(out_dir / EXAMPLES)
     tmp_manifest = out_dir / (MANIFEST + ".tmp")
     tmp_manifest.write_text(manifest.model_dump_json(indent=2))
     tmp_manifest.replace(out_dir / MANIFEST)
     staging.rmdir()
     return manifest
+
+
+def showcase_examples(by_task: dict[str, Iterable[Example]], per_task: int = 2) -> list[Example]:
+    """The first `per_task` examples of each task, tasks in sorted order: what a checkpoint stores
+    for people to try. Pass held-out examples, so what a user tries is not what the model saw."""
+    chosen: list[Example] = []
+    for task in sorted(by_task):
+        for i, example in enumerate(by_task[task]):
+            if i == per_task:
+                break
+            chosen.append(example)
+    return chosen
 
 
 def _hash_tree(root: Path, sub: str) -> dict[str, str]:
@@ -234,11 +271,31 @@ def verify_file(ckpt_dir: str | Path, rel: str, expected_sha256: str) -> Path:
     return path
 
 
+def read_examples(ckpt_dir: str | Path, manifest: Manifest | None = None) -> list[Example]:
+    """The examples the checkpoint stores (sha256 checked); [] when it stores none."""
+    manifest = manifest or read_manifest(ckpt_dir)
+    if manifest.examples is None:
+        return []
+    path = verify_file(ckpt_dir, manifest.examples.file, manifest.examples.sha256)
+    try:
+        return list(read_jsonl(path))
+    except ValueError as err:  # read_jsonl names the file and line
+        raise CheckpointError(str(err)) from None
+
+
 def load_tokenizer(ckpt_dir: str | Path, manifest: Manifest | None = None) -> PreTrainedTokenizerBase:
     manifest = manifest or read_manifest(ckpt_dir)
     for rel, sha in manifest.tokenizer["files"].items():
         verify_file(ckpt_dir, rel, sha)
-    return AutoTokenizer.from_pretrained(str(Path(ckpt_dir) / manifest.tokenizer["dir"]))
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(ckpt_dir) / manifest.tokenizer["dir"]))
+    # The heads learnt numbers digit by digit; a tokenizer that reloads without the digit split
+    # (a BertTokenizer rebuilds its pre-tokenizer from defaults) would feed them other tokens.
+    if manifest.tokenizer.get("digits") == "split" and not splits_digits(tokenizer):
+        raise CheckpointError(
+            f"{Path(ckpt_dir) / manifest.tokenizer['dir']}: checkpoint {manifest.name!r} was trained with digits split "
+            "one per token, but its tokenizer loads without that split (tokenizer.json or tokenizer_config.json was "
+            "replaced); restore the checkpoint's tokenizer files or retrain")
+    return tokenizer
 
 
 def load_backbone(ckpt_dir: str | Path, manifest: Manifest | None = None) -> PreTrainedModel:
@@ -294,6 +351,8 @@ def verify_checkpoint(ckpt_dir: str | Path) -> Manifest:
         raise CheckpointError(f"{ckpt_dir / pickles[0]}: a pickle-format file in the checkpoint ({len(pickles)} in all); "
                               "only safetensors are read and pickles can run code when loaded: remove it")
     listed = {**manifest.backbone.files, **manifest.tokenizer["files"], **{h.file: h.sha256 for h in manifest.heads}}
+    if manifest.examples is not None:
+        listed[manifest.examples.file] = manifest.examples.sha256
     for rel, sha in listed.items():
         verify_file(ckpt_dir, rel, sha)
     if manifest.backbone.files.get(BACKBONE_WEIGHTS) != manifest.backbone.fingerprint:

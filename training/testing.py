@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.checkpoint import Manifest, save_checkpoint
+from model.checkpoint import Manifest, save_checkpoint, showcase_examples
 from training.config import load_config
 
 
@@ -19,6 +19,11 @@ def make_random_checkpoint(out_dir: str | Path, seed: int = 0, preset: str = "ti
     texts = [t for s in ("numeric", "multihop", "qa_summary")
              for e in generate(s, 60, seed=seed) for t in (e.question, e.context, e.answer)]
     model, tokenizer, source = build_model(config, texts)
+    held_out = [e for s in ("numeric", "multihop", "qa_summary") for e in generate(s, 12, seed=seed + 10_000, split="heldout")]
+    by_task: dict[str, list] = {}
+    for example in held_out:
+        by_task.setdefault(example.task, []).append(example)
     return save_checkpoint(out_dir, model.eval(), tokenizer, name=f"{config.name}-random", head_tasks=config.head_tasks(),
                            tasks=config.tasks, encoding=config.backbone.encoding(), backbone_source=source,
-                           training={"config": config.model_dump(), "steps": 0}, metrics={})
+                           training={"config": config.model_dump(), "steps": 0}, metrics={},
+                           examples=showcase_examples(by_task))

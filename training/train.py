@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from training.build import build_model
-from model.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint
+from model.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint, showcase_examples
 from training.config import TrainConfig
 from training.data.loading import load_data
 from training.evaluate import PRIMARY_METRIC, evaluate_model
@@ -111,7 +111,8 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         save_checkpoint(out, model, tokenizer, name=config.name, head_tasks=head_tasks, tasks=config.tasks,
                         encoding=encoding, backbone_source=source,
                         training=_summary(config, step, train_sets, time.time() - t0, device),
-                        metrics={"held_out": metrics, "step": step})
+                        metrics={"held_out": metrics, "step": step},
+                        examples=showcase_examples(eval_sets))  # what the service's inspector offers to try
 
     def _evaluate_and_keep(at_step: int) -> None:
         nonlocal best_score, best_step

@@ -14,9 +14,9 @@ from ray.serve.handle import DeploymentHandle
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
 from service.catalog import Catalog
-from service.census import ReplicaCensus
 from service.compute import ComputeSlot
 from service.health import UnhealthyModel
+from service.logs import request_scope
 from service.metrics import RouterMetrics, StageMetrics
 from service.payload import PackedHiddenStates
 from service.pipeline import Predictor
@@ -84,13 +84,15 @@ class Backbone:
         self.calls_served = 0
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
-        await self.compute.wait_idle()
-        return await self._encode_batch(call)
+        with request_scope(call.request_id):
+            await self.compute.wait_idle()
+            return await self._encode_batch(call)
 
     @serve.batch(batch_size_fn=_inputs_in)
     async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
         started = time.perf_counter()
-        encoded = await self.compute.run(self.runner.run, calls)
+        with request_scope(",".join(c.request_id for c in calls)):
+            encoded = await self.compute.run(self.runner.run, calls)
         forward_ms = (time.perf_counter() - started) * 1000
         results = []
         for call, item in zip(calls, encoded):
@@ -135,18 +137,21 @@ class Head:
     async def predict(self, call: HeadCall) -> HeadReply:
         # Each call reads its own hidden states before it joins a batch: when they are lost (the
         # backbone replica that stored them died) only this call fails, not its batch neighbours.
-        started = time.perf_counter()
-        packed = await call.hidden.ref
-        fetched = _FetchedCall(call, packed, time.perf_counter() - started)
-        self.metrics.hidden_bytes("read", call.hidden.nbytes)
-        await self.compute.wait_idle()
-        return await self._predict_batch(fetched)
+        with request_scope(call.request_id):
+            started = time.perf_counter()
+            packed = await call.hidden.ref
+            fetched = _FetchedCall(call, packed, time.perf_counter() - started)
+            self.metrics.hidden_bytes("read", call.hidden.nbytes)
+            await self.compute.wait_idle()
+            return await self._predict_batch(fetched)
 
     @serve.batch(batch_size_fn=_inputs_in)
     async def _predict_batch(self, calls: list[_FetchedCall]) -> list[HeadReply]:
         started = time.perf_counter()
         work = [(c.packed, c.call.inputs, c.call.options) for c in calls]
-        replies = await self.compute.run(self.runner.run_packed, work, [c.call.request_id for c in calls])
+        ids = [c.call.request_id for c in calls]
+        with request_scope(",".join(ids)):
+            replies = await self.compute.run(self.runner.run_packed, work, ids)
         done = time.perf_counter()
         self.calls_served += len(calls)
         self.batches += 1
@@ -175,8 +180,7 @@ class Router:
     def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], catalog: Catalog,
                  settings: ServiceSettings):
         metrics = RouterMetrics()
-        census = ReplicaCensus(serve.get_replica_context().app_name)
-        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s, census=census)
+        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s)
         predictor = Predictor(engine, catalog, settings.timeouts, metrics)
         # Serve's proxy already echoes x-request-id on every response, hence echo_request_id=False.
         self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,6 +56,13 @@ def error_response(request: Request, status: int, code: str, message: str, heade
         # Set here as well as by the middleware: a 500 is sent from outside every middleware.
         headers[HEADER] = rid
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def elapsed_ms(request: Request) -> float:
+    """Time since the request id middleware saw the request (an error's latency counts like an
+    answer's: recording 0 would pull the latency percentiles down)."""
+    started = request.scope.get("state", {}).get("started")
+    return (time.perf_counter() - started) * 1000 if started is not None else 0.0
 
 
 def describe_unreadable_body(cause: BaseException | None) -> str:
@@ -121,7 +129,7 @@ def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s
     def record(request: Request, status: int, kind: str) -> None:
         path = request.url.path if request.url.path in KNOWN_ENDPOINTS else "other"
         metrics.error("router", kind)
-        metrics.request(path, status, 0.0)
+        metrics.request(path, status, elapsed_ms(request))
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, err: ApiError) -> JSONResponse:

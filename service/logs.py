@@ -1,9 +1,8 @@
 """Every line the service logs names its request, and none carries input text unless a setting
 says so.
 
-- The request id: the router sets it for the duration of a request (`request_scope`); inside a
-  backbone or head replica Serve carries the HTTP request's id through the handle call (a batch
-  names all of its requests). A record that names its own (`extra={"request_id": ...}`) keeps it.
+- The request id: the router sets it for the duration of a request (`request_scope`); a backbone
+  or head replica sets it from the call, which carries the id (a batch names all of its requests). A record that names its own (`extra={"request_id": ...}`) keeps it.
 - Input text: our log calls never pass question, context or text. What could still carry it is an
   exception's message (a library quoting its input), so a logged exception keeps its type and
   stack but loses its message, unless `logging.log_inputs` is on (then tracebacks are whole).
@@ -37,20 +36,7 @@ def request_scope(request_id: str) -> Iterator[None]:
 
 def current_request_ids() -> list[str]:
     rid = _request_id.get()
-    return [rid] if rid else _serve_request_ids()
-
-
-def _serve_request_ids() -> list[str]:
-    # Serve's request context is private API; if it moves, lines lose the id, nothing breaks.
-    try:
-        from ray.serve import context
-
-        rid = context._get_serve_request_context().request_id
-        if rid:
-            return [rid]
-        return [c.request_id for c in context._get_serve_batch_request_context() if c.request_id]
-    except Exception:
-        return []
+    return [rid] if rid else []
 
 
 def redacted_traceback(exc_info) -> str:

@@ -4,16 +4,21 @@ into a StageError that says which stage and what kind (the router decides what i
     timeout      no answer in time (the call is cancelled)                       -> 504 for the target
     overloaded   the stage's queue is full (Serve's BackPressureError)           -> 503 + Retry-After
     unavailable  the replica died mid-call (retried once, retry.py)             -> 503 + Retry-After
-                 or the call timed out while a dead replica awaits replacement
-                 or none runs (NoReplicaRunning, census.py: fails at once, not retried)
+                 or the call timed out after a call of this engine found a replica of
+                 that stage dead and before any call of it answered again
                  or the stored input died with its replica (InputLost, not retried)
+
+Only Serve's public surface is used: the handle's own queueing (a call waits until Serve has a
+replica for it, which is what makes a just-started stage answer rather than refuse), the
+timeout with cancellation, `max_queued_requests` (BackPressureError) and the exceptions a call
+raises. Nothing polls the controller: a router that refused calls on its own view of the
+replicas answered 503 in the first second after `/health/ready` (docs/service.md, "Startup").
     failed       the stage's own code raised                                     -> 502
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from ray.exceptions import ObjectLostError, RayActorError
@@ -21,22 +26,18 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, 
 from ray.serve.handle import DeploymentHandle
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
-from service.census import ReplicaCensus
-from service.retry import InputLost, NoReplicaRunning
+from service.retry import InputLost
 
 log = logging.getLogger("wiyh.service")
 
-# After a stage lost a replica, its calls that time out within this window most likely waited for
-# the replacement Serve is starting (until the controller notices, its handle has no replica to
-# offer): they are reported as unavailable (503 + Retry-After), not as a timeout (504).
-REPLACEMENT_WINDOW_S = 60.0
-
 
 class RayEngine:
-    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0,
-                 census: ReplicaCensus | None = None):
-        self.backbone, self.heads, self.retry_after_s, self.census = backbone, heads, retry_after_s, census
-        self._replica_lost_at: dict[str, float] = {}  # deployment -> when a call last found its replica dead
+    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0):
+        self.backbone, self.heads, self.retry_after_s = backbone, heads, retry_after_s
+        # Deployments one of whose replicas a call found dead, until a call to them answers again.
+        # A call that times out meanwhile most likely waited for the replacement Serve is starting
+        # (its handle holds calls until one runs): "unavailable" (503 + Retry-After), not "slow" (504).
+        self._replacing: set[str] = set()
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
         return await self._call("backbone", self.backbone, "encode", call, timeout_s, call.request_id)
@@ -62,16 +63,14 @@ class RayEngine:
 
     async def _call(self, stage: str, handle: DeploymentHandle, method: str, arg: Any, timeout_s: float,
                     request_id: str) -> Any:
-        if self.census is not None and self.census.none_running(handle.deployment_name):
-            # it would only wait for a replica Serve is still starting (census.py)
-            raise NoReplicaRunning(stage, self.retry_after_s)
+        deployment = handle.deployment_name
         remote = getattr(handle, method).remote
         response = remote(arg) if arg is not None else remote()
         try:
-            return await asyncio.wait_for(_awaited(response), timeout_s)
+            answer = await asyncio.wait_for(_awaited(response), timeout_s)
         except asyncio.TimeoutError:
             response.cancel()
-            if await self._replacing(handle.deployment_name):
+            if deployment in self._replacing:
                 raise StageError(stage, "unavailable", f"no answer within {timeout_s:g} s while a lost replica is "
                                  "being replaced", self.retry_after_s) from None
             raise StageError(stage, "timeout", f"no answer within {timeout_s:g} s") from None
@@ -80,7 +79,7 @@ class RayEngine:
         except (DeploymentUnavailableError, RayActorError, RequestCancelledError) as err:
             log.warning("request %s: %s unavailable: %s", request_id, stage, err)
             if isinstance(err, RayActorError):
-                self._replica_lost_at[handle.deployment_name] = time.monotonic()
+                self._replacing.add(deployment)
             raise StageError(stage, "unavailable", "no replica could take the call", self.retry_after_s) from None
         except Exception as err:  # the stage's own code raised; its log has the traceback
             cause = getattr(err, "cause", None) or err
@@ -89,17 +88,8 @@ class RayEngine:
                 raise InputLost(stage, "its input was lost with the replica that stored it", self.retry_after_s) from None
             log.warning("request %s: %s raised %s", request_id, stage, type(cause).__name__)
             raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
-
-    async def _replacing(self, deployment: str) -> bool:
-        lost_at = self._replica_lost_at.get(deployment)
-        if lost_at is not None and time.monotonic() - lost_at < REPLACEMENT_WINDOW_S:
-            return True
-        if self.census is None:
-            return False
-        if self.census.none_running(deployment) or await self.census.lost_a_replica(deployment):
-            self._replica_lost_at[deployment] = time.monotonic()
-            return True
-        return False
+        self._replacing.discard(deployment)
+        return answer
 
 
 async def _awaited(response: Any) -> Any:

@@ -10,6 +10,7 @@ A client can send its own `x-request-id`. It is kept when it looks like an id; a
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
@@ -52,6 +53,8 @@ class RequestIdMiddleware:
         rid = request_id_in(scope)
         # errors.error_response reads this: a 500 leaves from outside this middleware.
         scope["state"]["echo_request_id"] = self.echo_header
+        # errors.py measures an error response's latency from here, as the handlers do from theirs.
+        scope["state"]["started"] = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             if self.echo_header and message["type"] == "http.response.start":

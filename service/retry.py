@@ -32,15 +32,8 @@ class InputLost(StageError):
         super().__init__(stage, "unavailable", message, retry_after_s)
 
 
-class NoReplicaRunning(StageError):
-    """The stage has no running replica at all (census.py): a second call would find none either."""
-
-    def __init__(self, stage: str, retry_after_s: float | None = None):
-        super().__init__(stage, "unavailable", "no replica is running; one is starting", retry_after_s)
-
-
 def retryable(err: StageError) -> bool:
-    return err.kind == "unavailable" and not isinstance(err, (InputLost, NoReplicaRunning))
+    return err.kind == "unavailable" and not isinstance(err, InputLost)
 
 
 async def with_one_retry(call: Callable[[float], Awaitable[T]], timeout_s: float, request_id: str) -> T:

@@ -1,9 +1,10 @@
 """Which processes serve a deployment, and whether the application is whole again.
 
-Replica actors are found in the GCS actor table by `service.census.alive_replica_actors`, the
-same reading the router uses to tell a dead replica from a slow one: unlike
-`ray.util.state.list_actors`, it needs no dashboard process, which these clusters (and the
-integration tests') do not run.
+Replica actors are found in the GCS actor table (`alive_replica_actors`): unlike
+`ray.util.state.list_actors`, that needs no dashboard process, which these clusters (and the
+integration tests') do not run. It reads Ray's private `ray._private.state.actors`; the service
+itself never does. tests/unit/loadtests/test_private_ray_api.py fails when that API changes, and
+the fault integration test fails when what it returns does.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import os
 import signal
 from dataclasses import dataclass
 
-from service.census import alive_replica_actors
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,24 @@ class Replica:
     node_id: str
 
 
+def alive_replica_actors(app: str, deployment: str | None = None) -> list[dict]:
+    """The GCS entries of the ALIVE replica actors of `app` (of one deployment when named). The GCS
+    learns of a killed process within moments, while the controller (serve.status()) reports the
+    replica RUNNING until its next health check. Serve names a replica's actor class
+    `ServeReplica:<app>:<deployment>`."""
+    from ray._private import state
+
+    found = []
+    for actor in state.actors(actor_state_name="ALIVE").values():
+        prefix, _, rest = actor["ActorClassName"].partition(":")
+        actor_app, _, name = rest.partition(":")
+        if prefix == "ServeReplica" and actor_app == app and (deployment is None or name == deployment):
+            found.append(actor)
+    return found
+
+
 def alive_replicas(app: str, deployment: str | None = None) -> list[Replica]:
-    """The ALIVE replica actors of `app` (of one deployment when named), as the router's census
-    sees them."""
+    """The ALIVE replica actors of `app` (of one deployment when named)."""
     found = [Replica(actor["ActorClassName"].rsplit(":", 1)[1], actor["ActorID"], int(actor["Pid"]),
                      actor["Address"]["NodeID"]) for actor in alive_replica_actors(app, deployment)]
     return sorted(found, key=lambda r: (r.deployment, r.actor_id))

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
 from service.pipeline import Predictor
-from service.retry import MIN_RETRY_S, InputLost, NoReplicaRunning, with_one_retry
+from service.retry import MIN_RETRY_S, InputLost, with_one_retry
 from service.router import create_api
 from service.settings import Limits, Timeouts
 from tests.unit.service.fakes import FakeEngine, make_catalog
@@ -82,7 +82,6 @@ def test_a_lost_non_target_head_is_not_retried_and_lands_in_errors():
     (StageError("head number", "overloaded", "its queue is full", 1), 503),
     (StageError("head number", "failed", "raised ValueError"), 502),
     (InputLost("head number", "its input was lost with the replica that stored it", 1), 503),
-    (NoReplicaRunning("head number", 1), 503),
 ])
 def test_overload_model_errors_and_lost_inputs_are_never_retried(error, status):
     engine = FlakyEngine(make_catalog(), queued={"number": [error]})

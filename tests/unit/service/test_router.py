@@ -276,3 +276,36 @@ def test_liveness_readiness_and_openapi():
     schema = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/predict/batch", "/v1/heads"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
+
+
+class LatencyRecorder:
+    """PipelineMetrics that keeps every request's (endpoint, status, ms)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, int, float]] = []
+
+    def head_call(self, head: str, role: str, outcome: str, ms: float) -> None:
+        pass
+
+    def error(self, stage: str, kind: str) -> None:
+        pass
+
+    def degraded(self, head: str) -> None:
+        pass
+
+    def request(self, endpoint: str, status: int, ms: float) -> None:
+        self.requests.append((endpoint, status, ms))
+
+
+def test_an_error_response_records_the_time_it_took_not_zero():
+    catalog = make_catalog()
+    engine = FakeEngine(catalog, failures={"number": "hang"})
+    recorder = LatencyRecorder()
+    predictor = Predictor(engine, catalog, Timeouts(non_target_head_s=0.2, target_head_s=0.3), recorder)
+    client = TestClient(create_api(predictor, catalog, Limits(), retry_after_s=2, metrics=recorder), raise_server_exceptions=False)
+    assert predict(client, task="drop_number").status_code == 504  # the target waited 0.3 s, then timed out
+    assert predict(client, task="no_such_task").status_code == 422
+    [(endpoint, status, waited_ms), (_, refused_status, refused_ms)] = recorder.requests
+    assert (endpoint, status, refused_status) == ("/v1/predict", 504, 422)
+    assert waited_ms >= 300
+    assert refused_ms > 0

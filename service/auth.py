@@ -3,7 +3,8 @@
 A client sends `Authorization: Bearer <key>` or `X-API-Key: <key>`. Without a valid key the
 answer is 401 with `WWW-Authenticate` and our error body. The health endpoints stay open (load
 balancers and Kubernetes probe them without credentials), and so do /docs and /openapi.json, which
-describe the API but answer nothing. No keys configured: nothing is checked.
+describe the API but answer nothing, and so does the inspector page (not its /v1/examples).
+No keys configured: nothing is checked.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Callable, Sequence
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-OPEN_PATHS = frozenset({"/health/live", "/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+from service.inspector.paths import PAGE_PATHS
+
+OPEN_PATHS = frozenset({"/health/live", "/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}) | PAGE_PATHS
 CHALLENGE = 'Bearer realm="whats-in-your-head"'
 MISSING = ("this API needs a key: send it as the header `Authorization: Bearer <key>` (or `X-API-Key: <key>`); "
            "the operator sets keys with auth.api_keys or $WIYH_API_KEYS")

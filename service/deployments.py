@@ -16,6 +16,7 @@ from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenS
 from service.catalog import Catalog
 from service.compute import ComputeSlot
 from service.health import UnhealthyModel
+from service.inspector.routes import inspector_routes
 from service.logs import request_scope
 from service.metrics import RouterMetrics, StageMetrics
 from service.payload import PackedHiddenStates
@@ -185,6 +186,7 @@ class Router:
         # Serve's proxy already echoes x-request-id on every response, hence echo_request_id=False.
         self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics,
                                auth=settings.auth, log_inputs=settings.logging.log_inputs, echo_request_id=False)
+        self._api.include_router(inspector_routes(settings.checkpoint_path(), catalog))  # GET /inspect, /v1/examples
 
     def __serve_build_asgi_app__(self):
         return self._api

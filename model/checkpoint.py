@@ -82,6 +82,19 @@ class ExamplesEntry(BaseModel):
     count: int
 
 
+class ExplanationChance(BaseModel):
+    """How often the explanation's search "explains" a wrong number: measured once per checkpoint on
+    held-out questions (`python -m training chance`), reported with every arithmetic explanation, so
+    that a derivation is trusted only when this rate is low (service/explanations.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rate: float = Field(ge=0.0, le=1.0, description="share of (question, wrong answer) pairs the search explains")
+    questions: int = Field(ge=0, description="held-out numeric questions it was measured on")
+    wrong_answers: str = Field(description="which wrong answers were tried per question, e.g. 'gold - 1, gold + 1'")
+    split: str = Field(description="the data it was measured on")
+    heads: list[str] = Field(description="the heads whose top spans the search read")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format_version: int
@@ -96,6 +109,8 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     # None for checkpoints written before examples were stored, or without any to store.
     examples: ExamplesEntry | None = None
+    # None until `python -m training chance` measured it (older checkpoints, no span heads).
+    explanation_chance: ExplanationChance | None = None
 
     def head(self, name: str) -> HeadEntry:
         for entry in self.heads:

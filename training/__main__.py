@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate,controls,analyze}`: the command line of the training package."""
+"""`python -m training {train,evaluate,controls,chance,analyze}`: the command line of the training package."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(format_table(manifest.metrics["held_out"]))
     print(f"checkpoint written to {args.out} in {time.time() - started:.0f} s "
           f"(best step {manifest.metrics.get('step')}); curves: {args.out}/curves.png")
+    if {h.name for h in manifest.heads} & {"span", "multispan"}:
+        # Measured once per checkpoint, so the service can say how much an explanation proves.
+        return cmd_chance(argparse.Namespace(checkpoint=args.out, n=200, device="auto", quiet=args.quiet))
     return 0
 
 
@@ -104,6 +107,20 @@ def cmd_controls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chance(args: argparse.Namespace) -> int:
+    from model.checkpoint import CheckpointError
+    from training.analysis.chance import measure_chance
+
+    try:
+        chance = measure_chance(args.checkpoint, n=args.n, device=args.device, progress=not args.quiet)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"explanation chance rate {chance.rate:.3f} ({chance.wrong_answers} on {chance.questions} numeric "
+          f"{chance.split} questions), written to {args.checkpoint}/manifest.json")
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from training.analysis.run import AnalysisError, run_analysis
 
@@ -151,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="retrain controls that already exist")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_controls)
+
+    p = sub.add_parser("chance", help="measure how often the explanation's search explains a wrong number; "
+                                      "stored in the manifest for the service")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--n", type=int, default=200, help="validation examples per setting to draw the questions from")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_chance)
 
     p = sub.add_parser("analyze", help="measure the emergent behaviour of non-target heads against controls")
     p.add_argument("--checkpoint", required=True)

@@ -6,14 +6,26 @@ overall and by group. Metrics a variant cannot produce (a head it lacks) are sim
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
-from model.arithmetic import Candidate, derive, parse_number, parse_whole_number
-from training.analysis.spans import score_spans, span_head_top, tagged_spans
-from training.analysis.variants import Variant
+from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, wrong_answers
 from model.example import Example, Span
+from training.analysis.spans import score_spans, span_head_top, span_tokens, tagged_spans
 from training.metrics import rouge_l
+
+
+class Predictor(Protocol):
+    """What the analysis compares: a variant (model heads) or a baseline (no model)."""
+
+    name: str
+    description: str
+
+    def has(self, head: str) -> bool: ...
+
+    def predict(self, questions: Sequence[str], contexts: Sequence[str],
+                heads: Sequence[str]) -> list[dict[str, dict[str, Any]]]: ...
 
 SPAN_HEAD, MULTISPAN_HEAD, SUMMARY_HEAD = "span", "multispan", "summary"
 
@@ -37,21 +49,35 @@ class FindingSpec:
     group_by: str  # what the per-example group label is
 
 
+LENGTHS = {
+    "span_tokens": "mean length in word tokens of the span head's best span (a long span is not a precise one)",
+    "multispan_tokens": "mean length in word tokens of the multi-span head's spans",
+    "gold_tokens": "mean length in word tokens of the gold spans, for comparison",
+}
+
 NUMERIC = FindingSpec(
     key="numeric",
     title="Numeric: non-target span heads extract the arguments of the computed number",
     claim="On questions the generative head answers with a number, the span and multi-span heads mark the "
           "numbers the computation combines.",
     metrics={
-        "span_top1_precision": "span head's best span points at an argument",
-        "span_topk_recall": "share of arguments among the span head's top-k spans (k = number of arguments)",
+        "span_top1_precision": "span head's best span points at an argument (token F1 >= 0.5)",
+        "span_top1_exact": "span head's best span is exactly an argument",
+        "span_topk_recall": "share of arguments the span head's top-k spans point at (k = arguments, at most "
+                            "the spans the head returns)",
+        "span_topk_recall_exact": "the same, counting exact matches only",
         "multispan_precision": "share of the multi-span head's spans that point at an argument",
-        "multispan_recall": "share of arguments the multi-span head marks",
-        "multispan_f1": "harmonic mean of the two (a head that marks every number has high recall, low F1)",
-        "multispan_exact_set": "the multi-span head marks exactly the arguments",
-        "derives_target": "an operation of the setting over the extracted spans' numbers gives the number head's answer",
+        "multispan_recall": "share of arguments the multi-span head's spans point at",
+        "multispan_f1": "harmonic mean of the two (marking every number gives high recall, low precision)",
+        "multispan_f1_exact": "the same F1, counting exact matches only",
+        "multispan_exact_set": "the multi-span head's spans point at the arguments one to one and at nothing else "
+                               "(the headline: marking every number, which has F1 ~0.46, fails it)",
+        **LENGTHS,
+        "derives_target": "an operation over all the top spans' numbers gives the number head's answer",
+        "derives_gold": "an operation over all the top spans' numbers gives the gold answer",
+        "explains_wrong": "the same search 'explains' gold - 1 or gold + 1 (share of the two): its chance rate",
     },
-    headline=("span_topk_recall", "multispan_f1"),
+    headline=("span_topk_recall", "multispan_exact_set"),
     group_by="operation",
 )
 
@@ -60,9 +86,13 @@ YESNO = FindingSpec(
     title="Yes/no: the non-target span head finds the supporting evidence",
     claim="On questions the classifier answers yes or no, the span head points into the supporting facts.",
     metrics={
-        "span_top1_hit": "span head's best span lies in a supporting fact",
-        "span_topk_recall": "share of supporting facts hit by the span head's top-k spans (k = number of facts)",
-        "multispan_recall": "share of supporting facts hit by the multi-span head's spans",
+        "span_top1_hit": "span head's best span lies in a supporting fact (at least half its tokens inside one)",
+        "span_top1_exact": "span head's best span is exactly a supporting fact",
+        "span_topk_recall": "share of supporting facts that one of the span head's top-k spans lies in "
+                            "(k = facts, at most the spans the head returns)",
+        "multispan_precision": "share of the multi-span head's spans that lie in a supporting fact",
+        "multispan_recall": "share of supporting facts that a multi-span span lies in",
+        **LENGTHS,
     },
     headline=("span_top1_hit", "span_topk_recall"),
     group_by="question kind",
@@ -74,15 +104,22 @@ QA_SUMMARY = FindingSpec(
     claim="Given a question, the summariser trained next to a QA head summarises the answer-bearing sentence, "
           "and a question about another sentence moves the summary there.",
     metrics={
-        "rouge_answer_with_question": "ROUGE-L of the summary (question given) against the answer sentence",
-        "rouge_answer_without_question": "ROUGE-L of the summary (no question) against the answer sentence",
-        "rouge_gain": "the difference of the two (same context, same model)",
+        "unasked_rouge_with_question": "ROUGE-L of the summary (question given) against the answer sentence, on the "
+                                       "words the question does not contain (a copy of the question scores 0)",
+        "unasked_rouge_without_question": "the same for the summary written without the question",
+        "unasked_rouge_gain": "the difference of the two (same context, same model)",
+        "steer_gain_beyond_copy": "ROUGE-L to the steering sentence, steered summary minus original-question summary, "
+                                  "minus the same move of a summary that copies the question",
+        "rouge_answer_with_question": "ROUGE-L of the summary (question given) against the whole answer sentence",
+        "rouge_gain": "that minus the same without the question (the question's own words count: a copy scores)",
         "follows_question": "the sentence the summary is closest to is the answer sentence",
-        "steered": "with a question about another sentence, the summary moves there: closest to that sentence, "
-                   "and not with the original question",
+        "steered": "with a question about another sentence, the summary is closest to that sentence, and was not "
+                   "with the original question (a copy of the question passes this too)",
         "steer_gain": "ROUGE-L to the steering sentence: steered summary minus original-question summary",
+        "summary_tokens": "mean length in word tokens of the summary (question given)",
+        "gold_tokens": "mean length in word tokens of the answer sentence",
     },
-    headline=("rouge_gain", "steered"),
+    headline=("unasked_rouge_gain", "steer_gain_beyond_copy"),
     group_by="organisation kind",
 )
 
@@ -101,25 +138,59 @@ def steerable_examples(examples: Sequence[Example]) -> list[Example]:
     return [e for e in examples if e.task == "squad" and "steer_question" in e.extra and "sentence_spans" in e.extra]
 
 
-def _present(variant: Variant, heads: Sequence[str]) -> list[str]:
+def _present(variant: Predictor, heads: Sequence[str]) -> list[str]:
     return [h for h in heads if variant.has(h)]
 
 
-def candidates_of(prediction: dict[str, dict[str, Any]]) -> list[Candidate]:
-    """Every span the span heads returned, once each, with its number: what a derivation may use."""
-    seen, out = set(), []
-    spans = [(s, False) for s in span_head_top(prediction[SPAN_HEAD], 10)] if SPAN_HEAD in prediction else []
+def top_spans(prediction: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+    """The span head's best span and the multi-span head's set, each once (by field and offsets),
+    with whether it came from the set: what an explanation may use (never the alternatives)."""
+    spans = [(s, False) for s in span_head_top(prediction[SPAN_HEAD], 1)] if SPAN_HEAD in prediction else []
     spans += [(s, True) for s in tagged_spans(prediction[MULTISPAN_HEAD])] if MULTISPAN_HEAD in prediction else []
+    unique: dict[tuple, tuple[dict[str, Any], bool]] = {}
     for span, from_set in spans:
         key = (span.get("field"), span["start"], span["end"])
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(Candidate(span["text"], float(span.get("score", 0.0)), parse_number(span["text"]), from_set))
-    return out
+        if span.get("text"):
+            # The span head's best span may also be one of the set: then it is counted with the set.
+            unique[key] = (unique.get(key, (span, False))[0], from_set or unique.get(key, (span, False))[1])
+    return list(unique.values())
 
 
-def measure_numeric(variant: Variant, examples: Sequence[Example], target_numbers: Sequence[str | None]) -> Measured:
+def candidates_of(prediction: dict[str, dict[str, Any]]) -> list[Candidate]:
+    return [Candidate(s["text"], float(s.get("score", 0.0)), parse_number(s["text"]), from_set)
+            for s, from_set in top_spans(prediction)]
+
+
+def explains(number: float | None, prediction: dict[str, dict[str, Any]]) -> bool:
+    return number is not None and derive(number, candidates_of(prediction)).consistent
+
+
+def explains_wrong(gold: float | None, prediction: dict[str, dict[str, Any]]) -> float | None:
+    """Share of the near-miss wrong answers the search 'explains' from these spans (None without a
+    numeric gold answer): one question's contribution to the chance rate."""
+    if gold is None:
+        return None
+    wrong = wrong_answers(gold)
+    return sum(explains(w, prediction) for w in wrong) / len(wrong)
+
+
+def _mean_tokens(spans: Sequence[dict[str, Any] | Span]) -> float | None:
+    return sum(span_tokens(s) for s in spans) / len(spans) if spans else None
+
+
+def _add_lengths(measured: Measured, pred: dict[str, dict[str, Any]], gold: Sequence[Span]) -> None:
+    for metric, spans in (("span_tokens", span_head_top(pred[SPAN_HEAD], 1) if SPAN_HEAD in pred else []),
+                          ("multispan_tokens", tagged_spans(pred[MULTISPAN_HEAD]) if MULTISPAN_HEAD in pred else []),
+                          ("gold_tokens", gold)):
+        value = _mean_tokens(spans)
+        if value is not None:
+            measured.add(metric, value)
+
+
+def measure_numeric(variant: Predictor, examples: Sequence[Example], target_numbers: Sequence[str | None],
+                    span_k: int = 3) -> Measured:
+    """`span_k`: how many spans the span head returns at most (the multi-task model's, for every
+    variant, so that all are asked for the same number)."""
     heads = _present(variant, (SPAN_HEAD, MULTISPAN_HEAD))
     measured = Measured()
     if not heads:
@@ -127,36 +198,51 @@ def measure_numeric(variant: Variant, examples: Sequence[Example], target_number
     preds = variant.predict([e.question for e in examples], [e.context for e in examples], heads)
     for ex, pred, target in zip(examples, preds, target_numbers):
         args = ex.argument_spans
+        k = min(len(args), span_k)
         measured.groups.append(ex.operation or "?")
         if SPAN_HEAD in pred:
-            measured.add("span_top1_precision", score_spans(span_head_top(pred[SPAN_HEAD], 1), args).precision)
-            measured.add("span_topk_recall", score_spans(span_head_top(pred[SPAN_HEAD], len(args)), args).recall)
+            top1, topk = span_head_top(pred[SPAN_HEAD], 1), span_head_top(pred[SPAN_HEAD], k)
+            measured.add("span_top1_precision", score_spans(top1, args).precision)
+            measured.add("span_top1_exact", score_spans(top1, args, rule="exact").precision)
+            measured.add("span_topk_recall", score_spans(topk, args, k=k).recall)
+            measured.add("span_topk_recall_exact", score_spans(topk, args, rule="exact", k=k).recall)
         if MULTISPAN_HEAD in pred:
             scores = score_spans(tagged_spans(pred[MULTISPAN_HEAD]), args)
             measured.add("multispan_precision", scores.precision)
             measured.add("multispan_recall", scores.recall)
             measured.add("multispan_f1", scores.f1)
+            measured.add("multispan_f1_exact", score_spans(tagged_spans(pred[MULTISPAN_HEAD]), args, rule="exact").f1)
             measured.add("multispan_exact_set", scores.exact_set)
-        number = parse_whole_number(target) if target is not None else None
+        _add_lengths(measured, pred, args)
         if target is not None:
-            measured.add("derives_target", number is not None and derive(number, candidates_of(pred)).consistent)
+            measured.add("derives_target", explains(parse_whole_number(target), pred))
+        gold = parse_whole_number(ex.answer)
+        if gold is not None:
+            measured.add("derives_gold", explains(gold, pred))
+            measured.add("explains_wrong", explains_wrong(gold, pred))
     return measured
 
 
-def measure_yesno(variant: Variant, examples: Sequence[Example]) -> Measured:
+def measure_yesno(variant: Predictor, examples: Sequence[Example], span_k: int = 3) -> Measured:
     heads = _present(variant, (SPAN_HEAD, MULTISPAN_HEAD))
     measured = Measured()
     if not heads:
         return measured
     preds = variant.predict([e.question for e in examples], [e.context for e in examples], heads)
     for ex, pred in zip(examples, preds):
-        evidence = ex.evidence_spans
+        facts = ex.evidence_spans
+        k = min(len(facts), span_k)
         measured.groups.append(str(ex.extra.get("kind", "?")))
         if SPAN_HEAD in pred:
-            measured.add("span_top1_hit", score_spans(span_head_top(pred[SPAN_HEAD], 1), evidence).precision)
-            measured.add("span_topk_recall", score_spans(span_head_top(pred[SPAN_HEAD], len(evidence)), evidence).recall)
+            top1 = span_head_top(pred[SPAN_HEAD], 1)
+            measured.add("span_top1_hit", score_spans(top1, facts, rule="lies_in").precision)
+            measured.add("span_top1_exact", score_spans(top1, facts, rule="exact").precision)
+            measured.add("span_topk_recall", score_spans(span_head_top(pred[SPAN_HEAD], k), facts, rule="lies_in", k=k).recall)
         if MULTISPAN_HEAD in pred:
-            measured.add("multispan_recall", score_spans(tagged_spans(pred[MULTISPAN_HEAD]), evidence).recall)
+            scores = score_spans(tagged_spans(pred[MULTISPAN_HEAD]), facts, rule="lies_in")
+            measured.add("multispan_precision", scores.precision)
+            measured.add("multispan_recall", scores.recall)
+        _add_lengths(measured, pred, facts)
     return measured
 
 
@@ -185,7 +271,7 @@ class SummaryTriple:
     steered: str
 
 
-def summaries(variant: Variant, examples: Sequence[Example]) -> list[SummaryTriple]:
+def summaries(variant: Predictor, examples: Sequence[Example]) -> list[SummaryTriple]:
     contexts = [e.context for e in examples]
     asked = variant.predict([e.question for e in examples], contexts, [SUMMARY_HEAD])
     plain = variant.predict([""] * len(examples), contexts, [SUMMARY_HEAD])
@@ -194,23 +280,58 @@ def summaries(variant: Variant, examples: Sequence[Example]) -> list[SummaryTrip
             for a, p, s in zip(asked, plain, steered)]
 
 
-def measure_qa_summary(variant: Variant, examples: Sequence[Example]) -> Measured:
+def words(text: str) -> list[str]:
+    """ROUGE's tokens: lower-case runs of letters and digits."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def lcs_f1(prediction: Sequence[str], reference: Sequence[str]) -> float:
+    """ROUGE-L F-measure of two token lists."""
+    if not prediction or not reference:
+        return 0.0
+    row = [0] * (len(reference) + 1)
+    for p in prediction:
+        diagonal = 0
+        for j, r in enumerate(reference, start=1):
+            diagonal, row[j] = row[j], diagonal + 1 if p == r else max(row[j], row[j - 1])
+    lcs = row[-1]
+    return 0.0 if lcs == 0 else 2 * lcs / (len(prediction) + len(reference))
+
+
+def unasked_rouge(summary: str, reference: str, question: str) -> float:
+    """ROUGE-L of `summary` against `reference` with every word of `question` taken out of both:
+    what the summary says about the sentence that the question could not have given it."""
+    asked = set(words(question))
+    return lcs_f1([w for w in words(summary) if w not in asked], [w for w in words(reference) if w not in asked])
+
+
+def measure_qa_summary(variant: Predictor, examples: Sequence[Example]) -> Measured:
     measured = Measured()
     if not variant.has(SUMMARY_HEAD):
         return measured
     for ex, triple in zip(examples, summaries(variant, examples)):
         sentences = sentences_of(ex)
         answer, steer = sentences[ex.extra["answer_sentence"]], sentences[ex.extra["steer_sentence"]]
+        question, steer_question = ex.question, ex.extra["steer_question"]
         measured.groups.append(str(ex.extra.get("kind", "?")))
-        with_q, without_q = rouge_l(triple.with_question, answer.text), rouge_l(triple.without_question, answer.text)
-        measured.add("rouge_answer_with_question", with_q)
-        measured.add("rouge_answer_without_question", without_q)
-        measured.add("rouge_gain", with_q - without_q)
+        with_q = unasked_rouge(triple.with_question, answer.text, question)
+        without_q = unasked_rouge(triple.without_question, answer.text, question)
+        measured.add("unasked_rouge_with_question", with_q)
+        measured.add("unasked_rouge_without_question", without_q)
+        measured.add("unasked_rouge_gain", with_q - without_q)
+        steer_gain = rouge_l(triple.steered, steer.text) - rouge_l(triple.with_question, steer.text)
+        copy_gain = rouge_l(steer_question, steer.text) - rouge_l(question, steer.text)
+        measured.add("steer_gain_beyond_copy", steer_gain - copy_gain)
+        full_with, full_without = rouge_l(triple.with_question, answer.text), rouge_l(triple.without_question, answer.text)
+        measured.add("rouge_answer_with_question", full_with)
+        measured.add("rouge_gain", full_with - full_without)
         followed = closest_sentence(triple.with_question, sentences)
         measured.add("follows_question", followed == ex.extra["answer_sentence"])
         # "Moves to": a summary that sits at the steering sentence whatever the question (a constant
         # summariser, or a lead-sentence one when the steer sentence leads) has not been steered.
         steer_at = ex.extra["steer_sentence"]
         measured.add("steered", closest_sentence(triple.steered, sentences) == steer_at and followed != steer_at)
-        measured.add("steer_gain", rouge_l(triple.steered, steer.text) - rouge_l(triple.with_question, steer.text))
+        measured.add("steer_gain", steer_gain)
+        measured.add("summary_tokens", len(words(triple.with_question)))
+        measured.add("gold_tokens", len(words(answer.text)))
     return measured

@@ -11,11 +11,13 @@ from tqdm.auto import tqdm
 from training.analysis import findings as F
 from training.analysis import worked
 from training.analysis.report import FindingResult, summarise, write
+from training.analysis.baselines import baselines
+from training.analysis.spans import span_head_capacity
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
 from model.checkpoint import CheckpointError, read_manifest
 from training.config import TrainConfig
 from training.controls import ANALYSED_HEADS
-from training.data.loading import load_data
+from training.data.loading import load_test_data
 from model.example import Example
 from training.train import pick_device
 
@@ -41,14 +43,14 @@ class Report:
 
 
 def held_out_examples(checkpoint: str | Path, n: int | None) -> list[Example]:
+    """The test split of the checkpoint's synthetic settings: held-out templates, drawn apart from
+    the validation split that chose the checkpoint (training/data/loading.py)."""
     config = TrainConfig.model_validate(read_manifest(checkpoint).training["config"])
     if n:
         config.data.eval_per_setting = n
-    # Only the synthetic settings carry the ground truth the findings need; nothing to train on.
+    # Only the synthetic settings carry the ground truth the findings need.
     config.data.synthetic = {s: 0 for s in ("numeric", "multihop", "qa_summary")}
-    config.data.files = []
-    _, eval_sets = load_data(config.data)
-    return [e for exs in eval_sets.values() for e in exs]
+    return [e for exs in load_test_data(config.data).values() for e in exs]
 
 
 def run_analysis(checkpoint: str | Path, out: str | Path, controls: str | Path | None = None, n: int | None = None,
@@ -67,7 +69,7 @@ def run_analysis(checkpoint: str | Path, out: str | Path, controls: str | Path |
     if not any(h in heads for h in ANALYSED_HEADS):
         raise AnalysisError(f"checkpoint {checkpoint} has none of the heads the analysis reads {list(ANALYSED_HEADS)}; "
                             f"its heads: {sorted(heads)}")
-    variants: list[Variant] = [multi]
+    variants: list[F.Predictor] = [multi]
     notes: list[str] = []
     if controls is not None:
         if not Path(controls).is_dir():
@@ -81,6 +83,9 @@ def run_analysis(checkpoint: str | Path, out: str | Path, controls: str | Path |
     else:
         notes.append("no --controls given: only the random-head control is measured")
     variants.append(random_heads(multi, seed=1234 + seed))
+    variants += baselines()
+    # Every variant is asked for as many spans as the multi-task span head returns.
+    span_k = span_head_capacity(multi.head_config(F.SPAN_HEAD)) if multi.has(F.SPAN_HEAD) else 3
 
     examples = held_out_examples(checkpoint, n)
     numeric, yesno, steerable = F.numeric_examples(examples), F.yesno_examples(examples), F.steerable_examples(examples)
@@ -100,9 +105,9 @@ def run_analysis(checkpoint: str | Path, out: str | Path, controls: str | Path |
             bar.set_postfix_str(f"{spec.key}: {variant.name}")
             if exs:
                 if spec is F.NUMERIC:
-                    measured[variant.name] = F.measure_numeric(variant, exs, target_numbers)
+                    measured[variant.name] = F.measure_numeric(variant, exs, target_numbers, span_k)
                 elif spec is F.YESNO:
-                    measured[variant.name] = F.measure_yesno(variant, exs)
+                    measured[variant.name] = F.measure_yesno(variant, exs, span_k)
                 else:
                     measured[variant.name] = F.measure_qa_summary(variant, exs)
             bar.update(1)
@@ -125,7 +130,7 @@ def run_analysis(checkpoint: str | Path, out: str | Path, controls: str | Path |
         "seed": seed,
     }
     preamble = [
-        f"Checkpoint `{checkpoint}` ({manifest.name}, {manifest.training.get('steps')} steps), held-out templates only.",
+        f"Checkpoint `{checkpoint}` ({manifest.name}, {manifest.training.get('steps')} steps), test split of the held-out templates (not the validation split that chose the checkpoint).",
         f"Command: `python -m training analyze --checkpoint {checkpoint} --out {out}"
         + (f" --controls {controls}" if controls else "") + (f" --n {n}" if n else "") + "`",
     ]

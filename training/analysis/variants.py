@@ -5,6 +5,8 @@
                    trained alone on its own tasks with its own backbone and the same step budget
     random heads   the checkpoint's backbone with freshly initialised heads: what the backbone's
                    features give without any head training (the floor)
+
+The degenerate baselines (training/analysis/baselines.py) are controls too, with the same interface.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class Variant:
 
     def has(self, head: str) -> bool:
         return head in self.models
+
+    def head_config(self, head: str) -> dict[str, Any]:
+        return dict(self.models[head].model.heads[head].config)
 
     def predict(self, questions: Sequence[str], contexts: Sequence[str], heads: Sequence[str],
                 batch_size: int = 32) -> list[dict[str, dict[str, Any]]]:

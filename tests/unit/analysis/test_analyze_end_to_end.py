@@ -36,11 +36,17 @@ def test_controls_then_analyze_write_every_artefact(tiny, tmp_path, capsys):
     for name in ARTEFACTS:
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "findings.json").read_text())
-    assert set(data["variants"]) == {"multi-task", "single-task", "random heads"}
+    degenerate = {"whole passage", "every number", "copy the question", "first sentence"}
+    assert set(data["variants"]) == {"multi-task", "single-task", "random heads"} | degenerate
     numeric = data["findings"]["numeric"]["metrics"]
     # The single-task control has a span head but no multi-span head (not asked for).
-    assert set(numeric["span_topk_recall"]) == {"multi-task", "single-task", "random heads"}
-    assert set(numeric["multispan_f1"]) == {"multi-task", "random heads"}
+    assert set(numeric["span_topk_recall"]) == {"multi-task", "single-task", "random heads"} | degenerate
+    assert set(numeric["multispan_f1"]) == {"multi-task", "random heads"} | degenerate
+    # Every finding's verdict is taken against the degenerate baselines too.
+    for finding in data["findings"].values():
+        for verdict in finding["verdicts"].values():
+            assert degenerate <= set(verdict["controls"])
+    assert {"span_tokens", "gold_tokens"} <= set(numeric)
     for finding in data["findings"].values():
         for per_variant in finding["metrics"].values():
             for est in per_variant.values():

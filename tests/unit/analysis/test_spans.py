@@ -1,11 +1,12 @@
-"""Span-set scores on hand-made spans with known answers."""
+"""Span-set scores on hand-made spans with known answers: what hits a reference and what a long
+span can no longer win."""
 from __future__ import annotations
 
 import pytest
 
-from training.analysis.bootstrap import bootstrap_mean
-from training.analysis.spans import mark, score_spans, span_head_top
 from model.example import Span
+from training.analysis.bootstrap import bootstrap_mean
+from training.analysis.spans import lies_in, mark, score_spans, span_head_top, span_tokens, token_f1
 
 CONTEXT = "The Bears scored 24 points and the Lions scored 17 points."
 ARGS = [Span(17, 19, "24"), Span(48, 50, "17")]
@@ -18,6 +19,28 @@ def pred(start: int, end: int, field: str = "context") -> dict:
 def test_exact_arguments_score_one_everywhere():
     s = score_spans([pred(17, 19), pred(48, 57)], ARGS)  # "24", "17 points"
     assert (s.precision, s.recall, s.exact_set, s.f1) == (1.0, 1.0, 1.0, 1.0)
+    exact = score_spans([pred(17, 19), pred(48, 57)], ARGS, rule="exact")
+    assert (exact.precision, exact.recall) == (0.5, 0.5)  # "17 points" is not exactly "17"
+
+
+def test_a_number_with_its_unit_points_at_the_argument():
+    assert token_f1(pred(17, 26), ARGS[0]) == pytest.approx(2 / 3)  # "24 points"
+
+
+def test_the_whole_passage_points_at_no_argument_and_lies_in_no_sentence():
+    whole = pred(0, len(CONTEXT))
+    s = score_spans([whole], ARGS)
+    assert (s.precision, s.recall, s.f1) == (0.0, 0.0, 0.0)
+    first_clause = Span(0, 26, CONTEXT[0:26])
+    assert not lies_in(whole, first_clause)
+    assert score_spans([whole], [first_clause], rule="lies_in").recall == 0.0
+
+
+def test_a_short_span_inside_a_fact_lies_in_it_and_one_over_two_facts_does_not():
+    fact = Span(0, 26, CONTEXT[0:26])  # "The Bears scored 24 points"
+    assert lies_in(pred(17, 19), fact)
+    assert lies_in(pred(10, 30), fact)  # "scored 24 points and": 4 of its 5 words
+    assert not lies_in(pred(17, 57), fact)  # 2 of its 9 words
 
 
 def test_half_found_with_one_wrong_span():
@@ -25,7 +48,7 @@ def test_half_found_with_one_wrong_span():
     assert s.precision == 0.5 and s.recall == 0.5 and s.exact_set == 0.0
 
 
-def test_grazing_an_argument_by_one_character_is_not_pointing_at_it():
+def test_grazing_an_argument_with_a_cut_word_is_not_pointing_at_it():
     s = score_spans([pred(18, 29)], ARGS)  # "4 points an"
     assert s.recall == 0.0
 
@@ -39,9 +62,26 @@ def test_no_prediction_scores_zero():
     assert (s.precision, s.recall, s.exact_set) == (0.0, 0.0, 0.0)
 
 
-def test_one_span_covering_both_arguments_is_not_an_exact_set():
+def test_one_span_covering_both_arguments_finds_neither():
     s = score_spans([pred(17, 50)], ARGS)
-    assert s.recall == 1.0 and s.exact_set == 0.0
+    assert s.recall == 0.0 and s.exact_set == 0.0
+
+
+def test_recall_counts_only_as_many_references_as_spans_were_allowed():
+    four = [*ARGS, Span(4, 9, "Bears"), Span(35, 40, "Lions")]
+    three = [pred(17, 19), pred(48, 50), pred(4, 9)]
+    assert score_spans(three, four).recall == 0.75
+    assert score_spans(three, four, k=3).recall == 1.0
+    assert score_spans(three[:1], four, k=3).recall == pytest.approx(1 / 3)
+
+
+def test_unknown_rule_is_refused_by_name():
+    with pytest.raises(ValueError, match="points_at"):
+        score_spans([pred(17, 19)], ARGS, rule="overlap")  # type: ignore[arg-type]
+
+
+def test_span_length_is_counted_in_words():
+    assert span_tokens(pred(0, len(CONTEXT))) == 11 and span_tokens(ARGS[0]) == 1
 
 
 def test_span_head_top_takes_best_then_alternatives():
@@ -65,55 +105,3 @@ def test_bootstrap_interval_contains_the_mean_and_shrinks_with_n():
 def test_a_reference_is_required():
     with pytest.raises(ValueError):
         score_spans([pred(0, 3)], [])
-
-
-def test_closest_sentence_names_the_one_sentence_a_summary_follows_and_no_other():
-    from training.analysis.findings import closest_sentence
-
-    text = "The choir was founded in 1920. It sings in Seville. The hall has red seats."
-    sentences = [Span(0, 30, text[0:30]), Span(31, 51, text[31:51]), Span(52, 75, text[52:75])]
-    assert closest_sentence("the choir sings in seville", sentences) == 1
-    # Gibberish overlaps nothing, and a tie picks no sentence: neither counts as following sentence 0.
-    assert closest_sentence("zq xv wk", sentences) == -1
-    assert closest_sentence("the", sentences[0:1] + [Span(0, 30, text[0:30])]) == -1
-    assert closest_sentence("   ", sentences) == -1
-
-
-class _Summariser:
-    """A hand-made summary "head" over known examples: says `pick(example, question)`'s sentence."""
-
-    def __init__(self, examples, pick):
-        self.by_input = {}
-        for ex in examples:
-            spans = ex.extra["sentence_spans"]
-            for question in (ex.question, ex.extra["steer_question"], ""):
-                a, b = spans[pick(ex, question)]
-                self.by_input[(question, ex.context)] = ex.context[a:b]
-
-    def has(self, head):
-        return head == "summary"
-
-    def predict(self, questions, contexts, heads):
-        return [{"summary": {"text": self.by_input[(q, c)]}} for q, c in zip(questions, contexts)]
-
-
-def test_steering_counts_a_summary_that_moves_with_the_question_and_not_one_that_stays_put():
-    from training.analysis.findings import measure_qa_summary, steerable_examples
-    from training.data.synthetic import generate
-
-    examples = steerable_examples(generate("qa_summary", 40, seed=5, split="heldout"))[:20]
-    assert len(examples) == 20
-
-    def follows(ex, question):
-        if question == ex.question:
-            return ex.extra["answer_sentence"]
-        return ex.extra["steer_sentence"] if question else 0
-
-    following = measure_qa_summary(_Summariser(examples, follows), examples).values
-    assert following["steered"] == [1.0] * len(examples)
-    assert following["follows_question"] == [1.0] * len(examples)
-
-    # Always the steering sentence, whatever is asked: it sits there, it was not moved there.
-    stays = measure_qa_summary(_Summariser(examples, lambda ex, q: ex.extra["steer_sentence"]), examples).values
-    assert stays["steered"] == [0.0] * len(examples)
-    assert stays["rouge_gain"] == [0.0] * len(examples)

@@ -17,10 +17,10 @@ demo: setup
 	fi
 	@WIYH_CHECKPOINT=$(CHECKPOINT) $(PY) -m service.demo
 
-# CI (CI=true) also requires the real-Prometheus test to run rather than skip.
+# CI (CI=true) also requires the real-Prometheus and browser (chromium) tests to run rather than skip.
 test: setup
 	@bash scripts/test-deps.sh
-	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} $(PY) -m pytest -q
+	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} WIYH_REQUIRE_CHROMIUM=$${CI:+1} $(PY) -m pytest -q
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit

@@ -731,7 +731,7 @@
       const row = el("tr", { data: { row: String(i) } },
         el("th", { scope: "row" }, el("strong", { text: result.task || items[i].target_head || "" }), el("br"),
           el("span", { text: inputs.question || "(no question)" }), el("br"),
-          el("span", { class: "muted", text: clip(inputs.context ?? inputs.text, 140) })));
+          el("span", { class: "muted", text: clip(inputs.context ?? inputs.text, 100) })));
       for (const head of heads) {
         const out = [result.target, ...result.non_target].find((o) => o.head === head);
         const error = result.errors.find((e) => e.head === head);

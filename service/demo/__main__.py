@@ -222,6 +222,7 @@ def print_next_steps(url: str, metrics_port: int) -> None:
                                                     "context": "The Lighthouse Choir was founded by Omar Roberts in 1920."}})
     print(f"""
 The service keeps running at {url}
+  inspect:  {url}/inspect    (the inspector: every head's reading of an input, spans marked, in a browser)
   try it:   curl -s {url}/v1/predict -H 'content-type: application/json' -d '{sample}'
   heads:    curl -s {url}/v1/heads
   API docs: {url}/docs        metrics: http://127.0.0.1:{metrics_port}/metrics

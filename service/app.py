@@ -47,7 +47,8 @@ def build_from_settings(settings: ServiceSettings) -> Application:
             "train one with `python -m training train --preset quick --out checkpoints/quick`)"
         ) from None
     stages = settings.head_stages([h.name for h in manifest.heads])
-    catalog = Catalog.from_manifest(manifest, {name: s.placement for name, s in stages.items()})
+    catalog = Catalog.from_manifest(manifest, {name: s.placement for name, s in stages.items()},
+                                    chance_bound=settings.explanation_chance_bound)
     colocated = {name: s for name, s in stages.items() if s.placement == "colocated"}
 
     backbone = Backbone.options(**settings.backbone.serve_options("backbone")).bind(

@@ -35,9 +35,14 @@ class Catalog(BaseModel):
     checkpoint: CheckpointInfo
     heads: dict[str, HeadInfo]
     tasks: dict[str, str]  # task -> target head
+    # How often the explanation's search explains a wrong number (manifest; None: not measured),
+    # and the rate below which an arithmetic explanation is trusted (service config).
+    explanation_chance: float | None = None
+    explanation_chance_bound: float = 0.05
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, placement: dict[str, Placement]) -> "Catalog":
+    def from_manifest(cls, manifest: Manifest, placement: dict[str, Placement],
+                      chance_bound: float = 0.05) -> "Catalog":
         heads = {
             h.name: HeadInfo(
                 name=h.name,
@@ -61,6 +66,8 @@ class Catalog(BaseModel):
             ),
             heads=heads,
             tasks=dict(manifest.tasks),
+            explanation_chance=manifest.explanation_chance.rate if manifest.explanation_chance else None,
+            explanation_chance_bound=chance_bound,
         )
 
     def target_of(self, task: str | None, target_head: str | None) -> str:

@@ -150,18 +150,30 @@ class Evidence(BaseModel):
     end: int
     field: str
     score: float
+    in_sentence_with_both_entities: bool | None = Field(
+        None, description="label targets: the span lies in a passage sentence that mentions both entities the "
+                          "question compares (None when not judged: a question span, fewer than two entities).")
 
 
 class Explanation(BaseModel):
-    """Why the target said what it said, from the non-target span heads (service/explanations.py)."""
+    """Why the target said what it said, from the non-target span heads' top spans, and how much
+    that proves (service/explanations.py)."""
 
-    kind: Literal["arithmetic", "evidence"] = Field(
-        description="arithmetic: a number target derived from the spans' numbers; evidence: the spans behind a label.")
+    kind: Literal["arithmetic", "evidence", "none"] = Field(
+        description="arithmetic: a number target derived from all the top spans' numbers, by a search whose chance "
+                    "rate is below the bound; evidence: the spans behind a label; none: no explanation, see message.")
     consistent: bool | None = Field(
-        None, description="arithmetic only: true when an operation over the spans gives the target's number.")
-    operation: str | None = Field(None, description="difference, sum, max, min, count or identity, when consistent.")
+        None, description="true only for arithmetic: an operation over every extracted number gives the target and "
+                          "the search's chance rate is below the bound; false for none; null for evidence.")
+    operation: str | None = Field(None, description="difference, sum, max, min or count, when consistent.")
     expression: str | None = Field(None, description='e.g. "24 - 17 = 7", when consistent.')
-    arguments: list[Evidence] = Field(description="The spans used (consistent), tried (inconsistent), or the evidence.")
+    arguments: list[Evidence] = Field(description="The spans used (consistent), tried (none), or the evidence.")
+    chance: float | None = Field(
+        None, description="number targets: how often the same search explains a wrong answer (gold - 1, gold + 1) on "
+                          "held-out questions, measured once per checkpoint; null when the checkpoint was not measured.")
+    chance_bound: float | None = Field(None, description="number targets: the chance rate below which it is trusted.")
+    compared_entities: list[str] | None = Field(
+        None, description="label targets: the entities the question compares, as found in the passage.")
     message: str
 
 

@@ -242,6 +242,9 @@ class ServiceSettings(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     auth: Auth = Field(default_factory=Auth)
     logging: LogSettings = Field(default_factory=LogSettings)
+    # An arithmetic explanation is reported as consistent only when the checkpoint's measured chance
+    # rate (how often the same search explains a wrong number) is below this.
+    explanation_chance_bound: float = Field(0.05, gt=0, le=1)
 
     @model_validator(mode="after")
     def _batch_fits_backbone(self) -> "ServiceSettings":

@@ -94,3 +94,11 @@ def test_the_analysis_reads_the_test_split(tmp_path):
     _, validation = load_data(config.data)
     read = {(e.question, e.context) for e in held_out_examples(path, 20)}
     assert read and not read & {(e.question, e.context) for exs in validation.values() for e in exs}
+
+
+def test_training_ends_by_measuring_the_chance_rate(tmp_path):
+    out = tmp_path / "tiny"
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--set", "optim.steps=2", "--set", "optim.eval_every=2",
+                 "--set", "data.eval_per_setting=6", "--quiet"]) == 0
+    chance = read_manifest(out).explanation_chance
+    assert chance is not None and chance.questions > 0

@@ -132,8 +132,10 @@
       describe: (o) => (o.end > o.start ? quote(o.text) : "(no span)"),
       confidence: (o) => o.score,
       body(o) {
+        return el("div", {}, el("p", { class: "gen-text", text: this.describe(o) }), this.details(o));
+      },
+      details(o) {
         const box = el("div");
-        box.append(el("p", { class: "gen-text", text: this.describe(o) }));
         if (o.end > o.start) box.append(el("p", { class: "meta", text: `${o.field} ${o.start}–${o.end} · score ${fmt(o.score)}` }));
         const alts = o.alternatives || [];
         if (alts.length) {
@@ -174,10 +176,11 @@
       describe: (o) => quote(o.text),
       confidence: (o) => o.score,
       body(o) {
-        return el("div", {},
-          el("p", { class: "gen-text", text: o.text === "" ? "(empty)" : o.text }),
-          el("p", { class: "meta", text: `${o.num_tokens ?? "?"} tokens · mean token probability ${fmt(o.score)}` +
-            (o.finished === false ? " · stopped at the length limit" : "") }));
+        return el("div", {}, el("p", { class: "gen-text", text: o.text === "" ? "(empty)" : o.text }), this.details(o));
+      },
+      details(o) {
+        return el("p", { class: "meta", text: `${o.num_tokens ?? "?"} tokens · mean token probability ${fmt(o.score)}` +
+          (o.finished === false ? " · stopped at the length limit" : "") });
       },
     },
     other: {
@@ -467,7 +470,8 @@
       box.append(el("p", { class: "meta", text: `reference answer (the generator's): ${ref.answer}` +
         (ref.operation ? ` · operation: ${ref.operation} of ${ref.argument_spans.map((s) => quote(s.text)).join(", ")}` : "") }));
     }
-    box.append(view.body(t.output, t.head));
+    // The answer is already on top; what the head says beyond it (offsets, alternatives, probabilities).
+    box.append((view.details || view.body).call(view, t.output, t.head));
     const comparison = headChanges(t.head, t.kind, t.output, previous);
     if (comparison) box.append(changesBox("Since the last answer", comparison));
     if (result.errors.length) {
@@ -481,14 +485,21 @@
     box.replaceChildren();
     if (!explanation) return;
     box.className = "explanation";
-    box.append(el("h3", { class: "minor", text: `Explanation (${explanation.kind})` }));
+    const title = { arithmetic: "Explanation: arithmetic over the extracted spans", evidence: "Explanation: the evidence spans",
+      none: "Explanation: none that holds" }[explanation.kind] || `Explanation (${explanation.kind})`;
+    box.append(el("h3", { class: "minor", text: title }));
     if (explanation.expression) box.append(el("p", { class: "expr", text: explanation.expression }));
-    if (explanation.consistent !== null && explanation.consistent !== undefined) {
-      box.append(el("p", { class: "meta", text: explanation.consistent ? "consistent: an operation over the spans gives the target's number" : "not consistent" }));
-    }
     box.append(el("p", { text: explanation.message }));
+    const meta = [];
+    if (explanation.consistent === true) meta.push("consistent: an operation over the spans gives the target's number");
+    if (typeof explanation.chance === "number") {
+      meta.push(`chance rate ${pct(explanation.chance)}` + (typeof explanation.chance_bound === "number" ? ` (trusted below ${pct(explanation.chance_bound)})` : ""));
+    }
+    if (explanation.compared_entities && explanation.compared_entities.length) meta.push(`compares ${explanation.compared_entities.join(" and ")}`);
+    if (meta.length) box.append(el("p", { class: "meta", text: meta.join(" · ") }));
     if (explanation.arguments.length) {
-      const args = el("p", { class: "args" }, "arguments (select one to find it in the text): ");
+      const what = { arithmetic: "arguments", evidence: "evidence", none: "numbers tried" }[explanation.kind] || "spans";
+      const args = el("p", { class: "args" }, `${what} (select one to find it in the text): `);
       for (const arg of explanation.arguments) {
         const link = el("button", { type: "button", class: `arg-link ${colourOf(arg.head)}`, text: `${quote(arg.text)} · ${arg.head}`,
           data: { mark: arg.markId || "" }, "aria-label": `argument ${arg.text} from head ${arg.head}, ${arg.field} ${arg.start} to ${arg.end}` });

@@ -5,6 +5,7 @@ the data, and training one with `tokenizers` takes a second and needs no downloa
 """
 from __future__ import annotations
 
+import re
 import string
 from typing import Iterable, Iterator
 
@@ -51,3 +52,51 @@ def build_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> P
         mask_token="[MASK]",
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Digit-level pre-tokenisation (GenBERT): every digit its own token, so "2229" is 2 2 2 9 and a
+# number is spelled from ten symbols instead of being one of thousands of arbitrary WordPieces.
+
+DIGIT_MODES = ("split", "wordpiece")
+_PROBE = "2229"
+
+
+def with_split_digits(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """The same vocabulary with each digit pre-tokenised on its own; character offsets stay exact
+    (a pre-tokenizer only cuts, it never rewrites text).
+
+    The result is the generic fast class on purpose: it saves and reloads tokenizer.json as it is,
+    where a reloaded BertTokenizer rebuilds its pre-tokenizer from defaults and loses the split."""
+    if splits_digits(tokenizer):
+        return tokenizer
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    parts = [backend.pre_tokenizer] if backend.pre_tokenizer is not None else []
+    backend.pre_tokenizer = pre_tokenizers.Sequence([*parts, pre_tokenizers.Digits(individual_digits=True)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token=tokenizer.unk_token,
+        pad_token=tokenizer.pad_token,
+        cls_token=tokenizer.cls_token,
+        sep_token=tokenizer.sep_token,
+        mask_token=tokenizer.mask_token,
+        model_input_names=list(tokenizer.model_input_names),
+    )
+
+
+def splits_digits(tokenizer) -> bool:
+    """Whether this tokenizer cuts a number into single digits (checked on a real number, not on
+    its configuration, which is what a reload can silently change)."""
+    return tokenizer.tokenize(_PROBE) == list(_PROBE)
+
+
+# The space the WordPiece decoder puts between two split digits: "1 9 7 4" -> "1974". (Two
+# numbers a generated text puts side by side with only a space between them would merge; the
+# targets here never do that.)
+_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+
+
+def decode_text(tokenizer, ids: list[int]) -> str:
+    """Token ids -> text, with split digits joined back into numbers."""
+    text = tokenizer.decode(ids, skip_special_tokens=True).strip()
+    return _DIGIT_GAP.sub("", text) if splits_digits(tokenizer) else text

@@ -48,6 +48,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from model.checkpoint import CheckpointError, load_model
     from training.config import TrainConfig
     from training.data.loading import load_data
+    from model.routing import routes_for
     from training.evaluate import evaluate_model, format_table
     from training.train import pick_device
 
@@ -63,7 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _, eval_sets = load_data(config.data)
     model.to(pick_device(args.device))
     results = evaluate_model(model, tokenizer, eval_sets, manifest.tasks, manifest.encoding.model_dump(),
-                             progress=not args.json)
+                             progress=not args.json, routes=routes_for(manifest.heads, manifest.tasks))
     if args.json:
         print(json.dumps({"checkpoint": manifest.name, "metrics": results}, indent=2))
     else:

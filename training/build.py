@@ -8,7 +8,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from training.config import TrainConfig
 from model import BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone, load_pretrained_backbone
 from model.backbone import minilm_path
-from model.tokenizer import build_wordpiece_tokenizer
+from model.tokenizer import build_wordpiece_tokenizer, with_split_digits
 
 
 def build_model(config: TrainConfig, tokenizer_texts: Iterable[str] = ()) -> tuple[MultiTaskModel, PreTrainedTokenizerBase, str]:
@@ -33,6 +33,8 @@ def build_model(config: TrainConfig, tokenizer_texts: Iterable[str] = ()) -> tup
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         backbone = load_pretrained_backbone(path)
         source = "sentence-transformers/all-MiniLM-L6-v2" if bb.source == "minilm" else str(path)
+    if bb.digits == "split":
+        tokenizer = with_split_digits(tokenizer)
     if bb.max_length > backbone.config.max_position_embeddings:
         raise ValueError(f"backbone.max_length {bb.max_length} exceeds the backbone's "
                          f"max_position_embeddings {backbone.config.max_position_embeddings}")

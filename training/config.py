@@ -49,6 +49,9 @@ class BackboneConfig(_Strict):
     max_length: int = Field(256, ge=32)
     stride: int = Field(64, ge=0)
     max_question_tokens: int = Field(64, ge=4)
+    # "split": every digit its own token (GenBERT), so the number head spells numbers from ten
+    # symbols; "wordpiece": numbers as the backbone's vocabulary cuts them ("2229" -> 222 ##9).
+    digits: Literal["split", "wordpiece"] = "split"
 
     def encoding(self) -> dict[str, int]:
         """The keyword arguments of `encode` (and the checkpoint's `encoding` entry)."""
@@ -85,6 +88,11 @@ class HeadConfig(_Strict):
             raise ValueError(f"unknown tasks {unknown}; valid tasks: {sorted(TASKS)}")
         return tasks
 
+    @model_validator(mode="after")
+    def _kind_accepts_config(self) -> "HeadConfig":
+        HEAD_KINDS[self.kind].check_config(self.config)
+        return self
+
 
 class DataFile(_Strict):
     format: Literal["jsonl", "squad", "drop", "hotpot", "cnndm"]
@@ -117,16 +125,32 @@ class OptimConfig(_Strict):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
     sampling: Literal["proportional", "uniform"] = "proportional"
+    # task -> multiplier of its sampling weight (1 when absent): more yes/no or number rows per
+    # batch than their share of the data would give.
+    task_weights: dict[str, float] = Field(default_factory=dict)
     eval_every: int = Field(100, ge=1)
     eval_examples: int | None = Field(None, ge=1)  # per task during training; None: all
     seed: int = 0
     mixed_precision: Literal["auto", "off", "bf16"] = "auto"  # auto: bf16 on a GPU that has it
     device: str = "auto"
     freeze_backbone: bool = False
-    # Stop early (then evaluate and keep the best as usual) once training has run this long;
-    # lets a run fit a fixed slot, e.g. a lent GPU or a control trained "with the same budget".
+    # Stop once training steps have run this long (then evaluate and keep the best as usual);
+    # the learning rate decays to zero over whichever ends first, steps or budget. For a slot
+    # that must not be overrun; a preset whose quality matters uses a step count that fits.
     time_budget_s: float | None = Field(None, gt=0)
     num_threads: int | None = None
+
+
+    @field_validator("task_weights")
+    @classmethod
+    def _known_weighted_tasks(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = [t for t in weights if t not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown tasks {unknown}; valid tasks: {sorted(TASKS)}")
+        bad = {t: w for t, w in weights.items() if not w > 0}
+        if bad:
+            raise ValueError(f"weights must be > 0, got {bad}; leave a task out of the data to skip it")
+        return weights
 
 
 class TrainConfig(_Strict):
@@ -185,14 +209,27 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Dotted overrides ({"optim.steps": 50}) written into a config dict, in place."""
+    """Dotted overrides ({"optim.steps": 50}) written into a config dict, in place. A list item is
+    named by its index or, for heads, its name: "heads.yesno.config.pooling"."""
     for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:
-            node = node.setdefault(key, {})
+            node = _item(node, key, dotted) if isinstance(node, list) else node.setdefault(key, {})
+        if isinstance(node, list):
+            raise ConfigError(f"--set {dotted}: {leaf!r} names a list item; set one of its fields")
         node[leaf] = value
     return raw
+
+
+def _item(items: list, key: str, dotted: str) -> Any:
+    if key.isdigit() and int(key) < len(items):
+        return items[int(key)]
+    named = [i for i in items if isinstance(i, dict) and i.get("name") == key]
+    if not named:
+        names = [i.get("name") for i in items if isinstance(i, dict)]
+        raise ConfigError(f"--set {dotted}: no item {key!r}; give an index below {len(items)} or a name of {names}")
+    return named[0]
 
 
 def _format_errors(err: ValidationError) -> str:

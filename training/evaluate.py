@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from model.example import Example
 from training.metrics import exact_match, mean, number_match, rouge_l, span_set_scores, token_f1
 from model import MultiTaskModel, encode
+from model.routing import RouteHeads, route_number, routed_answer
 
 # The metric that ranks checkpoints, per task.
 PRIMARY_METRIC = {
@@ -37,6 +38,14 @@ def score_prediction(example: Example, prediction: dict[str, Any]) -> dict[str, 
     if kind == "summary":
         return {"rouge_l": rouge_l(text, example.answer)}
     return {"em": exact_match(text, example.answer), "f1": token_f1(text, example.answer)}
+
+
+def _routed_scores(example: Example, outputs: dict[str, dict[str, Any]], heads: RouteHeads) -> dict[str, float]:
+    route = route_number(heads, outputs[heads.classifier], outputs[heads.span])
+    scores = score_prediction(example, {"text": routed_answer(route, outputs)})
+    for head in (heads.decoder, heads.span):
+        scores |= {f"{m}_{head}": v for m, v in score_prediction(example, outputs[head]).items()}
+    return scores | {f"routed_to_{heads.span}": float(route.head == heads.span)}
 
 
 def predict_examples(
@@ -86,15 +95,25 @@ def evaluate_model(
     batch_size: int = 32,
     limit: int | None = None,
     progress: bool = False,
+    routes: dict[str, RouteHeads] | None = None,
 ) -> dict[str, Any]:
     """{task: {metric: value, "n": count}} for each task that has examples, plus "score", the mean
-    of the tasks' primary metrics (what best-checkpoint keeping compares)."""
+    of the tasks' primary metrics (what best-checkpoint keeping compares).
+
+    A routed task (`routes`, see model.routing) is scored on the routed answer, and each head
+    that can answer it is scored alone too ("em_<head>"), with the share the span head took."""
     results: dict[str, Any] = {}
+    routes = routes or {}
     items = [(t, exs[:limit] if limit else exs) for t, exs in eval_sets.items() if exs and t in tasks]
     for task, examples in tqdm(items, desc="evaluate", disable=not progress, leave=False):
         target = tasks[task]
-        preds = predict_examples(model, tokenizer, examples, [target], encoding, batch_size)
-        scores = [score_prediction(ex, p[target]) for ex, p in zip(examples, preds)]
+        route = routes.get(task)
+        heads = [target] if route is None else [route.decoder, route.span, route.classifier]
+        preds = predict_examples(model, tokenizer, examples, heads, encoding, batch_size)
+        if route is None:
+            scores = [score_prediction(ex, p[target]) for ex, p in zip(examples, preds)]
+        else:
+            scores = [_routed_scores(ex, p, route) for ex, p in zip(examples, preds)]
         results[task] = {m: mean([s[m] for s in scores]) for m in scores[0]} | {"n": len(examples)}
     primaries = [results[t][PRIMARY_METRIC[t]] for t in results]
     results["score"] = mean(primaries)
@@ -110,5 +129,8 @@ def format_table(results: dict[str, Any]) -> str:
             continue
         cells = "".join(f"{vals[m]:>10.3f}" if m in vals else f"{'-':>10}" for m in metrics)
         rows.append(f"{task:<14}{vals['n']:>6}{cells}{PRIMARY_METRIC[task]:>10}")
+        extra = {k: v for k, v in vals.items() if k not in metrics and k != "n" and not k.startswith("f1_")}
+        if extra:  # a routed task: each head alone, and how often the span head answered
+            rows.append(f"{'':<20}" + "  ".join(f"{k} {v:.3f}" for k, v in extra.items()))
     rows.append(f"mean of primary metrics: {results.get('score', 0.0):.3f}")
     return "\n".join(rows)

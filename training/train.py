@@ -1,5 +1,6 @@
-"""The training loop: mixed-task batches, one loss per head, AdamW with warm-up, gradient
-clipping, bf16 autocast on a GPU, periodic evaluation with best-checkpoint keeping, and resume."""
+"""The training loop: mixed-task batches, one loss per head, AdamW with warm-up and decay to zero
+over the steps that run (training/schedule.py), gradient clipping, bf16 autocast on a GPU,
+periodic evaluation with best-checkpoint keeping, and resume."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model as load_model_weights, save_file, save_model as save_model_weights
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer
 
 from training.build import build_model
 from model.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint, showcase_examples
@@ -23,6 +24,8 @@ from training.evaluate import PRIMARY_METRIC, evaluate_model
 from model import MultiTaskModel, encode
 from training.plots import plot_curves
 from training.sampling import TaskSampler
+from training.schedule import LinearSchedule
+from model.routing import routes_for
 
 STATE_DIR = "train_state"
 LOG_EVERY = 10
@@ -93,16 +96,17 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         model.backbone.requires_grad_(False)
     model.to(device).train()
     optimizer = _optimizer(model, config)
-    warmup = int(opt.warmup_ratio * opt.steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, opt.steps)
+    schedule = LinearSchedule(optimizer, opt.steps, opt.warmup_ratio, opt.time_budget_s)
     encoding = config.backbone.encoding()
     head_tasks = config.head_tasks()
-    sampler = TaskSampler(train_sets, opt.sampling, opt.seed)
+    routes = routes_for(config.heads, config.tasks)
+    sampler = TaskSampler(train_sets, opt.sampling, opt.seed, opt.task_weights)
 
     step, best_score, best_step = 0, -math.inf, None
+    train_seconds = 0.0
     log_path = out / "metrics.jsonl"
     if resume:
-        step, best_score, best_step = _load_state(state_dir, model, optimizer, scheduler)
+        step, best_score, best_step = _load_state(state_dir, model, optimizer)
     elif log_path.exists():
         log_path.unlink()
     log = log_path.open("a")
@@ -110,30 +114,37 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     def save_best(metrics: dict[str, Any]) -> None:
         save_checkpoint(out, model, tokenizer, name=config.name, head_tasks=head_tasks, tasks=config.tasks,
                         encoding=encoding, backbone_source=source,
-                        training=_summary(config, step, train_sets, time.time() - t0, device),
+                        training=_summary(config, step, train_sets, time.time() - t0, train_seconds, device),
                         metrics={"held_out": metrics, "step": step},
                         examples=showcase_examples(eval_sets))  # what the service's inspector offers to try
 
     def _evaluate_and_keep(at_step: int) -> None:
         nonlocal best_score, best_step
-        metrics = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, limit=opt.eval_examples)
+        metrics = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, limit=opt.eval_examples,
+                                 routes=routes)
         log.write(json.dumps({"kind": "eval", "step": at_step, "metrics": metrics}) + "\n"), log.flush()
         bar.write(f"step {at_step}: held-out score {metrics['score']:.3f} " +
                   " ".join(f"{t}={v[PRIMARY_METRIC[t]]:.2f}" for t, v in metrics.items() if t != "score"))
         if metrics["score"] > best_score:
             best_score, best_step = metrics["score"], at_step
             save_best(metrics)
-        _save_state(state_dir, model, tokenizer, optimizer, scheduler, at_step, best_score, best_step)
+        _save_state(state_dir, model, tokenizer, optimizer, at_step, best_score, best_step)
 
     bar = tqdm(total=opt.steps, initial=step, desc=f"train {config.name}", disable=not progress, dynamic_ncols=True)
     window_examples, window_start = 0, time.time()
-    train_start = time.time()
+    # Only training steps count against a time budget (train_seconds): evaluations inside it would
+    # take steps away.
     while step < opt.steps:
-        if opt.time_budget_s and time.time() - train_start > opt.time_budget_s:
-            bar.write(f"time budget of {opt.time_budget_s:.0f} s reached at step {step}; stopping early")
+        if schedule.finished(step, train_seconds):
+            bar.write(f"time budget of {opt.time_budget_s:.0f} s of training reached at step {step} "
+                      f"(the learning rate annealed to 0 over it); stopping")
+            log.write(json.dumps({"kind": "stop", "step": step, "lr": schedule.last_lr(),
+                                  "train_seconds": round(train_seconds, 2)}) + "\n")
             if step % opt.eval_every:
                 _evaluate_and_keep(step)
             break
+        step_start = time.time()
+        schedule.set_rate(step, train_seconds)
         examples = sampler.batch(step, opt.batch_size)
         enc = encode(tokenizer, [e.question for e in examples], [e.context for e in examples], **encoding).to(device)
         with _autocast(device, opt.mixed_precision):
@@ -149,27 +160,30 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
         optimizer.step()
-        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         window_examples += len(examples)
+        train_seconds += time.time() - step_start
         if step % LOG_EVERY == 0 or step == opt.steps:
             rate = window_examples / max(time.time() - window_start, 1e-9)
             rec = {"kind": "train", "step": step, "loss": loss.item(), "examples_per_s": rate,
-                   "lr": scheduler.get_last_lr()[0], "head_losses": {k: v.item() for k, v in head_losses.items()}}
+                   "lr": schedule.last_lr(), "train_seconds": round(train_seconds, 2),
+                   "head_losses": {k: v.item() for k, v in head_losses.items()}}
             log.write(json.dumps(rec) + "\n"), log.flush()
             bar.set_postfix(loss=f"{loss.item():.3f}", ex_s=f"{rate:.0f}")
             window_examples, window_start = 0, time.time()
         bar.update(1)
+        # The last step always evaluates: the kept checkpoint can be the annealed end.
         if step % opt.eval_every == 0 or step == opt.steps:
             _evaluate_and_keep(step)
+            window_examples, window_start = 0, time.time()  # examples/s measures training only
     bar.close()
     log.close()
 
     # The kept checkpoint is the best one; its metrics are re-measured on the whole held-out set.
     model, tokenizer, manifest = load_model(out)
     model.to(device)
-    final = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, progress=progress)
+    final = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, progress=progress, routes=routes)
     manifest.metrics = {"held_out": final, "step": best_step}
     manifest.training["wall_seconds"] = round(time.time() - t0, 1)
     (out / MANIFEST).write_text(manifest.model_dump_json(indent=2))
@@ -186,10 +200,14 @@ def _check_coverage(config: TrainConfig, train_sets: dict[str, list]) -> None:
         tqdm.write(f"warning: no training examples for tasks {missing}; their heads learn only from other tasks")
 
 
-def _summary(config: TrainConfig, step: int, train_sets, seconds: float, device: torch.device) -> dict[str, Any]:
+def _summary(config: TrainConfig, step: int, train_sets, seconds: float, train_seconds: float,
+             device: torch.device) -> dict[str, Any]:
     return {
         "config": config.model_dump(),
         "steps": step,
+        # seconds in training steps alone (no data generation, evaluation or saving), and its rate
+        "train_seconds": round(train_seconds, 1),
+        "examples_per_s": round(step * config.optim.batch_size / max(train_seconds, 1e-9), 1),
         "train_examples": {t: len(v) for t, v in train_sets.items()},
         "device": str(device),
         "wall_seconds": round(seconds, 1),
@@ -197,7 +215,7 @@ def _summary(config: TrainConfig, step: int, train_sets, seconds: float, device:
     }
 
 
-def _save_state(state_dir: Path, model, tokenizer, optimizer, scheduler, step, best_score, best_step) -> None:
+def _save_state(state_dir: Path, model, tokenizer, optimizer, step, best_score, best_step) -> None:
     """Everything --resume needs, as safetensors + JSON (never a pickle)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     save_model_weights(model, str(state_dir / "model.safetensors"))
@@ -206,14 +224,13 @@ def _save_state(state_dir: Path, model, tokenizer, optimizer, scheduler, step, b
                for idx, st in opt_state["state"].items() for key, value in st.items() if torch.is_tensor(value)}
     save_file(tensors, str(state_dir / "optimizer.safetensors"))
     tokenizer.save_pretrained(state_dir / "tokenizer")
-    sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
     (state_dir / "state.json").write_text(json.dumps({
         "step": step, "best_score": best_score, "best_step": best_step,
-        "param_groups": opt_state["param_groups"], "scheduler": sched,
+        "param_groups": opt_state["param_groups"],
     }))
 
 
-def _load_state(state_dir: Path, model, optimizer, scheduler) -> tuple[int, float, int | None]:
+def _load_state(state_dir: Path, model, optimizer) -> tuple[int, float, int | None]:
     state = json.loads((state_dir / "state.json").read_text())
     load_model_weights(model, str(state_dir / "model.safetensors"))
     flat = load_file(str(state_dir / "optimizer.safetensors"))
@@ -221,6 +238,6 @@ def _load_state(state_dir: Path, model, optimizer, scheduler) -> tuple[int, floa
     for key, value in flat.items():
         idx, name = key.split(".", 1)
         per_param.setdefault(int(idx), {})[name] = value
+    # The rate of each group is set again by the schedule from the step, before the next step.
     optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
-    scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)})
     return state["step"], state["best_score"], state["best_step"]

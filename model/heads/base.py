@@ -6,9 +6,10 @@ the trainer, in the backbone's process (colocated) or alone in a head replica.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from model.backbone import BackboneInfo
@@ -69,6 +70,17 @@ class HeadBatch:
         return {"text": source[start:end], "start": start, "end": end, "field": field}
 
 
+class TextSpan(BaseModel):
+    """A stretch of an input: `text == <field>[start:end]` (characters)."""
+
+    model_config = ConfigDict(extra="allow")
+    text: str
+    start: int
+    end: int
+    field: Literal["question", "context", "text"]
+    score: float
+
+
 def pool_per_input(values: torch.Tensor, example_index: torch.Tensor, num_inputs: int) -> torch.Tensor:
     """Mean of per-window rows ([W, ...]) over each input's windows -> [num_inputs, ...]."""
     out = torch.zeros((num_inputs, *values.shape[1:]), dtype=values.dtype, device=values.device)
@@ -86,12 +98,48 @@ class Head(nn.Module):
     """
 
     kind: ClassVar[str] = ""
+    # What the rest of the code needs to know about a kind is declared here, by the kind, so that
+    # nothing outside the registry branches on kind names:
+    # the pydantic model of one decoded output (the service's OpenAPI types outputs by kind with it)
+    output_model: ClassVar[type[BaseModel]] = BaseModel
+    # decode() turns token ids into text, so whoever runs the head loads the tokenizer
+    needs_tokenizer: ClassVar[bool] = False
+    # the head reads the backbone's word embeddings (tied in training; shared when colocated)
+    ties_embeddings: ClassVar[bool] = False
+    # request options forward() takes as keyword arguments (e.g. max_new_tokens)
+    generation_options: ClassVar[tuple[str, ...]] = ()
+    # forward() keyword arguments of the replica's health check: the cheapest run that still
+    # exercises every layer
+    health_check_options: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def map_spans(cls, output: dict[str, Any], fn: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """`output` with `fn` applied to every span (a TextSpan dict) it lists, best first; a kind
+        whose outputs hold no spans returns it unchanged."""
+        return output
+
+    @classmethod
+    def spans_of(cls, output: dict[str, Any]) -> list[dict[str, Any]]:
+        """The spans a decoded output lists, best first (none for a kind without spans)."""
+        found: list[dict[str, Any]] = []
+        cls.map_spans(output, lambda span: found.append(span) or span)
+        return found
+
+    @classmethod
+    def forward_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The request options this kind's forward() takes, those that are set."""
+        return {k: v for k, v in options.items() if k in cls.generation_options and v is not None}
 
     def __init__(self, name: str, info: BackboneInfo, config: dict[str, Any]):
         super().__init__()
         self.name = name
         self.info = info
         self.config = dict(config)
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise ValueError naming the key and its valid values for a config this kind cannot
+        build; a training config calls it before any work starts."""
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about this head beyond its weights."""

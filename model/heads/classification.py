@@ -1,4 +1,5 @@
-"""Classification over the [CLS] representation, e.g. yes / no / span, or the answer type."""
+"""Classification over a pooled representation of the input, e.g. yes / no / span, or the
+answer type."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +7,20 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from model.heads.base import Head, HeadBatch, pool_per_input, register_head
+from model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
+from model.heads.base import Head, HeadBatch, register_head
+from model.heads.labels import number_in_passage
+
+# How a whole input becomes one vector:
+#   "mean"                  mean of every real token (question and context) by the attention mask;
+#   "cls_question_context"  [CLS; mean of the question; mean of the context] (READER-style: the
+#                           question and the passage stay apart, so a comparison can read both);
+#   "cls"                   the [CLS] vector, for backbones pre-trained to fill it (a mean-pooling
+#                           sentence model such as all-MiniLM leaves it almost constant).
+POOLING_MODES = ("mean", "cls_question_context", "cls")
 
 
 @dataclass
@@ -17,25 +29,73 @@ class ClassificationOutput:
     loss: torch.Tensor | None = None
 
 
+def masked_mean(hidden: torch.Tensor, keep: torch.Tensor, example_index: torch.Tensor, num_inputs: int) -> torch.Tensor:
+    """Mean of the kept token vectors of each input, over all of its windows -> [num_inputs, H].
+    Padding and other dropped tokens contribute nothing, so how much of it there is cannot matter."""
+    keep = keep.to(hidden.dtype).unsqueeze(-1)
+    sums = hidden.new_zeros((num_inputs, hidden.shape[-1])).index_add_(0, example_index, (hidden * keep).sum(1))
+    counts = hidden.new_zeros((num_inputs, 1)).index_add_(0, example_index, keep.sum(1))
+    return sums / counts.clamp(min=1.0)
+
+
+class ClassLabel(BaseModel):
+    """The most probable label, its probability, and every label's probability."""
+
+    model_config = ConfigDict(extra="allow")
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
 @register_head("classification")
 class ClassificationHead(Head):
-    """config: labels, the label names; an example's label is its answer_type."""
+    """config: labels, the label names (an example's label is its answer_type); pooling, one of
+    POOLING_MODES (default "mean")."""
+
+    output_model = ClassLabel
 
     def __init__(self, name, info, config):
-        labels = list(config.get("labels") or [])
-        if len(labels) < 2 or len(set(labels)) != len(labels):
-            raise ValueError(f"head {name!r}: config.labels must list at least 2 distinct labels, got {labels}")
-        super().__init__(name, info, {**config, "labels": labels})
+        try:
+            self.check_config(config)
+        except ValueError as err:
+            raise ValueError(f"head {name!r}: {err}") from None
+        labels = list(config["labels"])
+        super().__init__(name, info, {"pooling": "mean", **config, "labels": labels})
         self.labels = labels
-        self.dense = nn.Linear(info.hidden_size, info.hidden_size)
+        self.pooling = self.config["pooling"]
+        parts = 3 if self.pooling == "cls_question_context" else 1
+        self.dense = nn.Linear(parts * info.hidden_size, info.hidden_size)
         self.dropout = nn.Dropout(info.hidden_dropout_prob)
         self.classifier = nn.Linear(info.hidden_size, len(labels))
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        labels = list(config.get("labels") or [])
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise ValueError(f"config.labels must list at least 2 distinct labels, got {labels}")
+        pooling = config.get("pooling", "mean")
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"config.pooling: unknown pooling mode {pooling!r}; valid modes: {list(POOLING_MODES)}")
+        unknown = sorted(set(config) - {"labels", "pooling"})
+        if unknown:
+            raise ValueError(f"config: unknown keys {unknown} for a classification head; valid keys: ['labels', 'pooling']")
+
+    def pool(self, batch: HeadBatch) -> torch.Tensor:
+        """One vector per input ([num_inputs, parts * H])."""
+        hidden, n = batch.hidden, batch.num_inputs
+        real = batch.attention_mask.bool() & (batch.segments != SEG_SPECIAL)
+        if self.pooling == "mean":
+            return masked_mean(hidden, real, batch.example_index, n)
+        cls = masked_mean(hidden[:, :1], torch.ones_like(real[:, :1]), batch.example_index, n)
+        if self.pooling == "cls":
+            return cls
+        question = masked_mean(hidden, real & (batch.segments == SEG_QUESTION), batch.example_index, n)
+        context = masked_mean(hidden, real & (batch.segments == SEG_CONTEXT), batch.example_index, n)
+        return torch.cat([cls, question, context], dim=-1)
+
     def forward(self, batch: HeadBatch, labels: torch.Tensor | None = None) -> ClassificationOutput:
-        pooled = torch.tanh(self.dense(self.dropout(batch.hidden[:, 0])))
-        window_logits = self.classifier(self.dropout(pooled)).float()
-        # A long input's windows vote by averaging their logits.
-        out = ClassificationOutput(pool_per_input(window_logits, batch.example_index, batch.num_inputs))
+        pooled = torch.tanh(self.dense(self.dropout(self.pool(batch))))
+        out = ClassificationOutput(self.classifier(self.dropout(pooled)).float())
         if labels is not None:
             out.loss = self.loss(out, labels)
         return out
@@ -45,7 +105,7 @@ class ClassificationHead(Head):
 
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> torch.Tensor:
         index = {label: i for i, label in enumerate(self.labels)}
-        return torch.tensor([index.get(ex.answer_type, -100) for ex in examples], device=batch.hidden.device)
+        return torch.tensor([index.get(label_of(ex, self.labels), -100) for ex in examples], device=batch.hidden.device)
 
     @torch.no_grad()
     def decode(self, output: ClassificationOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
@@ -58,3 +118,13 @@ class ClassificationHead(Head):
             }
             for p in probs
         ]
+
+
+def label_of(example: Any, labels: Sequence[str]) -> str:
+    """An example's class: its answer type, except that a number answer standing verbatim in the
+    passage (a max / min / the value of one fact) is a "span" for an answer-type head that has
+    both labels, as GenBERT labels DROP: the span head extracts it, the decoder need not compute."""
+    if example.answer_type == "number" and {"number", "span"} <= set(labels) and number_in_passage(example):
+        return "span"
+    return example.answer_type
+

@@ -8,9 +8,11 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from model.heads.base import Head, HeadBatch, register_head
+from model.tokenizer import decode_text
 
 KV = tuple[torch.Tensor, torch.Tensor]
 
@@ -72,9 +74,27 @@ class _DecoderLayer(nn.Module):
         return x, (k, v)
 
 
+class GeneratedText(BaseModel):
+    """The decoded text, the mean per-token probability, tokens written, and whether it ended
+    with EOS (false: cut at max_new_tokens)."""
+
+    model_config = ConfigDict(extra="allow")
+    text: str
+    score: float
+    num_tokens: int
+    finished: bool
+
+
 @register_head("generative")
 class GenerativeHead(Head):
     """config: num_layers (2), ffn_size (4 x hidden), max_target_tokens (32)."""
+
+    output_model = GeneratedText
+    needs_tokenizer = True
+    ties_embeddings = True
+    generation_options = ("max_new_tokens",)
+    # Two generated tokens run every decoder layer; more would only cost time.
+    health_check_options = {"max_new_tokens": 2}
 
     def __init__(self, name, info, config, word_embeddings: nn.Embedding | None = None):
         hidden = info.hidden_size
@@ -179,7 +199,7 @@ class GenerativeHead(Head):
             n = seq.index(self.info.eos_token_id) + 1 if self.info.eos_token_id in seq else len(seq)
             mean_lp = sum(lps[:n]) / max(n, 1)
             results.append({
-                "text": tokenizer.decode(seq[:n], skip_special_tokens=True).strip(),
+                "text": decode_text(tokenizer, seq[:n]),
                 "score": float(torch.tensor(mean_lp).exp()),
                 "num_tokens": n,
                 "finished": self.info.eos_token_id in seq[:n],

@@ -1,4 +1,5 @@
-"""Span extraction: start/end logits over the question and the context (GenBERT reads both)."""
+"""Span extraction: start/end logits over the question and the context (GenBERT reads both),
+decoded over whole words."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.example import span_supervision
-from model.heads.base import Head, HeadBatch, register_head
-from model.heads.labels import token_span
+from model.heads.base import Head, HeadBatch, TextSpan, register_head
+from model.heads.labels import number_in_passage, token_span, word_edges
 from model.encoding import SEG_SPECIAL
 
 
@@ -21,9 +22,21 @@ class SpanOutput:
     loss: torch.Tensor | None = None
 
 
+class SpanAnswer(TextSpan):
+    """The best span, and the next best that do not overlap it (config top_k - 1 of them)."""
+
+    alternatives: list[TextSpan]
+
+
 @register_head("span")
 class SpanHead(Head):
     """config: max_answer_tokens (30), top_k alternatives returned by decode (3)."""
+
+    output_model = SpanAnswer
+
+    @classmethod
+    def map_spans(cls, output, fn):
+        return {**fn(output), "alternatives": [fn(a) for a in output.get("alternatives", [])]}
 
     def __init__(self, name, info, config):
         super().__init__(name, info, {"max_answer_tokens": 30, "top_k": 3, **config})
@@ -53,7 +66,10 @@ class SpanHead(Head):
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> dict[str, torch.Tensor]:
         starts, ends = [], []
         for w, ex_i in enumerate(batch.example_index.tolist()):
-            spans = span_supervision(examples[ex_i])
+            ex = examples[ex_i]
+            # A computed number that happens to stand in the passage too ("3" of a count) is no
+            # span to extract.
+            spans = span_supervision(ex) if ex.answer_type != "number" or number_in_passage(ex) else []
             if not spans:
                 starts.append(-100), ends.append(-100)
                 continue
@@ -95,6 +111,9 @@ class SpanHead(Head):
         idx = torch.arange(t, device=scores.device)
         valid = (idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_len)
         valid &= (seg[:, None] == seg[None, :]) & (seg[:, None] != SEG_SPECIAL)
+        # A span a person reads starts on a word's first sub-token and ends on a word's last one.
+        starts_word, ends_word = word_edges(batch, w)
+        valid &= starts_word[:, None] & ends_word[None, :]
         scores = scores.masked_fill(~valid, -1.0)
         flat = scores.flatten()
         # The best spans mostly overlap the best one ("Omar", "Omar Roberts in"); look deep enough

@@ -1,4 +1,5 @@
-"""Multi-span extraction as BIO tagging over tokens (the "MSE" head), decoded to a list of spans."""
+"""Multi-span extraction as BIO tagging over tokens (the "MSE" head), decoded to a list of spans
+of whole words."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,11 +7,12 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from model.encoding import SEG_SPECIAL
-from model.heads.base import Head, HeadBatch, register_head
-from model.heads.labels import token_span
+from model.heads.base import Head, HeadBatch, TextSpan, register_head
+from model.heads.labels import token_span, word_edges
 
 O, B, I = 0, 1, 2
 TAGS = ("O", "B", "I")
@@ -22,9 +24,22 @@ class TaggingOutput:
     loss: torch.Tensor | None = None
 
 
+class TaggedSpans(BaseModel):
+    """Every span the BIO tags mark (the multi-span answer), question spans first, then by start."""
+
+    model_config = ConfigDict(extra="allow")
+    spans: list[TextSpan]
+
+
 @register_head("tagging")
 class TaggingHead(Head):
     """config: min_score, the mean tag probability a decoded span needs (0.0 keeps all)."""
+
+    output_model = TaggedSpans
+
+    @classmethod
+    def map_spans(cls, output, fn):
+        return {**output, "spans": [fn(s) for s in output.get("spans", [])]}
 
     def __init__(self, name, info, config):
         super().__init__(name, info, {"min_score": 0.0, **config})
@@ -64,7 +79,12 @@ class TaggingHead(Head):
         results: list[dict[str, Any]] = [{"spans": []} for _ in range(batch.num_inputs)]
         seen: list[set] = [set() for _ in range(batch.num_inputs)]
         for w, ex_i in enumerate(batch.example_index.tolist()):
-            for s, e in _bio_runs(tags[w], segs[w]):
+            starts_word, ends_word = (edges.tolist() for edges in word_edges(batch, w))
+            for s, e in _bio_runs(_word_tags(tags[w], starts_word, segs[w]), segs[w]):
+                while e >= s and not ends_word[e]:
+                    e -= 1  # a last word the window's edge cuts: the next window holds it whole
+                if e < s:
+                    continue
                 span = batch.char_span(w, s, e)
                 # Overlapping windows tag the same words twice; keep each span once.
                 key = (span["field"], span["start"], span["end"])
@@ -77,6 +97,21 @@ class TaggingHead(Head):
         for r in results:
             r["spans"].sort(key=lambda s: (s["field"] != "question", s["start"]))
         return results
+
+
+def _word_tags(tags: list[int], starts_word: list[bool], segments: list[int]) -> list[int]:
+    """Each word tagged as its first sub-token is: the rest of a B or I word is I, of an O word O,
+    so every run covers whole words ("Chaz", never its "z"). The tail of a word whose first
+    sub-token is not in this window (cut by the window's edge) is O: another window holds it whole."""
+    out, head = list(tags), O
+    for t, tag in enumerate(tags):
+        if starts_word[t]:
+            head = tag
+        elif t == 0 or segments[t] != segments[t - 1] or segments[t] == SEG_SPECIAL:
+            head = O
+        if not starts_word[t]:
+            out[t] = O if head == O else I
+    return out
 
 
 def _bio_runs(tags: list[int], segments: list[int]) -> list[tuple[int, int]]:

@@ -50,7 +50,7 @@ def test_summaries_are_compressions_of_the_key_sentence(synthetic):
 def test_sentences_are_distinct_facts(synthetic):
     for ex in _examples(synthetic)[:300]:
         sents = _sentences(ex.context)
-        assert 4 <= len(sents) <= 7
+        assert 4 <= len(sents) <= 8
         assert len(set(sents)) == len(sents)
 
 
@@ -70,11 +70,30 @@ def test_questions_and_key_sentences_vary(synthetic):
 
 
 EVENT_VERBS = ("opened", "announced", "launched", "unveiled", "signed", "won", "released")
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def test_key_sentence_is_the_only_one_with_an_event_verb(synthetic):
-    # The analysis (and a model) can find the summarised sentence by content, not by position.
-    for ex in _examples(synthetic)[:400]:
+def test_no_surface_cue_marks_the_summarised_sentence(synthetic):
+    # Salience is soft: other organisations' news has an event verb and a day too, so the rule
+    # "summarise the sentence with an event verb and a day" is right at most half the time, and the
+    # summariser must learn which organisation the passage is about.
+    examples = _examples(synthetic, "summarize")
+    hits = 0
+    for ex in examples:
         sents = _sentences(ex.context)
-        with_event = [i for i, s in enumerate(sents) if set(_words(s)) & set(EVENT_VERBS)]
-        assert with_event == [ex.extra["summary_sentence"]], (ex.context, with_event)
+        cued = [i for i, s in enumerate(sents) if set(_words(s)) & set(EVENT_VERBS) and set(_words(s)) & set(DAYS)]
+        hits += bool(cued) and cued[0] == ex.extra["summary_sentence"]
+        assert ex.extra["other_news_sentences"] and ex.extra["summary_sentence"] not in ex.extra["other_news_sentences"]
+    assert hits / len(examples) <= 0.5, hits / len(examples)
+
+
+def test_the_summarised_news_is_about_the_organisation_the_passage_is_about(synthetic):
+    # What keeps the task learnable without a question: the organisation of the key sentence is
+    # named in other sentences too; each other organisation's news names it once.
+    for ex in _examples(synthetic, "summarize")[:300]:
+        sents = _sentences(ex.context)
+        org = ex.extra["organisation"].lower()
+        assert org in sents[ex.extra["summary_sentence"]].lower() and org in ex.answer.lower()
+        assert ex.context.lower().count(org) >= 2
+        for i in ex.extra["other_news_sentences"]:
+            assert org not in sents[i].lower()

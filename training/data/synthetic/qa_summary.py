@@ -1,8 +1,12 @@
 """The qa_summary (SQuAD + CNN/DM-like) setting: short news items about one organisation.
 
-One "key" sentence states the news event (an event verb: opened, won, launched, ...), at a random
-position; every other sentence is a background fact with no event verb. The reference summary is
-the key sentence without its date and trailing clause, so it can be matched closely. squad
+One "key" sentence states the organisation's news event (an event verb: opened, won, launched, ...),
+at a random position. One or two "other news" sentences tell, with the same kind of event verb and
+a day, what another organisation (its rival, or an organisation of another kind) did, so no surface
+cue (an event verb, a day) marks the key sentence: salience is soft, the summariser must learn that
+the news is the one about the organisation the passage is about. The rest are background facts.
+The reference summary is the key sentence without its date and trailing clause, so it can be
+matched closely. Summaries are never trained with a question. squad
 examples ask about another sentence and carry a "steer" question about a third one: the analysis
 feeds those questions to the summariser to see whether its summary follows the question.
 """
@@ -74,6 +78,13 @@ KEY = paraphrases("qa_summary.key", [
     ("{Trail}, {org} {event} on {day}.", "{Org} {event} on {day}."),
     ("It was on {day} that {org} {event}, {trail}.", "{Org} {event} on {day}."),
 ])
+
+
+# News of another organisation: an event verb and a day like the key sentence, never summarised.
+OTHER_NEWS = (
+    "{Other} {oevent} on {oday}.", "On {oday}, {other} {oevent}.", "Meanwhile, {other} {oevent} on {oday}.",
+    "{Other} {oevent} on {oday}, {otrail}.", "Earlier, on {oday}, {other} {oevent}.",
+)
 
 
 @dataclass(frozen=True)
@@ -159,6 +170,7 @@ class Story:
     summary: str
     key_template: Template
     facts: dict[int, str]  # sentence index -> fact name
+    other_news: tuple[int, ...] = ()  # sentence indices of the other organisations' news
 
 
 def _values(rng: random.Random, kind: str) -> dict:
@@ -180,25 +192,41 @@ def _values(rng: random.Random, kind: str) -> dict:
     return v
 
 
+def _other_news(rng: random.Random, v: dict, kind: str, first: bool) -> dict:
+    """Slot values of one other organisation's news: one of the same kind first, then one of
+    another kind. Neither is the rival, so each other organisation is named once, and the
+    organisation the passage is about at least twice (its news and a fact)."""
+    other_kind = kind if first else rng.choice([k for k in KINDS if k != kind])
+    other = rng.choice([n for n in KINDS[other_kind]["names"] if n not in (v["org"], v["rival"])])
+    day = rng.choice([d for d in WEEKDAYS if d != v["day"]])
+    event = rng.choice([e for e in KINDS[other_kind]["events"] if e.format(**v) != v["event"]]).format(**v)
+    trail = rng.choice([t for t in TRAILS if t != v["trail"]])
+    return {"other": other, "Other": _cap(other), "oevent": event, "oday": day, "otrail": trail}
+
+
 def story(rng: random.Random, split: str) -> Story:
     kind = rng.choice(list(KINDS))
     v = _values(rng, kind)
-    facts = rng.sample(list(FACTS), rng.randint(3, 6))
-    key_pos = rng.randint(0, len(facts))
-    order: list[str | None] = [*facts]
-    order.insert(key_pos, None)
+    facts = rng.sample(list(FACTS), rng.randint(2, 5))
+    others = [_other_news(rng, v, kind, first=i == 0) for i in range(rng.randint(1, 2))]
+    order: list[str | dict | None] = [*facts, *others]
+    rng.shuffle(order)
+    order.insert(rng.randint(0, len(order)), None)
 
     key_t = pick(rng, KEY, split)
     doc = Doc()
     fact_at: dict[int, str] = {}
+    news_at: list[int] = []
     key_sent = -1
-    for name in order:
-        if name is None:
+    for item in order:
+        if item is None:
             key_sent = doc.add(render(key_t.text, v))
+        elif isinstance(item, dict):
+            news_at.append(doc.add(render(rng.choice(OTHER_NEWS), item)))
         else:
-            fact_at[doc.add(render(rng.choice(FACTS[name].sentences), v))] = name
+            fact_at[doc.add(render(rng.choice(FACTS[item].sentences), v))] = item
     summary = render(key_t.summary or "", v).text
-    return Story(doc, {**v, "kind": kind}, key_sent, summary, key_t, fact_at)
+    return Story(doc, {**v, "kind": kind}, key_sent, summary, key_t, fact_at, tuple(news_at))
 
 
 def _question(rng: random.Random, s: Story, sent: int, split: str) -> tuple[Template, Rendered, str]:
@@ -229,7 +257,8 @@ def squad(rng: random.Random, split: str) -> tuple[Doc, QA]:
 
 def summarize(rng: random.Random, split: str) -> tuple[Doc, QA]:
     s = story(rng, split)
-    extra = {"kind": s.values["kind"], "summary_sentence": s.key_sent}
+    extra = {"kind": s.values["kind"], "summary_sentence": s.key_sent, "other_news_sentences": list(s.other_news),
+             "organisation": s.values["org"]}
     return s.doc, QA("summarize", s.key_template, Rendered(""), s.summary, "summary",
                      evidence_spans=[s.doc.sentence_span(s.key_sent)], extra=extra)
 

@@ -1,7 +1,8 @@
 """The demo prints each head's answer in a line a person can read."""
 from __future__ import annotations
 
-from service.demo import describe, print_answer, running_checkpoint
+from service.demo.__main__ import running_checkpoint
+from service.demo.samples import describe, print_answer
 
 
 def test_each_kind_reads_as_one_line():
@@ -32,3 +33,26 @@ def test_an_answer_prints_target_non_target_errors_and_explanation(capsys):
 
 def test_nothing_listening_means_no_running_checkpoint():
     assert running_checkpoint("http://127.0.0.1:9") is None
+
+
+def test_the_demo_cluster_counts_only_its_own_processes_and_stops_only_them(tmp_path):
+    import subprocess
+    import sys
+
+    from service.demo.cluster import LocalCluster, stop_cluster
+
+    mine = LocalCluster(temp_dir=str(tmp_path / "mine"), gcs_port=45001, dashboard_port=45002, metrics_port=45003)
+    sleep = "import time; time.sleep(60)"
+    ours = [subprocess.Popen([sys.executable, "-c", sleep, f"--log_dir={mine.temp_dir}/session_1/logs"]),
+            subprocess.Popen([sys.executable, "-c", sleep, "--address=127.0.0.1:45001"])]
+    theirs = [subprocess.Popen([sys.executable, "-c", sleep, f"--log_dir={tmp_path}/theirs/session_1/logs"]),
+              subprocess.Popen([sys.executable, "-c", sleep, "--address=127.0.0.1:450011"])]
+    try:
+        assert sorted(p.pid for p in mine.processes()) == sorted(p.pid for p in ours)
+        assert stop_cluster(mine, grace_s=5) == 2
+        assert all(p.poll() is not None for p in ours)
+        assert all(p.poll() is None for p in theirs)
+    finally:
+        for p in ours + theirs:
+            p.kill()
+            p.wait()

@@ -1,0 +1,183 @@
+"""The demo's own Ray cluster: one head node on this machine that no other Ray shares.
+
+Everything about it is its own: a temp dir under /tmp (sessions, sockets, logs and Ray's "current
+cluster" file land there, so nobody's `ray.init()` joins it by accident), free ports for the GCS,
+the Ray client server and the dashboard agent, and the dashboard on 127.0.0.1 only (what `serve
+status`, `serve config` and `serve deploy` talk to). Where it lives is written to a small JSON
+file, so a later `python -m service.demo` reuses it and `--stop` stops exactly its processes and
+nothing else: `ray stop` would stop every Ray process on the machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+BIN = Path(sys.executable).parent
+DEFAULT_DASHBOARD_PORT = 8265  # where `serve status` and the Ray dashboard look when given no address
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started or stopped; the message says why and what to do."""
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1 outside 10002-19999, the range Ray keeps for its workers."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not 10002 <= port <= 19999:
+            return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+@dataclass
+class LocalCluster:
+    temp_dir: str
+    gcs_port: int
+    dashboard_port: int
+    metrics_port: int
+
+    @property
+    def gcs_address(self) -> str:
+        return f"127.0.0.1:{self.gcs_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def save(self, state_file: Path) -> None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, state_file: Path) -> "LocalCluster | None":
+        try:
+            return cls(**json.loads(state_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def env(self) -> dict[str, str]:
+        """The environment of every process that talks to this cluster (ray, serve, their children)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_DASHBOARD_ADDRESS")}
+        env["RAY_TMPDIR"] = self.temp_dir
+        # Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists (any local
+        # `ray.init()` writes one), while `serve status` / `serve deploy` typed in a shell send no
+        # token unless RAY_AUTH_MODE=token is set there too: they would get 401. The demo's cluster
+        # says its mode explicitly, so Serve's CLI works from any shell; its dashboard listens on
+        # 127.0.0.1 only. Set RAY_AUTH_MODE=token in your shell before `make demo` to use tokens.
+        env.setdefault("RAY_AUTH_MODE", "disabled")
+        return env
+
+    def processes(self) -> list[psutil.Process]:
+        """This cluster's processes: those whose command line names its temp dir or its GCS
+        address (the Ray client server names only that), and all their descendants (workers,
+        replicas, dashboard modules)."""
+        found: dict[int, psutil.Process] = {}
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            args = proc.info["cmdline"] or []
+            if any(self.temp_dir in a or (a.startswith("--") and a.endswith(f":{self.gcs_port}")) for a in args):
+                found[proc.pid] = proc
+                try:
+                    for child in proc.children(recursive=True):
+                        found[child.pid] = child
+                except psutil.NoSuchProcess:
+                    pass
+        found.pop(os.getpid(), None)
+        return list(found.values())
+
+    def wait_for_dashboard(self, timeout_s: float) -> None:
+        """Until the dashboard answers: `serve deploy` and `serve status` go through it, and on a
+        busy machine it comes up some seconds after `ray start` returns."""
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{self.dashboard_url}/api/version", timeout=5)
+                # 401: the dashboard is up and asks for Ray's auth token (~/.ray/auth_token or
+                # $RAY_AUTH_TOKEN), which the `serve` CLI sends by itself.
+                if r.status_code in (200, 401):
+                    return
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as err:
+                last = type(err).__name__
+            time.sleep(0.5)
+        raise ClusterError(f"the Ray dashboard at {self.dashboard_url} did not answer within {timeout_s:g} s ({last}); "
+                           f"its log: {self.temp_dir}/session_latest/logs/dashboard.log")
+
+    def running(self) -> bool:
+        """The GCS answers on its port (the cluster is up)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.gcs_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+
+def _free_or_another(port: int, what: str) -> int:
+    if port_is_free(port):
+        return port
+    chosen = free_port()
+    print(f"port {port} is taken (another Ray cluster?): this cluster's {what} uses {chosen}")
+    return chosen
+
+
+def start_cluster(dashboard_port: int, metrics_port: int, num_cpus: int | None = None) -> LocalCluster:
+    """A new head node on 127.0.0.1 with its own temp dir and ports."""
+    dashboard_port = _free_or_another(dashboard_port, "dashboard")
+    metrics_port = _free_or_another(metrics_port, "metrics")
+    cluster = LocalCluster(temp_dir=tempfile.mkdtemp(prefix="wiyh-demo-", dir="/tmp"), gcs_port=free_port(),
+                           dashboard_port=dashboard_port, metrics_port=metrics_port)
+    cmd = [str(BIN / "ray"), "start", "--head", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
+           f"--port={cluster.gcs_port}", f"--temp-dir={cluster.temp_dir}",
+           "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+           f"--metrics-export-port={metrics_port}", f"--ray-client-server-port={free_port()}",
+           f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+           f"--runtime-env-agent-port={free_port()}"]
+    if num_cpus is not None:
+        cmd.append(f"--num-cpus={num_cpus}")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cluster.env(), cwd=Path(__file__).resolve().parents[2])
+    if done.returncode != 0:
+        stop_cluster(cluster)
+        raise ClusterError(f"`ray start` failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-2000:]}")
+    return cluster
+
+
+def stop_cluster(cluster: LocalCluster, grace_s: float = 5.0) -> int:
+    """Stop this cluster's processes (SIGTERM, then SIGKILL after `grace_s`); returns how many."""
+    procs = cluster.processes()
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    deadline = time.monotonic() + 5
+    while cluster.running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return len(procs)

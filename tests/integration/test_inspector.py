@@ -252,3 +252,60 @@ def test_examples_endpoint_matches_the_checkpoint(service):
 
     body = httpx.get(f"{service.url}/v1/examples", timeout=30).json()
     assert {e["id"] for e in body["examples"]} == {e.id for e in read_examples(service.checkpoint) if e.task in service.manifest.tasks}
+
+
+KEY = "inspector-test-key-0123456789"
+
+
+@pytest.fixture
+def keyed_api(service):
+    """The same API and page with API keys configured: the in-process app over fake stages (no
+    second Serve application), with the session checkpoint's examples."""
+    import threading
+
+    import uvicorn
+
+    from loadtests.serving import free_port
+    from service.inspector.routes import inspector_routes
+    from service.pipeline import Predictor
+    from service.router import create_api
+    from service.settings import Auth, Limits, Timeouts
+    from tests.unit.service.fakes import FakeEngine, make_catalog
+
+    catalog = make_catalog()
+    api = create_api(Predictor(FakeEngine(catalog), catalog, Timeouts()), catalog, Limits(), auth=Auth(api_keys=[KEY]))
+    api.include_router(inspector_routes(service.checkpoint, catalog))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        from tests.integration.conftest import wait_for
+
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2).status_code == 200, 30, "the keyed API")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(browser, keyed_api):
+    context = browser.new_context(viewport=LAPTOP)
+    tab = context.new_page()
+    try:
+        tab.goto(f"{keyed_api}/inspect")
+        tab.wait_for_selector("#key-form:not([hidden])", timeout=WAIT_MS)
+        assert tab.evaluate("document.activeElement.id") == "key"  # the prompt takes the focus
+        tab.fill("#key", "not-the-key-at-all-000")
+        tab.press("#key", "Enter")
+        tab.wait_for_function("() => document.querySelector('#key-error').textContent.length > 0", timeout=WAIT_MS)
+        tab.fill("#key", KEY)
+        tab.press("#key", "Enter")
+        tab.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
+        choose_example(tab, "squad")
+        wait_answers(tab, 1)
+        assert tab.evaluate("[localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, ""]
+        tab.reload()  # not remembered beyond the page's life
+        tab.wait_for_selector("#key-form:not([hidden])", timeout=WAIT_MS)
+    finally:
+        context.close()

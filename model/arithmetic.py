@@ -13,7 +13,7 @@ reported with every explanation. Used by the analysis and by the service's `expl
     difference  a - b          two numbers, either order
     sum         a + b (+ c)    two or three numbers
     max / min   of the numbers two or more numbers ("how many more yards was the longest ...")
-    count       of the spans   the multi-span head's set, every number in it ("how many field goals")
+    count       of the spans   the multi-span head's set of two or more, every number in it
 """
 from __future__ import annotations
 
@@ -81,8 +81,9 @@ def _fits(target: float, candidates: Sequence[Candidate], numeric: list[int]) ->
             if _close(pick(value.values()), target):
                 return Derivation(True, name, f"{name}({', '.join(fmt(value[i]) for i in numeric)}) = {t}", list(numeric))
     in_set = [i for i, c in enumerate(candidates) if c.from_set]
-    # Counting the set uses its spans, not their numbers: a number outside the set is unused.
-    if in_set and set(numeric) <= set(in_set) and len(in_set) <= MAX_COUNT and _close(len(in_set), target):
+    # Counting the set uses its spans, not their numbers: a number outside the set is unused. One
+    # span "counted" as 1 is not a computation (any single span, the whole passage, would explain 1).
+    if 2 <= len(in_set) <= MAX_COUNT and set(numeric) <= set(in_set) and _close(len(in_set), target):
         return Derivation(True, "count", f"count({', '.join(repr(candidates[i].text) for i in in_set)}) = {t}", in_set)
     return None
 

@@ -45,8 +45,9 @@ def test_a_derivation_that_leaves_an_extracted_number_unused_is_not_one():
     assert not derive(2, [*spans("Brown", "Smith", from_set=True), *spans("30")]).consistent
 
 
-def test_a_single_number_is_not_a_computation():
+def test_a_single_number_or_span_is_not_a_computation():
     assert not derive(24, spans("24")).consistent
+    assert not derive(1, spans("The Bears scored 24 points and the Lions 17.", from_set=True)).consistent
 
 
 def test_the_old_search_rationalised_30_minus_29_now_declined():

@@ -29,7 +29,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from model.backbone import BackboneInfo, load_pretrained_backbone
 from model.example import Example, read_jsonl, write_jsonl
-from model.heads import Head, build_head
+from model.heads import HEAD_KINDS, Head, build_head
 from model.multitask import MultiTaskModel
 from model.tokenizer import splits_digits
 
@@ -344,7 +344,8 @@ def load_head(
             f"{path}: head {name!r} expects hidden size {meta.get('hidden_size')}, "
             f"the backbone has {manifest.backbone.hidden_size}"
         )
-    kwargs = {"word_embeddings": word_embeddings} if entry.kind == "generative" and word_embeddings is not None else {}
+    ties = entry.kind in HEAD_KINDS and HEAD_KINDS[entry.kind].ties_embeddings
+    kwargs = {"word_embeddings": word_embeddings} if ties and word_embeddings is not None else {}
     head = build_head(name, entry.kind, manifest.backbone_info, entry.config, **kwargs)
     try:
         head.load_state_dict(state, strict=True)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from fastapi import FastAPI
 
+from model.heads import HEAD_KINDS
 from service.catalog import Catalog
 from service.settings import Limits
 
@@ -54,6 +55,35 @@ def tighten(schemas: dict[str, Any], catalog: Catalog, limits: Limits) -> None:
     max_new["anyOf"] = [{"type": "integer", "minimum": 1, "maximum": limits.max_new_tokens}, {"type": "null"}]
 
     schemas["BatchRequest"]["properties"]["items"]["maxItems"] = limits.max_batch_items
+    type_head_outputs(schemas, sorted({h.kind for h in catalog.heads.values()}))
+
+
+def type_head_outputs(schemas: dict[str, Any], kinds: list[str]) -> None:
+    """HeadOutput as a union discriminated by `kind`: one variant per kind the checkpoint has,
+    whose `output` is the pydantic output model that kind declares (model/heads/)."""
+    mapping: dict[str, str] = {}
+    for kind in kinds:
+        head_class = HEAD_KINDS.get(kind)
+        output_ref: dict[str, Any] = {"type": "object"}  # a kind this process cannot build: untyped
+        if head_class is not None:
+            model = head_class.output_model
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, nested in schema.pop("$defs", {}).items():
+                schemas.setdefault(name, nested)
+            schemas[model.__name__] = schema
+            output_ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        variant = f"HeadOutput_{kind}"
+        schemas[variant] = {
+            "type": "object", "title": variant, "required": ["head", "kind", "output"],
+            "properties": {"head": {"type": "string"}, "kind": {"type": "string", "enum": [kind]}, "output": output_ref},
+        }
+        mapping[kind] = f"#/components/schemas/{variant}"
+    schemas["HeadOutput"] = {
+        "title": "HeadOutput",
+        "description": "One head's output; its shape is given by its kind (GET /v1/heads lists each head's kind).",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "kind", "mapping": mapping},
+    }
 
 
 def declare_api_keys(document: dict[str, Any]) -> None:

@@ -22,8 +22,7 @@ from service.retry import with_one_retry
 from service.explanations import explain
 from service.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
 from service.settings import Limits, Timeouts
-
-SPAN_KINDS = ("span", "tagging")
+from model.heads import HEAD_KINDS
 
 
 class InputError(ValueError):
@@ -225,16 +224,15 @@ class Predictor:
 
 
 def name_passage_field(output: dict, kind: str, passage_field: str) -> dict:
-    """Span offsets point into `context` or `question`; when the client sent `text`, say `text`."""
-    if passage_field == "context" or kind not in SPAN_KINDS:
+    """Span offsets point into `context` or `question`; when the client sent `text`, say `text`.
+    Which parts of an output are spans is the head kind's to say (Head.map_spans)."""
+    if passage_field == "context":
         return output
 
     def rename(span: dict) -> dict:
         return {**span, "field": passage_field} if span.get("field") == "context" else span
 
-    if kind == "span":
-        return {**rename(output), "alternatives": [rename(a) for a in output.get("alternatives", [])]}
-    return {**output, "spans": [rename(s) for s in output.get("spans", [])]}
+    return HEAD_KINDS[kind].map_spans(output, rename)
 
 
 def _ms(since: float) -> float:

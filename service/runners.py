@@ -38,9 +38,9 @@ class HeadRunner:
     @classmethod
     def load(cls, ckpt_dir: str | Path, manifest: Manifest, name: str, device: str = "cpu", fault: Fault | None = None,
              word_embeddings: torch.nn.Embedding | None = None, tokenizer=None) -> "HeadRunner":
-        """Only this head's file (and the tokenizer when its outputs are token ids to decode)."""
+        """Only this head's file (and the tokenizer when its kind decodes token ids)."""
         head = load_head(ckpt_dir, name, manifest, word_embeddings=word_embeddings).to(device)
-        if head.kind == "generative" and tokenizer is None:
+        if head.needs_tokenizer and tokenizer is None:
             tokenizer = load_tokenizer(ckpt_dir, manifest)
         return cls(name, head, tokenizer, fault, device)
 
@@ -54,9 +54,7 @@ class HeadRunner:
     @torch.no_grad()
     def run(self, batch: HeadBatch, options: HeadOptions) -> list[dict]:
         """One output per input of `batch`."""
-        kwargs = {}
-        if self.kind == "generative" and options.max_new_tokens:
-            kwargs["max_new_tokens"] = options.max_new_tokens
+        kwargs = self.head.forward_options(options.model_dump())
         return self.head.decode(self.head(batch, **kwargs), batch, self.tokenizer)
 
     @torch.no_grad()
@@ -68,9 +66,7 @@ class HeadRunner:
         if batch is None:
             dtype = next(self.head.parameters()).dtype
             batch = canned_head_batch(self.head.info.hidden_size, self.device, dtype)
-        # Two generated tokens run every decoder layer; more would only cost time.
-        kwargs = {"max_new_tokens": 2} if self.kind == "generative" else {}
-        require_finite(f"head {self.name!r}", self.head(batch, **kwargs))
+        require_finite(f"head {self.name!r}", self.head(batch, **self.head.health_check_options))
 
     def run_packed(self, calls: Sequence[tuple[PackedHiddenStates, list[int], HeadOptions]],
                    request_ids: Sequence[str] = ()) -> list[HeadReply]:
@@ -117,7 +113,7 @@ class BackboneRunner:
         self.tokenizer = load_tokenizer(ckpt_dir, manifest)
         self.model = load_backbone(ckpt_dir, manifest).to(device).eval()
         embeddings = self.model.get_input_embeddings()
-        # Colocated generative heads read the backbone's own embeddings (as in training) rather than
+        # Colocated heads that tie embeddings read the backbone's own (as in training) rather than
         # holding a second copy; the head file's copy is identical, its fingerprint says so.
         self.heads = {
             name: HeadRunner.load(ckpt_dir, manifest, name, device, stage.fault, word_embeddings=embeddings, tokenizer=self.tokenizer)

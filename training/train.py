@@ -187,7 +187,10 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     manifest.metrics = {"held_out": final, "step": best_step}
     manifest.training["wall_seconds"] = round(time.time() - t0, 1)
     (out / MANIFEST).write_text(manifest.model_dump_json(indent=2))
-    plot_curves(log_path, out / "curves.png")
+    try:
+        plot_curves(log_path, out / "curves.png")
+    except ImportError as err:  # a bare GPU machine may lack matplotlib; the jsonl has the numbers
+        tqdm.write(f"no curves.png ({err}); the curves are in {log_path}")
     return manifest
 
 

@@ -8,7 +8,8 @@ mkdir -p .device/whl
 PY=.venv/bin/python
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -d .device/whl pydantic==2.14.4 pydantic-core==2.50.5 annotated-types typing-inspection nltk
+    -d .device/whl pydantic==2.14.4 pydantic-core==2.50.5 annotated-types typing-inspection nltk \
+    absl-py six regex click joblib  # rouge-score's own imports, in case the device lacks them
 $PY -m pip wheel -q --no-deps -w .device/whl rouge-score==0.1.2
 $PY - <<'PY'
 import shutil

@@ -143,8 +143,9 @@ class Predictor:
         groups: dict[tuple[str, HeadOptions], _Group] = {}
         for i, p in enumerate(planned):
             for head in p.heads:
-                # Options only mean something to generative heads; elsewhere they must not split a batch.
-                options = p.options if self.catalog.kind(head) == "generative" else HeadOptions()
+                # Options only mean something to kinds that take them; elsewhere they must not split a batch.
+                kind = HEAD_KINDS.get(self.catalog.kind(head))
+                options = p.options if kind is not None and kind.generation_options else HeadOptions()
                 group = groups.setdefault((head, options), _Group(head, options))
                 group.inputs.append(i)
                 group.is_target |= head == p.target

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> Story:
 
     from loadtests.stages import DEFAULT_RAMP
     from loadtests.serving import free_port, wait_ready
-    from service.app import build_app
+    from service.deploy.app import build_app
 
     service_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
     checkpoint = args.checkpoint or Path(os.environ.get("WIYH_CHECKPOINT") or ROOT / service_args["checkpoint"])

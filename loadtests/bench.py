@@ -109,7 +109,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     from loadtests.inputs import sample_requests
     from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
     from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
-    from service.app import build_app
+    from service.deploy.app import build_app
 
     base = sample_requests(plan.requests_per_setting)
     served = [m for m in modes if m not in IN_PROCESS_MODES]

@@ -12,9 +12,9 @@ from loadtests.results import BytesPerRequest
 
 @torch.no_grad()
 def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_heads: int) -> BytesPerRequest:
-    from service.calls import EncodeCall
-    from service.payload import pack
-    from service.runners import BackboneRunner
+    from service.pipeline.calls import EncodeCall
+    from service.replica.payload import pack
+    from service.replica.runners import BackboneRunner
     from model.checkpoint import read_manifest
     from model.encoding import encode
     from model.heads import HeadBatch

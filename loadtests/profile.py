@@ -31,7 +31,7 @@ APP = "prof"
 CATEGORIES = (
     ("tokenize", ("tokenizers", "tokenization_", "model/encoding.py")),
     ("model compute", ("torch/", "transformers/", "model/")),
-    ("hidden-state payload", ("service/payload.py", "numpy/")),
+    ("hidden-state payload", ("service/replica/payload.py", "numpy/")),
     ("serialize", ("pickle", "cloudpickle", "pydantic", "msgpack", "serialization", "json/")),
     ("http", ("uvicorn", "starlette", "fastapi", "h11", "httptools", "httpx", "anyio")),
     ("asyncio", ("asyncio/", "uvloop", "selectors.py")),
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     from loadtests.measure import closed_loop
     from loadtests.results import Batching, Cell, Plan
     from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
-    from service.app import build_app
+    from service.deploy.app import build_app
 
     order, linear = sweep_order(checkpoint)
     plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[args.concurrency], head_counts=[], heads_concurrency=args.concurrency,

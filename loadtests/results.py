@@ -80,7 +80,7 @@ class ModeResult(BaseModel):
 
 
 class BytesPerRequest(BaseModel):
-    """Hidden states one request stores for the head replicas (service/payload.py's packing)."""
+    """Hidden states one request stores for the head replicas (service/replica/payload.py's packing)."""
 
     requests: int
     tokens_mean: float

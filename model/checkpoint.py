@@ -85,7 +85,7 @@ class ExamplesEntry(BaseModel):
 class ExplanationChance(BaseModel):
     """How often the explanation's search "explains" a wrong number: measured once per checkpoint on
     held-out questions (`python -m training chance`), reported with every arithmetic explanation, so
-    that a derivation is trusted only when this rate is low (service/explanations.py)."""
+    that a derivation is trusted only when this rate is low (service/pipeline/explanations.py)."""
 
     model_config = ConfigDict(extra="forbid")
     rate: float = Field(ge=0.0, le=1.0, description="share of (question, wrong answer) pairs the search explains")

@@ -20,7 +20,7 @@ import httpx
 import yaml
 
 from loadtests.serving import free_port
-from service.settings import deep_merge
+from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "wiyh"
@@ -59,7 +59,7 @@ class LocalService:
         from ray import serve
         from ray.cluster_utils import Cluster
 
-        from service.app import build_app
+        from service.deploy.app import build_app
 
         self._cluster = Cluster()
         self._cluster.add_node(num_cpus=self.head_cpus, resources={HEAD_NODE_RESOURCE: 1000}, include_dashboard=False,

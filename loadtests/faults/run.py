@@ -16,7 +16,7 @@ from loadtests.faults.recovery import time_to_recover
 from loadtests.faults.replicas import running_counts
 from loadtests.faults.report import FaultReport, per_second, table, write
 from loadtests.faults.scenarios import FAULTS, KILLERS, Fault, fault_args, worker_nodes_for
-from service.settings import load_settings
+from service.deploy.settings import load_settings
 
 log = logging.getLogger("wiyh.loadtests")
 
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> FaultReport:
         service.start(workers=worker_nodes_for(args.fault))
         print(f"serving {args.checkpoint} at {service.url}; load {args.rate:g} req/s for {args.duration:g} s", flush=True)
         report = asyncio.run(_drive(service, args))
-        # the phrases service/retry.py and service/ray_engine.py log
+        # the phrases service/pipeline/retry.py and service/deploy/ray_engine.py log
         report.retries_logged = service.count_in_logs("calling it once more")
         report.inputs_lost_logged = service.count_in_logs("lost its input")
     finally:

@@ -25,7 +25,7 @@ import yaml
 
 from service.demo.cluster import BIN, DEFAULT_DASHBOARD_PORT, ClusterError, LocalCluster, start_cluster, stop_cluster
 from service.demo.samples import SampleFailed, show_samples
-from service.settings import CHECKPOINT_ENV
+from service.deploy.settings import CHECKPOINT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE = ROOT / "runs" / "service"

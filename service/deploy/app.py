@@ -1,6 +1,6 @@
 """Build the Serve application from a checkpoint and the deploy settings.
 
-`serve run deploy/serve_config.yaml` imports `service.app:build_app` and calls it with the
+`serve run deploy/serve_config.yaml` imports `service.deploy.app:build_app` and calls it with the
 config's `args:`. The application reads like the data-flow picture:
 
     Router(Backbone(+ colocated heads), {head: Head, ...})
@@ -17,9 +17,9 @@ from typing import Any
 from ray.serve import Application
 from ray.serve.exceptions import RayServeException
 
-from service.catalog import Catalog
-from service.deployments import Backbone, Head, Router
-from service.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
+from service.pipeline.catalog import Catalog
+from service.deploy.deployments import Backbone, Head, Router
+from service.deploy.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
 from model.checkpoint import CheckpointError, verify_checkpoint
 
 

@@ -12,19 +12,19 @@ import torch
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
-from service.catalog import Catalog
-from service.compute import ComputeSlot
-from service.health import UnhealthyModel
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
+from service.pipeline.catalog import Catalog
+from service.replica.compute import ComputeSlot
+from service.replica.health import UnhealthyModel
 from service.inspector.routes import inspector_routes
-from service.logs import request_scope
-from service.metrics import RouterMetrics, StageMetrics
-from service.payload import PackedHiddenStates
-from service.pipeline import Predictor
-from service.ray_engine import RayEngine
-from service.router import create_api
-from service.runners import BackboneRunner, HeadRunner
-from service.settings import HeadStage, ModelStage, ServiceSettings
+from service.http.logs import request_scope
+from service.deploy.metrics import RouterMetrics, StageMetrics
+from service.replica.payload import PackedHiddenStates
+from service.pipeline.predict import Predictor
+from service.deploy.ray_engine import RayEngine
+from service.http.router import create_api
+from service.replica.runners import BackboneRunner, HeadRunner
+from service.deploy.settings import HeadStage, ModelStage, ServiceSettings
 from model.checkpoint import read_manifest
 
 log = logging.getLogger("wiyh.service")

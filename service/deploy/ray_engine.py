@@ -25,8 +25,8 @@ from ray.exceptions import ObjectLostError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 
-from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
-from service.retry import InputLost
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+from service.pipeline.retry import InputLost
 
 log = logging.getLogger("wiyh.service")
 

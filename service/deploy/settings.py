@@ -311,7 +311,7 @@ def _describe(error: Any, prefix: str = "") -> str:
     path = ".".join(p for p in (prefix, ".".join(str(p) for p in error["loc"])) if p)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
-        message = "unknown key; remove it or check its spelling (service/settings.py lists the keys)"
+        message = "unknown key; remove it or check its spelling (service/deploy/settings.py lists the keys)"
     if not path or message.startswith(path):
         return message
     return f"{path}: {message}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import ApiError
+from service.http.errors import ApiError
 
 
 def _too_large(size: str, limit: int) -> ApiError:
@@ -43,7 +43,7 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, send: Send, size: str) -> None:
         from starlette.requests import Request
 
-        from service.errors import error_response
+        from service.http.errors import error_response
 
         err = _too_large(size, self.max_bytes)
         response = error_response(Request(scope), 413, err.code, err.message)

@@ -20,11 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.calls import StageError
-from service.logs import request_scope
-from service.metrics import PipelineMetrics
-from service.pipeline import InputError, TargetFailed
-from service.request_ids import HEADER, request_id_in
+from service.pipeline.calls import StageError
+from service.http.logs import request_scope
+from service.deploy.metrics import PipelineMetrics
+from service.pipeline.predict import InputError, TargetFailed
+from service.http.request_ids import HEADER, request_id_in
 
 log = logging.getLogger("wiyh.service")
 

@@ -14,8 +14,8 @@ from typing import Any, Callable
 from fastapi import FastAPI
 
 from model.heads import HEAD_KINDS
-from service.catalog import Catalog
-from service.settings import Limits
+from service.pipeline.catalog import Catalog
+from service.deploy.settings import Limits
 
 # Paths a key protects when keys are configured (auth.OPEN_PATHS are the others).
 PROTECTED_PREFIX = "/v1/"

@@ -16,7 +16,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.logs import request_scope
+from service.http.logs import request_scope
 
 HEADER = "x-request-id"
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")

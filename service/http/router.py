@@ -18,17 +18,17 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service import logs, openapi
-from service.auth import ApiKeyAuth, KeyChecker
-from service.body_limit import BodySizeLimit
-from service.catalog import Catalog
-from service.errors import ApiError, error_response, install_error_handlers, request_id_of
-from service.metrics import NullMetrics, PipelineMetrics
-from service.pipeline import Predictor, plan
-from service.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
+from service.http import logs, openapi
+from service.http.auth import ApiKeyAuth, KeyChecker
+from service.http.body_limit import BodySizeLimit
+from service.pipeline.catalog import Catalog
+from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
+from service.deploy.metrics import NullMetrics, PipelineMetrics
+from service.pipeline.predict import Predictor, plan
+from service.http.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
                              PredictRequest, PredictResponse)
-from service.request_ids import RequestIdMiddleware
-from service.settings import Auth, Limits
+from service.http.request_ids import RequestIdMiddleware
+from service.deploy.settings import Auth, Limits
 
 ERRORS = {
     400: {"model": ErrorResponse, "description": "Malformed JSON."},

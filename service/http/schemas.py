@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from service.calls import ErrorKind
-from service.catalog import CheckpointInfo, HeadInfo
+from service.pipeline.calls import ErrorKind
+from service.pipeline.catalog import CheckpointInfo, HeadInfo
 
 
 class _Strict(BaseModel):
@@ -157,7 +157,7 @@ class Evidence(BaseModel):
 
 class Explanation(BaseModel):
     """Why the target said what it said, from the non-target span heads' top spans, and how much
-    that proves (service/explanations.py)."""
+    that proves (service/pipeline/explanations.py)."""
 
     kind: Literal["arithmetic", "evidence", "none"] = Field(
         description="arithmetic: a number target derived from all the top spans' numbers, by a search whose chance "

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from service.catalog import Catalog
+from service.pipeline.catalog import Catalog
 from service.inspector.examples import ExamplesResponse, load_examples
 from service.inspector.paths import PAGE_PATHS
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 
 
 class Engine(Protocol):

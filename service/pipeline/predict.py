@@ -14,14 +14,14 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from service.calls import ColocatedRequest, EncodeCall, EncodeResult, HeadCall, HeadOptions, HeadReply, StageError
-from service.catalog import Catalog, UnknownName
-from service.engine import Engine
-from service.metrics import NullMetrics, PipelineMetrics
-from service.retry import with_one_retry
-from service.explanations import explain
-from service.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
-from service.settings import Limits, Timeouts
+from service.pipeline.calls import ColocatedRequest, EncodeCall, EncodeResult, HeadCall, HeadOptions, HeadReply, StageError
+from service.pipeline.catalog import Catalog, UnknownName
+from service.pipeline.engine import Engine
+from service.deploy.metrics import NullMetrics, PipelineMetrics
+from service.pipeline.retry import with_one_retry
+from service.pipeline.explanations import explain
+from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
+from service.deploy.settings import Limits, Timeouts
 from model.heads import HEAD_KINDS
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Awaitable, Callable, TypeVar
 
-from service.calls import StageError
+from service.pipeline.calls import StageError
 
 log = logging.getLogger("wiyh.service")
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from loadtests.serving import free_port
-from service.settings import deep_merge
+from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,7 @@ def service(tmp_path_factory) -> Service:
     import ray
     from ray import serve
 
-    from service.app import build_app
+    from service.deploy.app import build_app
     from model.checkpoint import read_manifest
     from training.testing import make_random_checkpoint
 

@@ -50,7 +50,7 @@ def test_the_demo_starts_answers_and_stops_three_times_in_a_row(tmp_path):
                 assert status.returncode == 0, status.stderr[-2000:]
                 assert "wiyh:" in status.stdout and "status: RUNNING" in status.stdout
                 config = subprocess.run([str(BIN / "serve"), "config", *address], capture_output=True, text=True, timeout=120)
-                assert config.returncode == 0 and "import_path: service.app:build_app" in config.stdout, config.stderr[-2000:]
+                assert config.returncode == 0 and "import_path: service.deploy.app:build_app" in config.stdout, config.stderr[-2000:]
         finally:
             stopped = demo("--stop", *common, timeout_s=120)
         print(stopped.stdout)

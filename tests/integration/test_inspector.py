@@ -267,9 +267,9 @@ def keyed_api(service):
 
     from loadtests.serving import free_port
     from service.inspector.routes import inspector_routes
-    from service.pipeline import Predictor
-    from service.router import create_api
-    from service.settings import Auth, Limits, Timeouts
+    from service.pipeline.predict import Predictor
+    from service.http.router import create_api
+    from service.deploy.settings import Auth, Limits, Timeouts
     from tests.unit.service.fakes import FakeEngine, make_catalog
 
     catalog = make_catalog()

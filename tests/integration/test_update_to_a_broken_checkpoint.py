@@ -52,8 +52,8 @@ def answer(url: str, headers: dict | None = None) -> dict:
 def test_serve_run_of_a_broken_checkpoint_fails_in_the_caller_and_the_app_keeps_serving(service, broken_checkpoint):
     from ray import serve
 
-    from service.app import build_app
-    from service.settings import ServiceConfigError
+    from service.deploy.app import build_app
+    from service.deploy.settings import ServiceConfigError
 
     with pytest.raises(ServiceConfigError, match=r"heads/span\.safetensors: sha256 .* does not match"):
         serve.run(build_app(service_args(broken_checkpoint)), name=service.app_name, route_prefix="/")
@@ -70,7 +70,7 @@ def test_serve_deploy_of_a_broken_checkpoint_is_refused_and_the_running_app_keep
     from ray import serve
     from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
-    from service.app import build_app
+    from service.deploy.app import build_app
 
     client = serve.context._get_global_client()  # what `serve deploy` reaches through the REST API
     url = f"{service.url}{UPDATE_ROUTE}"
@@ -86,7 +86,7 @@ def test_serve_deploy_of_a_broken_checkpoint_is_refused_and_the_running_app_keep
         assert refused.headers.get_list("x-request-id") == [refused.json()["error"]["request_id"]]
         before = answer(url, auth)
 
-        update = {"name": UPDATE_APP, "route_prefix": UPDATE_ROUTE, "import_path": "service.app:build_app",
+        update = {"name": UPDATE_APP, "route_prefix": UPDATE_ROUTE, "import_path": "service.deploy.app:build_app",
                   "args": small_args(broken_checkpoint)}
         client.deploy_apps(ServeDeploySchema(applications=[update]))
 

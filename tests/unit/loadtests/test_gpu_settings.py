@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from loadtests.serving import placement_args
-from service.compute import ComputeSlot, autocast_dtype
+from service.replica.compute import ComputeSlot, autocast_dtype
 
 GPU_ARGS = {"backbone": {"num_gpus": 0.5}, "heads": {"default": {"num_gpus": 0.1, "placement": "replica"}}}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef, StageError
-from service.catalog import Catalog, CheckpointInfo, HeadInfo
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef, StageError
+from service.pipeline.catalog import Catalog, CheckpointInfo, HeadInfo
 
 KINDS = {"span": "span", "multispan": "tagging", "answer_type": "classification", "yesno": "classification",
          "number": "generative", "summary": "generative"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
-from service.catalog import Catalog
-from service.runners import BackboneRunner
-from service.settings import HeadStage
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+from service.pipeline.catalog import Catalog
+from service.replica.runners import BackboneRunner
+from service.deploy.settings import HeadStage
 from model.checkpoint import read_manifest
 
 

@@ -6,10 +6,10 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from service.auth import KeyChecker, presented_key
-from service.pipeline import Predictor
-from service.router import create_api
-from service.settings import Auth, Limits, ServiceConfigError, Timeouts, load_settings
+from service.http.auth import KeyChecker, presented_key
+from service.pipeline.predict import Predictor
+from service.http.router import create_api
+from service.deploy.settings import Auth, Limits, ServiceConfigError, Timeouts, load_settings
 from tests.unit.service.fakes import FakeEngine, make_catalog
 
 KEY = "k" * 20 + "-first"

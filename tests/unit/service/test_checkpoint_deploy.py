@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from service.app import build_app
-from service.settings import ServiceConfigError
+from service.deploy.app import build_app
+from service.deploy.settings import ServiceConfigError
 from model.checkpoint import sha256_file
 from training.testing import make_random_checkpoint
 

@@ -7,7 +7,7 @@ import threading
 
 import torch
 
-from service.compute import ComputeSlot
+from service.replica.compute import ComputeSlot
 
 
 def test_the_worker_thread_uses_the_stage_torch_threads():

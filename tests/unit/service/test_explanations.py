@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from model.checkpoint import ExplanationChance
-from service.explanations import explain
-from service.schemas import HeadOutput
+from service.pipeline.explanations import explain
+from service.http.schemas import HeadOutput
 
 CONTEXT = "The Bears scored 24 points and the Lions scored 17 points."
 
@@ -112,7 +112,7 @@ def test_span_answers_and_summaries_have_none():
 
 def test_the_manifest_rate_reaches_the_catalog():
     from model.checkpoint import Manifest
-    from service.catalog import Catalog
+    from service.pipeline.catalog import Catalog
     from training.testing import make_random_checkpoint
     import tempfile
 

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from service.pipeline import Predictor
-from service.router import create_api
-from service.settings import Limits, Timeouts
+from service.pipeline.predict import Predictor
+from service.http.router import create_api
+from service.deploy.settings import Limits, Timeouts
 from tests.hostile import record
 from tests.unit.service.fakes import FakeEngine, make_catalog
 

@@ -15,9 +15,9 @@ from torch import nn
 
 from model.heads import HEAD_KINDS, Head, HeadBatch, build_head, register_head
 from model.heads.base import pool_per_input
-from service.pipeline import Predictor
-from service.router import create_api
-from service.settings import Limits, Timeouts
+from service.pipeline.predict import Predictor
+from service.http.router import create_api
+from service.deploy.settings import Limits, Timeouts
 from tests.unit.service.local_engine import LocalEngine
 
 TOY_KIND, TOY_HEAD, TOY_TASK = "toy_length", "toy", "toy_task"
@@ -108,9 +108,9 @@ def test_openapi_types_every_head_output_by_kind_the_toy_included(toy_checkpoint
 
 def test_every_built_in_kind_decodes_to_its_declared_output_model(random_checkpoint):
     from model.checkpoint import read_manifest
-    from service.runners import BackboneRunner
-    from service.calls import ColocatedRequest, EncodeCall
-    from service.settings import HeadStage
+    from service.replica.runners import BackboneRunner
+    from service.pipeline.calls import ColocatedRequest, EncodeCall
+    from service.deploy.settings import HeadStage
 
     manifest = read_manifest(random_checkpoint)
     runner = BackboneRunner(random_checkpoint, manifest, {h.name: HeadStage(placement="colocated") for h in manifest.heads})

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from service.health import UnhealthyModel, canned_head_batch, non_finite
-from service.runners import BackboneRunner, HeadRunner
-from service.settings import HeadStage
+from service.replica.health import UnhealthyModel, canned_head_batch, non_finite
+from service.replica.runners import BackboneRunner, HeadRunner
+from service.deploy.settings import HeadStage
 from model.checkpoint import read_manifest
 
 HEADS = ["span", "multispan", "answer_type", "yesno", "number", "summary"]

@@ -7,12 +7,12 @@ from fastapi.testclient import TestClient
 
 from model.checkpoint import read_examples, read_manifest
 from model.example import SETTINGS
-from service.catalog import Catalog
+from service.pipeline.catalog import Catalog
 from service.inspector.paths import PAGE_PATHS
 from service.inspector.routes import inspector_routes
-from service.pipeline import Predictor
-from service.router import create_api
-from service.settings import Auth, Limits, Timeouts
+from service.pipeline.predict import Predictor
+from service.http.router import create_api
+from service.deploy.settings import Auth, Limits, Timeouts
 from tests.unit.service.fakes import FakeEngine
 
 KEY = "inspector-key-0123456789"

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import pytest
 from fastapi.testclient import TestClient
 
-from service.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
-from service.pipeline import Predictor
-from service.retry import MIN_RETRY_S, InputLost, with_one_retry
-from service.router import create_api
-from service.settings import Limits, Timeouts
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+from service.pipeline.predict import Predictor
+from service.pipeline.retry import MIN_RETRY_S, InputLost, with_one_retry
+from service.http.router import create_api
+from service.deploy.settings import Limits, Timeouts
 from tests.unit.service.fakes import FakeEngine, make_catalog
 
 BODY = {"inputs": {"question": "How many points?", "context": "Stallions won 24 to 20."}}

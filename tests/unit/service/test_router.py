@@ -7,10 +7,10 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from service.calls import StageError
-from service.pipeline import Predictor
-from service.router import create_api
-from service.settings import Limits, Timeouts
+from service.pipeline.calls import StageError
+from service.pipeline.predict import Predictor
+from service.http.router import create_api
+from service.deploy.settings import Limits, Timeouts
 from tests.unit.service.fakes import KINDS, TASKS, FakeEngine, make_catalog
 
 QUESTION = "How many points did the Stallions win by?"

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from service.settings import ServiceConfigError, ServiceSettings, load_settings
+from service.deploy.settings import ServiceConfigError, ServiceSettings, load_settings
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 HEADS = ["span", "multispan", "answer_type", "yesno", "number", "summary"]
@@ -25,7 +25,7 @@ def test_deploy_configs_are_valid_for_serve_and_for_us(name):
     config = serve_configs()[name]
     schema = ServeDeploySchema.model_validate(config)
     [app] = schema.applications
-    assert app.import_path == "service.app:build_app"
+    assert app.import_path == "service.deploy.app:build_app"
     settings = load_settings(app.args, environ={})
     stages = settings.head_stages(HEADS)
     # every replica must ask for a fraction of a CPU or it never schedules on a small machine

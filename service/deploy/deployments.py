@@ -24,7 +24,8 @@ from service.pipeline.predict import Predictor
 from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.deploy.settings import HeadStage, ModelStage, ServiceSettings
+from service.deploy.settings import ServiceSettings
+from service.deploy.stages import HeadStage, ModelStage
 from model.checkpoint import read_manifest
 
 log = logging.getLogger("wiyh.service")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from service.deploy.settings import Placement
+from service.deploy.stages import Placement
 from model.checkpoint import Manifest
 
 

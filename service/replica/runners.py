@@ -16,7 +16,7 @@ import torch
 from service.pipeline.calls import EncodeCall, HeadOptions, HeadReply
 from service.replica.health import CANNED_CONTEXT, CANNED_QUESTION, canned_head_batch, require_finite
 from service.replica.payload import PackedHiddenStates, pack, unpack
-from service.deploy.settings import Fault, HeadStage
+from service.deploy.stages import Fault, HeadStage
 from model.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
 from model.encoding import Encoding, encode
 from model.heads import Head, HeadBatch

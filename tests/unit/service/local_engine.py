@@ -9,7 +9,7 @@ from pathlib import Path
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
 from service.pipeline.catalog import Catalog
 from service.replica.runners import BackboneRunner
-from service.deploy.settings import HeadStage
+from service.deploy.stages import HeadStage
 from model.checkpoint import read_manifest
 
 

@@ -110,7 +110,7 @@ def test_every_built_in_kind_decodes_to_its_declared_output_model(random_checkpo
     from model.checkpoint import read_manifest
     from service.replica.runners import BackboneRunner
     from service.pipeline.calls import ColocatedRequest, EncodeCall
-    from service.deploy.settings import HeadStage
+    from service.deploy.stages import HeadStage
 
     manifest = read_manifest(random_checkpoint)
     runner = BackboneRunner(random_checkpoint, manifest, {h.name: HeadStage(placement="colocated") for h in manifest.heads})

@@ -9,7 +9,7 @@ import torch
 
 from service.replica.health import UnhealthyModel, canned_head_batch, non_finite
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.deploy.settings import HeadStage
+from service.deploy.stages import HeadStage
 from model.checkpoint import read_manifest
 
 HEADS = ["span", "multispan", "answer_type", "yesno", "number", "summary"]

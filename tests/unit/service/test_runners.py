@@ -10,7 +10,7 @@ import pytest
 from service.pipeline.calls import ColocatedRequest, EncodeCall, HeadOptions
 from service.replica.payload import unpack
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.deploy.settings import Fault, HeadStage
+from service.deploy.stages import Fault, HeadStage
 from model.checkpoint import CheckpointError, load_model
 from training.data.synthetic import generate
 from model.encoding import encode

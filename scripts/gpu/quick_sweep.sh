@@ -12,7 +12,7 @@ out=${1:?usage: quick_sweep.sh OUT_DIR}
 mkdir -p "$out"
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 common=(--preset quick --force --quiet --set backbone.source=path --set backbone.path=.device/minilm
-        --set optim.mixed_precision=off --set optim.num_threads=2 --set data.eval_per_setting=150)
+        --set 'optim.mixed_precision="off"' --set optim.num_threads=2 --set data.eval_per_setting=150)
 declare -A variants=(
   [base]=""
   [mean_pool]="--set heads.yesno.config.pooling=mean --set heads.answer_type.config.pooling=mean"

@@ -100,12 +100,12 @@ def markdown(title: str, preamble: list[str], results: list[FindingResult], vari
     lines += [f"- **{v}**: {d}" for v, d in variants.items()]
     lines += ["", "Every number is a mean over held-out examples with a 95% bootstrap interval `[low, high]`. "
               "A finding is **shown** when, on each headline metric, the multi-task interval lies entirely above "
-              "every control's.", "", "## Findings", ""]
+              "every control's, the degenerate baselines' included.", "", "## Findings", ""]
     for r in results:
         verdict = "shown" if r.shown else "not shown"
         lines += [f"### {r.spec.title}: **{verdict}** (n={r.n})", "", f"Claim: {r.spec.claim}", ""]
         lines += [f"- {v.sentence()}" for v in r.verdicts] + [""]
-        lines += [f"- note: {n}" for n in r.notes]
+        lines += [f"- note: {n}" for n in r.notes] + ([""] if r.notes else [])
         lines += _table(r, names) + _group_tables(r, names)
         lines += ["", f"![{r.spec.key}]({r.spec.key}.png)", ""]
     lines += ["Worked examples: [examples.md](examples.md)", ""]

@@ -14,6 +14,7 @@ from ray.serve.handle import DeploymentHandle
 
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
 from service.pipeline.catalog import Catalog
+from service.pipeline.failures import BACKBONE, stage_of_head
 from service.replica.compute import ComputeSlot
 from service.replica.health import UnhealthyModel
 from service.inspector.routes import inspector_routes
@@ -81,8 +82,8 @@ class Backbone:
         manifest = read_manifest(checkpoint)
         self.runner = BackboneRunner(checkpoint, manifest, colocated, device=stage.device, hidden_dtype=hidden_dtype)
         _configure_batching(self._encode_batch, stage)
-        self.compute = ComputeSlot(stage.torch_threads, "backbone")
-        self.metrics = StageMetrics("backbone")
+        self.compute = ComputeSlot(stage.torch_threads, BACKBONE)
+        self.metrics = StageMetrics(BACKBONE)
         self.calls_served = 0
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
@@ -118,7 +119,7 @@ class Backbone:
         return True
 
     async def check_health(self) -> None:
-        await _self_test(self.compute, self.runner.self_test, "backbone")
+        await _self_test(self.compute, self.runner.self_test, BACKBONE)
 
 
 @serve.deployment
@@ -131,8 +132,8 @@ class Head:
         self.name = name
         self.runner = HeadRunner.load(checkpoint, manifest, name, device=stage.device, fault=stage.fault)
         _configure_batching(self._predict_batch, stage)
-        self.compute = ComputeSlot(stage.torch_threads, f"head-{name}")
-        self.metrics = StageMetrics(f"head:{name}")
+        self.compute = ComputeSlot(stage.torch_threads, stage_of_head(name))
+        self.metrics = StageMetrics(stage_of_head(name))
         self.calls_served = self.batches = 0
         self.fetch_s = self.compute_s = 0.0
 
@@ -171,7 +172,7 @@ class Head:
         return True
 
     async def check_health(self) -> None:
-        await _self_test(self.compute, self.runner.self_test, f"head {self.name}")
+        await _self_test(self.compute, self.runner.self_test, stage_of_head(self.name))
 
 
 @serve.deployment

@@ -25,8 +25,8 @@ from ray.exceptions import ObjectLostError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 
-from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
-from service.pipeline.retry import InputLost
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
+from service.pipeline.failures import BACKBONE, InputLost, StageError, stage_of_head
 
 log = logging.getLogger("wiyh.service")
 
@@ -40,16 +40,16 @@ class RayEngine:
         self._replacing: set[str] = set()
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
-        return await self._call("backbone", self.backbone, "encode", call, timeout_s, call.request_id)
+        return await self._call(BACKBONE, self.backbone, "encode", call, timeout_s, call.request_id)
 
     async def run_head(self, head: str, call: HeadCall, timeout_s: float) -> HeadReply:
         handle = self.heads.get(head)
         if handle is None:
-            raise StageError(f"head {head}", "unavailable", f"head {head!r} has no replica deployment")
-        return await self._call(f"head {head}", handle, "predict", call, timeout_s, call.request_id)
+            raise StageError(stage_of_head(head), "unavailable", f"head {head!r} has no replica deployment")
+        return await self._call(stage_of_head(head), handle, "predict", call, timeout_s, call.request_id)
 
     async def readiness(self, timeout_s: float) -> dict[str, str | None]:
-        stages = {"backbone": self.backbone, **{f"head {n}": h for n, h in self.heads.items()}}
+        stages = {BACKBONE: self.backbone, **{stage_of_head(n): h for n, h in self.heads.items()}}
 
         async def probe(stage: str, handle: DeploymentHandle) -> str | None:
             try:

@@ -20,15 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.pipeline.calls import StageError
 from service.http.logs import request_scope
 from service.deploy.metrics import PipelineMetrics
-from service.pipeline.predict import InputError, TargetFailed
+from service.pipeline.failures import STATUS_OF_KIND, InputError, StageError, TargetFailed
 from service.http.request_ids import HEADER, request_id_in
 
 log = logging.getLogger("wiyh.service")
 
-STATUS_OF_KIND = {"overloaded": 503, "unavailable": 503, "timeout": 504, "failed": 502}
 KNOWN_ENDPOINTS = ("/v1/predict", "/v1/predict/batch", "/v1/heads", "/health/live", "/health/ready")
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from service.pipeline.calls import ErrorKind
+from service.pipeline.failures import ErrorKind
 from service.pipeline.catalog import CheckpointInfo, HeadInfo
 
 

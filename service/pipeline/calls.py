@@ -5,12 +5,9 @@ messages carry only the reference (HiddenStatesRef), so the router handles kilob
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-ErrorKind = Literal["timeout", "overloaded", "failed", "unavailable"]
-
 
 class HeadOptions(BaseModel):
     """Per-call options a head understands; frozen so calls with equal options batch together."""
@@ -64,17 +61,3 @@ class HeadCall(BaseModel):
     hidden: HiddenStatesRef
     inputs: list[int]  # which of the stored inputs this head reads
     options: HeadOptions = HeadOptions()
-
-
-class StageError(Exception):
-    """A stage (backbone or head) did not answer; `message` is safe to show to a client."""
-
-    def __init__(self, stage: str, kind: ErrorKind, message: str, retry_after_s: float | None = None):
-        super().__init__(stage, kind, message, retry_after_s)
-        self.stage = stage
-        self.kind: ErrorKind = kind
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-    def __str__(self) -> str:
-        return f"{self.stage}: {self.kind}: {self.message}"

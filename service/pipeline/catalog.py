@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from service.deploy.stages import Placement
+from service.pipeline.failures import UnknownName
 from model.checkpoint import Manifest
 
 
@@ -24,10 +25,6 @@ class CheckpointInfo(BaseModel):
     created: str
     backbone: str
     hidden_size: int
-
-
-class UnknownName(ValueError):
-    """A task or head the checkpoint lacks; the message lists the valid ones."""
 
 
 class Catalog(BaseModel):

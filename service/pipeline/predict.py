@@ -14,8 +14,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from service.pipeline.calls import ColocatedRequest, EncodeCall, EncodeResult, HeadCall, HeadOptions, HeadReply, StageError
-from service.pipeline.catalog import Catalog, UnknownName
+from service.pipeline.calls import ColocatedRequest, EncodeCall, EncodeResult, HeadCall, HeadOptions, HeadReply
+from service.pipeline.catalog import Catalog
+from service.pipeline.failures import BACKBONE, InputError, StageError, TargetFailed, UnknownName, stage_of_head
 from service.pipeline.engine import Engine
 from service.deploy.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.retry import with_one_retry
@@ -23,22 +24,6 @@ from service.pipeline.explanations import explain
 from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
 from service.deploy.settings import Limits, Timeouts
 from model.heads import HEAD_KINDS
-
-
-class InputError(ValueError):
-    """A request that is well-formed JSON but cannot be answered as sent (becomes a 422)."""
-
-    def __init__(self, message: str, code: str = "invalid_request"):
-        super().__init__(message)
-        self.code = code
-
-
-class TargetFailed(Exception):
-    """The head that gives the answer did not: the request fails (5xx) with this reason."""
-
-    def __init__(self, head: str, error: StageError, items: list[int]):
-        super().__init__(head, error, items)
-        self.head, self.error, self.items = head, error, items
 
 
 @dataclass
@@ -119,7 +104,7 @@ class Predictor:
             # Every answer needs the backbone: a replica lost mid-call is worth one more try (retry.py).
             encoded = await with_one_retry(lambda t: self.engine.encode(call, t), self.timeouts.backbone_s, request_id)
         except StageError as err:
-            self.metrics.error("backbone", err.kind)
+            self.metrics.error(BACKBONE, err.kind)
             raise
         backbone_ms = _ms(t0)
         if len(encoded.colocated) != len(colocated):
@@ -180,14 +165,14 @@ class Predictor:
     def _record(self, group: _Group, reply: HeadReply | StageError, ms: float,
                 outcomes: dict[tuple[str, int], dict | StageError]) -> None:
         if isinstance(reply, HeadReply) and reply.error is not None:
-            reply = StageError(f"head {group.head}", "failed", reply.error)
+            reply = StageError(stage_of_head(group.head), "failed", reply.error)
         elif isinstance(reply, HeadReply) and (reply.outputs is None or len(reply.outputs) != len(group.inputs)):
             got = None if reply.outputs is None else len(reply.outputs)
-            reply = StageError(f"head {group.head}", "failed", f"head {group.head!r} answered {got} outputs for {len(group.inputs)} inputs")
+            reply = StageError(stage_of_head(group.head), "failed", f"head {group.head!r} answered {got} outputs for {len(group.inputs)} inputs")
         role = "target" if group.is_target else "non_target"
         if isinstance(reply, StageError):
             self.metrics.head_call(group.head, role, reply.kind, ms)
-            self.metrics.error(f"head:{group.head}", reply.kind)
+            self.metrics.error(stage_of_head(group.head), reply.kind)
             for i in group.inputs:
                 outcomes[(group.head, i)] = reply
             return

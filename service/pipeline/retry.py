@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Awaitable, Callable, TypeVar
 
-from service.pipeline.calls import StageError
+from service.pipeline.failures import InputLost, StageError
 
 log = logging.getLogger("wiyh.service")
 
@@ -21,15 +21,6 @@ T = TypeVar("T")
 
 # Below this, a second call could not even reach a replica: give the first error instead.
 MIN_RETRY_S = 0.1
-
-
-class InputLost(StageError):
-    """The stage is up but the stored input it was given died with the replica that stored it
-    (the hidden states of a backbone replica that crashed). Calling the same stage again with the
-    same reference cannot help: the client has to send the request again."""
-
-    def __init__(self, stage: str, message: str, retry_after_s: float | None = None):
-        super().__init__(stage, "unavailable", message, retry_after_s)
 
 
 def retryable(err: StageError) -> bool:

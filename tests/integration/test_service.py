@@ -168,7 +168,7 @@ def test_heads_health_and_docs(service):
         assert heads["checkpoint"]["hash"] == service.manifest.checkpoint_hash
         assert client.get("/health/live").status_code == 200
         ready = client.get("/health/ready").json()
-        assert ready["ready"] is True and set(ready["stages"]) == {"backbone", "head span", "head multispan", "head number", "head summary"}
+        assert ready["ready"] is True and set(ready["stages"]) == {"backbone", "head_span", "head_multispan", "head_number", "head_summary"}
         assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
         assert client.get("/docs").status_code == 200
 
@@ -208,7 +208,7 @@ def test_metrics_are_exported_for_prometheus(service):
     # every head, replica or colocated (whose latency is the backbone call that carried it)
     assert {s.labels["head"] for s in latency if s.name.endswith("_count")} == all_heads(service)
     batch = families["ray_wiyh_batch_size"]
-    assert {s.labels["stage"] for s in batch} >= {"backbone", "head:span", "head:number"}
+    assert {s.labels["stage"] for s in batch} >= {"backbone", "head_span", "head_number"}
     moved = families["ray_wiyh_hidden_state_bytes"]
     assert total(moved, "ray_wiyh_hidden_state_bytes_total", direction="stored") > 0
     assert total(moved, "ray_wiyh_hidden_state_bytes_total", direction="read") > 0

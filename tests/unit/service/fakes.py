@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef, StageError
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
+from service.pipeline.failures import StageError, stage_of_head
 from service.pipeline.catalog import Catalog, CheckpointInfo, HeadInfo
 
 KINDS = {"span": "span", "multispan": "tagging", "answer_type": "classification", "yesno": "classification",
@@ -86,5 +87,5 @@ class FakeEngine:
         return HeadReply(outputs=[fake_output(head, store["questions"][i], store["contexts"][i]) for i in call.inputs])
 
     async def readiness(self, timeout_s: float) -> dict[str, str | None]:
-        stages = ["backbone", *(f"head {h}" for h in KINDS)]
+        stages = ["backbone", *(stage_of_head(h) for h in KINDS)]
         return {s: self.not_ready.get(s) for s in stages}

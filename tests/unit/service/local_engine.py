@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
+from service.pipeline.failures import StageError
 from service.pipeline.catalog import Catalog
 from service.replica.runners import BackboneRunner
 from service.deploy.stages import HeadStage

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 import pytest
 from fastapi.testclient import TestClient
 
-from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, StageError
+from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
+from service.pipeline.failures import StageError
 from service.pipeline.predict import Predictor
-from service.pipeline.retry import MIN_RETRY_S, InputLost, with_one_retry
+from service.pipeline.failures import InputLost
+from service.pipeline.retry import MIN_RETRY_S, with_one_retry
 from service.http.router import create_api
 from service.deploy.settings import Limits, Timeouts
 from tests.unit.service.fakes import FakeEngine, make_catalog
@@ -55,7 +57,7 @@ def post(engine: FlakyEngine, **body) -> tuple[int, dict, dict]:
 
 
 def test_a_target_head_whose_replica_died_is_called_once_more_and_answers():
-    engine = FlakyEngine(make_catalog(), queued={"number": [lost("head number")]})
+    engine = FlakyEngine(make_catalog(), queued={"number": [lost("head_number")]})
     status, body, _ = post(engine, task="drop_number")
     assert status == 200, body
     assert body["target"]["head"] == "number" and body["errors"] == []
@@ -63,7 +65,7 @@ def test_a_target_head_whose_replica_died_is_called_once_more_and_answers():
 
 
 def test_a_target_lost_twice_is_a_503_with_retry_after_after_exactly_two_calls():
-    engine = FlakyEngine(make_catalog(), queued={"number": [lost("head number"), lost("head number")]})
+    engine = FlakyEngine(make_catalog(), queued={"number": [lost("head_number"), lost("head_number")]})
     status, body, headers = post(engine, task="drop_number")
     assert status == 503 and headers["retry-after"] == "2"
     assert "target head 'number' unavailable" in body["error"]["message"]
@@ -71,7 +73,7 @@ def test_a_target_lost_twice_is_a_503_with_retry_after_after_exactly_two_calls()
 
 
 def test_a_lost_non_target_head_is_not_retried_and_lands_in_errors():
-    engine = FlakyEngine(make_catalog(), queued={"summary": [lost("head summary")]})
+    engine = FlakyEngine(make_catalog(), queued={"summary": [lost("head_summary")]})
     status, body, _ = post(engine, task="drop_number")
     assert status == 200
     assert [(e["head"], e["kind"]) for e in body["errors"]] == [("summary", "unavailable")] and body["degraded"]
@@ -79,9 +81,9 @@ def test_a_lost_non_target_head_is_not_retried_and_lands_in_errors():
 
 
 @pytest.mark.parametrize("error, status", [
-    (StageError("head number", "overloaded", "its queue is full", 1), 503),
-    (StageError("head number", "failed", "raised ValueError"), 502),
-    (InputLost("head number", "its input was lost with the replica that stored it", 1), 503),
+    (StageError("head_number", "overloaded", "its queue is full", 1), 503),
+    (StageError("head_number", "failed", "raised ValueError"), 502),
+    (InputLost("head_number", "its input was lost with the replica that stored it", 1), 503),
 ])
 def test_overload_model_errors_and_lost_inputs_are_never_retried(error, status):
     engine = FlakyEngine(make_catalog(), queued={"number": [error]})
@@ -104,8 +106,8 @@ def test_the_retry_gets_only_the_time_the_first_call_left_and_a_retry_timeout_re
         budgets.append(timeout_s)
         if len(budgets) == 1:
             await asyncio.sleep(0.2)
-            raise lost("head span")
-        raise StageError("head span", "timeout", f"no answer within {timeout_s:g} s")
+            raise lost("head_span")
+        raise StageError("head_span", "timeout", f"no answer within {timeout_s:g} s")
 
     with pytest.raises(StageError) as caught:
         asyncio.run(with_one_retry(call, 1.0, "r1"))
@@ -120,7 +122,7 @@ def test_no_retry_when_the_first_call_used_up_the_budget():
         nonlocal calls
         calls += 1
         await asyncio.sleep(timeout_s - MIN_RETRY_S / 2)
-        raise lost("head span")
+        raise lost("head_span")
 
     with pytest.raises(StageError, match="no replica could take the call"):
         asyncio.run(with_one_retry(call, 0.3, "r2"))

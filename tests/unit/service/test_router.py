@@ -7,7 +7,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from service.pipeline.calls import StageError
+from service.pipeline.failures import StageError
 from service.pipeline.predict import Predictor
 from service.http.router import create_api
 from service.deploy.settings import Limits, Timeouts
@@ -131,7 +131,7 @@ def test_batch_splits_generative_calls_by_options_only():
 
 
 @pytest.mark.parametrize("failure, kind", [("error", "failed"), ("hang", "timeout"),
-                                           (StageError("head multispan", "overloaded", "its queue is full"), "overloaded")])
+                                           (StageError("head_multispan", "overloaded", "its queue is full"), "overloaded")])
 def test_a_failing_non_target_head_is_reported_and_the_answer_still_goes_out(failure, kind):
     client, _ = client_for(FakeEngine(make_catalog(), failures={"multispan": failure}))
     r = predict(client, task="squad")
@@ -150,7 +150,7 @@ def test_a_failing_colocated_head_is_reported_the_same_way():
 
 
 @pytest.mark.parametrize("failure, status", [("error", 502), ("hang", 504),
-                                             (StageError("head number", "overloaded", "its queue is full", 1), 503)])
+                                             (StageError("head_number", "overloaded", "its queue is full", 1), 503)])
 def test_a_failing_target_head_fails_the_request_with_the_reason(failure, status):
     client, _ = client_for(FakeEngine(make_catalog(), failures={"number": failure}))
     r = predict(client, task="drop_number")
@@ -270,9 +270,9 @@ def test_liveness_readiness_and_openapi():
     assert client.get("/health/live").json() == {"status": "alive"}
     r = client.get("/health/ready")
     assert r.status_code == 200 and r.json()["ready"] is True
-    engine.not_ready["head span"] = "timeout: no answer within 2 s"
+    engine.not_ready["head_span"] = "timeout: no answer within 2 s"
     r = client.get("/health/ready")
-    assert r.status_code == 503 and r.json()["stages"]["head span"].startswith("timeout") and "Retry-After" in r.headers
+    assert r.status_code == 503 and r.json()["stages"]["head_span"].startswith("timeout") and "Retry-After" in r.headers
     schema = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/predict/batch", "/v1/heads"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200

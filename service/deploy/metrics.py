@@ -7,33 +7,8 @@ and application labels.
 """
 from __future__ import annotations
 
-from typing import Protocol
-
 LATENCY_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
-
-
-class PipelineMetrics(Protocol):
-    """What the router records; tests pass a recorder, Serve replicas pass RouterMetrics."""
-
-    def head_call(self, head: str, role: str, outcome: str, ms: float) -> None: ...
-    def error(self, stage: str, kind: str) -> None: ...
-    def degraded(self, head: str) -> None: ...
-    def request(self, endpoint: str, status: int, ms: float) -> None: ...
-
-
-class NullMetrics:
-    def head_call(self, head: str, role: str, outcome: str, ms: float) -> None:
-        pass
-
-    def error(self, stage: str, kind: str) -> None:
-        pass
-
-    def degraded(self, head: str) -> None:
-        pass
-
-    def request(self, endpoint: str, status: int, ms: float) -> None:
-        pass
 
 
 class RouterMetrics:

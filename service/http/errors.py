@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.http.logs import request_scope
-from service.deploy.metrics import PipelineMetrics
+from service.pipeline.metrics import PipelineMetrics
 from service.pipeline.failures import STATUS_OF_KIND, InputError, StageError, TargetFailed
 from service.http.request_ids import HEADER, request_id_in
 

@@ -23,7 +23,7 @@ from service.http.auth import ApiKeyAuth, KeyChecker
 from service.http.body_limit import BodySizeLimit
 from service.pipeline.catalog import Catalog
 from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
-from service.deploy.metrics import NullMetrics, PipelineMetrics
+from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.predict import Predictor, plan
 from service.http.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
                              PredictRequest, PredictResponse)

@@ -18,7 +18,7 @@ from service.pipeline.calls import ColocatedRequest, EncodeCall, EncodeResult, H
 from service.pipeline.catalog import Catalog
 from service.pipeline.failures import BACKBONE, InputError, StageError, TargetFailed, UnknownName, stage_of_head
 from service.pipeline.engine import Engine
-from service.deploy.metrics import NullMetrics, PipelineMetrics
+from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.retry import with_one_retry
 from service.pipeline.explanations import explain
 from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings

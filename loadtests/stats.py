@@ -5,20 +5,19 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
 from pydantic import BaseModel
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0 <= q <= 1) of `values`; NaN when there are none."""
+    """The q-quantile (0 <= q <= 1) of `values`; NaN when there are none. The one percentile
+    definition of every load script (bench, autoscale, profile, soak, faults)."""
     if not 0 <= q <= 1:
         raise ValueError(f"q must lie in [0, 1], got {q}")
-    if not values:
+    if len(values) == 0:
         return math.nan
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return float(np.quantile(np.asarray(values, dtype=float), q, method="linear"))
 
 
 class LatencySummary(BaseModel):

@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel
 
 from training.data.synthetic import generate
+from loadtests.stats import percentile
 
 # One task per target head kind the checkpoints have: span, generative (number, summary), classification, tagging.
 TASKS = ("squad", "drop_number", "summarize", "hotpot_yesno", "drop_spans")
@@ -88,14 +89,13 @@ class Percentiles(BaseModel):
 
 
 def percentiles(seconds: list[float]) -> Percentiles:
+    """Latency figures in ms, by the same percentile definition as every other load script
+    (loadtests/stats.py: linear interpolation)."""
     if not seconds:
         return Percentiles(n=0, p50_ms=None, p99_ms=None, max_ms=None)
-    ordered = sorted(seconds)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return Percentiles(n=len(ordered), p50_ms=at(0.5), p99_ms=at(0.99), max_ms=round(ordered[-1] * 1000, 1))
+    ms = [s * 1000 for s in seconds]
+    return Percentiles(n=len(ms), p50_ms=round(percentile(ms, 0.5), 1), p99_ms=round(percentile(ms, 0.99), 1),
+                       max_ms=round(max(ms), 1))
 
 
 class Tally(BaseModel):

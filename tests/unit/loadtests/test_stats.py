@@ -36,3 +36,14 @@ def test_summarize_counts_successes_over_wall_time():
 def test_summarize_refuses_zero_time():
     with pytest.raises(ValueError, match="seconds must be positive"):
         summarize([1.0], seconds=0)
+
+
+def test_the_fault_runs_report_percentiles_by_the_same_definition_as_the_benchmark():
+    from loadtests.faults.load import percentiles
+    from loadtests.stats import percentile
+
+    seconds = [0.010, 0.020, 0.030, 0.040, 1.0]
+    figures = percentiles(seconds)
+    ms = [s * 1000 for s in seconds]
+    assert (figures.p50_ms, figures.p99_ms, figures.max_ms) == (round(percentile(ms, 0.5), 1), round(percentile(ms, 0.99), 1), 1000.0)
+    assert figures.p99_ms == 961.6  # interpolated between 40 and 1000 ms, not the nearest rank

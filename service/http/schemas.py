@@ -177,10 +177,24 @@ class Explanation(BaseModel):
     message: str
 
 
+class Route(BaseModel):
+    """Which head's answer is the answer, for a task the checkpoint routes (model/routing.py):
+    GenBERT's answer-type decision between the span head (a number that stands in the passage)
+    and the decoder (a computed number)."""
+
+    head: str = Field(description="The head whose output is the routed answer (the target or the span head).")
+    reason: str = Field(description="Why, in words: the answer type and what the span head found.")
+    confidence: float = Field(ge=0.0, le=1.0, description="The answer-type head's probability for the chosen route.")
+    answer: str = Field(description="The routed answer's text.")
+
+
 class ItemResult(BaseModel):
     task: str | None
     target: HeadOutput
     non_target: list[HeadOutput]
+    route: Route | None = Field(
+        None, description="For a routed task (drop_number): which head answers and why; null for other tasks, or "
+                          "when the answer-type or span head was not asked or did not answer.")
     explanation: Explanation | None = Field(
         None, description="For a number or label target: what the non-target span heads say behind it.")
     errors: list[HeadError]

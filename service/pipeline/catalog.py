@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from service.deploy.stages import Placement
 from service.pipeline.failures import UnknownName
 from model.checkpoint import Manifest
+from model.routing import RouteHeads, routes_for
 
 
 class HeadInfo(BaseModel):
@@ -36,6 +37,8 @@ class Catalog(BaseModel):
     # and the rate below which an arithmetic explanation is trusted (service config).
     explanation_chance: float | None = None
     explanation_chance_bound: float = 0.05
+    # task -> the heads that route its answer (model/routing.py RouteHeads), for routed tasks only
+    routes: dict[str, RouteHeads] = {}
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, placement: dict[str, Placement],
@@ -65,6 +68,7 @@ class Catalog(BaseModel):
             tasks=dict(manifest.tasks),
             explanation_chance=manifest.explanation_chance.rate if manifest.explanation_chance else None,
             explanation_chance_bound=chance_bound,
+            routes=routes_for(manifest.heads, manifest.tasks),
         )
 
     def target_of(self, task: str | None, target_head: str | None) -> str:

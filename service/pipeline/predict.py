@@ -21,9 +21,10 @@ from service.pipeline.engine import Engine
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.retry import with_one_retry
 from service.pipeline.explanations import explain
-from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Timings
+from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Route, Timings
 from service.deploy.settings import Limits, Timeouts
 from model.heads import HEAD_KINDS
+from model.routing import RouteHeads, route_number, routed_answer
 
 
 @dataclass
@@ -180,6 +181,11 @@ class Predictor:
         for i, output in zip(group.inputs, reply.outputs):  # type: ignore[arg-type]
             outcomes[(group.head, i)] = output
 
+    def _route(self, p: PlannedInput, target: HeadOutput, non_target: list[HeadOutput]) -> Route | None:
+        if p.task is None or target.head != self.catalog.tasks.get(p.task):
+            return None  # a target named by hand is answered by that head, not routed
+        return _route_of(self.catalog.routes.get(p.task), target, non_target)
+
     def _assemble(self, i: int, p: PlannedInput, encoded: EncodeResult,
                   outcomes: dict[tuple[str, int], dict | StageError]) -> ItemResult:
         def output_of(head: str) -> HeadOutput:
@@ -200,6 +206,7 @@ class Predictor:
             task=p.task,
             target=target,
             non_target=non_target,
+            route=self._route(p, target, non_target),
             explanation=explain(target, non_target, question=p.question, passage=p.passage,
                                 chance=self.catalog.explanation_chance, bound=self.catalog.explanation_chance_bound),
             errors=errors,
@@ -207,6 +214,15 @@ class Predictor:
             input=InputInfo(windows=windows, windowed=windows > 1, question_truncated=encoded.question_truncated[i],
                             passage_field=p.passage_field),  # type: ignore[arg-type]
         )
+
+
+def _route_of(heads: RouteHeads | None, target: HeadOutput, non_target: list[HeadOutput]) -> Route | None:
+    """The routing decision over the heads' outputs, when every head it reads answered."""
+    outputs = {o.head: o.output for o in (target, *non_target)}
+    if heads is None or not {heads.classifier, heads.span, heads.decoder} <= set(outputs):
+        return None
+    decided = route_number(heads, outputs[heads.classifier], outputs[heads.span])
+    return Route(**decided.to_dict(), answer=routed_answer(decided, outputs))
 
 
 def name_passage_field(output: dict, kind: str, passage_field: str) -> dict:

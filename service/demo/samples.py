@@ -55,6 +55,9 @@ def print_answer(title: str, request: dict, answer: dict, reference: str) -> Non
         print(f"           {out['head']:<12} {describe(out['kind'], out['output'])}")
     for err in answer["errors"]:
         print(f"           {err['head']:<12} did not answer: {err['kind']}: {err['message']}")
+    if answer.get("route"):
+        route = answer["route"]
+        print(f"route:     {route['head']} answers {route['answer']!r} ({route['reason']})")
     if answer.get("explanation"):
         print(f"explanation: {describe_explanation(answer['explanation'])}")
     t = answer["timings_ms"]

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import torch
 
-LINEAR_KINDS = ("span", "tagging", "classification")
-EXTRA_KINDS = ("span", "classification")
+EXTRA_KINDS = ("span", "classification")  # the kinds the extra heads copy: two cheap, linear ones
+
+
+def is_linear(kind: str) -> bool:
+    """A head that reads the hidden states once and writes no tokens: its kind declares no
+    generation options (model/heads/)."""
+    from model.heads import HEAD_KINDS
+
+    return not HEAD_KINDS[kind].generation_options
 
 
 def with_extra_heads(source: Path, out: Path, extra: int, seed: int = 0) -> Path:
@@ -71,6 +78,6 @@ def sweep_order(source: Path) -> tuple[list[str], int]:
     from model.checkpoint import read_manifest
 
     heads = read_manifest(source).heads
-    linear = [h.name for h in heads if h.kind in LINEAR_KINDS]
+    linear = [h.name for h in heads if is_linear(h.kind)]
     linear.sort(key=lambda name: name != next((h.name for h in heads if h.kind == "span"), ""))
-    return linear + [h.name for h in heads if h.kind not in LINEAR_KINDS], len(linear)
+    return linear + [h.name for h in heads if not is_linear(h.kind)], len(linear)

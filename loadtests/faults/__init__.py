@@ -1,7 +1,7 @@
 """Fault runs: the real Serve application on a private local Ray cluster, under an open-loop load,
 loses a head replica, a backbone replica or a whole worker node mid-run.
 
-    python -m loadtests.faults --fault head|backbone|node   (or loadtests.faults.kill_head, ...)
+    python -m loadtests.faults --fault head|backbone|node
 
 Each run prints and writes (reports/fault_<fault>.json) the requests sent, answered,
 errored by status code, lost (no HTTP response; must be 0) and the time to full recovery.

@@ -418,7 +418,7 @@
     const body = inspectBody();
     $("inspect-status").textContent = "asking every head…";
     try {
-      const result = await api("POST", "/v1/predict", body);
+      const result = await api("POST", "v1/predict", body);
       if (seq !== state.seq) return;
       clearAlert();
       renderInspect(result, body);
@@ -609,7 +609,7 @@
     const items = questions.map((q) => requestBody($("steer-task").value, q, passage, "context"));
     $("steer-status").textContent = "asking every head, for both questions…";
     try {
-      const batch = await api("POST", "/v1/predict/batch", { items });
+      const batch = await api("POST", "v1/predict/batch", { items });
       clearAlert();
       renderSteer(batch, items);
       $("steer-status").textContent = `answered in ${batch.timings_ms.total.toFixed(0)} ms (one batch)`;
@@ -722,7 +722,7 @@
       row.querySelector(".b-passage").value, "context"));
     $("batch-status").textContent = `asking every head about ${items.length} inputs in one batch…`;
     try {
-      const batch = await api("POST", "/v1/predict/batch", { items });
+      const batch = await api("POST", "v1/predict/batch", { items });
       clearAlert();
       renderBatch(batch, items);
       $("batch-status").textContent = `answered in ${batch.timings_ms.total.toFixed(0)} ms`;
@@ -785,7 +785,7 @@
 
   async function boot() {
     try {
-      const info = await api("GET", "/v1/heads");
+      const info = await api("GET", "v1/heads");
       state.heads = info.heads;
       state.tasks = info.tasks;
       state.limits = info.limits;
@@ -793,7 +793,7 @@
         `${info.heads.length} heads: ${info.heads.map((h) => `${h.name} (${h.kind})`).join(", ")}`;
       fillTaskSelect($("task"));
       fillTaskSelect($("steer-task"));
-      const examples = await api("GET", "/v1/examples");
+      const examples = await api("GET", "v1/examples");
       state.examples = examples.examples;
       fillExampleSelect($("example"));
       fillExampleSelect($("steer-example"));

@@ -25,14 +25,20 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
+# The real Serve app on 127.0.0.1, the demo three times from a stopped state, the browser tests.
+test-integration: setup
+	@bash scripts/test-deps.sh
+	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} WIYH_REQUIRE_CHROMIUM=$${CI:+1} $(PY) -m pytest -q tests/integration
+
 train-tiny: setup
 	$(PY) -m training train --preset tiny --out checkpoints/tiny --force
 
 # Serving speed: in-process vs Serve (heads as replicas / colocated) vs one model per task, and the
-# cost of each head (prints the table and the goals; writes reports/bench/). About 6-8 min on 2 cores.
+# cost of each head (prints the table and the goals; writes reports/bench/). About 7 min on 2 cores.
 bench: setup
 	$(PY) -m loadtests.bench
 
+# Stops the demo's own Ray cluster and nothing else (never `ray stop`, which stops every Ray here).
 stop:
 	$(PY) -m service.demo --stop
 

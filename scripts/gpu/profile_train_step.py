@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--trace", default=None)
+    ap.add_argument("--no-profile", action="store_true", help="phases and CPU time only, no torch.profiler tables")
     args = ap.parse_args()
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     cfg = load_config(preset=args.preset, overrides=overrides)
@@ -35,7 +36,7 @@ def main() -> None:
     model, tok, _ = build_model(cfg, [t for e in examples for t in (e.question, e.context, e.answer)])
     model.to(device).train()
     opt = _optimizer(model, cfg)
-    sampler = TaskSampler(by_task(examples), "proportional", 0)
+    sampler = TaskSampler(by_task(examples), cfg.optim.sampling, 0, cfg.optim.task_weights)
     head_tasks = cfg.head_tasks()
     enc_args = cfg.backbone.encoding()
     phases: dict[str, float] = {}
@@ -76,14 +77,21 @@ def main() -> None:
     for i in range(3):
         step(i)
     phases.clear()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i in range(args.steps):
         step(i)
     total = (time.perf_counter() - start) / args.steps
-    print(f"device {device}, batch {cfg.optim.batch_size}: {total * 1000:.1f} ms/step, "
-          f"{cfg.optim.batch_size / total:.0f} examples/s")
+    # CPU seconds of this process (all its threads) per step: on a machine others share, wall time
+    # says how busy it is; CPU time divided by the threads torch uses is what a quiet one would take.
+    cpu = (time.process_time() - cpu_start) / args.steps
+    threads = torch.get_num_threads()
+    print(f"device {device}, batch {cfg.optim.batch_size}: {total * 1000:.1f} ms/step wall, "
+          f"{cfg.optim.batch_size / total:.1f} examples/s; process CPU {cpu * 1000:.0f} ms/step over {threads} threads "
+          f"-> about {cpu / threads * 1000:.0f} ms/step on {threads} idle cores")
     for name, secs in sorted(phases.items(), key=lambda kv: -kv[1]):
         print(f"  {name:28s} {secs / args.steps * 1000:8.2f} ms")
+    if args.no_profile:
+        return
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch.profiler.profile(activities=activities) as prof:
         for i in range(5):

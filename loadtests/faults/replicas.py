@@ -1,16 +1,15 @@
 """Which processes serve a deployment, and whether the application is whole again.
 
-Replica actors are found in the GCS actor table (`alive_replica_actors`): unlike
-`ray.util.state.list_actors`, that needs no dashboard process, which these clusters (and the
-integration tests') do not run. It reads Ray's private `ray._private.state.actors`; the service
-itself never does. tests/unit/loadtests/test_private_ray_api.py fails when that API changes, and
-the fault integration test fails when what it returns does.
+Replica actors are found in the GCS actor table by `service.deploy.liveness.alive_replica_actors`,
+the same reading the router uses to tell a dead replica from a slow one after a timeout.
 """
 from __future__ import annotations
 
 import os
 import signal
 from dataclasses import dataclass
+
+from service.deploy.liveness import alive_replica_actors
 
 
 
@@ -20,22 +19,6 @@ class Replica:
     actor_id: str
     pid: int
     node_id: str
-
-
-def alive_replica_actors(app: str, deployment: str | None = None) -> list[dict]:
-    """The GCS entries of the ALIVE replica actors of `app` (of one deployment when named). The GCS
-    learns of a killed process within moments, while the controller (serve.status()) reports the
-    replica RUNNING until its next health check. Serve names a replica's actor class
-    `ServeReplica:<app>:<deployment>`."""
-    from ray._private import state
-
-    found = []
-    for actor in state.actors(actor_state_name="ALIVE").values():
-        prefix, _, rest = actor["ActorClassName"].partition(":")
-        actor_app, _, name = rest.partition(":")
-        if prefix == "ServeReplica" and actor_app == app and (deployment is None or name == deployment):
-            found.append(actor)
-    return found
 
 
 def alive_replicas(app: str, deployment: str | None = None) -> list[Replica]:

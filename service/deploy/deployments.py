@@ -22,6 +22,7 @@ from service.http.logs import request_scope
 from service.deploy.metrics import RouterMetrics, StageMetrics
 from service.replica.payload import PackedHiddenStates
 from service.pipeline.predict import Predictor
+from service.deploy.liveness import lost_unnoticed
 from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
 from service.replica.runners import BackboneRunner, HeadRunner
@@ -183,7 +184,9 @@ class Router:
     def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], catalog: Catalog,
                  settings: ServiceSettings):
         metrics = RouterMetrics()
-        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s)
+        app = serve.get_replica_context().app_name
+        engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s,
+                           lost_unnoticed=lambda deployment: lost_unnoticed(app, deployment))
         predictor = Predictor(engine, catalog, settings.timeouts, metrics)
         # Serve's proxy already echoes x-request-id on every response, hence echo_request_id=False.
         self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics,

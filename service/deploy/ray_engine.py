@@ -5,21 +5,23 @@ into a StageError that says which stage and what kind (the router decides what i
     overloaded   the stage's queue is full (Serve's BackPressureError)           -> 503 + Retry-After
     unavailable  the replica died mid-call (retried once, retry.py)             -> 503 + Retry-After
                  or the call timed out after a call of this engine found a replica of
-                 that stage dead and before any call of it answered again
+                 that stage dead and before any call of it answered again, or while a
+                 replica died that Serve has not noticed yet (liveness.py, asked then)
                  or the stored input died with its replica (InputLost, not retried)
-
-Only Serve's public surface is used: the handle's own queueing (a call waits until Serve has a
-replica for it, which is what makes a just-started stage answer rather than refuse), the
-timeout with cancellation, `max_queued_requests` (BackPressureError) and the exceptions a call
-raises. Nothing polls the controller: a router that refused calls on its own view of the
-replicas answered 503 in the first second after `/health/ready` (docs/service.md, "Startup").
     failed       the stage's own code raised                                     -> 502
+
+Serve's own mechanisms do the rest: the handle's queueing (a call waits until Serve has a
+replica for it, which is what makes a just-started stage answer rather than refuse), the timeout
+with cancellation, `max_queued_requests` (BackPressureError) and the exceptions a call raises.
+Nothing polls the controller: a router that refused calls on its own view of the replicas
+answered 503 in the first second after `/health/ready` (docs/results.md, Startup). The one
+question asked beyond that, after a timeout only, is liveness.py's.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from ray.exceptions import ObjectLostError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
@@ -32,8 +34,12 @@ log = logging.getLogger("wiyh.service")
 
 
 class RayEngine:
-    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0):
+    def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0,
+                 lost_unnoticed: Callable[[str], bool] | None = None):
+        """`lost_unnoticed(deployment)`: asked after a call timed out; True when a replica died that
+        Serve has not noticed yet (liveness.py); None: never asked."""
         self.backbone, self.heads, self.retry_after_s = backbone, heads, retry_after_s
+        self._lost_unnoticed = lost_unnoticed
         # Deployments one of whose replicas a call found dead, until a call to them answers again.
         # A call that times out meanwhile most likely waited for the replacement Serve is starting
         # (its handle holds calls until one runs): "unavailable" (503 + Retry-After), not "slow" (504).
@@ -70,7 +76,7 @@ class RayEngine:
             answer = await asyncio.wait_for(_awaited(response), timeout_s)
         except asyncio.TimeoutError:
             response.cancel()
-            if deployment in self._replacing:
+            if deployment in self._replacing or await self._lost_since(deployment):
                 raise StageError(stage, "unavailable", f"no answer within {timeout_s:g} s while a lost replica is "
                                  "being replaced", self.retry_after_s) from None
             raise StageError(stage, "timeout", f"no answer within {timeout_s:g} s") from None
@@ -90,6 +96,19 @@ class RayEngine:
             raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
         self._replacing.discard(deployment)
         return answer
+
+    async def _lost_since(self, deployment: str) -> bool:
+        if self._lost_unnoticed is None:
+            return False
+        try:
+            lost = await asyncio.to_thread(self._lost_unnoticed, deployment)
+        except Exception as err:  # unknown: the timeout stands as a timeout
+            log.warning("replica liveness unavailable (%s)", type(err).__name__)
+            return False
+        if not lost:
+            return False
+        self._replacing.add(deployment)
+        return True
 
 
 async def _awaited(response: Any) -> Any:

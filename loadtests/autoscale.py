@@ -181,29 +181,22 @@ def main(argv: list[str] | None = None) -> Story:
     out.mkdir(parents=True, exist_ok=True)
 
     import httpx
-    import ray
     from ray import serve
 
     from loadtests.stages import DEFAULT_RAMP
-    from loadtests.serving import free_port, wait_ready
-    from service.deploy.app import build_app
+    from loadtests.serving import LocalServe
 
     service_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
     checkpoint = args.checkpoint or Path(os.environ.get("WIYH_CHECKPOINT") or ROOT / service_args["checkpoint"])
     service_args["checkpoint"] = str(checkpoint.resolve())
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     samples: list[ReplicaSample] = []
 
     def sample() -> None:
         running, total = replica_counts(serve.status())
         samples.append(ReplicaSample(t=time.time(), running=running, total=total))
 
-    try:
-        port = free_port()
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        url = f"http://127.0.0.1:{port}"
-        serve.run(build_app(service_args), name=APP, route_prefix="/")
-        wait_ready(url)
+    with LocalServe() as local:
+        url = local.deploy(service_args, APP)
         httpx.get(f"{url}/v1/heads", timeout=10).raise_for_status()
         print(f"serving {checkpoint} at {url}; ramp {args.ramp or DEFAULT_RAMP} (users:seconds)", flush=True)
         env = {**os.environ, "WIYH_RAMP": args.ramp or DEFAULT_RAMP,
@@ -227,9 +220,6 @@ def main(argv: list[str] | None = None) -> Story:
             if samples[-1].running.get(args.deployment) == low and samples[-1].total.get(args.deployment) == low:
                 break
             time.sleep(1)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
     load = read_history(out / "locust_stats_history.csv")
     requests, failures = read_totals(out / "locust_stats.csv")

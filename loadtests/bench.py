@@ -101,15 +101,12 @@ def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
 def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult]) -> list[ModeResult]:
     """Every mode up at once (Serve apps side by side under their own route prefixes, the
     in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
-    import ray
-    from ray import serve
 
     from loadtests.cells import Target, run_interleaved
     from loadtests.engines import InProcess, PerTaskModels, check_outputs
     from loadtests.inputs import sample_requests
     from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
-    from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
-    from service.deploy.app import build_app
+    from loadtests.serving import LocalServe, ServeCaller, placement_args
 
     base = sample_requests(plan.requests_per_setting)
     served = [m for m in modes if m not in IN_PROCESS_MODES]
@@ -117,19 +114,16 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     targets: dict[str, Target] = {}
     engines = {}
     gpu_note = ""
-    if served:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    local = LocalServe().__enter__() if served else None
+    urls: dict[str, str] = {}
     try:
-        if served:
-            port = free_port()
-            serve.start(http_options={"host": "127.0.0.1", "port": port})
+        if local is not None:
             for mode in served:
                 t0 = time.monotonic()
                 samplers[mode] = PeakSampler(lambda app=f"bench-{mode}": serve_replica_rss(app)).__enter__()
                 placement = "replica" if mode == "fanout" else "colocated"
-                serve.run(build_app(placement_args(base_args, placement, plan.checkpoint, plan.head_order)),
-                          name=f"bench-{mode}", route_prefix=f"/{mode}")
-                wait_ready(f"http://127.0.0.1:{port}/{mode}")
+                urls[mode] = local.deploy(placement_args(base_args, placement, plan.checkpoint, plan.head_order),
+                                          f"bench-{mode}", route_prefix=f"/{mode}")
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
             if plan.device == "cuda":
                 gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"
@@ -140,7 +134,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
             elif mode == "per_task":
                 engines[mode] = PerTaskModels(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
             else:
-                caller = ServeCaller(f"http://127.0.0.1:{port}/{mode}")
+                caller = ServeCaller(urls[mode])
                 targets[mode] = Target(caller, caller.breakdown, lambda app=f"bench-{mode}": cpu_by_role(app))
         for mode, engine in engines.items():
             async def call(request: dict, engine=engine) -> list[str]:
@@ -152,9 +146,8 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     finally:
         for sampler in samplers.values():
             sampler.__exit__(None, None, None)
-        if served:
-            serve.shutdown()
-            ray.shutdown()
+        if local is not None:
+            local.__exit__(None, None, None)
     results = []
     for mode in modes:
         if mode in engines:

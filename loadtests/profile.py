@@ -88,29 +88,21 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick") if (c / "manifest.json").is_file())
 
-    import ray
-    from ray import serve
 
     from loadtests.cells import requests_for
     from loadtests.checkpoints import sweep_order
     from loadtests.inputs import sample_requests
     from loadtests.measure import closed_loop
     from loadtests.results import Batching, Cell, Plan
-    from loadtests.serving import ServeCaller, free_port, placement_args, wait_ready
-    from service.deploy.app import build_app
+    from loadtests.serving import LocalServe, ServeCaller, placement_args
 
     order, linear = sweep_order(checkpoint)
     plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[args.concurrency], head_counts=[], heads_concurrency=args.concurrency,
                 head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
     requests = requests_for(Cell(concurrency=args.concurrency, heads=args.heads), plan, sample_requests(10))
     base_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    try:
-        port = free_port()
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        url = f"http://127.0.0.1:{port}"
-        serve.run(build_app(placement_args(base_args, args.placement, str(checkpoint), order)), name=APP, route_prefix="/")
-        wait_ready(url)
+    with LocalServe() as local:
+        url = local.deploy(placement_args(base_args, args.placement, str(checkpoint), order), APP)
         targets = {}
         for proc in _ours():
             role = _role(_cmdline(proc), APP)
@@ -133,9 +125,6 @@ def main(argv: list[str] | None = None) -> None:
         for s in spies.values():
             s.wait()
         load.join()
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
     r = measured["r"]
     lines = [f"## Profile: {args.placement}, {args.heads or len(order)} heads per request, c={args.concurrency}",

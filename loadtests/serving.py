@@ -3,8 +3,10 @@ called over HTTP, every answer checked."""
 from __future__ import annotations
 
 import copy
+import shutil
 import socket
 import statistics
+import tempfile
 import time
 from typing import Any, Literal
 
@@ -48,6 +50,74 @@ def fit_gpu_fractions(args: dict[str, Any], replica_heads: int) -> None:
     left = 1.0 - args.get("backbone", {}).get("num_gpus", 0)
     if wanted > left > 0:
         head["num_gpus"] = left / replica_heads
+
+
+class LocalServe:
+    """A private Ray head node on this machine and Serve's HTTP proxy on a free 127.0.0.1 port: the
+    one "start Serve and wait until it is ready" of the load scripts (bench, autoscale, profile)
+    and the integration tests. Private as the demo's cluster is: its own temp dir, and free ports
+    for the dashboard agent and the Ray client server, so two runs on one machine do not collide
+    (two `ray.init()` clusters both take the agent's default port 52365, and the second one's
+    raylet dies at startup). A context manager; `deploy()` runs one application of this project
+    under a route prefix and returns once its /health/ready answers 200. The fault and soak runs
+    need several nodes: loadtests/faults/cluster.LocalService."""
+
+    def __init__(self, num_cpus: int | None = None, metrics_port: int | None = None,
+                 system_config: dict[str, Any] | None = None):
+        self.num_cpus, self.metrics_port, self.system_config = num_cpus, metrics_port, system_config or {}
+        self.port = 0
+        self.temp_dir = ""
+        self._cluster: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LocalServe":
+        import ray
+        from ray import serve
+        from ray.cluster_utils import Cluster
+
+        self.temp_dir = tempfile.mkdtemp(prefix="wiyh-serve-", dir="/tmp")
+        head = {"include_dashboard": False, "temp_dir": self.temp_dir, "dashboard_agent_listen_port": free_port(),
+                "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),
+                "metrics_export_port": self.metrics_port or free_port(), "_system_config": self.system_config}
+        if self.num_cpus is not None:
+            head["num_cpus"] = self.num_cpus
+        try:
+            self._cluster = Cluster(initialize_head=True, head_node_args=head)
+            ray.init(address=self._cluster.address, log_to_driver=False, logging_level="WARNING")
+            self.port = free_port()
+            serve.start(http_options={"host": "127.0.0.1", "port": self.port})
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def deploy(self, args: dict[str, Any], name: str, route_prefix: str = "/", ready_timeout_s: float = 300) -> str:
+        """Build the application from `args` (the config's `args:`), run it, wait until ready;
+        returns its base URL."""
+        from ray import serve
+
+        from service.deploy.app import build_app
+
+        serve.run(build_app(args), name=name, route_prefix=route_prefix)
+        url = self.url + ("" if route_prefix == "/" else route_prefix)
+        wait_ready(url, ready_timeout_s)
+        return url
+
+    def __exit__(self, *exc: object) -> None:
+        import ray
+        from ray import serve
+
+        try:
+            if ray.is_initialized():
+                serve.shutdown()
+        finally:
+            ray.shutdown()
+            if self._cluster is not None:
+                self._cluster.shutdown()
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def wait_ready(url: str, timeout_s: float = 300) -> None:

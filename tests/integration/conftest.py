@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from loadtests.serving import free_port
+from loadtests.serving import LocalServe, free_port
 from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,29 +90,14 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory) -> Service:
-    import ray
-    from ray import serve
-
-    from service.deploy.app import build_app
     from model.checkpoint import read_manifest
     from training.testing import make_random_checkpoint
 
     checkpoint = tmp_path_factory.mktemp("service") / "tiny-random"
     make_random_checkpoint(checkpoint, seed=0)
-    http_port, metrics_port = free_port(), free_port()
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
-        _metrics_export_port=metrics_port,
-        # Export metrics every second (default 10 s) so the metrics test waits less.
-        _system_config={"metrics_report_interval_ms": 1000},
-    )
-    try:
-        serve.start(http_options={"host": "127.0.0.1", "port": http_port})
-        serve.run(build_app(service_args(checkpoint)), name="wiyh", route_prefix="/")
-        url = f"http://127.0.0.1:{http_port}"
-        wait_for(lambda: httpx.get(f"{url}/health/ready", timeout=5).status_code == 200, 120, "the service to be ready")
+    metrics_port = free_port()
+    # Export metrics every second (default 10 s) so the metrics test waits less.
+    with LocalServe(num_cpus=2, metrics_port=metrics_port, system_config={"metrics_report_interval_ms": 1000}) as local:
+        url = local.deploy(service_args(checkpoint), "wiyh", ready_timeout_s=120)
         yield Service(url=url, metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", checkpoint=checkpoint,
                       app_name="wiyh", manifest=read_manifest(checkpoint))
-    finally:
-        serve.shutdown()
-        ray.shutdown()

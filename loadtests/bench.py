@@ -9,7 +9,7 @@ For each: throughput, p50 / p95 / p99 at concurrency 1, 8, 32; peak memory; the 
 Then the cost of heads: 1, 2, 4, 8 heads per request over the same backbone. The checkpoint is
 checkpoints/quick plus two random linear heads (eight in all; loadtests/checkpoints.py).
 
-    python -m loadtests.bench                                  # ~6 min on 2 cores
+    python -m loadtests.bench                                  # about 7 min on 2 cores
     python -m loadtests.bench --seconds 3 --modes inprocess,colocated --out reports/bench-quick
 
 Every mode is up at once and the cells run interleaved (mode after mode, cell after cell, in

@@ -6,7 +6,7 @@ from typing import Iterable
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from training.config import TrainConfig
-from model import BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone, load_pretrained_backbone
+from model import HEAD_KINDS, BackboneInfo, MultiTaskModel, build_head, build_tiny_backbone, load_pretrained_backbone
 from model.backbone import minilm_path
 from model.tokenizer import build_wordpiece_tokenizer, with_split_digits
 
@@ -43,5 +43,6 @@ def build_model(config: TrainConfig, tokenizer_texts: Iterable[str] = ()) -> tup
     heads = {}
     for spec in config.heads:
         kwargs = {"word_embeddings": embeddings} if spec.kind == "generative" else {}
-        heads[spec.name] = build_head(spec.name, spec.kind, info, spec.config, **kwargs)
+        config = HEAD_KINDS[spec.kind].new_config(spec.config)
+        heads[spec.name] = build_head(spec.name, spec.kind, info, config, **kwargs)
     return MultiTaskModel(backbone, heads, info), tokenizer, source

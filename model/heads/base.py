@@ -137,6 +137,12 @@ class Head(nn.Module):
         self.config = dict(config)
 
     @classmethod
+    def new_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The config a head trained from now on is built with: the kind's current defaults filled
+        in, where building from a stored config keeps what that checkpoint was trained with."""
+        return dict(config)
+
+    @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         """Raise ValueError naming the key and its valid values for a config this kind cannot
         build; a training config calls it before any work starts."""

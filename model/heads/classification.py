@@ -50,7 +50,9 @@ class ClassLabel(BaseModel):
 @register_head("classification")
 class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
-    POOLING_MODES (default "mean")."""
+    POOLING_MODES. A new head pools by the mask ("mean", see new_config); a checkpoint written
+    before pooling was configurable has none in its config and was trained on [CLS], so a head
+    built from such a config keeps "cls"."""
 
     output_model = ClassLabel
 
@@ -60,13 +62,17 @@ class ClassificationHead(Head):
         except ValueError as err:
             raise ValueError(f"head {name!r}: {err}") from None
         labels = list(config["labels"])
-        super().__init__(name, info, {"pooling": "mean", **config, "labels": labels})
+        super().__init__(name, info, {"pooling": "cls", **config, "labels": labels})
         self.labels = labels
         self.pooling = self.config["pooling"]
         parts = 3 if self.pooling == "cls_question_context" else 1
         self.dense = nn.Linear(parts * info.hidden_size, info.hidden_size)
         self.dropout = nn.Dropout(info.hidden_dropout_prob)
         self.classifier = nn.Linear(info.hidden_size, len(labels))
+
+    @classmethod
+    def new_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {"pooling": "mean", **config}
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def test_padding_does_not_change_the_pooled_vector(pooling):
 
 
 def test_mean_pooling_reads_the_tokens_not_only_cls():
-    head = build_head("yesno", "classification", INFO, {"labels": ["yes", "no"]}).eval()
+    head = build_head("yesno", "classification", INFO, {"labels": ["yes", "no"], "pooling": "mean"}).eval()
     hidden = torch.randn(1, 12, 16)
     other = hidden.clone()
     other[0, 5] += 10.0  # one context token differs, [CLS] does not
@@ -49,3 +49,11 @@ def test_mean_pooling_reads_the_tokens_not_only_cls():
 def test_an_unknown_pooling_mode_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown pooling mode 'max'; valid modes: \['mean'"):
         build_head("yesno", "classification", INFO, {"labels": ["yes", "no"], "pooling": "max"})
+
+
+def test_new_heads_pool_by_the_mask_and_old_checkpoints_keep_cls():
+    from model.heads.classification import ClassificationHead
+
+    assert ClassificationHead.new_config({"labels": ["yes", "no"]})["pooling"] == "mean"
+    # a config stored before pooling existed was trained on [CLS]: rebuilding it must not change that
+    assert build_head("yesno", "classification", INFO, {"labels": ["yes", "no"]}).pooling == "cls"

@@ -37,7 +37,6 @@ class ToyOutput:
     loss: torch.Tensor | None = None
 
 
-@register_head(TOY_KIND)
 class ToyLengthHead(Head):
     output_model = ToyLength
 
@@ -55,8 +54,17 @@ class ToyLengthHead(Head):
         return [{"tokens": int(t), "score": float(s)} for t, s in zip(output.tokens.tolist(), output.scores.tolist())]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def toy_kind_registered():
+    """What `@register_head("toy_length")` on the class does, for this module's tests only: the
+    registry is global, and other tests list the valid kinds."""
+    register_head(TOY_KIND)(ToyLengthHead)
+    yield
+    HEAD_KINDS.pop(TOY_KIND)
+
+
 @pytest.fixture(scope="module")
-def toy_checkpoint(tmp_path_factory):
+def toy_checkpoint(tmp_path_factory, toy_kind_registered):
     from model.checkpoint import save_checkpoint
     from training.build import build_model
     from training.config import load_config

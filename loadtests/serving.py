@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -13,19 +12,10 @@ from typing import Any, Literal
 import httpx
 
 from loadtests.checks import Catalog, check_predict
+from service.demo.cluster import free_port  # one definition: the demo picks its ports the same way
+
 
 Placement = Literal["replica", "colocated"]
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1 outside 10002-19999, which Ray keeps for its workers (a port there
-    may be taken later, and a metrics port there is refused)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 10002 <= port <= 19999:
-            return port
 
 
 def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.pipeline.failures import StageError
+from service.pipeline.metrics import NullMetrics
 from service.pipeline.predict import Predictor
 from service.http.router import create_api
 from service.deploy.settings import Limits, Timeouts
@@ -278,20 +279,11 @@ def test_liveness_readiness_and_openapi():
     assert client.get("/docs").status_code == 200
 
 
-class LatencyRecorder:
+class LatencyRecorder(NullMetrics):
     """PipelineMetrics that keeps every request's (endpoint, status, ms)."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, int, float]] = []
-
-    def head_call(self, head: str, role: str, outcome: str, ms: float) -> None:
-        pass
-
-    def error(self, stage: str, kind: str) -> None:
-        pass
-
-    def degraded(self, head: str) -> None:
-        pass
 
     def request(self, endpoint: str, status: int, ms: float) -> None:
         self.requests.append((endpoint, status, ms))

@@ -67,6 +67,13 @@ class BackboneConfig(_Strict):
         return self
 
 
+def _refuse_unknown(names, valid, what: str) -> None:
+    """One message for every list of names a config checks: which are unknown, and the valid ones."""
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; valid {what}: {sorted(valid)}")
+
+
 class HeadConfig(_Strict):
     name: str
     kind: str
@@ -83,9 +90,7 @@ class HeadConfig(_Strict):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, tasks: list[str]) -> list[str]:
-        unknown = [t for t in tasks if t not in TASKS]
-        if unknown:
-            raise ValueError(f"unknown tasks {unknown}; valid tasks: {sorted(TASKS)}")
+        _refuse_unknown(tasks, TASKS, "tasks")
         return tasks
 
     @model_validator(mode="after")
@@ -144,9 +149,7 @@ class OptimConfig(_Strict):
     @field_validator("task_weights")
     @classmethod
     def _known_weighted_tasks(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = [t for t in weights if t not in TASKS]
-        if unknown:
-            raise ValueError(f"unknown tasks {unknown}; valid tasks: {sorted(TASKS)}")
+        _refuse_unknown(weights, TASKS, "tasks")
         bad = {t: w for t, w in weights.items() if not w > 0}
         if bad:
             raise ValueError(f"weights must be > 0, got {bad}; leave a task out of the data to skip it")

@@ -20,12 +20,28 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])-?\d+(?:\.\d+)?")
 OPERATIONS = ("difference", "sum", "max", "min", "count")
 MAX_SUM_ARGUMENTS = 3  # DROP's sums add two or three numbers
 MAX_COUNT = 20
+
+
+def unique_spans(extracted: Iterable[tuple[Sequence[dict[str, Any]], bool]]) -> list[tuple[dict[str, Any], bool]]:
+    """What the search may use: each head's top spans, given as (spans, whether they form a set),
+    each non-empty span once by (field, start, end), the first seen kept; a span any head lists in
+    a set counts as from a set (what `count` counts). The service's explanation and the training
+    analysis' chance rate both choose spans here, so the rate measures the search the service runs."""
+    unique: dict[tuple, tuple[dict[str, Any], bool]] = {}
+    for spans, from_set in extracted:
+        for span in spans:
+            if not span.get("text"):
+                continue
+            key = (span.get("field"), span.get("start"), span.get("end"))
+            first, seen_in_set = unique.get(key, (span, False))
+            unique[key] = (first, seen_in_set or from_set)
+    return list(unique.values())
 
 
 def parse_number(text: str) -> float | None:

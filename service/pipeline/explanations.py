@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from model.arithmetic import Candidate, derive, parse_number, parse_whole_number
+from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, unique_spans
 from service.http.schemas import Evidence, Explanation, HeadOutput
 
 SPAN_KINDS = ("span", "tagging")
@@ -33,23 +33,18 @@ QUESTION_WORDS = {"Was", "Were", "Is", "Are", "Did", "Does", "Do", "Has", "Have"
 def top_spans(outputs: list[HeadOutput]) -> list[tuple[Evidence, bool]]:
     """Each non-empty top span once (a span head's best, a tagging head's set), with whether it
     came from a set (what `count` counts)."""
-    found: dict[tuple, tuple[Evidence, bool]] = {}
+    extracted = []
     for out in outputs:
         if out.kind == "span":
-            spans = [out.output]
+            spans, from_set = [out.output], False
         elif out.kind == "tagging":
-            spans = out.output.get("spans", [])
+            spans, from_set = out.output.get("spans", []), True
         else:
             continue
-        for s in spans:
-            key = (s.get("field"), s.get("start"), s.get("end"))
-            if not s.get("text"):
-                continue
-            in_set = out.kind == "tagging" or (key in found and found[key][1])
-            evidence = found[key][0] if key in found else Evidence(
-                head=out.head, text=s["text"], start=s["start"], end=s["end"], field=s["field"], score=s["score"])
-            found[key] = (evidence, in_set)
-    return list(found.values())
+        extracted.append(([{**s, "head": out.head} for s in spans], from_set))
+    return [(Evidence(head=s["head"], text=s["text"], start=s["start"], end=s["end"], field=s["field"], score=s["score"]),
+             from_set)
+            for s, from_set in unique_spans(extracted)]
 
 
 def compared_entities(question: str, passage: str) -> list[str]:

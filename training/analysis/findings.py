@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, wrong_answers
+from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, unique_spans, wrong_answers
 from model.example import Example, Span
 from training.analysis.spans import score_spans, span_head_top, span_tokens, tagged_spans
 from training.metrics import rouge_l
@@ -143,17 +143,14 @@ def _present(variant: Predictor, heads: Sequence[str]) -> list[str]:
 
 
 def top_spans(prediction: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-    """The span head's best span and the multi-span head's set, each once (by field and offsets),
-    with whether it came from the set: what an explanation may use (never the alternatives)."""
-    spans = [(s, False) for s in span_head_top(prediction[SPAN_HEAD], 1)] if SPAN_HEAD in prediction else []
-    spans += [(s, True) for s in tagged_spans(prediction[MULTISPAN_HEAD])] if MULTISPAN_HEAD in prediction else []
-    unique: dict[tuple, tuple[dict[str, Any], bool]] = {}
-    for span, from_set in spans:
-        key = (span.get("field"), span["start"], span["end"])
-        if span.get("text"):
-            # The span head's best span may also be one of the set: then it is counted with the set.
-            unique[key] = (unique.get(key, (span, False))[0], from_set or unique.get(key, (span, False))[1])
-    return list(unique.values())
+    """The span head's best span and the multi-span head's set, each once, with whether it came
+    from the set: what an explanation may use (never the alternatives)."""
+    extracted = []
+    if SPAN_HEAD in prediction:
+        extracted.append((span_head_top(prediction[SPAN_HEAD], 1), False))
+    if MULTISPAN_HEAD in prediction:
+        extracted.append((tagged_spans(prediction[MULTISPAN_HEAD]), True))
+    return unique_spans(extracted)
 
 
 def candidates_of(prediction: dict[str, dict[str, Any]]) -> list[Candidate]:

@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--head-counts", default="1,2,4,8")
-    p.add_argument("--heads-concurrency", type=int, default=8)
+    p.add_argument("--heads-concurrency", type=int, default=32, help="the sweep's concurrency; the goals are read at 4 heads there")
     p.add_argument("--seconds", type=float, default=8.0, help="per cell over all rounds; requests in flight then finish")
     p.add_argument("--rounds", type=int, default=2, help="cells run interleaved this many times, so a burst of other load hits them alike")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
@@ -102,6 +102,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     """Every mode up at once (Serve apps side by side under their own route prefixes, the
     in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
 
+    from loadtests import host
     from loadtests.cells import Target, run_interleaved
     from loadtests.engines import InProcess, PerTaskModels, check_outputs
     from loadtests.inputs import sample_requests
@@ -135,11 +136,12 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 engines[mode] = PerTaskModels(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
             else:
                 caller = ServeCaller(urls[mode])
-                targets[mode] = Target(caller, caller.breakdown, lambda app=f"bench-{mode}": cpu_by_role(app))
+                targets[mode] = Target(caller, caller.breakdown, lambda app=f"bench-{mode}": cpu_by_role(app),
+                                       host=lambda app=f"bench-{mode}": host.serve(app))
         for mode, engine in engines.items():
             async def call(request: dict, engine=engine) -> list[str]:
                 return check_outputs(await engine(request), request, engine.loaded.catalog)
-            targets[mode] = Target(call)
+            targets[mode] = Target(call, host=host.in_process)
         ordered = {m: targets[m] for m in modes}
         print(f"measuring {list(ordered)} interleaved: {plan.rounds} rounds of {len(plan.cells())} cells", flush=True)
         cells = asyncio.run(run_interleaved(ordered, plan, base))

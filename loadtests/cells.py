@@ -7,6 +7,7 @@ and between head counts hold.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from loadtests.inputs import with_heads
 from loadtests.measure import Call, ForeignLoad, closed_loop
 from loadtests.results import Cell, CellResult, Plan
 from loadtests.stats import summarize
+from service.pipeline.hostcost import host_split
 
 
 def requests_for(cell: Cell, plan: Plan, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -38,6 +40,8 @@ class _Tally:
         self.problems: list[str] = []
         self.timings: list[dict[str, float]] = []
         self.cpu: dict[str, float] = defaultdict(float)
+        self.host_ms: dict[str, float] = defaultdict(float)  # host CPU ms by stage, summed over requests
+        self.host_requests = 0
 
     def result(self, cell: Cell) -> CellResult:
         s = summarize(self.latencies, self.seconds, self.failures)
@@ -45,6 +49,7 @@ class _Tally:
         details = {k: sum(t.get(k, 0.0) for t in self.timings) / len(self.timings) for k in self.timings[0]} if self.timings else {}
         answered = max(s.requests + s.failures, 1)
         details.update({f"cpu_ms_per_request.{role}": round(used * 1000 / answered, 2) for role, used in self.cpu.items()})
+        details.update({f"host_ms_per_request.{stage}": round(ms / max(self.host_requests, 1), 3) for stage, ms in self.host_ms.items()})
         return CellResult(cell=cell, summary=s, foreign_cpu=round(foreign, 3), latencies_ms=[round(x, 2) for x in self.latencies],
                           problems=self.problems[:5], breakdown=details)
 
@@ -58,6 +63,8 @@ class Target:
     call: Call
     breakdown: Callable[[], dict[str, float]] | None = None
     cpu: Callable[[], dict[str, float]] | None = None
+    # host cost counters of every process of the mode (loadtests/host.py); blocking, run in a thread
+    host: Callable[[], dict[str, dict[str, Any]]] | None = None
 
 
 async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dict[str, Any]]) -> dict[str, list[CellResult]]:
@@ -86,6 +93,7 @@ async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dic
 async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, requests: list[dict[str, Any]], seconds: float, label: str) -> None:
     t0 = time.monotonic()
     cpu_before = target.cpu() if target.cpu else {}
+    host_before = await asyncio.to_thread(target.host) if target.host else {}
     with ForeignLoad() as load:
         measured = await closed_loop(target.call, requests, cell.concurrency, seconds)
     tally.latencies += measured.latencies_ms
@@ -100,6 +108,11 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
     if target.cpu:
         for role, used in target.cpu().items():
             tally.cpu[role] += used - cpu_before.get(role, 0.0)
+    if target.host:
+        requests = len(measured.latencies_ms) + measured.failures
+        for stage, ms in host_split(host_before, await asyncio.to_thread(target.host), requests).items():
+            tally.host_ms[stage] += ms * requests
+        tally.host_requests += requests
     rps = len(measured.latencies_ms) / measured.seconds
     print(f"  {label} {cell.label:<14} {mode:<10} {rps:6.1f} req/s  failed {measured.failures}  other load {load.share:.0%}  "
           f"({time.monotonic() - t0:.0f} s)" + (f"  first problem: {measured.problems[0]}" if measured.problems else ""), flush=True)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from loadtests.checks import Catalog
+from service.pipeline.hostcost import CLOCK, FORWARD
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -94,8 +95,9 @@ class _Loaded:
         cfg = self.manifest.encoding
         questions = [r["inputs"].get("question") or "" for r in requests]
         passages = [r["inputs"].get("context") or r["inputs"]["text"] for r in requests]
-        return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
-                      max_question_tokens=cfg.max_question_tokens).to(self.device)
+        with CLOCK.stage("tokenise"):
+            return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
+                          max_question_tokens=cfg.max_question_tokens).to(self.device)
 
     def heads_of(self, request: dict[str, Any]) -> list[str]:
         target = self.catalog.target_of(request)
@@ -115,11 +117,12 @@ class InProcess(MicroBatcher):
 
     @torch.no_grad()
     def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        wanted = [self.loaded.heads_of(r) for r in requests]
-        union = [h for h in self.loaded.catalog.heads if any(h in w for w in wanted)]
-        with self.loaded.autocast():
-            outputs = self.model.predict(self.loaded.encode(requests), self.loaded.tokenizer, heads=union)
-        return [{h: outputs[h][i] for h in w} for i, w in enumerate(wanted)]
+        with CLOCK.stage("batch"):
+            wanted = [self.loaded.heads_of(r) for r in requests]
+            union = [h for h in self.loaded.catalog.heads if any(h in w for w in wanted)]
+            with self.loaded.autocast():
+                outputs = run_heads(self.model, self.loaded.encode(requests), self.loaded.tokenizer, union)
+            return [{h: outputs[h][i] for h in w} for i, w in enumerate(wanted)]
 
 
 class PerTaskModels(MicroBatcher):
@@ -149,10 +152,25 @@ class PerTaskModels(MicroBatcher):
             if not members:
                 continue
             with self.loaded.autocast():
-                outputs = model.predict(self.loaded.encode([requests[i] for i in members]), self.loaded.tokenizer)[name]
+                outputs = run_heads(model, self.loaded.encode([requests[i] for i in members]), self.loaded.tokenizer, [name])[name]
             for i, output in zip(members, outputs):
                 answers[i][name] = output
         return answers
+
+
+def run_heads(model, enc, tokenizer, heads: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """MultiTaskModel.predict, with the forward passes and the decoding to text timed apart
+    (service/pipeline/hostcost.py): one backbone pass, then each head's forward and decode."""
+    with CLOCK.stage(FORWARD, whole_process=True):
+        batch = model.encode(enc)
+    outputs = {}
+    for name in heads:
+        head = model.heads[name]
+        with CLOCK.stage(FORWARD, whole_process=True):
+            raw = head(batch)
+        with CLOCK.stage("decode"):
+            outputs[name] = head.decode(raw, batch, tokenizer)
+    return outputs
 
 
 def check_outputs(answer: dict[str, Any], request: dict[str, Any], catalog: Catalog) -> list[str]:

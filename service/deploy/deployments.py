@@ -15,6 +15,7 @@ from ray.serve.handle import DeploymentHandle
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply, HiddenStatesRef
 from service.pipeline.catalog import Catalog
 from service.pipeline.failures import BACKBONE, stage_of_head
+from service.pipeline.hostcost import reading as host_cost_reading
 from service.replica.compute import ComputeSlot
 from service.replica.health import UnhealthyModel
 from service.inspector.routes import inspector_routes
@@ -116,6 +117,10 @@ class Backbone:
         """Counters for tests and operators: forward passes vs calls served."""
         return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served}
 
+    def host_cost(self) -> dict:
+        """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
+        return host_cost_reading()
+
     def ready(self) -> bool:
         return True
 
@@ -169,6 +174,10 @@ class Head:
         return {"calls_served": self.calls_served, "batches": self.batches,
                 "fetch_ms_total": round(self.fetch_s * 1000, 3), "compute_ms_total": round(self.compute_s * 1000, 3)}
 
+    def host_cost(self) -> dict:
+        """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
+        return host_cost_reading()
+
     def ready(self) -> bool:
         return True
 
@@ -195,3 +204,7 @@ class Router:
 
     def __serve_build_asgi_app__(self):
         return self._api
+
+    def host_cost(self) -> dict:
+        """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
+        return host_cost_reading()

@@ -22,6 +22,7 @@ from service.http import logs, openapi
 from service.http.auth import ApiKeyAuth, KeyChecker
 from service.http.body_limit import BodySizeLimit
 from service.pipeline.catalog import Catalog
+from service.pipeline.hostcost import CLOCK
 from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.predict import Predictor, plan
@@ -67,10 +68,12 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     async def predict(body: PredictRequest, request: Request) -> PredictResponse:
         started = time.perf_counter()
         rid = request_id_of(request)
-        planned = plan(body, catalog, limits)
+        with CLOCK.stage("router"):
+            planned = plan(body, catalog, limits)
         [result], timings = await predictor.predict([planned], rid)
         metrics.request("/v1/predict", 200, _ms(started))
-        return PredictResponse(**result.model_dump(), request_id=rid, checkpoint=checkpoint, timings_ms=timings)
+        with CLOCK.stage("schema_json"):
+            return PredictResponse(**result.model_dump(), request_id=rid, checkpoint=checkpoint, timings_ms=timings)
 
     @app.post("/v1/predict/batch", response_model=BatchResponse, responses=ERRORS)
     async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:

@@ -21,6 +21,7 @@ from service.pipeline.engine import Engine
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.retry import with_one_retry
 from service.pipeline.explanations import explain
+from service.pipeline.hostcost import CLOCK
 from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Route, Timings
 from service.deploy.settings import Limits, Timeouts
 from model.heads import HEAD_KINDS
@@ -120,7 +121,8 @@ class Predictor:
         if failed:
             head = failed[0][1]
             raise TargetFailed(head, outcomes[(head, failed[0][0])], [i for i, h in failed if h == head])  # type: ignore[arg-type]
-        results = [self._assemble(i, p, encoded, outcomes) for i, p in enumerate(planned)]
+        with CLOCK.stage("schema_json"):
+            results = [self._assemble(i, p, encoded, outcomes) for i, p in enumerate(planned)]
         timings = Timings(total=_ms(started), backbone=backbone_ms, backbone_forward=round(encoded.forward_ms, 3),
                           backbone_batch_inputs=encoded.pass_inputs, heads=head_ms)
         return results, timings
@@ -202,13 +204,15 @@ class Predictor:
             else:
                 non_target.append(output_of(head))
         windows = encoded.windows_per_input[i]
+        with CLOCK.stage("explanation"):
+            explanation = explain(target, non_target, question=p.question, passage=p.passage,
+                                  chance=self.catalog.explanation_chance, bound=self.catalog.explanation_chance_bound)
         return ItemResult(
             task=p.task,
             target=target,
             non_target=non_target,
             route=self._route(p, target, non_target),
-            explanation=explain(target, non_target, question=p.question, passage=p.passage,
-                                chance=self.catalog.explanation_chance, bound=self.catalog.explanation_chance_bound),
+            explanation=explanation,
             errors=errors,
             degraded=bool(errors),
             input=InputInfo(windows=windows, windowed=windows > 1, question_truncated=encoded.question_truncated[i],

@@ -34,17 +34,40 @@ def report() -> Report:
                                          padded_float32=300_000, cls_only_float16=768, replica_heads=8))
 
 
+def with_host_cost(m: ModeResult, total: float) -> ModeResult:
+    for c in m.cells:
+        if c.cell == Cell(concurrency=8, heads=4):
+            c.breakdown.update({"host_ms_per_request.tokenise": total / 2, "host_ms_per_request.engine: other": total / 2,
+                                "host_ms_per_request.total": total, "host_ms_per_request.forward": 50.0})
+    return m
+
+
 def test_goals_compare_the_right_cells():
-    goals = {g.name: g for g in evaluate_goals(report())}
-    fan = goals["fan-out / in-process throughput at c=32"]
-    assert fan.value == pytest.approx(0.75) and fan.met is False
-    colocated = goals["colocated / in-process throughput at c=32"]
-    assert colocated.value == pytest.approx(0.975) and colocated.met is True
+    r = report()
+    with_host_cost(r.mode("inprocess"), 2.5)
+    with_host_cost(r.mode("colocated"), 9.0)
+    goals = {g.name: g for g in evaluate_goals(r)}
+    # issue 13's goals are read at the sweep's concurrency with 4 linear heads
+    fan = goals["fan-out / in-process throughput at c=8, 4 heads"]
+    assert fan.value == pytest.approx(15 / 37) and fan.met is False
+    colocated = goals["colocated / in-process throughput at c=8, 4 heads"]
+    assert colocated.value == pytest.approx(1.0) and colocated.met is True
+    assert goals["in-process host CPU ms per request at c=8, 4 heads"].met is True
+    assert goals["colocated host CPU ms per request at c=8, 4 heads"].value == pytest.approx(9.0)
+    assert goals["colocated host CPU ms per request at c=8, 4 heads"].met is False
     vs_per_task = goals["fan-out / one-model-per-task throughput, 4 heads"]
     assert vs_per_task.value == pytest.approx(3.0) and vs_per_task.met is True
     assert goals["fanout: p99 / p50 at c=8"].value == pytest.approx(3.0, rel=0.01)
     assert goals["fanout: p99 / p50 at c=8"].met is False
     assert goals["colocated: p99 / p50 at c=8"].met is True
+
+
+def test_host_cost_table_lists_every_stage_and_the_total():
+    r = report()
+    with_host_cost(r.mode("inprocess"), 2.5)
+    text = markdown(r)
+    assert "Host cost at c=8, 4 heads" in text
+    assert "| tokenise | 1.25 |" in text and "| engine: other | 1.25 |" in text and "| **total** | 2.50 |" in text
 
 
 def test_cost_per_linear_head_uses_the_largest_all_linear_count():
@@ -59,7 +82,7 @@ def test_a_mode_not_run_leaves_its_goals_unmeasured():
     r = report()
     r.modes = [m for m in r.modes if m.mode != "fanout"]
     goals = {g.name: g for g in evaluate_goals(r)}
-    assert goals["fan-out / in-process throughput at c=32"].met is None
+    assert goals["fan-out / in-process throughput at c=8, 4 heads"].met is None
     assert "fanout: p99 / p50 at c=8" not in goals
 
 

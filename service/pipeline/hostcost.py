@@ -1,0 +1,96 @@
+"""CPU time per stage of the request path, counted in the process that spends it.
+
+The model's forward pass is what a faster device speeds up; everything else a request costs on
+the host (tokenising, batching, decoding outputs to text, the explanation, schemas and JSON, Serve's
+handle calls) is what stays. `CLOCK.stage(name)` adds the CPU time of a block to one process-wide
+total per stage; the benchmark reads the totals before and after a cell (`snapshot()`) and
+`host_split` turns them into CPU milliseconds per request by stage.
+
+- A stage is timed with the calling thread's CPU clock, so other threads (the event loop beside
+  the compute thread) do not leak into it. Stages nest: a parent's share is its own time only.
+- The forward pass is timed with the whole process's CPU clock (`whole_process=True`): torch
+  runs it on a pool of threads besides the caller. It is the part a host-cost figure leaves out.
+- Blocks that await are never timed here (the clock would count whatever else ran meanwhile);
+  what no stage names (Serve's own code, asyncio, HTTP parsing, pickling) is reported per process
+  as its unattributed rest, so the stages always sum to the process's CPU time.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Iterator, Mapping
+
+FORWARD = "forward"
+# The named stages, in the order of a request's path (a report lists them so).
+STAGES = ("router", "tokenise", "batch", FORWARD, "decode", "payload", "explanation", "schema_json")
+TOTAL = "total"
+
+
+class StageClock:
+    def __init__(self) -> None:
+        self._totals: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextmanager
+    def stage(self, name: str, whole_process: bool = False) -> Iterator[None]:
+        stack: list[float] = self._local.__dict__.setdefault("stack", [])
+        thread0 = time.thread_time()
+        process0 = time.process_time() if whole_process else 0.0
+        stack.append(0.0)  # the thread time of nested stages, taken out of this one's
+        try:
+            yield
+        finally:
+            nested = stack.pop()
+            spent = time.thread_time() - thread0
+            own = (time.process_time() - process0) if whole_process else spent - nested
+            if stack:
+                stack[-1] += spent
+            with self._lock:
+                self._totals[name] += max(own, 0.0)
+
+    def snapshot(self) -> dict[str, float | dict[str, float]]:
+        """{"process_cpu_s": this process's CPU seconds so far, "stages": {stage: seconds}}."""
+        with self._lock:
+            stages = dict(self._totals)
+        return {"process_cpu_s": time.process_time(), "stages": stages}
+
+
+# One per process: a replica's runners, its pipeline and its deployment all add to it.
+CLOCK = StageClock()
+
+
+def reading() -> dict[str, float | dict[str, float]]:
+    """This process's counters. (A function, so that a Serve deployment refers to it by name:
+    Serve pickles deployment classes, and the clock's lock cannot be pickled.)"""
+    return CLOCK.snapshot()
+
+Snapshot = Mapping[str, "float | Mapping[str, float]"]
+
+
+def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], requests: int) -> dict[str, float]:
+    """CPU ms per request outside the forward pass, by stage, between two readings of every
+    process of a mode ({role: snapshot}; a role with no stages, e.g. Serve's HTTP proxy, is all
+    rest). Keys: each named stage (summed over processes), "<role>: other" for what no stage
+    names in that process, "total" (their sum) and "forward" (the model, not in the total)."""
+    requests = max(requests, 1)
+    per: dict[str, float] = defaultdict(float)
+    forward = 0.0
+    for role, end in after.items():
+        start = before.get(role, {"process_cpu_s": end["process_cpu_s"], "stages": {}})
+        process = float(end["process_cpu_s"]) - float(start["process_cpu_s"])  # type: ignore[arg-type]
+        named = 0.0
+        for stage, seconds in (end.get("stages") or {}).items():  # type: ignore[union-attr]
+            spent = float(seconds) - float((start.get("stages") or {}).get(stage, 0.0))  # type: ignore[union-attr]
+            named += spent
+            if stage == FORWARD:
+                forward += spent
+            else:
+                per[stage] += spent
+        per[f"{role}: other"] += process - named
+    out = {k: v * 1000 / requests for k, v in per.items()}
+    out[TOTAL] = sum(out.values())
+    out[FORWARD] = forward * 1000 / requests
+    return out

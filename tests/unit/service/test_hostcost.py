@@ -1,0 +1,51 @@
+"""The host cost counters: stages nest without counting time twice, and the split per request
+sums to the total, whatever the processes and stages."""
+import pytest
+
+from service.pipeline.hostcost import FORWARD, TOTAL, StageClock, host_split
+
+
+def burn(n: int = 200_000) -> int:
+    return sum(i * i for i in range(n))
+
+
+def test_a_nested_stage_is_taken_out_of_its_parent():
+    clock = StageClock()
+    with clock.stage("batch"):
+        burn()
+        with clock.stage("decode"):
+            burn(400_000)
+    stages = clock.snapshot()["stages"]
+    assert stages["decode"] > 0 and stages["batch"] > 0
+    # decode burnt twice what batch's own part did: the parent does not also count the child
+    assert stages["batch"] < stages["decode"]
+
+
+def test_the_split_sums_to_the_total_and_leaves_the_forward_out():
+    before = {"router": {"process_cpu_s": 10.0, "stages": {"router": 1.0, "schema_json": 2.0}},
+              "backbone": {"process_cpu_s": 20.0, "stages": {"tokenise": 1.0, FORWARD: 5.0, "decode": 1.0}}}
+    after = {"router": {"process_cpu_s": 10.5, "stages": {"router": 1.1, "schema_json": 2.2}},
+             "backbone": {"process_cpu_s": 23.0, "stages": {"tokenise": 1.3, FORWARD: 7.0, "decode": 1.4, "payload": 0.1}},
+             "http_proxy": {"process_cpu_s": 4.0, "stages": {}}}
+    split = host_split(before, after, requests=100)
+    assert split[FORWARD] == pytest.approx(20.0)  # 2 s of forward over 100 requests
+    parts = {k: v for k, v in split.items() if k not in (TOTAL, FORWARD)}
+    assert sum(parts.values()) == pytest.approx(split[TOTAL])
+    # everything but the forward: router 0.5 s + backbone (3 - 2) s; the proxy has no reading
+    # before, so it counts from its first one (0 here)
+    assert split[TOTAL] == pytest.approx((0.5 + 1.0) * 1000 / 100)
+    assert split["router: other"] == pytest.approx((0.5 - 0.1 - 0.2) * 10)
+    assert split["backbone: other"] == pytest.approx((1.0 - 0.3 - 0.4 - 0.1) * 10)
+    assert split["tokenise"] == pytest.approx(3.0)
+
+
+def test_snapshots_of_a_real_clock_split_into_its_stages():
+    clock = StageClock()
+    first = {"p": clock.snapshot()}
+    with clock.stage("tokenise"):
+        burn()
+    with clock.stage(FORWARD, whole_process=True):
+        burn()
+    split = host_split(first, {"p": clock.snapshot()}, requests=2)
+    assert split["tokenise"] > 0 and split[FORWARD] > 0
+    assert sum(v for k, v in split.items() if k not in (TOTAL, FORWARD)) == pytest.approx(split[TOTAL])

@@ -139,6 +139,11 @@ class OptimConfig(_Strict):
     mixed_precision: Literal["auto", "off", "bf16"] = "auto"  # auto: bf16 on a GPU that has it
     device: str = "auto"
     freeze_backbone: bool = False
+    # Cheaper steps on a CPU (training/freezing.py): the word embeddings (which generative heads
+    # share as their output layer, so a step otherwise updates all 30k x 384 of them), and the
+    # lowest N encoder layers (backward then stops above them).
+    freeze_embeddings: bool = False
+    freeze_layers: int = Field(0, ge=0)
     # Stop once training steps have run this long (then evaluate and keep the best as usual);
     # the learning rate decays to zero over whichever ends first, steps or budget. For a slot
     # that must not be overrun; a preset whose quality matters uses a step count that fits.

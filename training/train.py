@@ -24,6 +24,7 @@ from training.evaluate import PRIMARY_METRIC, evaluate_model
 from model import MultiTaskModel, encode
 from training.plots import plot_curves
 from training.sampling import TaskSampler
+from training.freezing import apply_freezing
 from training.schedule import LinearSchedule
 from model.routing import routes_for
 
@@ -92,8 +93,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     model, tokenizer, source = build_model(config, texts)
     if resume and config.backbone.source == "tiny":
         tokenizer = AutoTokenizer.from_pretrained(str(state_dir / "tokenizer"))
-    if opt.freeze_backbone:
-        model.backbone.requires_grad_(False)
+    trained_params = apply_freezing(model.backbone, opt)
     model.to(device).train()
     optimizer = _optimizer(model, config)
     schedule = LinearSchedule(optimizer, opt.steps, opt.warmup_ratio, opt.time_budget_s)
@@ -114,7 +114,8 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     def save_best(metrics: dict[str, Any]) -> None:
         save_checkpoint(out, model, tokenizer, name=config.name, head_tasks=head_tasks, tasks=config.tasks,
                         encoding=encoding, backbone_source=source,
-                        training=_summary(config, step, train_sets, time.time() - t0, train_seconds, device),
+                        training={**_summary(config, step, train_sets, time.time() - t0, train_seconds, device),
+                                  "backbone_parameters": trained_params},
                         metrics={"held_out": metrics, "step": step},
                         examples=showcase_examples(eval_sets))  # what the service's inspector offers to try
 

@@ -27,10 +27,14 @@ class HeadBatch:
     example_index: torch.Tensor  # [W] -> input index in [0, num_inputs)
     questions: list[str]
     contexts: list[str]
+    # [W, T] the tokens the hidden states stand for: a head that copies from its input (a
+    # generative head with `copy`) needs them; None where the batch was made without them.
+    input_ids: torch.Tensor | None = None
 
     @classmethod
     def from_encoding(cls, enc: Encoding, hidden: torch.Tensor) -> "HeadBatch":
-        return cls(hidden, enc.attention_mask, enc.segments, enc.offsets, enc.example_index, enc.questions, enc.contexts)
+        return cls(hidden, enc.attention_mask, enc.segments, enc.offsets, enc.example_index, enc.questions, enc.contexts,
+                   enc.input_ids)
 
     @property
     def num_inputs(self) -> int:
@@ -55,6 +59,7 @@ class HeadBatch:
             ),
             questions=[self.questions[i] for i in inputs],
             contexts=[self.contexts[i] for i in inputs],
+            input_ids=None if self.input_ids is None else self.input_ids.index_select(0, rows_t),
         )
 
     def windows_of(self, input_index: int) -> list[int]:

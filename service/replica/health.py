@@ -72,4 +72,7 @@ def canned_head_batch(hidden_size: int, device: str | torch.device = "cpu", dtyp
         example_index=torch.zeros(1, dtype=torch.long, device=device),
         questions=[CANNED_QUESTION],
         contexts=[CANNED_CONTEXT],
+        # Any ids inside every vocabulary serve a copying head's self-test; a head's finite output
+        # is what is checked, not the words.
+        input_ids=torch.arange(length, dtype=torch.long, device=device)[None] % 100,
     )

@@ -27,6 +27,7 @@ class PackedHiddenStates:
     example_index: np.ndarray  # [W] int32, input of each window, 0..num_inputs-1
     questions: list[str]
     contexts: list[str]
+    input_ids: np.ndarray | None = None  # [N] int32 token ids (a copying generative head reads them)
 
     @property
     def num_inputs(self) -> int:
@@ -34,8 +35,8 @@ class PackedHiddenStates:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.hidden, self.tokens_per_window, self.offsets, self.segments, self.example_index)
-        return int(sum(a.nbytes for a in arrays))
+        arrays = (self.hidden, self.tokens_per_window, self.offsets, self.segments, self.example_index, self.input_ids)
+        return int(sum(a.nbytes for a in arrays if a is not None))
 
 
 def pack(batch: HeadBatch, inputs: range, dtype: str = "float32") -> PackedHiddenStates:
@@ -49,6 +50,9 @@ def pack(batch: HeadBatch, inputs: range, dtype: str = "float32") -> PackedHidde
     mask_cpu = mask.cpu()
     offsets = batch.offsets.index_select(0, rows.to(batch.offsets.device)).cpu()[mask_cpu]
     segments = batch.segments.index_select(0, rows.to(batch.segments.device)).cpu()[mask_cpu]
+    input_ids = None
+    if batch.input_ids is not None:
+        input_ids = batch.input_ids.index_select(0, rows.to(batch.input_ids.device)).cpu()[mask_cpu].numpy().astype(np.int32)
     return PackedHiddenStates(
         hidden=np.ascontiguousarray(hidden_np),
         tokens_per_window=mask_cpu.sum(1).numpy().astype(np.int32),
@@ -57,6 +61,7 @@ def pack(batch: HeadBatch, inputs: range, dtype: str = "float32") -> PackedHidde
         example_index=(example_index[rows] - inputs.start).numpy().astype(np.int32),
         questions=list(batch.questions[inputs.start:inputs.stop]),
         contexts=list(batch.contexts[inputs.start:inputs.stop]),
+        input_ids=input_ids,
     )
 
 
@@ -67,7 +72,7 @@ def unpack(
 ) -> tuple[HeadBatch, list[range]]:
     """One HeadBatch over the chosen inputs of several payloads (a head's batch of calls), and the
     range of batch inputs that belongs to each part, in order."""
-    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
     example_index: list[int] = []
     questions: list[str] = []
     contexts: list[str] = []
@@ -83,22 +88,27 @@ def unpack(
                 raise IndexError(f"input {old_i} is not among the {packed.num_inputs} stored inputs")
             for w in windows_of.get(old_i, []):
                 s, e = starts[w], starts[w + 1]
-                windows.append((packed.hidden[s:e], packed.offsets[s:e], packed.segments[s:e]))
+                ids = None if packed.input_ids is None else packed.input_ids[s:e]
+                windows.append((packed.hidden[s:e], packed.offsets[s:e], packed.segments[s:e], ids))
                 example_index.append(first + new_i)
             questions.append(packed.questions[old_i])
             contexts.append(packed.contexts[old_i])
         ranges.append(range(first, len(contexts)))
     if not windows:
         raise ValueError("nothing to unpack: no inputs were chosen")
-    length = max(h.shape[0] for h, _, _ in windows)
+    length = max(h.shape[0] for h, _, _, _ in windows)
     size = windows[0][0].shape[1]
     hidden = np.zeros((len(windows), length, size), dtype=windows[0][0].dtype)
     offsets = np.zeros((len(windows), length, 2), dtype=np.int64)
     segments = np.zeros((len(windows), length), dtype=np.int64)
     attention = np.zeros((len(windows), length), dtype=np.int64)
-    for w, (h, o, s) in enumerate(windows):
+    with_ids = all(ids is not None for *_, ids in windows)
+    input_ids = np.zeros((len(windows), length), dtype=np.int64)
+    for w, (h, o, s, ids) in enumerate(windows):
         n = h.shape[0]
         hidden[w, :n], offsets[w, :n], segments[w, :n], attention[w, :n] = h, o, s, 1
+        if with_ids:
+            input_ids[w, :n] = ids
     batch = HeadBatch(
         hidden=torch.from_numpy(hidden).to(device=device, dtype=dtype),
         attention_mask=torch.from_numpy(attention).to(device),
@@ -107,5 +117,6 @@ def unpack(
         example_index=torch.tensor(example_index, dtype=torch.long, device=device),
         questions=questions,
         contexts=contexts,
+        input_ids=torch.from_numpy(input_ids).to(device) if with_ids else None,
     )
     return batch, ranges

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model import encode
-from model.heads import HEAD_KINDS, register_head
+from model.heads import HEAD_KINDS, build_head, register_head
 from model.heads.base import Head
 
 from tests.unit.model.conftest import CONTEXT, QUESTION
@@ -90,19 +90,24 @@ def test_trained_span_and_tagging_heads_decode_the_gold_spans(tiny_model, tokeni
     assert [s["text"] for s in pred["spans"]] == ["Bears", "Lions"]
 
 
-def test_generation_with_cache_equals_generation_without(tiny_model, tokenizer, examples):
+@pytest.mark.parametrize("copy", [False, True])
+def test_generation_with_cache_equals_generation_without(tiny_model, tokenizer, examples, copy):
     """Greedy decoding with the key/value cache picks the same tokens as re-running the decoder
-    on the whole prefix each step."""
+    on the whole prefix each step (with and without the copy mixture)."""
     head = tiny_model.heads["number"]
+    if copy:
+        torch.manual_seed(0)
+        head = build_head("number", "generative", head.info, {"max_target_tokens": 6, "copy": True},
+                          word_embeddings=tiny_model.backbone.get_input_embeddings()).eval()
     _, batch = _batch(tiny_model, tokenizer, examples)
     cached = head(batch).sequences
-    memory_kv, memory_mask = head._memory(batch)
+    memory = head._memory(batch)
     prefix = torch.full((len(examples), 1), head.info.bos_token_id)
     for _ in range(cached.shape[1]):
         x = head._embed(prefix, 0)
-        for layer, kv in zip(head.layers, memory_kv):
-            x, _ = layer(x, kv, memory_mask, None)
-        prefix = torch.cat([prefix, head._logits(x[:, -1]).argmax(-1, keepdim=True)], 1)
+        for layer, kv in zip(head.layers, memory.kv):
+            x, _ = layer(x, kv, memory.mask, None)
+        prefix = torch.cat([prefix, head._log_probs(x, memory)[:, -1].argmax(-1, keepdim=True)], 1)
     uncached = prefix[:, 1:]
     finished = torch.zeros(len(examples), dtype=torch.bool)
     for step in range(cached.shape[1]):  # after EOS the cached path writes padding
@@ -132,3 +137,35 @@ def test_segments_from_token_types_match_the_per_token_map(tokenizer):
     assert enc.question_truncated == [False, False, True]
     assert not (enc.segments[enc.example_index == 1] == SEG_QUESTION).any()  # no question, no question tokens
     assert (enc.segments == SEG_CONTEXT).any(dim=1).all()  # every window keeps context
+
+
+def test_a_copying_head_writes_only_input_tokens_when_its_gate_says_copy(tiny_model, tokenizer, examples):
+    """The copy mixture is a distribution, and with the gate fully on copying its mass lies only on
+    the (non-special) tokens of the input: the pointer half of a pointer-generator."""
+    info = tiny_model.heads["number"].info
+    head = build_head("number", "generative", info, {"max_target_tokens": 6, "copy": True},
+                      word_embeddings=tiny_model.backbone.get_input_embeddings()).eval()
+    enc, batch = _batch(tiny_model, tokenizer, examples)
+    memory = head._memory(batch)
+    x = head._embed(torch.full((len(examples), 1), info.bos_token_id), 0)
+    for layer, kv in zip(head.layers, memory.kv):
+        x, _ = layer(x, kv, memory.mask, None)
+    assert torch.allclose(head._log_probs(x, memory).exp().sum(-1), torch.ones(len(examples), 1), atol=1e-4)
+    with torch.no_grad():
+        head.copier.gate.bias.fill_(-1e4)  # p_gen = 0: copy only
+    probs = head._log_probs(x, memory).exp()[:, 0]
+    for i in range(len(examples)):
+        windows = batch.windows_of(i)
+        in_input = {int(t) for w in windows for t, seg in zip(enc.input_ids[w], enc.segments[w])
+                    if int(seg) != 0 and int(enc.attention_mask[w][0])}
+        support = set((probs[i] > 1e-6).nonzero(as_tuple=True)[0].tolist())
+        assert support and support <= in_input
+        assert not support & {info.pad_token_id, info.bos_token_id, info.eos_token_id}
+
+
+def test_a_copying_head_refuses_a_batch_without_token_ids(tiny_model, tokenizer, examples):
+    head = build_head("number", "generative", tiny_model.heads["number"].info, {"copy": True})
+    _, batch = _batch(tiny_model, tokenizer, examples)
+    batch.input_ids = None
+    with pytest.raises(ValueError, match="needs the batch's input_ids"):
+        head(batch)

@@ -11,7 +11,8 @@ from torch import nn
 
 from model.example import span_supervision
 from model.heads.base import Head, HeadBatch, TextSpan, register_head
-from model.heads.labels import number_in_passage, token_span, word_edges
+from model.heads.decoding import decode_spans
+from model.heads.labels import number_in_passage, token_span
 from model.encoding import SEG_SPECIAL
 
 
@@ -82,47 +83,6 @@ class SpanHead(Head):
 
     @torch.no_grad()
     def decode(self, output: SpanOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
-        max_len, top_k = int(self.config["max_answer_tokens"]), int(self.config["top_k"])
-        start_p = output.start_logits.float().softmax(-1)
-        end_p = output.end_logits.float().softmax(-1)
-        results = []
-        for i in range(batch.num_inputs):
-            candidates = []
-            for w in batch.windows_of(i):
-                candidates.extend(self._window_candidates(batch, w, start_p[w], end_p[w], max_len, top_k))
-            candidates.sort(key=lambda c: -c["score"])
-            chosen: list[dict[str, Any]] = []
-            for c in candidates:
-                if all(c["field"] != o["field"] or c["end"] <= o["start"] or c["start"] >= o["end"] for o in chosen):
-                    chosen.append(c)
-                if len(chosen) == top_k:
-                    break
-            if not chosen:
-                results.append({"text": "", "start": 0, "end": 0, "field": "context", "score": 0.0, "alternatives": []})
-                continue
-            results.append({**chosen[0], "alternatives": chosen[1:]})
-        return results
-
-    @staticmethod
-    def _window_candidates(batch, w, start_p, end_p, max_len, k) -> list[dict[str, Any]]:
-        seg = batch.segments[w]
-        scores = start_p[:, None] * end_p[None, :]
-        t = scores.shape[0]
-        idx = torch.arange(t, device=scores.device)
-        valid = (idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_len)
-        valid &= (seg[:, None] == seg[None, :]) & (seg[:, None] != SEG_SPECIAL)
-        # A span a person reads starts on a word's first sub-token and ends on a word's last one.
-        starts_word, ends_word = word_edges(batch, w)
-        valid &= starts_word[:, None] & ends_word[None, :]
-        scores = scores.masked_fill(~valid, -1.0)
-        flat = scores.flatten()
-        # The best spans mostly overlap the best one ("Omar", "Omar Roberts in"); look deep enough
-        # to find k that don't.
-        top = torch.topk(flat, k=min(50 * k, flat.numel()))
-        out = []
-        for score, pos in zip(top.values.tolist(), top.indices.tolist()):
-            if score < 0:
-                break
-            s, e = divmod(pos, t)
-            out.append({**batch.char_span(w, s, e), "score": float(score)})
-        return out
+        # Every window's spans scored and ranked on the device at once (decoding.py).
+        return decode_spans(batch, output.start_logits, output.end_logits, int(self.config["max_answer_tokens"]),
+                            int(self.config["top_k"]))

@@ -12,7 +12,8 @@ from torch import nn
 
 from model.encoding import SEG_SPECIAL
 from model.heads.base import Head, HeadBatch, TextSpan, register_head
-from model.heads.labels import token_span, word_edges
+from model.heads.decoding import host_view
+from model.heads.labels import token_span
 
 O, B, I = 0, 1, 2
 TAGS = ("O", "B", "I")
@@ -72,25 +73,27 @@ class TaggingHead(Head):
 
     @torch.no_grad()
     def decode(self, output: TaggingOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
-        probs = output.logits.float().softmax(-1)
-        tags = probs.argmax(-1).tolist()
-        segs = batch.segments.tolist()
+        best = output.logits.float().softmax(-1).max(-1)
+        # One host copy per batch: every token's tag and its probability (decoding.py says why).
+        tags, tag_p = best.indices.tolist(), best.values.tolist()
+        view = host_view(batch)
+        segs = view.segments
         min_score = float(self.config["min_score"])
         results: list[dict[str, Any]] = [{"spans": []} for _ in range(batch.num_inputs)]
         seen: list[set] = [set() for _ in range(batch.num_inputs)]
-        for w, ex_i in enumerate(batch.example_index.tolist()):
-            starts_word, ends_word = (edges.tolist() for edges in word_edges(batch, w))
+        for w, ex_i in enumerate(view.example_index):
+            starts_word, ends_word = view.starts_word[w], view.ends_word[w]
             for s, e in _bio_runs(_word_tags(tags[w], starts_word, segs[w]), segs[w]):
                 while e >= s and not ends_word[e]:
                     e -= 1  # a last word the window's edge cuts: the next window holds it whole
                 if e < s:
                     continue
-                span = batch.char_span(w, s, e)
+                span = view.char_span(w, s, e)
                 # Overlapping windows tag the same words twice; keep each span once.
                 key = (span["field"], span["start"], span["end"])
                 if key in seen[ex_i]:
                     continue
-                score = float(probs[w, s:e + 1].max(-1).values.mean())
+                score = sum(tag_p[w][s:e + 1]) / (e - s + 1)  # the mean probability of the tags
                 if score >= min_score:
                     seen[ex_i].add(key)
                     results[ex_i]["spans"].append({**span, "score": score})

@@ -3,6 +3,7 @@ called over HTTP, every answer checked."""
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import statistics
 import tempfile
@@ -18,9 +19,11 @@ from service.demo.cluster import free_port  # one definition: the demo picks its
 Placement = Literal["replica", "colocated"]
 
 
-def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str]) -> dict[str, Any]:
+def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str],
+                   gpu_share: float = 1.0) -> dict[str, Any]:
     """The deploy config's `args:` with one replica per stage (autoscaling would blur the rows)
-    and every head in `placement`."""
+    and every head in `placement`; its GPU asks fit `gpu_share` of one device (several
+    applications up at once on one GPU split it)."""
     args = copy.deepcopy(base)
     args["checkpoint"] = checkpoint
     single = {"autoscaling": None, "num_replicas": 1}
@@ -29,6 +32,7 @@ def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, 
     args["heads"]["overrides"] = {name: {"placement": placement} for name in head_names}
     if placement == "replica":
         fit_gpu_fractions(args, len(head_names))
+    scale_gpu_asks(args, len(head_names) if placement == "replica" else 0, gpu_share)
     return args
 
 
@@ -40,6 +44,23 @@ def fit_gpu_fractions(args: dict[str, Any], replica_heads: int) -> None:
     left = 1.0 - args.get("backbone", {}).get("num_gpus", 0)
     if wanted > left > 0:
         head["num_gpus"] = left / replica_heads
+
+
+def gpu_asked(args: dict[str, Any], replica_heads: int) -> float:
+    """GPUs the application asks Ray for: the backbone and each head replica (colocated heads none)."""
+    return args.get("backbone", {}).get("num_gpus", 0) + args["heads"]["default"].get("num_gpus", 0) * replica_heads
+
+
+def scale_gpu_asks(args: dict[str, Any], replica_heads: int, share: float) -> None:
+    """Scale every GPU ask down so the application asks at most `share` of a GPU: the fan-out and
+    colocated applications of the GPU config asked 1.0 + 0.5 together, and the second never started."""
+    asked = gpu_asked(args, replica_heads)
+    if asked <= share or asked == 0:
+        return
+    factor = share / asked
+    for stage in (args.get("backbone", {}), args["heads"]["default"]):
+        if stage.get("num_gpus"):
+            stage["num_gpus"] = stage["num_gpus"] * factor
 
 
 class LocalServe:
@@ -72,8 +93,9 @@ class LocalServe:
         head = {"include_dashboard": False, "temp_dir": self.temp_dir, "dashboard_agent_listen_port": free_port(),
                 "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),
                 "metrics_export_port": self.metrics_port or free_port(), "_system_config": self.system_config}
-        if self.num_cpus is not None:
-            head["num_cpus"] = self.num_cpus
+        # ray.cluster_utils.Cluster gives a node 1 CPU unless told: with the CPU config's fractions
+        # the fan-out application (router 0.1 + backbone 0.5 + 8 heads x 0.1) then never fits.
+        head["num_cpus"] = self.num_cpus if self.num_cpus is not None else os.cpu_count() or 1
         try:
             self._cluster = Cluster(initialize_head=True, head_node_args=head)
             ray.init(address=self._cluster.address, log_to_driver=False, logging_level="WARNING")

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 import torch
 
-from loadtests.serving import placement_args
+from loadtests.serving import gpu_asked, placement_args
 from service.replica.compute import ComputeSlot, autocast_dtype
 
 GPU_ARGS = {"backbone": {"num_gpus": 0.5}, "heads": {"default": {"num_gpus": 0.1, "placement": "replica"}}}
@@ -42,3 +42,14 @@ def test_fractions_that_fit_are_kept_and_cpu_configs_untouched():
     assert colocated["heads"]["default"]["num_gpus"] == 0.1  # colocated heads take no GPU of their own
     cpu = placement_args({"backbone": {"num_cpus": 0.5}}, "replica", "/ckpt", ["a"] * 8)
     assert "num_gpus" not in cpu["heads"]["default"]
+
+
+def test_applications_up_at_once_ask_for_one_gpu_together():
+    heads = [f"h{i}" for i in range(8)]
+    fanout = placement_args(GPU_ARGS, "replica", "/ckpt", heads, gpu_share=0.5)
+    colocated = placement_args(GPU_ARGS, "colocated", "/ckpt", heads, gpu_share=0.5)
+    assert gpu_asked(fanout, 8) == pytest.approx(0.5) and gpu_asked(colocated, 0) == pytest.approx(0.5)
+    # the backbone keeps half of what the application has, the head replicas share the rest
+    assert fanout["backbone"]["num_gpus"] == pytest.approx(0.25)
+    assert fanout["heads"]["default"]["num_gpus"] == pytest.approx(0.25 / 8)
+    assert GPU_ARGS["backbone"]["num_gpus"] == 0.5  # the config it was made from is untouched

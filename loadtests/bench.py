@@ -104,7 +104,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
 
     from loadtests import host
     from loadtests.cells import Target, run_interleaved
-    from loadtests.engines import InProcess, PerTaskModels, check_outputs
+    from loadtests.engines import InProcess, ModelOnly, PerTaskModels, check_outputs
     from loadtests.inputs import sample_requests
     from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
     from loadtests.serving import LocalServe, ServeCaller, placement_args
@@ -123,7 +123,9 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 t0 = time.monotonic()
                 samplers[mode] = PeakSampler(lambda app=f"bench-{mode}": serve_replica_rss(app)).__enter__()
                 placement = "replica" if mode == "fanout" else "colocated"
-                urls[mode] = local.deploy(placement_args(base_args, placement, plan.checkpoint, plan.head_order),
+                # Every application up at once fits one GPU: each asks for its share of it.
+                share = 1.0 / len(served) if plan.device == "cuda" else 1.0
+                urls[mode] = local.deploy(placement_args(base_args, placement, plan.checkpoint, plan.head_order, gpu_share=share),
                                           f"bench-{mode}", route_prefix=f"/{mode}")
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
             if plan.device == "cuda":
@@ -132,6 +134,8 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
             b = plan.batching
             if mode == "inprocess":
                 engines[mode] = InProcess(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
+            elif mode == "model_only":
+                engines[mode] = ModelOnly(Path(plan.checkpoint), b.max_batch_size, b.torch_threads, plan.device, plan.dtype)
             elif mode == "per_task":
                 engines[mode] = PerTaskModels(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
             else:
@@ -139,6 +143,10 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 targets[mode] = Target(caller, caller.breakdown, lambda app=f"bench-{mode}": cpu_by_role(app),
                                        host=lambda app=f"bench-{mode}": host.serve(app))
         for mode, engine in engines.items():
+            if isinstance(engine, ModelOnly):
+                targets[mode] = Target(call=None, loop=engine.loop)  # type: ignore[arg-type]
+                continue
+
             async def call(request: dict, engine=engine) -> list[str]:
                 return check_outputs(await engine(request), request, engine.loaded.catalog)
             targets[mode] = Target(call, host=host.in_process)
@@ -152,7 +160,12 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
             local.__exit__(None, None, None)
     results = []
     for mode in modes:
-        if mode in engines:
+        if mode == "model_only":
+            made = engines[mode].generated_tokens
+            results.append(ModeResult(mode=mode, peak_rss_mib=0.0, cells=cells[mode],
+                                      memory_note="not measured: the model of (a), without its queue",
+                                      generated_tokens_mean=sum(made) / len(made) if made else None))
+        elif mode in engines:
             probe = memory[mode]
             results.append(ModeResult(mode=mode, peak_rss_mib=probe.peak_rss_mib, peak_gpu_mib=probe.peak_gpu_mib,
                                       memory_note=probe.memory_note + " (measured alone in a child process)", cells=cells[mode],
@@ -183,9 +196,12 @@ def main(argv: list[str] | None = None) -> Report:
     config = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
     batching = config["backbone"].get("batching", {})
     order, linear = sweep_order(checkpoint)
+    from model.checkpoint import read_manifest
+
+    steps = read_manifest(checkpoint).training.get("steps")
     plan = Plan(
         checkpoint=str(checkpoint), seconds=args.seconds, rounds=args.rounds, concurrency=args.concurrency, head_counts=args.head_counts,
-        heads_concurrency=args.heads_concurrency, head_order=order, linear_heads=linear, device=args.device, dtype=args.dtype,
+        heads_concurrency=args.heads_concurrency, heads_trained=None if steps is None else bool(steps), head_order=order, linear_heads=linear, device=args.device, dtype=args.dtype,
         batching=Batching(max_batch_size=batching.get("max_batch_size", 16), wait_s=batching.get("batch_wait_timeout_s", 0.002),
                           torch_threads=config["backbone"].get("torch_threads")),
     )

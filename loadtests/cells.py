@@ -11,10 +11,10 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from loadtests.inputs import with_heads
-from loadtests.measure import Call, ForeignLoad, closed_loop
+from loadtests.measure import Call, ForeignLoad, LoopResult, closed_loop
 from loadtests.results import Cell, CellResult, Plan
 from loadtests.stats import summarize
 from service.pipeline.hostcost import host_split
@@ -65,13 +65,19 @@ class Target:
     cpu: Callable[[], dict[str, float]] | None = None
     # host cost counters of every process of the mode (loadtests/host.py); blocking, run in a thread
     host: Callable[[], dict[str, dict[str, Any]]] | None = None
+    # a mode measured by its own loop instead of clients' calls (the model-only ceiling):
+    # (concurrency, requests, seconds) -> what it did
+    loop: Callable[[int, list[dict[str, Any]], float], Awaitable[LoopResult]] | None = None
 
 
 async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dict[str, Any]]) -> dict[str, list[CellResult]]:
     """Every cell of the plan for every mode, `plan.rounds` times, interleaved."""
     for target in targets.values():
         # Warm-up: the first batches pay lazy initialisation (allocator, thread pools, connections).
-        await closed_loop(target.call, base, min(4, plan.warmup_requests), seconds=3600, max_requests=plan.warmup_requests)
+        if target.loop:
+            await target.loop(min(4, plan.warmup_requests), base, 1.0)
+        else:
+            await closed_loop(target.call, base, min(4, plan.warmup_requests), seconds=3600, max_requests=plan.warmup_requests)
         if target.breakdown:
             target.breakdown()
     cells = plan.cells()
@@ -95,7 +101,10 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
     cpu_before = target.cpu() if target.cpu else {}
     host_before = await asyncio.to_thread(target.host) if target.host else {}
     with ForeignLoad() as load:
-        measured = await closed_loop(target.call, requests, cell.concurrency, seconds)
+        if target.loop:
+            measured = await target.loop(cell.concurrency, requests, seconds)
+        else:
+            measured = await closed_loop(target.call, requests, cell.concurrency, seconds)
     tally.latencies += measured.latencies_ms
     tally.failures += measured.failures
     tally.seconds += measured.seconds

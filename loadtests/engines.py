@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from loadtests.checks import Catalog
+from loadtests.measure import LoopResult
 from service.pipeline.hostcost import CLOCK, FORWARD
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -156,6 +157,54 @@ class PerTaskModels(MicroBatcher):
             for i, output in zip(members, outputs):
                 answers[i][name] = output
         return answers
+
+
+class ModelOnly:
+    """The ceiling every other mode is a fraction of: the backbone and the requested heads called
+    on batches tokenised beforehand, back to back in a loop: no queue, no decoding to text, no
+    host work between passes but the loop itself. A cell at concurrency c runs batches of
+    min(c, max batch size) inputs, the most a batching stage could gather there. Generative heads
+    generate as in serving (to EOS or max_target_tokens) and the cell records how many tokens."""
+
+    def __init__(self, checkpoint: Path, max_batch_size: int, torch_threads: int | None, device: str = "cpu", dtype: str = "float32"):
+        from model.checkpoint import load_model
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.loaded = _Loaded(checkpoint, device, dtype)
+        self.model = load_model(checkpoint)[0].to(device).eval()
+        self.max_batch_size = max_batch_size
+        self.generated_tokens: list[float] = []
+
+    async def loop(self, concurrency: int, requests: list[dict[str, Any]], seconds: float) -> LoopResult:
+        size = min(concurrency, self.max_batch_size)
+        heads = [h for h in self.loaded.catalog.heads if any(h in self.loaded.heads_of(r) for r in requests)]
+        batches = [self.loaded.encode([requests[(i + j) % len(requests)] for j in range(size)]) for i in range(0, len(requests), size)]
+        return await asyncio.to_thread(self._run, batches, heads, seconds)
+
+    @torch.no_grad()
+    def _run(self, batches: list, heads: list[str], seconds: float) -> LoopResult:
+        cuda = torch.device(self.loaded.device).type == "cuda"
+        result = LoopResult()
+        started = time.perf_counter()
+        i = 0
+        while time.perf_counter() - started < seconds:
+            enc = batches[i % len(batches)]
+            i += 1
+            t0 = time.perf_counter()
+            with self.loaded.autocast():
+                batch = self.model.encode(enc)
+                outputs = [self.model.heads[h](batch) for h in heads]
+            if cuda:
+                torch.cuda.synchronize()
+            ms = (time.perf_counter() - t0) * 1000
+            result.latencies_ms.extend([ms] * enc.num_inputs)  # one answer per input: throughput is inputs/s
+            for out in outputs:
+                sequences = getattr(out, "sequences", None)
+                if sequences is not None:
+                    self.generated_tokens.append(float((sequences != self.model.info.pad_token_id).sum(-1).float().mean()))
+        result.seconds = time.perf_counter() - started
+        return result
 
 
 def run_heads(model, enc, tokenizer, heads: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -113,6 +113,15 @@ def markdown(report: Report) -> str:
             ratio = _ratio(s.throughput, _throughput(inproc, r.cell)) if mode.mode != "inprocess" else 1.0
             lines.append(f"| {LABELS[mode.mode]} | {r.cell.label} | {s.throughput:.1f} | {_fmt(s.p50_ms, '.0f')} | {_fmt(s.p95_ms, '.0f')} | "
                          f"{_fmt(s.p99_ms, '.0f')} | {_fmt(ratio, '.2f')}x | {s.failures} | {_memory(mode)} | {r.foreign_cpu:.0%} |")
+    model_only = report.mode("model_only")
+    if model_only is not None:
+        trained = {True: "trained heads: they stop at the lengths they learnt",
+                   False: "random heads: a decoder writes until max_target_tokens or a chance EOS",
+                   None: "heads trained or not: unknown"}[plan.heads_trained]
+        made = model_only.generated_tokens_mean
+        lines += ["", "(0) runs the backbone and the same heads on batches tokenised beforehand, back to back (batches of "
+                      f"min(c, {plan.batching.max_batch_size})), no queue and no decoding to text: the ceiling. Generative heads: "
+                      f"{trained}" + (f"; {made:.1f} tokens per input on average." if made is not None else ".")]
     counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
     if counts:
         lines += ["", f"Cost against the number of heads (req/s at c={plan.heads_concurrency}, target `{plan.head_order[0]}`; "

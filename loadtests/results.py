@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loadtests.stats import LatencySummary
 
-Mode = Literal["inprocess", "fanout", "colocated", "per_task"]
-MODES: tuple[Mode, ...] = ("inprocess", "fanout", "colocated", "per_task")
+Mode = Literal["model_only", "inprocess", "fanout", "colocated", "per_task"]
+MODES: tuple[Mode, ...] = ("model_only", "inprocess", "fanout", "colocated", "per_task")
 LABELS: dict[str, str] = {
+    "model_only": "0. model only (the ceiling)",
     "inprocess": "a. in-process engine (the limit)",
     "fanout": "b. Serve, heads as replicas",
     "colocated": "c. Serve, heads colocated",
@@ -51,6 +52,8 @@ class Plan(BaseModel):
     device: str = "cpu"
     dtype: str = "float32"
     requests_per_setting: int = 20
+    # whether the heads were trained: random generative heads write until max_target_tokens or a chance EOS
+    heads_trained: bool | None = None
 
     def cells(self) -> list[Cell]:
         main = [Cell(concurrency=c) for c in self.concurrency]
@@ -74,6 +77,7 @@ class ModeResult(BaseModel):
     peak_gpu_mib: float | None = None  # cuda runs: device memory in use at the peak
     cells: list[CellResult]
     batch_inputs_mean: float | None = None  # in-process engines: inputs per batched pass
+    generated_tokens_mean: float | None = None  # model only: tokens a generative head wrote per input
 
     def at(self, cell: Cell) -> CellResult | None:
         return next((c for c in self.cells if c.cell == cell), None)

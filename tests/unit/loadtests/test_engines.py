@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.engines import InProcess, PerTaskModels, check_outputs
+from loadtests.engines import InProcess, ModelOnly, PerTaskModels, check_outputs
 from loadtests.inputs import sample_requests, with_heads
 
 
@@ -42,3 +42,16 @@ def test_per_task_models_run_only_the_models_a_request_needs(checkpoint):
     answer = run_all(engine, [request])[0]
     assert set(answer) == set(heads[:2])
     assert check_outputs({heads[0]: answer[heads[0]]}, request, engine.loaded.catalog) == [f"no output from {[heads[1]]}"]
+
+
+def test_model_only_runs_batches_of_the_cells_concurrency_and_counts_inputs(checkpoint):
+    engine = ModelOnly(checkpoint, max_batch_size=4, torch_threads=1)
+    heads = engine.loaded.catalog.heads
+    requests = [with_heads(r, heads[0], heads[1:]) for r in sample_requests(2)]
+    one = asyncio.run(engine.loop(1, requests, 0.2))
+    many = asyncio.run(engine.loop(32, requests, 0.2))
+    assert one.latencies_ms and many.latencies_ms
+    # one latency per input: a batch of min(32, 4) inputs adds four equal entries
+    assert len(many.latencies_ms) % 4 == 0 and len(set(many.latencies_ms[:4])) == 1
+    # the tiny checkpoint has generative heads: how many tokens they wrote is recorded
+    assert any(h.kind == "generative" for h in engine.loaded.manifest.heads) and engine.generated_tokens

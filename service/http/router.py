@@ -23,7 +23,9 @@ from service.http import logs, openapi
 from service.http.auth import ApiKeyAuth, KeyChecker
 from service.http.body_limit import BodySizeLimit
 from service.pipeline.catalog import Catalog
+from service.pipeline.failures import TargetFailed
 from service.pipeline.hostcost import CLOCK
+from service.pipeline.merge import RequestMerger
 from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.predict import Predictor, plan
@@ -42,6 +44,11 @@ ERRORS = {
     503: {"model": ErrorResponse, "description": "Overloaded or not ready; see Retry-After."},
     504: {"model": ErrorResponse, "description": "The backbone or the target head timed out."},
 }
+
+
+# Merged passes out at once per router replica: one running in the backbone while the next one
+# is tokenised and queued behind it, and room for the head replicas' calls of a third and fourth.
+MERGED_IN_FLIGHT = 4
 
 
 def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_after_s: int = 1,
@@ -63,6 +70,11 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     app.add_middleware(ApiKeyAuth, checker=checker, refuse=error_response, on_refused=lambda code: metrics.error("router", code))
     app.add_middleware(RequestIdMiddleware, echo_header=echo_request_id)
     install_error_handlers(app, metrics, retry_after_s)
+    # Single requests that arrive together share one pass through the stages (merge.py), at most
+    # as many inputs as a batch request may carry, which every stage's batch size admits.
+    merged: RequestMerger = RequestMerger(predictor.predict_items, max_inputs=limits.max_batch_items, max_in_flight=MERGED_IN_FLIGHT,
+                                          max_wait_s=predictor.timeouts.backbone_s, retry_after_s=retry_after_s)
+    app.state.merged = merged
     openapi.install(app, catalog, limits, api_keys=checker.enabled)
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
@@ -71,7 +83,9 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
         rid = request_id_of(request)
         with CLOCK.stage("router"):
             planned = plan(body, catalog, limits)
-        [result], timings = await predictor.predict([planned], rid)
+        result, timings = await merged(planned, rid)
+        if isinstance(result, TargetFailed):
+            raise result
         metrics.request("/v1/predict", 200, _ms(started))
         with CLOCK.stage("schema_json"):
             # dict(result): the validated parts as they are (a model_dump() would rebuild and revalidate them)

@@ -89,6 +89,18 @@ class Predictor:
         self.colocated = set(catalog.colocated())
 
     async def predict(self, planned: list[PlannedInput], request_id: str) -> tuple[list[ItemResult], Timings]:
+        """Every input's answer; a failed target fails the whole request (TargetFailed names its items)."""
+        outcomes, timings = await self.predict_items(planned, request_id)
+        failed = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, TargetFailed)]
+        if failed:
+            head, error = failed[0][1].head, failed[0][1].error
+            raise TargetFailed(head, error, [i for i, o in failed if o.head == head])
+        return outcomes, timings  # type: ignore[return-value]
+
+    async def predict_items(self, planned: list[PlannedInput], request_id: str) -> tuple[list[ItemResult | TargetFailed], Timings]:
+        """Each input's answer, or the failure of its target (TargetFailed for item 0: the input
+        alone); a backbone failure raises for all of them. Inputs of several requests can share
+        one pass this way (merge.py)."""
         started = time.perf_counter()
         groups = self._groups(planned)
         colocated = [g for g in groups if g.head in self.colocated]
@@ -117,12 +129,12 @@ class Predictor:
             self._record(group, reply, backbone_ms, outcomes)
         head_ms = await self._run_replicas(replica, encoded, request_id, outcomes)
 
-        failed = [(i, p.target) for i, p in enumerate(planned) if isinstance(outcomes[(p.target, i)], StageError)]
-        if failed:
-            head = failed[0][1]
-            raise TargetFailed(head, outcomes[(head, failed[0][0])], [i for i, h in failed if h == head])  # type: ignore[arg-type]
         with CLOCK.stage("schema_json"):
-            results = [self._assemble(i, p, encoded, outcomes) for i, p in enumerate(planned)]
+            results = [
+                TargetFailed(p.target, outcome, [0]) if isinstance(outcome := outcomes[(p.target, i)], StageError)
+                else self._assemble(i, p, encoded, outcomes)
+                for i, p in enumerate(planned)
+            ]
         timings = Timings(total=_ms(started), backbone=backbone_ms, backbone_forward=round(encoded.forward_ms, 3),
                           backbone_batch_inputs=encoded.pass_inputs, heads=head_ms)
         return results, timings

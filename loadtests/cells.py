@@ -17,7 +17,7 @@ from loadtests.inputs import with_heads
 from loadtests.measure import Call, ForeignLoad, LoopResult, closed_loop
 from loadtests.results import Cell, CellResult, Plan
 from loadtests.stats import summarize
-from service.pipeline.hostcost import host_split
+from service.pipeline.hostcost import host_split, idle_rates
 
 
 def requests_for(cell: Cell, plan: Plan, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,13 +80,15 @@ async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dic
             await closed_loop(target.call, base, min(4, plan.warmup_requests), seconds=3600, max_requests=plan.warmup_requests)
         if target.breakdown:
             target.breakdown()
+    idle = await _idle_rates(targets)
     cells = plan.cells()
     tallies = {(mode, i): _Tally() for mode in targets for i in range(len(cells))}
     share = plan.seconds / plan.rounds
     for round_ in range(plan.rounds):
         for i, cell in enumerate(cells):
             for mode, target in targets.items():
-                await _measure(mode, target, tallies[(mode, i)], cell, requests_for(cell, plan, base), share, f"round {round_ + 1}/{plan.rounds}")
+                await _measure(mode, target, tallies[(mode, i)], cell, requests_for(cell, plan, base), share, f"round {round_ + 1}/{plan.rounds}",
+                               idle.get(mode, {}))
     results = {mode: [tallies[(mode, i)].result(cell) for i, cell in enumerate(cells)] for mode in targets}
     for mode, rows in results.items():
         for r in rows:
@@ -96,7 +98,24 @@ async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dic
     return results
 
 
-async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, requests: list[dict[str, Any]], seconds: float, label: str) -> None:
+IDLE_S = 5.0  # how long the processes of every mode are watched with no request, for their background CPU
+
+
+async def _idle_rates(targets: dict[str, Target]) -> dict[str, dict[str, float]]:
+    """Each mode's processes' CPU per second while nothing is sent (all modes at once: none is loaded)."""
+    hosts = {mode: t.host for mode, t in targets.items() if t.host}
+    if not hosts:
+        return {}
+    before = {mode: await asyncio.to_thread(h) for mode, h in hosts.items()}
+    await asyncio.sleep(IDLE_S)
+    rates = {mode: idle_rates(before[mode], await asyncio.to_thread(h), IDLE_S) for mode, h in hosts.items()}
+    for mode, r in rates.items():
+        print(f"  {mode}: background CPU with no request " + ", ".join(f"{k} {v * 1000:.0f} ms/s" for k, v in r.items()), flush=True)
+    return rates
+
+
+async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, requests: list[dict[str, Any]], seconds: float, label: str,
+                   idle: dict[str, float] | None = None) -> None:
     t0 = time.monotonic()
     cpu_before = target.cpu() if target.cpu else {}
     host_before = await asyncio.to_thread(target.host) if target.host else {}
@@ -119,7 +138,7 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
             tally.cpu[role] += used - cpu_before.get(role, 0.0)
     if target.host:
         requests = len(measured.latencies_ms) + measured.failures
-        for stage, ms in host_split(host_before, await asyncio.to_thread(target.host), requests).items():
+        for stage, ms in host_split(host_before, await asyncio.to_thread(target.host), requests, idle, measured.seconds).items():
             tally.host_ms[stage] += ms * requests
         tally.host_requests += requests
     rps = len(measured.latencies_ms) / measured.seconds

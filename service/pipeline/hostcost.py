@@ -70,11 +70,22 @@ def reading() -> dict[str, float | dict[str, float]]:
 Snapshot = Mapping[str, "float | Mapping[str, float]"]
 
 
-def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], requests: int) -> dict[str, float]:
+def idle_rates(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], seconds: float) -> dict[str, float]:
+    """CPU seconds per second each process spends with no request to serve (Serve's controller
+    polling, health checks, metrics pushes), from two readings `seconds` apart."""
+    return {role: max(0.0, float(after[role]["process_cpu_s"]) - float(before.get(role, after[role])["process_cpu_s"])) / max(seconds, 1e-9)  # type: ignore[arg-type]
+            for role in after}
+
+
+def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], requests: int,
+               idle: Mapping[str, float] | None = None, seconds: float = 0.0) -> dict[str, float]:
     """CPU ms per request outside the forward pass, by stage, between two readings of every
     process of a mode ({role: snapshot}; a role with no stages, e.g. Serve's HTTP proxy, is all
     rest). Keys: each named stage (summed over processes), "<role>: other" for what no stage
-    names in that process, "total" (their sum) and "forward" (the model, not in the total)."""
+    names in that process, "total" (their sum) and "forward" (the model, not in the total).
+    `idle`: each process's CPU per second without requests (idle_rates); that much of the
+    `seconds` between the readings is taken out of its rest, so a slow cell does not count the
+    background work of its long wall time as the cost of its few requests."""
     requests = max(requests, 1)
     per: dict[str, float] = defaultdict(float)
     forward = 0.0
@@ -89,7 +100,7 @@ def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], re
                 forward += spent
             else:
                 per[stage] += spent
-        per[f"{role}: other"] += process - named
+        per[f"{role}: other"] += process - named - (idle or {}).get(role, 0.0) * seconds
     out = {k: v * 1000 / requests for k, v in per.items()}
     out[TOTAL] = sum(out.values())
     out[FORWARD] = forward * 1000 / requests

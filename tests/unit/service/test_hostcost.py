@@ -2,7 +2,7 @@
 sums to the total, whatever the processes and stages."""
 import pytest
 
-from service.pipeline.hostcost import FORWARD, TOTAL, StageClock, host_split
+from service.pipeline.hostcost import FORWARD, TOTAL, StageClock, host_split, idle_rates
 
 
 def burn(n: int = 200_000) -> int:
@@ -49,3 +49,14 @@ def test_snapshots_of_a_real_clock_split_into_its_stages():
     split = host_split(first, {"p": clock.snapshot()}, requests=2)
     assert split["tokenise"] > 0 and split[FORWARD] > 0
     assert sum(v for k, v in split.items() if k not in (TOTAL, FORWARD)) == pytest.approx(split[TOTAL])
+
+
+def test_background_cpu_measured_idle_is_taken_out_of_the_rest():
+    before = {"router": {"process_cpu_s": 0.0, "stages": {}}, "controller": {"process_cpu_s": 0.0, "stages": {}}}
+    idle = idle_rates(before, {"router": {"process_cpu_s": 0.05, "stages": {}}, "controller": {"process_cpu_s": 0.5, "stages": {}}}, 5.0)
+    assert idle == pytest.approx({"router": 0.01, "controller": 0.1})
+    # 10 s of a cell: the controller only did its background work, the router 1 s more for 10 requests
+    after = {"router": {"process_cpu_s": 1.1, "stages": {}}, "controller": {"process_cpu_s": 1.0, "stages": {}}}
+    split = host_split(before, after, requests=10, idle=idle, seconds=10.0)
+    assert split["router: other"] == pytest.approx(100.0) and split["controller: other"] == pytest.approx(0.0)
+    assert split[TOTAL] == pytest.approx(100.0)

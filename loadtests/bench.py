@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="cells run interleaved this many times, so a burst of other load hits them alike")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="autocast type of the in-process engines")
+    p.add_argument("--ray-cpus", type=int, default=None,
+                   help="logical CPUs of the benchmark's Ray node (default: the machine's); more lets the GPU config's "
+                        "CPU asks fit when its structure is tried on a small CPU machine")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     args = p.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
@@ -98,7 +101,7 @@ def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
     return run_in_process(mode, probe, work)
 
 
-def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult]) -> list[ModeResult]:
+def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None = None) -> list[ModeResult]:
     """Every mode up at once (Serve apps side by side under their own route prefixes, the
     in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
 
@@ -115,7 +118,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     targets: dict[str, Target] = {}
     engines = {}
     gpu_note = ""
-    local = LocalServe().__enter__() if served else None
+    local = LocalServe(num_cpus=ray_cpus).__enter__() if served else None
     urls: dict[str, str] = {}
     try:
         if local is not None:
@@ -177,6 +180,18 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     return results
 
 
+def without_gpus(config: dict) -> bool:
+    """Drop every stage's num_gpus from the config's args (to run the GPU config's structure on a
+    CPU); True when there was one."""
+    heads = config.get("heads", {})
+    stages = [config.get("backbone", {}), heads.get("default", {}), *(heads.get("overrides") or {}).values()]
+    found = False
+    for stage in stages:
+        if isinstance(stage, dict) and stage.pop("num_gpus", 0):
+            found = True
+    return found
+
+
 def device_name(device: str) -> str:
     import platform
 
@@ -194,6 +209,9 @@ def main(argv: list[str] | None = None) -> Report:
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = prepare_checkpoint(args)
     config = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
+    if args.device == "cpu" and without_gpus(config):
+        print(f"--device cpu: the GPU asks of {args.config} are dropped; every stage runs on the CPU with the config's "
+              f"other settings (Ray is given {args.ray_cpus or os.cpu_count()} logical CPUs)", flush=True)
     batching = config["backbone"].get("batching", {})
     order, linear = sweep_order(checkpoint)
     from model.checkpoint import read_manifest
@@ -210,7 +228,7 @@ def main(argv: list[str] | None = None) -> Report:
     modes = [m for m in MODES if m in args.modes]
     with tempfile.TemporaryDirectory(prefix="wiyh-bench-") as work:
         memory = {m: probe_memory(m, plan, Path(work)) for m in modes if m in IN_PROCESS_MODES}
-    report.modes = measure_all(modes, plan, config, memory)
+    report.modes = measure_all(modes, plan, config, memory, args.ray_cpus)
 
     from loadtests.bytes_moved import measure_bytes
     from loadtests.inputs import sample_requests

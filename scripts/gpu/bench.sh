@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # The serving benchmark (python -m loadtests.bench) on a CUDA machine that has python3 with torch
-# and transformers but no network and no project install: the in-process engines in bfloat16
-# autocast, the Serve stages on the GPU (deploy/serve_config.gpu.yaml: backbone 0.5 GPU, head
-# replicas sharing the rest; WIYH_AUTOCAST=bfloat16 for every replica), hidden states moved as
-# float16 (real tokens only, stored once for all head replicas).
+# and transformers but no network and no project install, in ONE device call of at most ~8 min:
+# the model-only ceiling, the in-process engine (bf16 autocast), and the two Serve applications
+# (every head a replica / every head colocated) up at once on the one GPU, each asking Ray for
+# half of it (loadtests/serving.py: placement_args gpu_share), WIYH_AUTOCAST=bfloat16 in every
+# replica, hidden states moved as float16. Cells: every head at c=1, 32, 128; then 1 and 4 heads
+# at c=128 (the issue's GPU goals: 4 linear heads, single-item requests, c=128).
 #
-# Carry (ignored paths, made on a machine with network):
-#   .device/bundle   ray[serve] and the service's other wheels: ../shared/gpu/make-offline-bundle.sh .device/bundle
-#   .device/whl      pydantic, rouge-score; .device/minilm (MiniLM weights): scripts/gpu/prepare.sh
+# Carry (ignored paths, made on a machine with network), under 64 MiB together:
+#   .device/bundle         ray[serve] and the service's other wheels (< 60 MB):
+#                          bash ../shared/gpu/make-offline-bundle.sh .device/bundle psutil httpx matplotlib pyyaml
+#   .device/minilm-config  MiniLM's config and tokenizer without weights (0.7 MB): the backbone gets
+#                          random weights of MiniLM's sizes here (same cost as the trained ones); or
+#   .device/minilm         MiniLM's weights in fp16 (45 MB: with the bundle, over the carry limit)
+#   .device/whl            only where the bundle lacks pydantic (scripts/gpu/prepare.sh)
 # A trained checkpoint is used when $WIYH_CHECKPOINT (or checkpoints/quick) holds one; otherwise
-# the quick model is built from .device/minilm with random heads (same sizes, same cost).
+# the quick model is built on that backbone with random heads, and the table says the heads are
+# random (their decoders write until max_target_tokens or a chance EOS).
 #
-# Usage: bash scripts/gpu/bench.sh [OUT_DIR] [extra `python -m loadtests.bench` args]
-#   e.g. bash scripts/gpu/bench.sh reports/bench-gpu --seconds 5 --concurrency 1,8,32,128
+# Usage: bash scripts/gpu/bench.sh [OUT_DIR] [extra `python -m loadtests.bench` args, which win]
+#   e.g. bash scripts/gpu/bench.sh reports/bench-gpu --seconds 8
+# Tested on the CPU by the same code path: python -m loadtests.bench --device cpu \
+#   --config deploy/serve_config.gpu.yaml ... (docs/service.md, Speed); not yet run on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-reports/bench-gpu}; shift || true
@@ -41,10 +50,28 @@ print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, ray {ray.__v
 PY
 
 checkpoint=${WIYH_CHECKPOINT:-checkpoints/quick}
-args=(--device cuda --dtype "$WIYH_AUTOCAST" --config deploy/serve_config.gpu.yaml --out "$out")
+args=(--device cuda --dtype "$WIYH_AUTOCAST" --config deploy/serve_config.gpu.yaml --out "$out"
+      --modes model_only,inprocess,fanout,colocated --concurrency 1,32,128 --head-counts 1,4 --heads-concurrency 128
+      --seconds 4 --rounds 1)
 if [ -f "$checkpoint/manifest.json" ]; then
     args+=(--checkpoint "$checkpoint")
-elif [ -d .device/minilm ]; then
+elif [ -f .device/minilm/model.safetensors ]; then
     args+=(--backbone-path .device/minilm)
+elif [ -d .device/minilm-config ]; then
+    random=/tmp/minilm-random
+    python3 - .device/minilm-config "$random" <<'PY'
+import shutil, sys
+from pathlib import Path
+import torch
+from transformers import AutoConfig, AutoModel
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+torch.manual_seed(0)
+AutoModel.from_config(AutoConfig.from_pretrained(src)).save_pretrained(dst)  # random weights, MiniLM's sizes
+for f in src.iterdir():
+    if f.is_file() and f.name != "config.json":
+        shutil.copy(f, dst / f.name)
+PY
+    args+=(--backbone-path "$random")
 fi
-python3 -m loadtests.bench "${args[@]}" "$@"
+# One device call is at most 10 minutes: stop the benchmark itself before that.
+timeout "${WIYH_BENCH_TIMEOUT_S:-480}" python3 -m loadtests.bench "${args[@]}" "$@"

@@ -8,8 +8,9 @@ edges in each head, and scored each window's spans with its own top-k. Here:
 - the tensors a decode reads (segments, offsets, window -> input) come to the host in one copy
   per batch, and the word edges are computed once from them; the heads of one batch share both
   (`host_view`, kept on the batch);
-- span scores of every window are one [W, T, T] tensor and one top-k on the device; only the
-  best candidates' values and positions come back, in one copy.
+- span scores of every window are one [W, T, max_answer_tokens] tensor (start x the ends a span
+  may reach) and one top-k on the device; only the best candidates' values and positions come
+  back, in one copy.
 """
 from __future__ import annotations
 
@@ -97,17 +98,23 @@ def decode_spans(batch: Any, start_logits: torch.Tensor, end_logits: torch.Tenso
     view = host_view(batch)
     num_windows, length = start_logits.shape
     device = start_logits.device
+    width = min(max_len, length)  # a span is at most max_len tokens: only ends s .. s + width - 1 are scored
+
+    def ahead(x: torch.Tensor, fill) -> torch.Tensor:
+        """[W, T] -> [W, T, width]: x[w, s + d] at [w, s, d] (fill past the window's end)."""
+        return torch.nn.functional.pad(x, (0, width - 1), value=fill).unfold(1, width, 1)
+
     start_p = start_logits.float().softmax(-1)
     end_p = end_logits.float().softmax(-1)
-    scores = start_p[:, :, None] * end_p[:, None, :]  # [W, T, T]: start x end
-    idx = torch.arange(length, device=device)
-    valid = ((idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_len))[None]
+    scores = start_p[:, :, None] * ahead(end_p, 0.0)  # [W, T, width]: start s, end s + d
     seg = batch.segments
-    valid = valid & (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] != SEG_SPECIAL)
     starts_word = torch.tensor(view.starts_word, dtype=torch.bool, device=device).view(num_windows, length)
     ends_word = torch.tensor(view.ends_word, dtype=torch.bool, device=device).view(num_windows, length)
-    valid = valid & starts_word[:, :, None] & ends_word[:, None, :]
-    flat = scores.masked_fill(~valid, -1.0).view(num_windows, -1)
+    # The end stays in the start's segment (past the window's end the fill is SEG_SPECIAL, never
+    # equal to a real one); a span a person reads starts and ends on whole words.
+    valid = (seg[:, :, None] == ahead(seg, SEG_SPECIAL)) & (seg[:, :, None] != SEG_SPECIAL)
+    valid &= starts_word[:, :, None] & ahead(ends_word, False)
+    flat = scores.masked_fill(~valid, -1.0).reshape(num_windows, -1)
     # The best spans mostly overlap the best one ("Omar", "Omar Roberts in"); look deep enough
     # to find top_k that don't.
     top = torch.topk(flat, k=min(50 * top_k, flat.shape[1]), dim=-1)
@@ -117,8 +124,8 @@ def decode_spans(batch: Any, start_logits: torch.Tensor, end_logits: torch.Tenso
         for score, pos in zip(values[w], positions[w]):
             if score < 0:
                 return
-            s, e = divmod(pos, length)
-            yield score, w, s, e
+            s, d = divmod(pos, width)
+            yield score, w, s, s + d
 
     windows: list[list[int]] = [[] for _ in range(len(batch.contexts))]
     for w, ex in enumerate(view.example_index):

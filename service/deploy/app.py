@@ -19,6 +19,7 @@ from ray.serve.exceptions import RayServeException
 
 from service.pipeline.catalog import Catalog
 from service.deploy.deployments import Backbone, Head, Router
+from service.deploy.held_inputs import hold_for
 from service.pipeline.failures import BACKBONE, stage_of_head
 from service.deploy.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
 from model.checkpoint import CheckpointError, verify_checkpoint
@@ -53,7 +54,7 @@ def build_from_settings(settings: ServiceSettings) -> Application:
     colocated = {name: s for name, s in stages.items() if s.placement == "colocated"}
 
     backbone = Backbone.options(**settings.backbone.serve_options(BACKBONE)).bind(
-        str(checkpoint), settings.backbone, colocated, settings.resolved_hidden_dtype())
+        str(checkpoint), settings.backbone, colocated, settings.resolved_hidden_dtype(), hold_for(settings.timeouts))
     heads = {
         name: Head.options(**stage.serve_options(stage_of_head(name))).bind(str(checkpoint), name, stage)
         for name, stage in stages.items() if stage.placement == "replica"

@@ -23,11 +23,12 @@ from service.http.logs import request_scope
 from service.deploy.metrics import RouterMetrics, StageMetrics
 from service.replica.payload import PackedHiddenStates
 from service.pipeline.predict import Predictor
+from service.deploy.held_inputs import HeldInputs, hold_for
 from service.deploy.liveness import lost_unnoticed
 from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.deploy.settings import ServiceSettings
+from service.deploy.settings import ServiceSettings, Timeouts
 from service.deploy.stages import HeadStage, ModelStage
 from model.checkpoint import read_manifest
 
@@ -79,13 +80,18 @@ class Backbone:
     """Tokenise + one forward pass per batch; stores each call's hidden states once (ray.put) and
     returns only the reference, so heads read them straight from the object store."""
 
-    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
+    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str,
+                 hold_inputs_s: float = hold_for(Timeouts())):
+        """`hold_inputs_s`: how long this replica keeps its own reference to each stored input
+        (held_inputs.py: Ray can lose the router's borrow of it); app.py derives it from the
+        configured timeouts."""
         _set_threads(stage)
         manifest = read_manifest(checkpoint)
         self.runner = BackboneRunner(checkpoint, manifest, colocated, device=stage.device, hidden_dtype=hidden_dtype)
         _configure_batching(self._encode_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, BACKBONE)
         self.metrics = StageMetrics(BACKBONE)
+        self.held = HeldInputs(hold_inputs_s)
         self.calls_served = 0
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
@@ -103,7 +109,9 @@ class Backbone:
         for call, item in zip(calls, encoded):
             hidden = None
             if item.packed is not None:
-                hidden = HiddenStatesRef(ref=ray.put(item.packed), nbytes=item.packed.nbytes, num_inputs=item.packed.num_inputs)
+                ref = ray.put(item.packed)
+                self.held.hold(ref)
+                hidden = HiddenStatesRef(ref=ref, nbytes=item.packed.nbytes, num_inputs=item.packed.num_inputs)
                 self.metrics.hidden_bytes("stored", hidden.nbytes)
             results.append(EncodeResult(
                 hidden=hidden, windows_per_input=item.windows_per_input, question_truncated=item.question_truncated,
@@ -114,8 +122,9 @@ class Backbone:
         return results
 
     def stats(self) -> dict[str, int]:
-        """Counters for tests and operators: forward passes vs calls served."""
-        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served}
+        """Counters for tests and operators: forward passes vs calls served, stored inputs held."""
+        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served,
+                "inputs_held": len(self.held)}
 
     def host_cost(self) -> dict:
         """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
@@ -125,6 +134,7 @@ class Backbone:
         return True
 
     async def check_health(self) -> None:
+        self.held.release_expired()  # an idle replica lets go of its last inputs too
         await _self_test(self.compute, self.runner.self_test, BACKBONE)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from loadtests.checkpoints import sweep_order, with_extra_heads
-from loadtests.results import IN_PROCESS_MODES, MODES, Batching, ModeResult, Plan, Report
+from loadtests.results import IN_PROCESS_MODES, MODES, SERVE_MODES, Batching, ModeResult, Plan, Report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     from loadtests.serving import LocalServe, ServeCaller, placement_args
 
     base = sample_requests(plan.requests_per_setting)
-    served = [m for m in modes if m not in IN_PROCESS_MODES]
+    served = [m for m in modes if m in SERVE_MODES]
     samplers: dict[str, PeakSampler] = {}
     targets: dict[str, Target] = {}
     engines = {}

@@ -138,8 +138,11 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
             tally.cpu[role] += used - cpu_before.get(role, 0.0)
     if target.host:
         requests = len(measured.latencies_ms) + measured.failures
-        for stage, ms in host_split(host_before, await asyncio.to_thread(target.host), requests, idle, measured.seconds).items():
+        host_after = await asyncio.to_thread(target.host)
+        for stage, ms in host_split(host_before, host_after, requests, idle, measured.seconds).items():
             tally.host_ms[stage] += ms * requests
+        # the same with the background CPU left in (what a run before the idle correction printed)
+        tally.host_ms["total with background"] += host_split(host_before, host_after, requests)["total"] * requests
         tally.host_requests += requests
     rps = len(measured.latencies_ms) / measured.seconds
     print(f"  {label} {cell.label:<14} {mode:<10} {rps:6.1f} req/s  failed {measured.failures}  other load {load.share:.0%}  "

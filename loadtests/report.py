@@ -173,9 +173,10 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
     rest = sorted(k for k in keys if k.endswith(": other"))
     lines = ["", f"Host cost at {cell.label}: CPU ms per request outside the model's forward pass, by stage "
                  "(service/pipeline/hostcost.py; `<process>: other` is that process's CPU no stage names: Serve, asyncio, "
-                 "HTTP, pickling). The forward pass (not in the total) is shown for scale.", "",
+                 "HTTP, pickling), less the CPU it spends with no request at all (measured for 5 s before the cells; "
+                 "`total with background` keeps it). The forward pass (not in the total) is shown for scale.", "",
              "| stage | " + " | ".join(LABELS[m.mode] for m in modes) + " |", "|---|" + "---|" * len(modes)]
-    for stage in [*named, *rest, TOTAL, FORWARD]:
+    for stage in [*named, *rest, TOTAL, "total with background", FORWARD]:
         values = [host_ms(m, cell, stage) for m in modes]
         name = f"**{stage}**" if stage == TOTAL else (f"({stage}: model, not host)" if stage == FORWARD else stage)
         lines.append(f"| {name} | " + " | ".join(_fmt(v, ".2f") for v in values) + " |")

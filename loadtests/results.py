@@ -17,7 +17,8 @@ LABELS: dict[str, str] = {
     "colocated": "c. Serve, heads colocated",
     "per_task": "d. one full model per task",
 }
-IN_PROCESS_MODES = ("inprocess", "per_task")
+IN_PROCESS_MODES = ("inprocess", "per_task")  # engines measured alone in a child for their peak memory
+SERVE_MODES = ("fanout", "colocated")
 
 
 class Cell(BaseModel):

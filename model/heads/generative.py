@@ -4,7 +4,7 @@ embeddings (tied), and it decodes greedily in batches with a key/value cache.
 
 With `copy: true` it is a pointer-generator (See et al., 2017): each step mixes the vocabulary
 distribution with an attention over the input's tokens, so writing a token that stands in the
-passage (a name, a digit, a whole news sentence) is one attention away instead of something the
+passage (a name, a digit, a whole news sentence; never the question's words) is one attention away instead of something the
 output layer must learn token by token. On the quick preset's few thousand examples that is the
 difference between a summariser that copies its sentence and one that has barely started
 (docs/training.md)."""
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from model.encoding import SEG_SPECIAL
+from model.encoding import SEG_CONTEXT
 from model.heads.base import Head, HeadBatch, register_head
 from model.tokenizer import decode_text
 
@@ -182,8 +182,10 @@ class GenerativeHead(Head):
             real = batch.attention_mask[w].bool()
             rows[ex_i].append(batch.hidden[w][real])
             if self.copier is not None:
-                # [CLS]/[SEP] are never worth copying; masking them keeps the copy attention on words.
-                copyable = real & (batch.segments[w] != SEG_SPECIAL)
+                # Only the passage is copied: never [CLS]/[SEP], and never the question, so whatever a
+                # question changes in a summary comes through the decoder's reading of the input
+                # (the paper's emergent steering), not by pasting the question's words.
+                copyable = real & (batch.segments[w] == SEG_CONTEXT)
                 id_rows[ex_i].append(batch.input_ids[w][real].masked_fill(~copyable[real], -1))
         joined = [torch.cat(r) for r in rows]
         length = max(t.shape[0] for t in joined)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from model import encode
+from model.encoding import SEG_CONTEXT
 from model.heads import HEAD_KINDS, build_head, register_head
 from model.heads.base import Head
 
@@ -141,7 +142,7 @@ def test_segments_from_token_types_match_the_per_token_map(tokenizer):
 
 def test_a_copying_head_writes_only_input_tokens_when_its_gate_says_copy(tiny_model, tokenizer, examples):
     """The copy mixture is a distribution, and with the gate fully on copying its mass lies only on
-    the (non-special) tokens of the input: the pointer half of a pointer-generator."""
+    the passage's tokens (never the question's or [CLS]/[SEP]): the pointer half of a pointer-generator."""
     info = tiny_model.heads["number"].info
     head = build_head("number", "generative", info, {"max_target_tokens": 6, "copy": True},
                       word_embeddings=tiny_model.backbone.get_input_embeddings()).eval()
@@ -156,10 +157,10 @@ def test_a_copying_head_writes_only_input_tokens_when_its_gate_says_copy(tiny_mo
     probs = head._log_probs(x, memory).exp()[:, 0]
     for i in range(len(examples)):
         windows = batch.windows_of(i)
-        in_input = {int(t) for w in windows for t, seg in zip(enc.input_ids[w], enc.segments[w])
-                    if int(seg) != 0 and int(enc.attention_mask[w][0])}
+        passage = {int(t) for w in windows for t, seg, real in zip(enc.input_ids[w], enc.segments[w], enc.attention_mask[w])
+                   if int(seg) == SEG_CONTEXT and int(real)}
         support = set((probs[i] > 1e-6).nonzero(as_tuple=True)[0].tolist())
-        assert support and support <= in_input
+        assert support and support <= passage
         assert not support & {info.pad_token_id, info.bos_token_id, info.eos_token_id}
 
 

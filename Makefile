@@ -4,10 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CHECKPOINT ?= checkpoints/quick
 
-.PHONY: setup demo test test-unit test-integration train-tiny stop bench clean
+.PHONY: setup setup-dev demo test test-unit test-integration train-tiny stop bench clean
 
+# What the demo needs; setup-dev adds the test tools (pytest, locust, hypothesis, playwright, ...).
 setup:
 	@bash scripts/bootstrap.sh
+
+setup-dev:
+	@bash scripts/bootstrap.sh dev
 
 # Train the quick checkpoint if there is none, serve it on 127.0.0.1:8000, answer sample requests.
 demo: setup
@@ -18,15 +22,15 @@ demo: setup
 	@WIYH_CHECKPOINT=$(CHECKPOINT) $(PY) -m service.demo
 
 # CI (CI=true) also requires the real-Prometheus and browser (chromium) tests to run rather than skip.
-test: setup
+test: setup-dev
 	@bash scripts/test-deps.sh
 	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} WIYH_REQUIRE_CHROMIUM=$${CI:+1} $(PY) -m pytest -q
 
-test-unit: setup
+test-unit: setup-dev
 	$(PY) -m pytest -q tests/unit
 
 # The real Serve app on 127.0.0.1, the demo three times from a stopped state, the browser tests.
-test-integration: setup
+test-integration: setup-dev
 	@bash scripts/test-deps.sh
 	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} WIYH_REQUIRE_CHROMIUM=$${CI:+1} $(PY) -m pytest -q tests/integration
 
@@ -35,7 +39,7 @@ train-tiny: setup
 
 # Serving speed: in-process vs Serve (heads as replicas / colocated) vs one model per task, and the
 # cost of each head (prints the table and the goals; writes reports/bench/). About 7 min on 2 cores.
-bench: setup
+bench: setup-dev
 	$(PY) -m loadtests.bench
 
 # Stops the demo's own Ray cluster and nothing else (never `ray stop`, which stops every Ray here).

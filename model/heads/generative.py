@@ -33,6 +33,7 @@ class _Memory:
     kv: list[KV]
     mask: torch.Tensor  # [N, 1, 1, M] for scaled_dot_product_attention
     states: torch.Tensor  # [N, M, H]
+    copy_keys: torch.Tensor | None  # [N, M, H] the copy attention's keys (None: the head does not copy)
     ids: torch.Tensor  # [N, M]
     copy_mask: torch.Tensor  # [N, M]
 
@@ -103,11 +104,12 @@ class _CopyDistribution(nn.Module):
         self.query, self.key = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.gate = nn.Linear(2 * hidden, 1)
 
-    def log_probs(self, x: torch.Tensor, vocab_logits: torch.Tensor, memory: torch.Tensor,
+    def log_probs(self, x: torch.Tensor, vocab_logits: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor,
                   memory_ids: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-        """x [N, L, H] decoder states, vocab_logits [N, L, V], memory [N, M, H], memory_ids and
+        """x [N, L, H] decoder states, vocab_logits [N, L, V], memory and its keys (`key(memory)`,
+        made once per input rather than once per generated token) [N, M, H], memory_ids and
         memory_mask [N, M] -> log p [N, L, V] (float32)."""
-        scores = self.query(x) @ self.key(memory).transpose(1, 2) / x.shape[-1] ** 0.5
+        scores = self.query(x) @ keys.transpose(1, 2) / x.shape[-1] ** 0.5
         # nan_to_num: an input with nothing to copy (no real token) gets no copy mass, not NaN.
         attention = scores.float().masked_fill(~memory_mask[:, None, :], float("-inf")).softmax(-1).nan_to_num(0.0)
         context = (attention.to(memory.dtype) @ memory)  # what the copy attention reads
@@ -201,14 +203,16 @@ class GenerativeHead(Head):
                 ids[i, : t.shape[0]] = row_ids.clamp_min(0)
                 copy_mask[i, : t.shape[0]] = row_ids >= 0
         kv = [layer.cross_attn.keys_values(memory) for layer in self.layers]
-        return _Memory(kv, mask[:, None, None, :], memory, ids, copy_mask)
+        copy_keys = self.copier.key(memory) if self.copier is not None else None
+        return _Memory(kv, mask[:, None, None, :], memory, copy_keys, ids, copy_mask)
 
     def _log_probs(self, x: torch.Tensor, memory: "_Memory") -> torch.Tensor:
         """Log-probabilities over the vocabulary (the copy mixture when the head copies)."""
         logits = self._logits(x)
         if self.copier is None:
             return logits.float().log_softmax(-1)
-        return self.copier.log_probs(self.final_norm(x), logits, memory.states, memory.ids, memory.copy_mask)
+        return self.copier.log_probs(self.final_norm(x), logits, memory.states, memory.copy_keys, memory.ids,
+                                     memory.copy_mask)
 
     def forward(self, batch: HeadBatch, labels: dict[str, torch.Tensor] | None = None,
                 max_new_tokens: int | None = None) -> GenerativeOutput:

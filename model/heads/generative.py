@@ -4,8 +4,8 @@ embeddings (tied), and it decodes greedily in batches with a key/value cache.
 
 With `copy: true` it is a pointer-generator (See et al., 2017): each step mixes the vocabulary
 distribution with an attention over the input's tokens, so writing a token that stands in the
-passage (a name, a digit, a whole news sentence; never the question's words) is one attention away instead of something the
-output layer must learn token by token. On the quick preset's few thousand examples that is the
+passage (a name, a digit, a whole news sentence; never the question's words) is one attention
+away instead of something the output layer must learn token by token. On the quick preset's few thousand examples that is the
 difference between a summariser that copies its sentence and one that has barely started
 (docs/training.md)."""
 from __future__ import annotations
@@ -169,9 +169,6 @@ class GenerativeHead(Head):
         pos = torch.arange(start, start + ids.shape[1], device=ids.device)
         return self.drop(self.embed_norm(self.word_embeddings(ids) + self.position_embeddings(pos)[None]))
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.final_norm(x), self.word_embeddings.weight, self.output_bias)
-
     def _memory(self, batch: HeadBatch) -> "_Memory":
         """Every window of an input, real tokens only, joined into one memory per input."""
         dtype = self.output_bias.dtype
@@ -208,11 +205,11 @@ class GenerativeHead(Head):
 
     def _log_probs(self, x: torch.Tensor, memory: "_Memory") -> torch.Tensor:
         """Log-probabilities over the vocabulary (the copy mixture when the head copies)."""
-        logits = self._logits(x)
+        h = self.final_norm(x)  # once: the vocabulary and the copy gate both read it
+        logits = F.linear(h, self.word_embeddings.weight, self.output_bias)
         if self.copier is None:
             return logits.float().log_softmax(-1)
-        return self.copier.log_probs(self.final_norm(x), logits, memory.states, memory.copy_keys, memory.ids,
-                                     memory.copy_mask)
+        return self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids, memory.copy_mask)
 
     def forward(self, batch: HeadBatch, labels: dict[str, torch.Tensor] | None = None,
                 max_new_tokens: int | None = None) -> GenerativeOutput:

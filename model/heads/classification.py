@@ -19,8 +19,13 @@ from model.heads.labels import number_in_passage
 #   "cls_question_context"  [CLS; mean of the question; mean of the context] (READER-style: the
 #                           question and the passage stay apart, so a comparison can read both);
 #   "cls"                   the [CLS] vector, for backbones pre-trained to fill it (a mean-pooling
-#                           sentence model such as all-MiniLM leaves it almost constant).
-POOLING_MODES = ("mean", "cls_question_context", "cls")
+#                           sentence model such as all-MiniLM leaves it almost constant);
+#   "question_attention"    [CLS; mean of the question; two reads of the context, each an attention
+#                           queried by the question; their product; their difference]: a yes/no
+#                           that compares two facts ("formed earlier than", "the same country") can
+#                           read one fact in each, where a mean over the passage blurs both away.
+POOLING_MODES = ("mean", "cls_question_context", "cls", "question_attention")
+_PARTS = {"mean": 1, "cls": 1, "cls_question_context": 3, "question_attention": 6}
 
 
 @dataclass
@@ -47,6 +52,33 @@ class ClassLabel(BaseModel):
     probabilities: dict[str, float]
 
 
+class ContextReads(nn.Module):
+    """`reads` attentions over an input's context tokens (across all of its windows), each queried
+    by a projection of the question's mean -> [num_inputs, reads, H]. Tokens outside `keep`
+    (question, specials, padding) get no weight, so padding cannot change a read."""
+
+    def __init__(self, hidden: int, reads: int = 2):
+        super().__init__()
+        self.reads = reads
+        self.query = nn.Linear(hidden, reads * hidden)
+        self.key = nn.Linear(hidden, hidden)
+
+    def forward(self, hidden: torch.Tensor, keep: torch.Tensor, question: torch.Tensor,
+                example_index: torch.Tensor) -> torch.Tensor:
+        n, (w, _, h) = question.shape[0], hidden.shape
+        queries = self.query(question).view(n, self.reads, h)[example_index]  # [W, R, H]
+        scores = torch.einsum("wrh,wth->wrt", queries, self.key(hidden)).float() / h ** 0.5
+        scores = scores.masked_fill(~keep[:, None, :], float("-inf"))
+        # one softmax over every window of an input: subtract the input's max, normalise by its sum
+        index = example_index[:, None].expand(w, self.reads)
+        top = scores.new_full((n, self.reads), float("-inf")).scatter_reduce(0, index, scores.amax(-1), "amax")
+        weights = (scores - top.nan_to_num(neginf=0.0)[example_index][..., None]).exp()  # 0 off `keep`
+        total = weights.new_zeros((n, self.reads)).index_add_(0, example_index, weights.sum(-1))
+        read = hidden.new_zeros((n, self.reads, h)).index_add_(
+            0, example_index, torch.einsum("wrt,wth->wrh", weights.to(hidden.dtype), hidden))
+        return read / total.clamp_min(1e-9)[..., None].to(hidden.dtype)
+
+
 @register_head("classification")
 class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
@@ -65,8 +97,8 @@ class ClassificationHead(Head):
         super().__init__(name, info, {"pooling": "cls", **config, "labels": labels})
         self.labels = labels
         self.pooling = self.config["pooling"]
-        parts = 3 if self.pooling == "cls_question_context" else 1
-        self.dense = nn.Linear(parts * info.hidden_size, info.hidden_size)
+        self.reader = ContextReads(info.hidden_size) if self.pooling == "question_attention" else None
+        self.dense = nn.Linear(_PARTS[self.pooling] * info.hidden_size, info.hidden_size)
         self.dropout = nn.Dropout(info.hidden_dropout_prob)
         self.classifier = nn.Linear(info.hidden_size, len(labels))
 
@@ -96,6 +128,10 @@ class ClassificationHead(Head):
         if self.pooling == "cls":
             return cls
         question = masked_mean(hidden, real & (batch.segments == SEG_QUESTION), batch.example_index, n)
+        if self.reader is not None:
+            first, second = self.reader(hidden, real & (batch.segments == SEG_CONTEXT), question,
+                                        batch.example_index).unbind(1)
+            return torch.cat([cls, question, first, second, first * second, first - second], dim=-1)
         context = masked_mean(hidden, real & (batch.segments == SEG_CONTEXT), batch.example_index, n)
         return torch.cat([cls, question, context], dim=-1)
 

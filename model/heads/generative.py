@@ -7,7 +7,11 @@ distribution with an attention over the input's tokens, so writing a token that 
 passage (a name, a digit, a whole news sentence; never the question's words) is one attention
 away instead of something the output layer must learn token by token. On the quick preset's few thousand examples that is the
 difference between a summariser that copies its sentence and one that has barely started
-(docs/training.md)."""
+(docs/training.md).
+
+With `writes: expression` a number decoder writes the arithmetic ("24 - 17") instead of the number,
+and the head evaluates it (model/expressions.py): the answer's text is the value and its
+`expression` what the decoder wrote."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,14 +19,16 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from model import expressions
 from model.encoding import SEG_CONTEXT
 from model.heads.base import Head, HeadBatch, register_head
 from model.tokenizer import decode_text
 
 KV = tuple[torch.Tensor, torch.Tensor]
+WRITES = ("text", "expression")
 
 
 @dataclass
@@ -129,13 +135,33 @@ class GeneratedText(BaseModel):
     score: float
     num_tokens: int
     finished: bool
+    expression: str | None = Field(None, description="what a `writes: expression` decoder wrote "
+                                   "(\"24 - 17\"), whose value is the text; null for plain text")
+
+
+def repeated_ngram_tokens(written: torch.Tensor, n: int, vocab_size: int) -> torch.Tensor:
+    """[N, V] True for each token that would complete an n-gram its row has already written:
+    after "... a b c ... a b", "c" is banned for n = 3."""
+    rows, length = written.shape
+    hits = torch.zeros((rows, vocab_size), dtype=torch.int32, device=written.device)
+    starts = length - n + 1  # n-grams written so far that can end in a later token
+    if starts <= 0:
+        return hits.bool()
+    # n-gram j matches when written[j : j + n - 1] equals the last n - 1 tokens; its last token,
+    # written[j + n - 1], is then banned (scatter_add, so a row's repeated tokens all count)
+    match = torch.ones((rows, starts), dtype=torch.int32, device=written.device)
+    for k in range(n - 1):
+        match &= (written[:, k : k + starts] == written[:, length - n + 1 + k : length - n + 2 + k]).int()
+    return hits.scatter_add_(1, written[:, n - 1 :], match).bool()
 
 
 @register_head("generative")
 class GenerativeHead(Head):
     """config: num_layers (2), ffn_size (4 x hidden), max_target_tokens (32), copy (false: a plain
     decoder; true: a pointer-generator that can copy the input's tokens, which needs the batch's
-    input_ids)."""
+    input_ids), writes ("text": the answer itself; "expression": a number answer as the sum or
+    difference of the passage's numbers, evaluated by the head), no_repeat_ngram (0: off; n: greedy
+    decoding never writes the same n tokens twice, the usual rule for summaries)."""
 
     output_model = GeneratedText
     needs_tokenizer = True
@@ -147,10 +173,12 @@ class GenerativeHead(Head):
     def __init__(self, name, info, config, word_embeddings: nn.Embedding | None = None):
         hidden = info.hidden_size
         super().__init__(name, info, {"num_layers": 2, "ffn_size": 4 * hidden, "max_target_tokens": 32,
-                                      "copy": False, **config})
+                                      "copy": False, "writes": "text", **config})
         cfg = self.config
-        if not isinstance(cfg["copy"], bool):
-            raise ValueError(f"head {name!r}: config.copy must be true or false, not {cfg['copy']!r}")
+        try:
+            self.check_config(cfg)
+        except ValueError as err:
+            raise ValueError(f"head {name!r}: {err}") from None
         # Tied to the backbone's embeddings while training; a head replica, which never loads the
         # backbone, gets its own copy from the head file.
         self.word_embeddings = word_embeddings or nn.Embedding(info.vocab_size, hidden, padding_idx=info.pad_token_id)
@@ -164,6 +192,17 @@ class GenerativeHead(Head):
         self.final_norm = nn.LayerNorm(hidden)
         self.output_bias = nn.Parameter(torch.zeros(info.vocab_size))
         self.copier = _CopyDistribution(hidden) if cfg["copy"] else None
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        if not isinstance(config.get("copy", False), bool):
+            raise ValueError(f"config.copy must be true or false, not {config['copy']!r}")
+        no_repeat = config.get("no_repeat_ngram", 0)
+        if isinstance(no_repeat, bool) or not isinstance(no_repeat, int) or no_repeat < 0 or no_repeat == 1:
+            raise ValueError(f"config.no_repeat_ngram must be 0 (off) or a length of 2 or more, not {no_repeat!r}")
+        writes = config.get("writes", "text")
+        if writes not in WRITES:
+            raise ValueError(f"config.writes: unknown value {writes!r}; valid values: {list(WRITES)}")
 
     def _embed(self, ids: torch.Tensor, start: int) -> torch.Tensor:
         pos = torch.arange(start, start + ids.shape[1], device=ids.device)
@@ -235,12 +274,15 @@ class GenerativeHead(Head):
         token = torch.full((n, 1), self.info.bos_token_id, dtype=torch.long, device=device)
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         past: list[KV | None] = [None] * len(self.layers)
+        no_repeat = int(self.config.get("no_repeat_ngram", 0))
         ids, logprobs = [], []
         for step in range(limit):
             x = self._embed(token, step)
             for i, (layer, kv) in enumerate(zip(self.layers, memory.kv)):
                 x, past[i] = layer(x, kv, memory.mask, past[i])
             logp = self._log_probs(x[:, -1:], memory)[:, 0]
+            if no_repeat and ids:
+                logp = logp.masked_fill(repeated_ngram_tokens(torch.cat(ids, 1), no_repeat, logp.shape[-1]), float("-inf"))
             lp, token = logp.max(-1, keepdim=True)
             token = token.masked_fill(finished[:, None], self.info.pad_token_id)
             ids.append(token)
@@ -254,8 +296,9 @@ class GenerativeHead(Head):
         if tokenizer is None:
             raise ValueError(f"head {self.name!r}: building generative labels needs the tokenizer")
         limit = int(self.config["max_target_tokens"])
+        written = expressions.example_target if self.config.get("writes") == "expression" else (lambda ex: ex.answer)
         targets = [
-            tokenizer(ex.answer, add_special_tokens=False)["input_ids"][: limit - 1] + [self.info.eos_token_id]
+            tokenizer(written(ex), add_special_tokens=False)["input_ids"][: limit - 1] + [self.info.eos_token_id]
             for ex in examples
         ]
         length = max(len(t) for t in targets)
@@ -272,11 +315,13 @@ class GenerativeHead(Head):
         if tokenizer is None:
             raise ValueError(f"head {self.name!r}: decoding generated ids needs the tokenizer")
         results = []
+        expression = self.config.get("writes") == "expression"
         for seq, lps in zip(output.sequences.tolist(), output.token_logprobs.tolist()):
             n = seq.index(self.info.eos_token_id) + 1 if self.info.eos_token_id in seq else len(seq)
             mean_lp = sum(lps[:n]) / max(n, 1)
+            text = decode_text(tokenizer, seq[:n])
             results.append({
-                "text": decode_text(tokenizer, seq[:n]),
+                **(expressions.answer_of(text) if expression else {"text": text}),
                 "score": float(torch.tensor(mean_lp).exp()),
                 "num_tokens": n,
                 "finished": self.info.eos_token_id in seq[:n],

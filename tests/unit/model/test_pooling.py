@@ -57,3 +57,32 @@ def test_new_heads_pool_by_the_mask_and_old_checkpoints_keep_cls():
     assert ClassificationHead.new_config({"labels": ["yes", "no"]})["pooling"] == "mean"
     # a config stored before pooling existed was trained on [CLS]: rebuilding it must not change that
     assert build_head("yesno", "classification", INFO, {"labels": ["yes", "no"]}).pooling == "cls"
+
+
+def test_question_attention_reads_every_window_of_an_input_as_one_passage():
+    """An input cut into two windows is read with one softmax over both windows' context: the
+    same reads as one window holding the whole context (question and specials repeat per window)."""
+    from model.heads.classification import ContextReads
+
+    torch.manual_seed(0)
+    reader = ContextReads(16).eval()
+    question, context = torch.randn(3, 16), torch.randn(8, 16)
+    cls, sep = torch.randn(1, 16), torch.randn(1, 16)
+
+    def window(ctx: torch.Tensor) -> torch.Tensor:
+        return torch.cat([cls, question, sep, ctx, sep])
+
+    whole = window(context)[None]
+    split = torch.nn.utils.rnn.pad_sequence([window(context[:5]), window(context[5:])], batch_first=True)
+    def keep(lengths: list[int], total: int) -> torch.Tensor:
+        mask = torch.zeros((len(lengths), total), dtype=torch.bool)
+        for i, n in enumerate(lengths):
+            mask[i, 5:5 + n] = True
+        return mask
+    q = question.mean(0, keepdim=True)
+    one = reader(whole, keep([8], whole.shape[1]), q, torch.tensor([0]))
+    two = reader(split, keep([5, 3], split.shape[1]), q, torch.tensor([0, 0]))
+    assert one.shape == (1, 2, 16)
+    assert torch.allclose(one, two, atol=1e-5)
+    # and the question steers the reads: another question reads the same passage differently
+    assert not torch.allclose(one, reader(whole, keep([8], whole.shape[1]), -3 * q, torch.tensor([0])), atol=1e-3)

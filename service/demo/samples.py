@@ -88,7 +88,8 @@ def describe(kind: str, output: dict[str, Any]) -> str:
     if "label" in output:
         return f"{output['label']} ({output['score']:.2f})"
     if "num_tokens" in output:
-        return f"{short(output['text'])} ({output['num_tokens']} tokens)"
+        written = f" = {output['expression']}" if output.get("expression") else ""  # a number decoder's arithmetic
+        return f"{short(output['text'])}{written} ({output['num_tokens']} tokens)"
     return json.dumps(output)[:100]
 
 

@@ -12,6 +12,8 @@ def test_each_kind_reads_as_one_line():
     assert describe("tagging", {"spans": [{"text": t} for t in "abcdef"]}) == "6 span(s): 'a', 'b', 'c', 'd', 'e' …"
     assert describe("classification", {"label": "yes", "score": 0.9}) == "yes (0.90)"
     assert describe("generative", {"text": "x" * 200, "num_tokens": 40}).endswith("…' (40 tokens)")
+    # a number decoder that wrote arithmetic shows what it computed
+    assert describe("generative", {"text": "7", "num_tokens": 6, "expression": "24 - 17"}) == "'7' = 24 - 17 (6 tokens)"
 
 
 def test_an_answer_prints_target_non_target_errors_and_explanation(capsys):

@@ -29,7 +29,7 @@ test: setup-dev
 test-unit: setup-dev
 	$(PY) -m pytest -q tests/unit
 
-# The real Serve app on 127.0.0.1, the demo three times from a stopped state, the browser tests.
+# The real Serve app on 127.0.0.1, the demo from a stopped state (twice) and reused, the browser tests.
 test-integration: setup-dev
 	@bash scripts/test-deps.sh
 	WIYH_REQUIRE_PROMETHEUS=$${CI:+1} WIYH_REQUIRE_CHROMIUM=$${CI:+1} $(PY) -m pytest -q tests/integration

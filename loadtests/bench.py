@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.modes) - set(MODES))
     if unknown:
         p.error(f"unknown modes {unknown}; valid: {list(MODES)}")
-    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c]  # "": the head sweep only
     args.head_counts = [int(k) for k in args.head_counts.split(",") if k]
     return args
 

@@ -19,6 +19,7 @@ import torch
 
 from loadtests.checks import Catalog
 from loadtests.measure import LoopResult
+from model.heads.decoding import single_threaded
 from service.pipeline.hostcost import CLOCK, FORWARD
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -217,7 +218,7 @@ def run_heads(model, enc, tokenizer, heads: list[str]) -> dict[str, list[dict[st
         head = model.heads[name]
         with CLOCK.stage(FORWARD, whole_process=True):
             raw = head(batch)
-        with CLOCK.stage("decode"):
+        with CLOCK.stage("decode"), single_threaded(batch.hidden.device):
             outputs[name] = head.decode(raw, batch, tokenizer)
     return outputs
 

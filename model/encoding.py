@@ -74,23 +74,27 @@ def encode(
         padding="longest",
         # Fewer distinct shapes: kernels and plans cached per shape are reused more often.
         pad_to_multiple_of=8,
-        return_tensors="pt",
+        # NumPy, then torch without a copy: transformers' own "pt" conversion builds each tensor
+        # from nested Python lists, which cost more host CPU than the tokenising itself
+        # (docs/service.md, host cost).
+        return_tensors="np",
     )
-    mapping = batch.pop("overflow_to_sample_mapping")
-    special = batch.pop("special_tokens_mask").bool() | (batch["attention_mask"] == 0)
-    token_type_ids = batch.get("token_type_ids")
+    tensors = {name: torch.from_numpy(array) for name, array in batch.items()}
+    mapping = tensors.pop("overflow_to_sample_mapping")
+    special = tensors.pop("special_tokens_mask").bool() | (tensors["attention_mask"] == 0)
+    token_type_ids = tensors.get("token_type_ids")
     if token_type_ids is not None:
         # BERT-style pairs: type 0 is [CLS] question [SEP], type 1 is context [SEP].
         segments = torch.where(token_type_ids == 0, SEG_QUESTION, SEG_CONTEXT).masked_fill(special, SEG_SPECIAL)
     else:
-        token_type_ids = torch.zeros_like(batch["input_ids"])
+        token_type_ids = torch.zeros_like(tensors["input_ids"])
         segments = _segments_from_sequence_ids(batch)
     windows_per_input = torch.bincount(mapping, minlength=len(contexts)).tolist()
     return Encoding(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
+        input_ids=tensors["input_ids"],
+        attention_mask=tensors["attention_mask"],
         token_type_ids=token_type_ids,
-        offsets=batch["offset_mapping"],
+        offsets=tensors["offset_mapping"],
         segments=segments,
         example_index=mapping,
         questions=questions,

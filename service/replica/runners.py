@@ -21,6 +21,7 @@ from service.deploy.stages import Fault, HeadStage
 from model.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
 from model.encoding import Encoding, encode
 from model.heads import Head, HeadBatch
+from model.heads.decoding import single_threaded
 
 log = logging.getLogger("wiyh.service")
 
@@ -58,7 +59,7 @@ class HeadRunner:
         kwargs = self.head.forward_options(options.model_dump())
         with CLOCK.stage(FORWARD, whole_process=True):
             raw = self.head(batch, **kwargs)
-        with CLOCK.stage("decode"):
+        with CLOCK.stage("decode"), single_threaded(self.device):
             return self.head.decode(raw, batch, self.tokenizer)
 
     @torch.no_grad()

@@ -2,7 +2,8 @@
 decoding it replaced answered, on random logits over several inputs with several windows each.
 
 The reference functions below are the heads' decode as it was before (issue 13), kept here to
-compare against: same spans, same order, same scores."""
+compare against: same spans, same order, same scores. The tag decoding was then vectorised over
+windows and tokens (NumPy), so the reference keeps its per-token loops too."""
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,6 @@ from model.encoding import SEG_SPECIAL, encode
 from model.heads.base import HeadBatch
 from model.heads.decoding import host_view
 from model.heads.labels import word_edges
-from model.heads.tagging import _bio_runs, _word_tags
 from model.tokenizer import build_wordpiece_tokenizer, with_split_digits
 
 from tests.unit.model.conftest import TEXTS
@@ -64,6 +64,34 @@ def reference_span_decode(head, output, batch: HeadBatch) -> list[dict[str, Any]
             continue
         results.append({**chosen[0], "alternatives": chosen[1:]})
     return results
+
+
+def _word_tags(tags: list[int], starts_word: list[bool], segments: list[int]) -> list[int]:
+    O, I = 0, 2
+    out, head = list(tags), O
+    for t, tag in enumerate(tags):
+        if starts_word[t]:
+            head = tag
+        elif t == 0 or segments[t] != segments[t - 1] or segments[t] == SEG_SPECIAL:
+            head = O
+        if not starts_word[t]:
+            out[t] = O if head == O else I
+    return out
+
+
+def _bio_runs(tags: list[int], segments: list[int]) -> list[tuple[int, int]]:
+    B, I = 1, 2
+    runs, start = [], None
+    for t, tag in enumerate(tags):
+        inside = segments[t] != SEG_SPECIAL
+        if start is not None and (tag != I or not inside or segments[t] != segments[start]):
+            runs.append((start, t - 1))
+            start = None
+        if inside and (tag == B or (tag == I and start is None)):
+            start = t
+    if start is not None:
+        runs.append((start, len(tags) - 1))
+    return runs
 
 
 def reference_tag_decode(head, output, batch: HeadBatch) -> list[dict[str, Any]]:
@@ -150,4 +178,4 @@ def test_the_heads_of_one_batch_share_one_host_copy(setup):
     assert host_view(batch) is view
     for w in range(len(view.example_index)):
         starts, ends = word_edges(batch, w)
-        assert view.starts_word[w] == starts.tolist() and view.ends_word[w] == ends.tolist()
+        assert view.starts_word[w].tolist() == starts.tolist() and view.ends_word[w].tolist() == ends.tolist()

@@ -6,10 +6,11 @@
     d. per_task   one full model per head (a backbone copy each, run once per head), in one process
 
 For each: throughput, p50 / p95 / p99 at concurrency 1, 8, 32; peak memory; the ratio to (a).
-Then the cost of heads: 1, 2, 4, 8 heads per request over the same backbone. The checkpoint is
-checkpoints/quick plus two random linear heads (eight in all; loadtests/checkpoints.py).
+Then the cost of heads: 1, 2, 4, 8 heads per request over the same backbone; then the batch
+endpoint (/v1/predict/batch, limits.max_batch_items items a request, 4 heads) in items/s. The
+checkpoint is checkpoints/quick plus two random linear heads (eight in all; loadtests/checkpoints.py).
 
-    python -m loadtests.bench                                  # about 7 min on 2 cores
+    python -m loadtests.bench                                  # about 10 min on 2 cores
     python -m loadtests.bench --seconds 3 --modes inprocess,colocated --out reports/bench-quick
 
 Every mode is up at once and the cells run interleaved (mode after mode, cell after cell, in
@@ -49,6 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--head-counts", default="1,2,4,8")
     p.add_argument("--heads-concurrency", type=int, default=32, help="the sweep's concurrency; the goals are read at 4 heads there")
+    p.add_argument("--batch-items", type=int, default=None,
+                   help="items per /v1/predict/batch request in the batch cell (4 heads; default: the config's "
+                        "limits.max_batch_items; 0: no batch cell); the cell counts items/s")
+    p.add_argument("--batch-concurrency", type=int, default=2, help="clients of the batch cell")
     p.add_argument("--seconds", type=float, default=8.0, help="per cell over all rounds; requests in flight then finish")
     p.add_argument("--rounds", type=int, default=2, help="cells run interleaved this many times, so a burst of other load hits them alike")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
@@ -151,6 +156,9 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 continue
 
             async def call(request: dict, engine=engine) -> list[str]:
+                if "items" in request:  # a batch request: its items enter the engine's queue together
+                    answers = await asyncio.gather(*(engine(item) for item in request["items"]))
+                    return [p for item, answer in zip(request["items"], answers) for p in check_outputs(answer, item, engine.loaded.catalog)]
                 return check_outputs(await engine(request), request, engine.loaded.catalog)
             targets[mode] = Target(call, host=host.in_process)
         ordered = {m: targets[m] for m in modes}
@@ -219,7 +227,9 @@ def main(argv: list[str] | None = None) -> Report:
     steps = read_manifest(checkpoint).training.get("steps")
     plan = Plan(
         checkpoint=str(checkpoint), seconds=args.seconds, rounds=args.rounds, concurrency=args.concurrency, head_counts=args.head_counts,
-        heads_concurrency=args.heads_concurrency, heads_trained=None if steps is None else bool(steps), head_order=order, linear_heads=linear, device=args.device, dtype=args.dtype,
+        heads_concurrency=args.heads_concurrency, batch_concurrency=args.batch_concurrency,
+        batch_items=config.get("limits", {}).get("max_batch_items", 16) if args.batch_items is None else args.batch_items,
+        heads_trained=None if steps is None else bool(steps), head_order=order, linear_heads=linear, device=args.device, dtype=args.dtype,
         batching=Batching(max_batch_size=batching.get("max_batch_size", 16), wait_s=batching.get("batch_wait_timeout_s", 0.002),
                           torch_threads=config["backbone"].get("torch_threads")),
     )

@@ -22,11 +22,16 @@ from service.pipeline.hostcost import host_split, idle_rates
 
 def requests_for(cell: Cell, plan: Plan, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """All heads with each input's own task; or, in the sweep, the first `cell.heads` heads of
-    the sweep order, the first one answering."""
-    if not cell.heads:
-        return base
-    target, *others = plan.head_order[: cell.heads]
-    return [with_heads(b, target, others) for b in base]
+    the sweep order, the first one answering. A batch cell's requests are {"items": [...]}, each
+    of `cell.items` of those, going round the inputs."""
+    requests = base
+    if cell.heads:
+        target, *others = plan.head_order[: cell.heads]
+        requests = [with_heads(b, target, others) for b in base]
+    if not cell.items:
+        return requests
+    n = len(requests)
+    return [{"items": [requests[(i * cell.items + j) % n] for j in range(cell.items)]} for i in range(n)]
 
 
 class _Tally:
@@ -120,10 +125,15 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
     cpu_before = target.cpu() if target.cpu else {}
     host_before = await asyncio.to_thread(target.host) if target.host else {}
     with ForeignLoad() as load:
-        if target.loop:
+        if target.loop and cell.items:  # the model alone: the items as inputs, as many in flight as the clients' batches hold
+            measured = await target.loop(cell.concurrency * cell.items, [i for r in requests for i in r["items"]], seconds)
+        elif target.loop:
             measured = await target.loop(cell.concurrency, requests, seconds)
         else:
             measured = await closed_loop(target.call, requests, cell.concurrency, seconds)
+            if cell.items:  # count items: an answered batch is that many answers, a failed one that many failures
+                measured.latencies_ms = [ms for ms in measured.latencies_ms for _ in range(cell.items)]
+                measured.failures *= cell.items
     tally.latencies += measured.latencies_ms
     tally.failures += measured.failures
     tally.seconds += measured.seconds

@@ -68,6 +68,12 @@ def evaluate_goals(report: Report) -> list[Goal]:
     four = Cell(concurrency=plan.heads_concurrency, heads=4)
     goals.append(_goal("fan-out / one-model-per-task throughput, 4 heads", _ratio(_throughput(fanout, four), _throughput(per_task, four)), 2.5, True,
                        f"at c={plan.heads_concurrency}"))
+    if plan.batch_items:
+        batch = plan.batch_cell()
+        for mode in (colocated, fanout):
+            if mode is not None:
+                goals.append(_goal(f"{mode.mode}: /v1/predict/batch items/s at {batch.label}", _throughput(mode, batch), 20000, True,
+                                   "the GPU goal (one H100 or H200)"))
     eight = Cell(concurrency=8)
     for mode in (fanout, colocated):
         if mode is None:
@@ -131,6 +137,20 @@ def markdown(report: Report) -> str:
         for mode in report.modes:
             values = [_throughput(mode, Cell(concurrency=plan.heads_concurrency, heads=k)) for k in counts]
             lines.append(f"| {LABELS[mode.mode]} | " + " | ".join(_fmt(v) for v in values) + " |")
+    if plan.batch_items:
+        batch = plan.batch_cell()
+        lines += ["", f"The batch endpoint (`/v1/predict/batch`): {batch.items} items a request, the first {batch.heads} heads, "
+                      f"{batch.concurrency} clients; throughput in items/s, latency per request ((0): its batches of "
+                      f"min({batch.concurrency * batch.items}, {plan.batching.max_batch_size}) inputs):", "",
+                  "| mode | items/s | p50 ms | p99 ms | vs (a) | failed items |", "|---|---|---|---|---|---|"]
+        for mode in report.modes:
+            found = mode.at(batch)
+            if found is None:
+                continue
+            s = found.summary
+            ratio = _ratio(s.throughput, _throughput(inproc, batch)) if mode.mode != "inprocess" else 1.0
+            lines.append(f"| {LABELS[mode.mode]} | {s.throughput:.1f} | {_fmt(s.p50_ms, '.0f')} | {_fmt(s.p99_ms, '.0f')} | "
+                         f"{_fmt(ratio, '.2f')}x | {s.failures} |")
     if report.goals:
         lines += ["", "| goal | measured | wanted | |", "|---|---|---|---|"]
         for g in report.goals:
@@ -208,16 +228,17 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
     paths.append(_save(fig, out_dir / "throughput_vs_concurrency.png"))
 
     shown = [c for c in plan.concurrency if any(m.at(Cell(concurrency=c)) for m in report.modes)]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.5), squeeze=False)
-    for ax, c in zip(axes[0], shown):
-        data = [(m, m.at(Cell(concurrency=c))) for m in report.modes]
-        data = [(m, r) for m, r in data if r and r.latencies_ms]
-        ax.boxplot([r.latencies_ms for _, r in data], whis=(1, 99), showfliers=False)
-        ax.set_xticks(range(1, len(data) + 1), [m.mode for m, _ in data], rotation=20)
-        ax.set(yscale="log", title=f"c={c} (whiskers p1-p99)", ylabel="latency ms")
-        ax.grid(alpha=0.3, axis="y")
-    fig.suptitle("Latency distribution, every head")
-    paths.append(_save(fig, out_dir / "latency_distribution.png"))
+    if shown:  # none when only the head sweep ran (--concurrency "")
+        fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.5), squeeze=False)
+        for ax, c in zip(axes[0], shown):
+            data = [(m, m.at(Cell(concurrency=c))) for m in report.modes]
+            data = [(m, r) for m, r in data if r and r.latencies_ms]
+            ax.boxplot([r.latencies_ms for _, r in data], whis=(1, 99), showfliers=False)
+            ax.set_xticks(range(1, len(data) + 1), [m.mode for m, _ in data], rotation=20)
+            ax.set(yscale="log", title=f"c={c} (whiskers p1-p99)", ylabel="latency ms")
+            ax.grid(alpha=0.3, axis="y")
+        fig.suptitle("Latency distribution, every head")
+        paths.append(_save(fig, out_dir / "latency_distribution.png"))
 
     counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
     if counts:

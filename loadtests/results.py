@@ -22,15 +22,19 @@ SERVE_MODES = ("fanout", "colocated")
 
 
 class Cell(BaseModel):
-    """One measured point: `concurrency` clients, each request asking `heads` heads (0 = all)."""
+    """One measured point: `concurrency` clients, each request asking `heads` heads (0 = all);
+    `items` > 0: each request is a /v1/predict/batch of that many items, and the cell's
+    throughput and failures count items, not requests."""
 
     model_config = ConfigDict(frozen=True)  # a key in tallies and plots
     concurrency: int = Field(ge=1)
     heads: int = Field(0, ge=0)
+    items: int = Field(0, ge=0)
 
     @property
     def label(self) -> str:
-        return f"c={self.concurrency}" + (f", {self.heads} head{'s' if self.heads > 1 else ''}" if self.heads else "")
+        return (f"c={self.concurrency}" + (f", {self.heads} head{'s' if self.heads > 1 else ''}" if self.heads else "")
+                + (f", batch of {self.items}" if self.items else ""))
 
 
 class Batching(BaseModel):
@@ -53,13 +57,19 @@ class Plan(BaseModel):
     device: str = "cpu"
     dtype: str = "float32"
     requests_per_setting: int = 20
+    batch_items: int = 0  # > 0: a /v1/predict/batch cell, this many items per request (4 heads)
+    batch_concurrency: int = 2
     # whether the heads were trained: random generative heads write until max_target_tokens or a chance EOS
     heads_trained: bool | None = None
 
     def cells(self) -> list[Cell]:
         main = [Cell(concurrency=c) for c in self.concurrency]
         sweep = [Cell(concurrency=self.heads_concurrency, heads=k) for k in self.head_counts if k <= len(self.head_order)]
-        return main + sweep
+        return main + sweep + ([self.batch_cell()] if self.batch_items else [])
+
+    def batch_cell(self) -> Cell:
+        """The batch endpoint's cell: the goal cell's heads (4 linear ones), `batch_items` items a request."""
+        return Cell(concurrency=self.batch_concurrency, heads=min(4, self.linear_heads, len(self.head_order)), items=self.batch_items)
 
 
 class CellResult(BaseModel):

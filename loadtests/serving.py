@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import httpx
 
-from loadtests.checks import Catalog, check_predict
+from loadtests.checks import Catalog, check_batch, check_predict
 from service.demo.cluster import free_port  # one definition: the demo picks its ports the same way
 
 
@@ -146,7 +146,7 @@ def wait_ready(url: str, timeout_s: float = 300) -> None:
 
 
 class ServeCaller:
-    """POST /v1/predict; the answer is checked (status, target, every requested head), and its
+    """POST /v1/predict (or /v1/predict/batch); the answer is checked (status, target, every requested head), and its
     timings_ms kept so a cell can say where the time went."""
 
     def __init__(self, url: str):
@@ -155,11 +155,15 @@ class ServeCaller:
         self.timings: list[dict[str, Any]] = []
 
     async def __call__(self, request: dict[str, Any]) -> list[str]:
-        response = await self.client.post("/v1/predict", json=request)
+        """`request`: a /v1/predict body, or {"items": [...]} for /v1/predict/batch (each result checked)."""
+        batch = "items" in request
+        response = await self.client.post("/v1/predict/batch" if batch else "/v1/predict", json=request)
         try:
             body: Any = response.json()
         except ValueError:
             body = response.text
+        if batch:
+            return check_batch(response.status_code, body, request["items"], self.catalog)
         if response.status_code == 200 and isinstance(body, dict) and "timings_ms" in body:
             self.timings.append(body["timings_ms"])
         return check_predict(response.status_code, body, request, self.catalog)

@@ -11,6 +11,9 @@ edges in each head, and scored each window's spans with its own top-k. Here:
 - span scores of every window are one [W, T, max_answer_tokens] tensor (start x the ends a span
   may reach) and one top-k on the device; only the best candidates' values and positions come
   back, in one copy;
+- the tagging head's per-token rules (a word takes its first sub-token's tag, B I* runs, a run
+  trimmed to its last whole word, the mean tag probability) run on [W, T] arrays in NumPy, and
+  Python only writes the spans kept;
 - on a CPU, decoding runs with one torch thread (`single_threaded`, around every head's decode).
 """
 from __future__ import annotations
@@ -35,8 +38,8 @@ def single_threaded(device: torch.device | str) -> Iterator[None]:
     Why: decoding's tensors are small (a batch's logits, [W, T, 30] span scores), so torch splits
     each op over its thread pool only to wait at the end of it for the other threads; on a busy
     machine they are descheduled and the wait spins. Measured on this 2-core machine under load
-    (a batch of 16, 27 windows): span decoding 1.2-1.5 ms of CPU per input with 2 threads, 0.33-0.48
-    with 1, and 3-5x less wall time. torch's OpenMP build may share the setting between threads, so it is put back on
+    (a batch of 16, 27 windows, CPU per input): span decoding 1.2-4.4 ms with 2 threads, 0.26-0.45
+    with 1. torch's OpenMP build may share the setting between threads, so it is put back on
     leaving, and callers run one batch at a time (service/replica/compute.py)."""
     if torch.device(device).type != "cpu":
         yield

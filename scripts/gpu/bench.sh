@@ -5,7 +5,9 @@
 # (every head a replica / every head colocated) up at once on the one GPU, each asking Ray for
 # half of it (loadtests/serving.py: placement_args gpu_share), WIYH_AUTOCAST=bfloat16 in every
 # replica, hidden states moved as float16. Cells: every head at c=1, 32, 128; then 1 and 4 heads
-# at c=128 (the GPU goals: 4 linear heads, single-item requests, c=128).
+# at c=128 (the GPU goals: 4 linear heads, single-item requests, c=128); then the batch
+# endpoint, /v1/predict/batch with the config's limits.max_batch_items (32) items a request, 4 heads,
+# 32 clients (the goal: 20,000 items/s).
 #
 # Carry (ignored paths, made on a machine with network), under 64 MiB together:
 #   .device/bundle         ray[serve] and the service's other wheels (< 60 MB):
@@ -52,7 +54,7 @@ PY
 checkpoint=${WIYH_CHECKPOINT:-checkpoints/quick}
 args=(--device cuda --dtype "$WIYH_AUTOCAST" --config deploy/serve_config.gpu.yaml --out "$out"
       --modes model_only,inprocess,fanout,colocated --concurrency 1,32,128 --head-counts 1,4 --heads-concurrency 128
-      --seconds 4 --rounds 1)
+      --batch-concurrency 32 --seconds 4 --rounds 1)
 if [ -f "$checkpoint/manifest.json" ]; then
     args+=(--checkpoint "$checkpoint")
 elif [ -f .device/minilm/model.safetensors ]; then

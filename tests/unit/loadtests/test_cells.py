@@ -48,3 +48,27 @@ def test_sweep_cells_ask_for_the_first_heads_of_the_order():
     asked = requests_for(Cell(concurrency=2, heads=2), PLAN, BASE)
     assert asked == [{"target_head": "span", "inputs": {"context": "c"}, "heads": ["yesno"]}]
     assert requests_for(Cell(concurrency=2), PLAN, BASE) is BASE
+
+
+def test_a_batch_cell_sends_batches_of_the_goal_heads_and_counts_items():
+    plan = PLAN.model_copy(update={"batch_items": 3, "batch_concurrency": 1})
+    cell = plan.batch_cell()
+    assert cell in plan.cells() and (cell.items, cell.heads, cell.concurrency) == (3, 2, 1)
+    base = [{"task": "squad", "inputs": {"context": f"c{i}"}} for i in range(2)]
+    bodies = requests_for(cell, plan, base)
+    assert len(bodies) == 2 and all(len(b["items"]) == 3 for b in bodies)
+    assert [i["inputs"]["context"] for i in bodies[0]["items"]] == ["c0", "c1", "c0"]  # round the inputs
+    assert all(i["target_head"] == "span" and i["heads"] == ["yesno"] for b in bodies for i in b["items"])
+
+    sizes = []
+
+    async def batch(request: dict) -> list[str]:
+        sizes.append(len(request["items"]))
+        await asyncio.sleep(0.005)
+        return ["item 1: no target output"] if len(sizes) == 1 else []
+
+    only = plan.model_copy(update={"concurrency": [], "head_counts": []})
+    (result,) = asyncio.run(run_cells("test", batch, only, base))
+    assert set(sizes) == {3}
+    assert result.summary.failures == 3  # the failed batch: all of its items
+    assert result.summary.requests == 3 * (len(sizes) - 1)  # answers are items (the warm-up sent single requests)

@@ -34,21 +34,27 @@ def test_tiny_preset_trains_its_loss_falls_and_evaluate_reads_it(tmp_path, capsy
     assert set(report["metrics"]) >= {"drop_number", "hotpot_yesno", "summarize", "squad", "score"}
 
 
-def test_existing_checkpoint_is_not_overwritten_without_force(tmp_path, capsys):
-    out = tmp_path / "ckpt"
-    config = load_config(preset="tiny", overrides=SMALL)
-    train(config, out, progress=False)
-    created = read_manifest(out).created
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """A checkpoint trained 10 steps, then resumed to 20: the resume test reads it, and the
+    overwrite test uses it as the checkpoint that must not be overwritten (one training, not two)."""
+    out = tmp_path_factory.mktemp("train") / "ckpt"
+    train(load_config(preset="tiny", overrides={**SMALL, "optim.steps": 10}), out, progress=False)
+    manifest = train(load_config(preset="tiny", overrides=SMALL), out, resume=True, progress=False)
+    return out, manifest
+
+
+def test_existing_checkpoint_is_not_overwritten_without_force(resumed, capsys):
+    out, _ = resumed
+    before = {f: f.read_bytes() for f in (out / "manifest.json", out / "metrics.jsonl")}
     assert main(["train", "--preset", "tiny", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "already holds a checkpoint" in err and "--force" in err
-    assert read_manifest(out).created == created
+    assert {f: f.read_bytes() for f in before} == before
 
 
-def test_resume_continues_from_the_saved_step(tmp_path):
-    out = tmp_path / "ckpt"
-    train(load_config(preset="tiny", overrides={**SMALL, "optim.steps": 10}), out, progress=False)
-    manifest = train(load_config(preset="tiny", overrides=SMALL), out, resume=True, progress=False)
+def test_resume_continues_from_the_saved_step(resumed):
+    out, manifest = resumed
     steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
     assert steps == [10, 20]  # the first ten steps are not run again
     assert json.loads((out / "train_state" / "state.json").read_text())["step"] == 20

@@ -91,14 +91,14 @@ def test_trained_span_and_tagging_heads_decode_the_gold_spans(tiny_model, tokeni
     assert [s["text"] for s in pred["spans"]] == ["Bears", "Lions"]
 
 
-@pytest.mark.parametrize("copy", [False, True])
+@pytest.mark.parametrize("copy", [None, {"copy": True}, {"copy": True, "copy_continuation": True}])
 def test_generation_with_cache_equals_generation_without(tiny_model, tokenizer, examples, copy):
     """Greedy decoding with the key/value cache picks the same tokens as re-running the decoder
-    on the whole prefix each step (with and without the copy mixture)."""
+    on the whole prefix each step (with and without the copy mixture, and its continuation)."""
     head = tiny_model.heads["number"]
     if copy:
         torch.manual_seed(0)
-        head = build_head("number", "generative", head.info, {"max_target_tokens": 6, "copy": True},
+        head = build_head("number", "generative", head.info, {"max_target_tokens": 6, **copy},
                           word_embeddings=tiny_model.backbone.get_input_embeddings()).eval()
     _, batch = _batch(tiny_model, tokenizer, examples)
     cached = head(batch).sequences
@@ -108,7 +108,7 @@ def test_generation_with_cache_equals_generation_without(tiny_model, tokenizer, 
         x = head._embed(prefix, 0)
         for layer, kv in zip(head.layers, memory.kv):
             x, _ = layer(x, kv, memory.mask, None)
-        prefix = torch.cat([prefix, head._log_probs(x, memory)[:, -1].argmax(-1, keepdim=True)], 1)
+        prefix = torch.cat([prefix, head._log_probs(x, memory, prefix)[:, -1].argmax(-1, keepdim=True)], 1)
     uncached = prefix[:, 1:]
     finished = torch.zeros(len(examples), dtype=torch.bool)
     for step in range(cached.shape[1]):  # after EOS the cached path writes padding
@@ -170,3 +170,41 @@ def test_a_copying_head_refuses_a_batch_without_token_ids(tiny_model, tokenizer,
     batch.input_ids = None
     with pytest.raises(ValueError, match="needs the batch's input_ids"):
         head(batch)
+
+
+def test_copy_continuation_goes_on_along_the_passage(tiny_model, tokenizer, examples):
+    """With the copy attention itself indifferent (query zeroed) and the gate on copying, what
+    follows a written passage token is the token after it in the passage, and after two written
+    tokens the one after that pair: continuation alone moves the pointer one position per step."""
+    info = tiny_model.heads["number"].info
+    head = build_head("number", "generative", info, {"max_target_tokens": 6, "copy": True, "copy_continuation": True},
+                      word_embeddings=tiny_model.backbone.get_input_embeddings()).eval()
+    with torch.no_grad():
+        head.copier.query.weight.zero_()
+        head.copier.query.bias.zero_()
+        head.copier.gate.bias.fill_(-1e4)  # copy only
+    _, batch = _batch(tiny_model, tokenizer, examples[:1])
+    memory = head._memory(batch)
+    ids, copyable = memory.ids[0].tolist(), memory.copy_mask[0].tolist()
+    counts = {t: sum(1 for u, c in zip(ids, copyable) if c and u == t) for t in ids}
+    # a passage token that occurs once and is followed by two more passage tokens
+    j = next(j for j in range(len(ids) - 2) if all(copyable[j:j + 3]) and counts[ids[j]] == 1)
+    written = torch.tensor([[info.bos_token_id, ids[j]]])
+    x = head._embed(written, 0)
+    for layer, kv in zip(head.layers, memory.kv):
+        x, _ = layer(x, kv, memory.mask, None)
+    assert head._log_probs(x, memory, written)[0, -1].argmax().item() == ids[j + 1]
+    written = torch.tensor([[info.bos_token_id, ids[j], ids[j + 1]]])
+    x = head._embed(written, 0)
+    for layer, kv in zip(head.layers, memory.kv):
+        x, _ = layer(x, kv, memory.mask, None)
+    assert head._log_probs(x, memory, written)[0, -1].argmax().item() == ids[j + 2]
+    # without continuation the same indifferent attention has no reason to pick the successor
+    head.copier.follow.data.zero_()
+    probs = head._log_probs(x, memory, written)[0, -1].exp()
+    assert probs[ids[j + 2]] < 0.5
+
+
+def test_copy_continuation_needs_copy(tiny_model):
+    with pytest.raises(ValueError, match="copy_continuation needs config.copy: true"):
+        build_head("number", "generative", tiny_model.heads["number"].info, {"copy_continuation": True})

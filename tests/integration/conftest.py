@@ -1,5 +1,5 @@
-"""Starts the real Serve application once per session, on 127.0.0.1, with a random tiny
-checkpoint: the settings of deploy/serve_config.yaml, plus what the tests need (fixed single
+"""Starts the real Serve application once for tests/integration/, on 127.0.0.1, with a random
+tiny checkpoint: the settings of deploy/serve_config.yaml, plus what the tests need (fixed single
 replicas, short timeouts, small queues so overload is reachable, and injected faults that fire
 only on inputs carrying a trigger word)."""
 from __future__ import annotations
@@ -88,7 +88,10 @@ class Service:
         return serve.get_deployment_handle(f"head_{head}", app_name=self.app_name).stats.remote().result(timeout_s=10)
 
 
-@pytest.fixture(scope="session")
+# Package scope: stopped after the last integration test. Session-scoped it lived on through every
+# unit test that pytest runs after tests/integration/ (15 Ray processes, 0.32 of a core idle: health
+# checks, the controller's loop, metrics every second) and was torn down after the last one.
+@pytest.fixture(scope="package")
 def service(tmp_path_factory) -> Service:
     from model.checkpoint import read_manifest
     from training.testing import make_random_checkpoint

@@ -110,14 +110,21 @@ class _CopyDistribution(nn.Module):
     with one learned weight for a one-token and one for a two-token match. A plain pointer must
     learn from data to move along a number or a sentence one position per step; in the quick
     preset's 150 steps it did not ("1399" copied as "1888", "the gallery gallery").
-    CopyNet's selective read (Gu et al., 2016) feeds the same information back through the state."""
+    CopyNet's selective read (Gu et al., 2016) feeds the same information back through the state.
 
-    def __init__(self, hidden: int, continuation: bool = False):
+    With `coverage` (See et al., 2017), a position's score also carries a learned weight times how
+    much attention it already got at earlier steps: without it the decoder wrote "1662 - 1662",
+    copying the same number twice. Coverage sums the attention before its own correction, so a
+    teacher-forced pass (a cumulative sum over steps) and greedy decoding (a running sum) agree."""
+
+    def __init__(self, hidden: int, continuation: bool = False, coverage: bool = False):
         super().__init__()
         self.query, self.key = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.gate = nn.Linear(2 * hidden, 1)
         # starts as a prior to continue (e^4 for a two-token match), which training adjusts
         self.follow = nn.Parameter(torch.full((2,), 2.0)) if continuation else None
+        # starts as a penalty for going back (e^-2 per unit of attention already spent there)
+        self.revisit = nn.Parameter(torch.tensor(-2.0)) if coverage else None
 
     def continuation_bias(self, written: torch.Tensor, steps: int, memory_ids: torch.Tensor,
                           memory_mask: torch.Tensor) -> torch.Tensor:
@@ -134,22 +141,29 @@ class _CopyDistribution(nn.Module):
         return self.follow[0] * one + self.follow[1] * two
 
     def log_probs(self, x: torch.Tensor, vocab_logits: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor,
-                  memory_ids: torch.Tensor, memory_mask: torch.Tensor, written: torch.Tensor | None = None) -> torch.Tensor:
+                  memory_ids: torch.Tensor, memory_mask: torch.Tensor, written: torch.Tensor | None = None,
+                  spent: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, L, H] decoder states, vocab_logits [N, L, V], memory and its keys (`key(memory)`,
         made once per input rather than once per generated token) [N, M, H], memory_ids and
-        memory_mask [N, M], written [N, T >= L] the decoder's input ids so far (for continuation)
-        -> log p [N, L, V] (float32)."""
+        memory_mask [N, M], written [N, T >= L] the decoder's input ids so far (for continuation),
+        spent [N, M] the coverage of the steps before x's first (for decoding step by step)
+        -> (log p [N, L, V] float32, the attention before coverage [N, L, M], to add to `spent`)."""
         scores = (self.query(x) @ keys.transpose(1, 2) / x.shape[-1] ** 0.5).float()
         if self.follow is not None and written is not None:
             scores = scores + self.continuation_bias(written, x.shape[1], memory_ids, memory_mask)
+        masked = ~memory_mask[:, None, :]
         # nan_to_num: an input with nothing to copy (no real token) gets no copy mass, not NaN.
-        attention = scores.masked_fill(~memory_mask[:, None, :], float("-inf")).softmax(-1).nan_to_num(0.0)
+        attention = before = scores.masked_fill(masked, float("-inf")).softmax(-1).nan_to_num(0.0)
+        if self.revisit is not None:
+            earlier = before.detach().cumsum(1) - before.detach()  # attention at this call's earlier steps
+            coverage = earlier if spent is None else earlier + spent[:, None, :]
+            attention = (scores + self.revisit * coverage).masked_fill(masked, float("-inf")).softmax(-1).nan_to_num(0.0)
         context = (attention.to(memory.dtype) @ memory)  # what the copy attention reads
         p_gen = torch.sigmoid(self.gate(torch.cat([x, context], -1)).float())  # [N, L, 1]
         copied = torch.zeros_like(vocab_logits, dtype=torch.float32)
         copied.scatter_add_(2, memory_ids[:, None, :].expand(-1, x.shape[1], -1), attention)
         probs = p_gen * vocab_logits.float().softmax(-1) + (1 - p_gen) * copied
-        return probs.clamp_min(1e-12).log()
+        return probs.clamp_min(1e-12).log(), before.detach()
 
 
 class GeneratedText(BaseModel):
@@ -186,7 +200,8 @@ class GenerativeHead(Head):
     """config: num_layers (2), ffn_size (4 x hidden), max_target_tokens (32), copy (false: a plain
     decoder; true: a pointer-generator that can copy the input's tokens, which needs the batch's
     input_ids), copy_continuation (false; true: copying prefers to go on along the passage from
-    what was just written, see _CopyDistribution), writes ("text": the answer itself; "expression": a number answer as the sum or
+    what was just written), copy_coverage (false; true: copying avoids positions it already
+    copied; both in _CopyDistribution), writes ("text": the answer itself; "expression": a number answer as the sum or
     difference of the passage's numbers, evaluated by the head), no_repeat_ngram (0: off; n: greedy
     decoding never writes the same n tokens twice, the usual rule for summaries)."""
 
@@ -218,15 +233,17 @@ class GenerativeHead(Head):
         )
         self.final_norm = nn.LayerNorm(hidden)
         self.output_bias = nn.Parameter(torch.zeros(info.vocab_size))
-        self.copier = _CopyDistribution(hidden, bool(cfg.get("copy_continuation"))) if cfg["copy"] else None
+        self.copier = _CopyDistribution(hidden, bool(cfg.get("copy_continuation")), bool(cfg.get("copy_coverage"))) \
+            if cfg["copy"] else None
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
-        for flag in ("copy", "copy_continuation"):
+        for flag in ("copy", "copy_continuation", "copy_coverage"):
             if not isinstance(config.get(flag, False), bool):
                 raise ValueError(f"config.{flag} must be true or false, not {config[flag]!r}")
-        if config.get("copy_continuation") and not config.get("copy"):
-            raise ValueError("config.copy_continuation needs config.copy: true (it steers the copy attention)")
+        for flag in ("copy_continuation", "copy_coverage"):
+            if config.get(flag) and not config.get("copy"):
+                raise ValueError(f"config.{flag} needs config.copy: true (it steers the copy attention)")
         no_repeat = config.get("no_repeat_ngram", 0)
         if isinstance(no_repeat, bool) or not isinstance(no_repeat, int) or no_repeat < 0 or no_repeat == 1:
             raise ValueError(f"config.no_repeat_ngram must be 0 (off) or a length of 2 or more, not {no_repeat!r}")
@@ -272,14 +289,20 @@ class GenerativeHead(Head):
         copy_keys = self.copier.key(memory) if self.copier is not None else None
         return _Memory(kv, mask[:, None, None, :], memory, copy_keys, ids, copy_mask)
 
-    def _log_probs(self, x: torch.Tensor, memory: "_Memory", written: torch.Tensor | None = None) -> torch.Tensor:
+    def _log_probs(self, x: torch.Tensor, memory: "_Memory", written: torch.Tensor | None = None,
+                   spent: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probabilities over the vocabulary (the copy mixture when the head copies); `written`
-        [N, T]: the decoder's input ids so far, BOS first, whose last x.shape[1] fed x."""
+        [N, T]: the decoder's input ids so far, BOS first, whose last x.shape[1] fed x; `spent`:
+        the copy coverage of earlier steps, updated in place (step-by-step decoding)."""
         h = self.final_norm(x)  # once: the vocabulary and the copy gate both read it
         logits = F.linear(h, self.word_embeddings.weight, self.output_bias)
         if self.copier is None:
             return logits.float().log_softmax(-1)
-        return self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids, memory.copy_mask, written)
+        log_probs, attention = self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids,
+                                                     memory.copy_mask, written, spent)
+        if spent is not None:
+            spent += attention.sum(1)
+        return log_probs
 
     def forward(self, batch: HeadBatch, labels: dict[str, torch.Tensor] | None = None,
                 max_new_tokens: int | None = None) -> GenerativeOutput:
@@ -306,12 +329,13 @@ class GenerativeHead(Head):
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         past: list[KV | None] = [None] * len(self.layers)
         no_repeat = int(self.config.get("no_repeat_ngram", 0))
+        spent = torch.zeros(memory.ids.shape, dtype=torch.float32, device=device)  # copy coverage so far
         ids, logprobs = [], []
         for step in range(limit):
             x = self._embed(token, step)
             for i, (layer, kv) in enumerate(zip(self.layers, memory.kv)):
                 x, past[i] = layer(x, kv, memory.mask, past[i])
-            logp = self._log_probs(x[:, -1:], memory, torch.cat([bos, *ids], 1))[:, 0]
+            logp = self._log_probs(x[:, -1:], memory, torch.cat([bos, *ids], 1), spent)[:, 0]
             if no_repeat and ids:
                 logp = logp.masked_fill(repeated_ngram_tokens(torch.cat(ids, 1), no_repeat, logp.shape[-1]), float("-inf"))
             lp, token = logp.max(-1, keepdim=True)

@@ -91,7 +91,8 @@ def test_trained_span_and_tagging_heads_decode_the_gold_spans(tiny_model, tokeni
     assert [s["text"] for s in pred["spans"]] == ["Bears", "Lions"]
 
 
-@pytest.mark.parametrize("copy", [None, {"copy": True}, {"copy": True, "copy_continuation": True}])
+@pytest.mark.parametrize("copy", [None, {"copy": True}, {"copy": True, "copy_continuation": True},
+                                  {"copy": True, "copy_continuation": True, "copy_coverage": True}])
 def test_generation_with_cache_equals_generation_without(tiny_model, tokenizer, examples, copy):
     """Greedy decoding with the key/value cache picks the same tokens as re-running the decoder
     on the whole prefix each step (with and without the copy mixture, and its continuation)."""
@@ -208,3 +209,32 @@ def test_copy_continuation_goes_on_along_the_passage(tiny_model, tokenizer, exam
 def test_copy_continuation_needs_copy(tiny_model):
     with pytest.raises(ValueError, match="copy_continuation needs config.copy: true"):
         build_head("number", "generative", tiny_model.heads["number"].info, {"copy_continuation": True})
+
+
+def test_copy_coverage_moves_the_pointer_off_what_it_already_copied():
+    """A query that points at passage position 0 at every step: with coverage, the second step
+    goes elsewhere (the decoder that wrote "1662 - 1662" copied one number twice); decoding step
+    by step with the running coverage gives the same distributions as the teacher-forced pass."""
+    from model.heads.generative import _CopyDistribution
+
+    hidden, vocab = 8, 20
+    copier = _CopyDistribution(hidden, coverage=True)
+    with torch.no_grad():
+        copier.query.weight.copy_(torch.eye(hidden))
+        copier.query.bias.zero_()
+        copier.gate.bias.fill_(-1e4)  # copy only
+        copier.revisit.fill_(-50.0)
+    x = torch.zeros(1, 2, hidden)
+    x[..., 0] = 10.0
+    keys = torch.zeros(1, 4, hidden)
+    keys[0, 0, 0] = 3.0  # position 0 matches the query, the others are indifferent
+    memory, ids, mask = torch.randn(1, 4, hidden), torch.tensor([[11, 12, 13, 14]]), torch.ones(1, 4, dtype=torch.bool)
+    together, _ = copier.log_probs(x, torch.zeros(1, 2, vocab), memory, keys, ids, mask)
+    assert together[0, 0].argmax() == 11 and together[0, 1].argmax() != 11
+    spent = torch.zeros(1, 4)
+    first, attention = copier.log_probs(x[:, :1], torch.zeros(1, 1, vocab), memory, keys, ids, mask, spent=spent)
+    second, _ = copier.log_probs(x[:, 1:], torch.zeros(1, 1, vocab), memory, keys, ids, mask, spent=spent + attention.sum(1))
+    assert torch.allclose(torch.cat([first, second], 1), together, atol=1e-5)
+    copier.revisit.data.zero_()  # without coverage both steps copy position 0
+    again, _ = copier.log_probs(x, torch.zeros(1, 2, vocab), memory, keys, ids, mask)
+    assert again[0, 1].argmax() == 11

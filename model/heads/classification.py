@@ -24,8 +24,9 @@ from model.heads.labels import number_in_passage
 #                           queried by the question; their product; their difference]: a yes/no
 #                           that compares two facts ("formed earlier than", "the same country") can
 #                           read one fact in each, where a mean over the passage blurs both away.
-POOLING_MODES = ("mean", "cls_question_context", "cls", "question_attention")
-_PARTS = {"mean": 1, "cls": 1, "cls_question_context": 3, "question_attention": 6}
+# pooling mode -> how many hidden-size vectors it joins
+_PARTS = {"mean": 1, "cls_question_context": 3, "cls": 1, "question_attention": 6}
+POOLING_MODES = tuple(_PARTS)
 
 
 @dataclass

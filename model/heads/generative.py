@@ -42,6 +42,9 @@ class _Memory:
     copy_keys: torch.Tensor | None  # [N, M, H] the copy attention's keys (None: the head does not copy)
     ids: torch.Tensor  # [N, M]
     copy_mask: torch.Tensor  # [N, M]
+    # [N, 2, M] the copyable tokens one and two positions before each position (-1: none), what copy
+    # continuation matches the written tokens against (None: the head does not continue)
+    preceding: torch.Tensor | None = None
 
 
 @dataclass
@@ -126,31 +129,36 @@ class _CopyDistribution(nn.Module):
         # starts as a penalty for going back (e^-2 per unit of attention already spent there)
         self.revisit = nn.Parameter(torch.tensor(-2.0)) if coverage else None
 
-    def continuation_bias(self, written: torch.Tensor, steps: int, memory_ids: torch.Tensor,
-                          memory_mask: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def preceding(memory_ids: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        """[N, 2, M] the tokens one and two positions before each memory position, -1 where there
+        is none or it cannot be copied (so padding never matches); made once per input."""
+        ids = memory_ids.masked_fill(~memory_mask, -1)
+        return torch.stack([F.pad(ids, (1, 0), value=-1)[:, :-1], F.pad(ids, (2, 0), value=-1)[:, :-2]], 1)
+
+    def continuation_bias(self, written: torch.Tensor, steps: int, preceding: torch.Tensor) -> torch.Tensor:
         """[N, steps, M] bias for the last `steps` of the decoder's inputs `written` [N, T] (BOS
         first): follow[0] where the previous position holds the last written token, + follow[1]
-        where the one before also holds the token written before it."""
-        ids = memory_ids.masked_fill(~memory_mask, -1)  # never match padding or what cannot be copied
-        after_one = F.pad(ids, (1, 0), value=-1)[:, :-1]  # [N, M]: the token before each position
-        after_two = F.pad(ids, (2, 0), value=-1)[:, :-2]
+        where the one before also holds the token written before it (`preceding`: see above)."""
         padded = F.pad(written, (1, 0), value=-2)  # -2 never matches -1
         last, before = padded[:, -steps:], padded[:, -steps - 1:-1]  # [N, steps]
-        one = after_one[:, None, :] == last[:, :, None]
-        two = one & (after_two[:, None, :] == before[:, :, None])
+        one = preceding[:, None, 0, :] == last[:, :, None]
+        two = one & (preceding[:, None, 1, :] == before[:, :, None])
         return self.follow[0] * one + self.follow[1] * two
 
     def log_probs(self, x: torch.Tensor, vocab_logits: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor,
                   memory_ids: torch.Tensor, memory_mask: torch.Tensor, written: torch.Tensor | None = None,
-                  spent: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  spent: torch.Tensor | None = None, preceding: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, L, H] decoder states, vocab_logits [N, L, V], memory and its keys (`key(memory)`,
         made once per input rather than once per generated token) [N, M, H], memory_ids and
-        memory_mask [N, M], written [N, T >= L] the decoder's input ids so far (for continuation),
-        spent [N, M] the coverage of the steps before x's first (for decoding step by step)
+        memory_mask [N, M], written [N, T >= L] the decoder's input ids so far and `preceding(...)`
+        (both for continuation), spent [N, M] the coverage of the steps before x's first (for
+        decoding step by step)
         -> (log p [N, L, V] float32, the attention before coverage [N, L, M], to add to `spent`)."""
         scores = (self.query(x) @ keys.transpose(1, 2) / x.shape[-1] ** 0.5).float()
         if self.follow is not None and written is not None:
-            scores = scores + self.continuation_bias(written, x.shape[1], memory_ids, memory_mask)
+            scores = scores + self.continuation_bias(written, x.shape[1], preceding)
         masked = ~memory_mask[:, None, :]
         # nan_to_num: an input with nothing to copy (no real token) gets no copy mass, not NaN.
         attention = before = scores.masked_fill(masked, float("-inf")).softmax(-1).nan_to_num(0.0)
@@ -287,7 +295,9 @@ class GenerativeHead(Head):
                 copy_mask[i, : t.shape[0]] = row_ids >= 0
         kv = [layer.cross_attn.keys_values(memory) for layer in self.layers]
         copy_keys = self.copier.key(memory) if self.copier is not None else None
-        return _Memory(kv, mask[:, None, None, :], memory, copy_keys, ids, copy_mask)
+        preceding = self.copier.preceding(ids, copy_mask) if self.copier is not None and self.copier.follow is not None \
+            else None
+        return _Memory(kv, mask[:, None, None, :], memory, copy_keys, ids, copy_mask, preceding)
 
     def _log_probs(self, x: torch.Tensor, memory: "_Memory", written: torch.Tensor | None = None,
                    spent: torch.Tensor | None = None) -> torch.Tensor:
@@ -299,7 +309,7 @@ class GenerativeHead(Head):
         if self.copier is None:
             return logits.float().log_softmax(-1)
         log_probs, attention = self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids,
-                                                     memory.copy_mask, written, spent)
+                                                     memory.copy_mask, written, spent, memory.preceding)
         if spent is not None:
             spent += attention.sum(1)
         return log_probs
@@ -329,7 +339,8 @@ class GenerativeHead(Head):
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         past: list[KV | None] = [None] * len(self.layers)
         no_repeat = int(self.config.get("no_repeat_ngram", 0))
-        spent = torch.zeros(memory.ids.shape, dtype=torch.float32, device=device)  # copy coverage so far
+        covers = self.copier is not None and self.copier.revisit is not None
+        spent = torch.zeros(memory.ids.shape, dtype=torch.float32, device=device) if covers else None  # coverage so far
         ids, logprobs = [], []
         for step in range(limit):
             x = self._embed(token, step)

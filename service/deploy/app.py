@@ -4,6 +4,7 @@
 config's `args:`. The application reads like the data-flow picture:
 
     Router(Backbone(+ colocated heads), {head: Head, ...})
+    Router(+ backbone + colocated heads)        backbone.placement: router (every head colocated)
 
 The checkpoint is verified in full (every file's sha256, every head's metadata and shapes) before
 any deployment is described. A broken checkpoint therefore fails the build with a message naming
@@ -19,7 +20,6 @@ from ray.serve.exceptions import RayServeException
 
 from service.pipeline.catalog import Catalog
 from service.deploy.deployments import Backbone, Head, Router
-from service.deploy.held_inputs import hold_for
 from service.pipeline.failures import BACKBONE, stage_of_head
 from service.deploy.settings import CHECKPOINT_ENV, ServiceConfigError, ServiceSettings, load_settings
 from model.checkpoint import CheckpointError, verify_checkpoint
@@ -53,13 +53,25 @@ def build_from_settings(settings: ServiceSettings) -> Application:
                                     chance_bound=settings.explanation_chance_bound)
     colocated = {name: s for name, s in stages.items() if s.placement == "colocated"}
 
+    router_options = settings.router.serve_options("router")
+    if settings.backbone.placement == "router":
+        replicas = sorted(name for name, s in stages.items() if s.placement == "replica")
+        if replicas:
+            raise ServiceConfigError(
+                f"backbone.placement: router runs the whole model in the router replica, so every head must be colocated; "
+                f"heads {replicas} are replicas: set their placement to colocated (heads.default / heads.overrides), "
+                f"or set backbone.placement: replica"
+            )
+        router_options = settings.in_router_options()
+    router_options["backpressure_config"] = {"status_code": 503, "retry_after_s": settings.router.retry_after_s}
+    if settings.backbone.placement == "router":
+        # One deployment: Router(+ backbone + colocated heads in its own replica).
+        return Router.options(**router_options).bind(None, {}, catalog, settings, str(checkpoint), colocated)
     backbone = Backbone.options(**settings.backbone.serve_options(BACKBONE)).bind(
-        str(checkpoint), settings.backbone, colocated, settings.resolved_hidden_dtype(), hold_for(settings.timeouts))
+        str(checkpoint), settings.backbone, colocated, settings.resolved_hidden_dtype())
     heads = {
         name: Head.options(**stage.serve_options(stage_of_head(name))).bind(str(checkpoint), name, stage)
         for name, stage in stages.items() if stage.placement == "replica"
     }
-    router_options = settings.router.serve_options("router")
     # Serve's proxy refuses requests beyond the router's queue with this status and Retry-After.
-    router_options["backpressure_config"] = {"status_code": 503, "retry_after_s": settings.router.retry_after_s}
     return Router.options(**router_options).bind(backbone, heads, catalog, settings)

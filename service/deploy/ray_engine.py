@@ -7,7 +7,8 @@ into a StageError that says which stage and what kind (the router decides what i
                  or the call timed out after a call of this engine found a replica of
                  that stage dead and before any call of it answered again, or while a
                  replica died that Serve has not noticed yet (liveness.py, asked then)
-                 or the stored input died with its replica (InputLost, not retried)
+                 or the hidden states a head was given are gone (InputLost, not retried:
+                 the node that stored them was lost)
     failed       the stage's own code raised                                     -> 502
 
 Serve's own mechanisms do the rest: the handle's queueing (a call waits until Serve has a
@@ -16,6 +17,12 @@ with cancellation, `max_queued_requests` (BackPressureError) and the exceptions 
 Nothing polls the controller: a router that refused calls on its own view of the replicas
 answered 503 in the first second after `/health/ready` (docs/results.md, Startup). The one
 question asked beyond that, after a timeout only, is liveness.py's.
+
+Hidden states travel as Serve's own composition does it: the backbone returns them in its answer,
+so this process, the caller, owns that answer; every head call gets the backbone call's
+DeploymentResponse as a top-level argument, which Ray keeps alive until the head has run and reads
+zero-copy from the object store in the head. Nothing depends on a reference nested in an answer
+(Ray can lose the borrow of those: docs/results.md, "Lost inputs") or on a clock.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from typing import Any, Callable
 
 from ray.exceptions import ObjectLostError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.failures import BACKBONE, InputLost, StageError, stage_of_head
@@ -46,20 +53,28 @@ class RayEngine:
         self._replacing: set[str] = set()
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
-        return await self._call(BACKBONE, self.backbone, "encode", call, timeout_s, call.request_id)
+        response = self.backbone.encode.remote(call)
+        answer = await self._call(BACKBONE, self.backbone.deployment_name, response, timeout_s, call.request_id)
+        if answer.hidden is None:
+            return answer
+        # The router keeps the response (what owns the hidden states), not the arrays it read with it.
+        return answer.model_copy(update={"payload": None, "hidden": answer.hidden.model_copy(update={"ref": response})})
 
     async def run_head(self, head: str, call: HeadCall, timeout_s: float) -> HeadReply:
         handle = self.heads.get(head)
         if handle is None:
             raise StageError(stage_of_head(head), "unavailable", f"head {head!r} has no replica deployment")
-        return await self._call(stage_of_head(head), handle, "predict", call, timeout_s, call.request_id)
+        encoded = call.hidden.ref
+        message = call.model_copy(update={"hidden": call.hidden.model_copy(update={"ref": None})})
+        return await self._call(stage_of_head(head), handle.deployment_name, handle.predict.remote(message, encoded),
+                               timeout_s, call.request_id)
 
     async def readiness(self, timeout_s: float) -> dict[str, str | None]:
         stages = {BACKBONE: self.backbone, **{stage_of_head(n): h for n, h in self.heads.items()}}
 
         async def probe(stage: str, handle: DeploymentHandle) -> str | None:
             try:
-                await self._call(stage, handle, "ready", None, timeout_s, "readiness")
+                await self._call(stage, handle.deployment_name, handle.ready.remote(), timeout_s, "readiness")
                 return None
             except StageError as err:
                 return f"{err.kind}: {err.message}"
@@ -67,11 +82,8 @@ class RayEngine:
         answers = await asyncio.gather(*(probe(s, h) for s, h in stages.items()))
         return dict(zip(stages, answers))
 
-    async def _call(self, stage: str, handle: DeploymentHandle, method: str, arg: Any, timeout_s: float,
+    async def _call(self, stage: str, deployment: str, response: DeploymentResponse, timeout_s: float,
                     request_id: str) -> Any:
-        deployment = handle.deployment_name
-        remote = getattr(handle, method).remote
-        response = remote(arg) if arg is not None else remote()
         try:
             answer = await asyncio.wait_for(_awaited(response), timeout_s)
         except asyncio.TimeoutError:
@@ -89,9 +101,9 @@ class RayEngine:
             raise StageError(stage, "unavailable", "no replica could take the call", self.retry_after_s) from None
         except Exception as err:  # the stage's own code raised; its log has the traceback
             cause = getattr(err, "cause", None) or err
-            if isinstance(cause, ObjectLostError):  # the replica could not read its input
+            if isinstance(cause, ObjectLostError):  # Ray could not give the head its input
                 log.warning("request %s: %s lost its input: %s", request_id, stage, type(cause).__name__)
-                raise InputLost(stage, "its input was lost with the replica that stored it", self.retry_after_s) from None
+                raise InputLost(stage, "its input was lost with the node that stored it", self.retry_after_s) from None
             log.warning("request %s: %s raised %s", request_id, stage, type(cause).__name__)
             raise StageError(stage, "failed", f"raised {type(cause).__name__}") from None
         self._replacing.discard(deployment)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from service.deploy.stages import HeadStage, ModelStage, RouterStage, _Strict
+from service.deploy.stages import BackboneStage, HeadStage, RouterStage, _Strict
 
 CHECKPOINT_ENV = "WIYH_CHECKPOINT"
 API_KEYS_ENV = "WIYH_API_KEYS"  # comma-separated; replaces auth.api_keys when set
@@ -94,7 +94,7 @@ class ServiceSettings(_Strict):
     # on one node the object store is shared memory, so the bytes are mapped, not copied).
     hidden_dtype: Literal["auto", "float32", "float16"] = "auto"
     router: RouterStage = Field(default_factory=RouterStage)
-    backbone: ModelStage = Field(default_factory=ModelStage)
+    backbone: BackboneStage = Field(default_factory=BackboneStage)
     heads: Heads = Field(default_factory=Heads)
     limits: Limits = Field(default_factory=Limits)
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -114,6 +114,31 @@ class ServiceSettings(_Strict):
                 f"{self.backbone.batching.max_batch_size}; lower the first or raise the second"
             )
         return self
+
+    @model_validator(mode="after")
+    def _router_batches_can_fill(self) -> "ServiceSettings":
+        if self.backbone.placement == "router" and self.router.max_ongoing_requests < self.backbone.batching.max_batch_size:
+            raise ValueError(
+                f"backbone.placement: router runs the backbone's batches in the router replica, whose "
+                f"router.max_ongoing_requests {self.router.max_ongoing_requests} is below backbone.batching.max_batch_size "
+                f"{self.backbone.batching.max_batch_size}, so a batch can never fill; raise router.max_ongoing_requests "
+                f"to at least {self.backbone.batching.max_batch_size}"
+            )
+        return self
+
+    def in_router_options(self) -> dict[str, Any]:
+        """Deployment.options() of the one deployment that serves everything (backbone.placement:
+        router): the router's replicas, queues and autoscaling, with the model's resources and
+        health checks (the check runs the model, behind its running batch)."""
+        options = self.router.serve_options("router")
+        backbone = self.backbone
+        options["ray_actor_options"] = {
+            "num_cpus": self.router.num_cpus + backbone.num_cpus, "num_gpus": backbone.num_gpus,
+            **({"resources": {**self.router.resources, **backbone.resources}} if self.router.resources or backbone.resources else {}),
+        }
+        options["health_check_period_s"] = backbone.health_check_period_s
+        options["health_check_timeout_s"] = backbone.health_check_timeout_s
+        return options
 
     @model_validator(mode="after")
     def _batch_fits_heads(self) -> "ServiceSettings":

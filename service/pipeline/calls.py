@@ -1,7 +1,10 @@
 """The messages the router, the backbone and the heads exchange inside the application.
 
-Hidden states never appear here: the backbone stores them once in the object store and these
-messages carry only the reference (HiddenStatesRef), so the router handles kilobytes, not tensors.
+The backbone returns the hidden states inside its answer (`EncodeResult.payload`), so the caller
+owns them (in Ray the process that calls a task owns what it returns; a `ray.put` reference nested
+in a Serve answer is owned by the replica and Ray can lose the caller's borrow of it: docs/results.md,
+"Lost inputs"). The router's engine hands that answer on to the heads as a reference
+(`HiddenStatesRef.ref`) and never builds a message with the tensors itself.
 """
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ class HiddenStatesRef(BaseModel):
     """Where one request's hidden states are, and how big they are (for the bytes-moved metric)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    ref: Any  # ray.ObjectRef of a payload.PackedHiddenStates (any handle an Engine understands)
+    # What an Engine hands a head to reach the hidden states: RayEngine keeps the backbone call's
+    # DeploymentResponse here and passes it to every head call as a top-level argument. None in the
+    # backbone's own answer (the payload travels in EncodeResult.payload).
+    ref: Any
     nbytes: int
     num_inputs: int
 
@@ -54,6 +60,9 @@ class EncodeResult(BaseModel):
     colocated: list[HeadReply]  # aligned with EncodeCall.colocated
     forward_ms: float  # the backbone pass that served this call (shared by its whole batch)
     pass_inputs: int  # inputs in that pass, this call's and its batch neighbours'
+    # The hidden states themselves (a payload.PackedHiddenStates), only in the backbone's answer as it
+    # travels to a head; RayEngine.encode drops it from the router's copy.
+    payload: Any = None
 
 
 class HeadCall(BaseModel):

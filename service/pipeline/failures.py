@@ -8,7 +8,7 @@
         unavailable its replica died or is being replaced                   503 + Retry-After
         timeout     no answer within the stage's timeout                    504
         failed      the stage's own code raised                             502
-    InputLost       (a StageError "unavailable": the stored input died with its replica) 503
+    InputLost       (a StageError "unavailable": the stored input died with its node)   503
     TargetFailed    (predict: the target head's StageError; non-target ones go to errors[])  as its kind
 
 Raised elsewhere, for the same reasons: http/errors.ApiError (4xx the HTTP layer decides: 400,
@@ -57,9 +57,10 @@ class StageError(Exception):
 
 
 class InputLost(StageError):
-    """The stage is up but the stored input it was given died with the replica that stored it
-    (the hidden states of a backbone replica that crashed). Calling the same stage again with the
-    same reference cannot help: the client has to send the request again."""
+    """The stage is up but the stored input it was given is gone: the hidden states lived in the
+    object store of a node that was lost (they outlive the backbone replica that computed them: the
+    router owns them). Calling the same stage again with the same reference cannot help: the client
+    has to send the request again."""
 
     def __init__(self, stage: str, message: str, retry_after_s: float | None = None):
         super().__init__(stage, "unavailable", message, retry_after_s)

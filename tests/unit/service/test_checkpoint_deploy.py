@@ -52,6 +52,15 @@ def test_an_intact_checkpoint_builds(checkpoint):
     assert build_app({"checkpoint": str(checkpoint)}) is not None
 
 
+def test_an_in_router_backbone_needs_every_head_colocated(checkpoint):
+    # That it is served by one deployment is checked on a running app (tests/integration/test_in_router.py).
+    one = {"checkpoint": str(checkpoint), "backbone": {"placement": "router"}, "heads": {"default": {"placement": "colocated"}}}
+    assert build_app(one) is not None
+    with pytest.raises(ServiceConfigError) as err:
+        build_app({**one, "heads": {"default": {"placement": "colocated"}, "overrides": {"summary": {"placement": "replica"}}}})
+    assert "every head must be colocated; heads ['summary'] are replicas" in str(err.value)
+
+
 def test_a_tampered_head_is_refused_naming_the_file(checkpoint):
     path = checkpoint / "heads" / "span.safetensors"
     data = bytearray(path.read_bytes())

@@ -36,7 +36,7 @@ class SilentHandle:
 
         class Method:
             @staticmethod
-            def remote(arg=None) -> SilentResponse:
+            def remote(*args) -> SilentResponse:
                 handle.responses.append(SilentResponse())
                 return handle.responses[-1]
 

@@ -81,6 +81,10 @@ def test_serve_options_carry_resources_replicas_and_queue_bounds():
     ({"limits": {"max_batch_items": 16}, "heads": {"overrides": {"number": {"batching": {"max_batch_size": 4}}}}},
      "limits.max_batch_items 16 exceeds heads.overrides.number.batching.max_batch_size 4"),
     ({"hidden_dtype": "int8"}, "hidden_dtype: Input should be 'auto', 'float32' or 'float16'"),
+    ({"backbone": {"placement": "router"}, "router": {"max_ongoing_requests": 8}},
+     "router.max_ongoing_requests 8 is below backbone.batching.max_batch_size 16, so a batch can never fill; "
+     "raise router.max_ongoing_requests to at least 16"),
+    ({"backbone": {"placement": "head"}}, "backbone.placement: Input should be 'replica' or 'router'"),
     ({"heads": {"overrides": {"summary": {"fault": {"mode": "explode", "trigger": "x"}}}}}, "heads.overrides.summary.fault.mode"),
 ])
 def test_bad_settings_name_the_key_and_the_fix(args, message):
@@ -99,3 +103,13 @@ def test_a_stage_runs_on_the_gpu_exactly_when_it_asks_for_one():
     settings = ServiceSettings.model_validate({"backbone": {"num_gpus": 0.5}})
     assert settings.backbone.device == "cuda" and settings.router.device == "cpu"
     assert ServiceSettings().backbone.device == "cpu"
+
+
+def test_an_in_router_backbone_gives_the_one_deployment_the_models_resources_and_health_checks():
+    settings = load_settings({"router": {"num_cpus": 0.1, "max_ongoing_requests": 64, "autoscaling": {"max_replicas": 2}},
+                              "backbone": {"placement": "router", "num_cpus": 0.5, "num_gpus": 0.5, "health_check_timeout_s": 90,
+                                           "resources": {"gpu_node": 0.01}}}, environ={})
+    options = settings.in_router_options()
+    assert options["ray_actor_options"] == {"num_cpus": 0.6, "num_gpus": 0.5, "resources": {"gpu_node": 0.01}}
+    assert options["health_check_timeout_s"] == 90  # the check runs the model, behind its batch
+    assert options["max_ongoing_requests"] == 64 and options["autoscaling_config"]["max_replicas"] == 2  # the router's

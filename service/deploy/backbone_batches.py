@@ -1,0 +1,98 @@
+"""The backbone's batching, wherever it runs: in the `Backbone` deployment, or inside the router's
+own replica when the whole model is served by one deployment (`backbone.placement: router`,
+in_router.py). Calls queue into @serve.batch, one forward pass per batch runs in the compute
+thread, and each call's hidden states go back inside its answer (calls.py says why not ray.put).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+from ray import serve
+
+from model.checkpoint import read_manifest
+from service.deploy.metrics import StageMetrics
+from service.deploy.stages import HeadStage, ModelStage
+from service.http.logs import request_scope
+from service.pipeline.calls import EncodeCall, EncodeResult, HiddenStatesRef
+from service.pipeline.failures import BACKBONE
+from service.replica.compute import ComputeSlot
+from service.replica.health import UnhealthyModel
+from service.replica.runners import BackboneRunner
+
+log = logging.getLogger("wiyh.service")
+
+
+def inputs_in(calls: list) -> int:
+    # A batch is measured in inputs, not calls: one batch-endpoint call may carry many.
+    return sum(len(c.contexts) if isinstance(c, EncodeCall) else len(c.inputs) for c in calls)
+
+
+async def self_test(compute: ComputeSlot, test, stage: str) -> None:
+    """Serve calls check_health every health_check_period_s; raising makes it replace the replica.
+
+    The canned input runs in the compute thread, behind any running batch, so a compute thread that
+    hangs fails the check too (no answer within health_check_timeout_s)."""
+    try:
+        await compute.run(test)
+    except UnhealthyModel as err:
+        log.error("%s is unhealthy, asking Serve to replace this replica: %s", stage, err)
+        raise
+
+
+def configure_batching(batch_method, stage: ModelStage) -> None:
+    batch_method.set_max_batch_size(stage.batching.max_batch_size)
+    batch_method.set_batch_wait_timeout_s(stage.batching.batch_wait_timeout_s)
+
+
+def set_threads(stage: ModelStage) -> None:
+    if stage.torch_threads:
+        torch.set_num_threads(stage.torch_threads)
+
+
+class BackboneBatches:
+    """Tokenise + one forward pass per batch of calls (+ the colocated heads on it)."""
+
+    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
+        set_threads(stage)
+        manifest = read_manifest(checkpoint)
+        self.runner = BackboneRunner(checkpoint, manifest, colocated, device=stage.device, hidden_dtype=hidden_dtype)
+        configure_batching(self._encode_batch, stage)
+        self.compute = ComputeSlot(stage.torch_threads, BACKBONE)
+        self.metrics = StageMetrics(BACKBONE)
+        self.calls_served = 0
+
+    async def encode(self, call: EncodeCall) -> EncodeResult:
+        with request_scope(call.request_id):
+            await self.compute.wait_idle()
+            return await self._encode_batch(call)
+
+    @serve.batch(batch_size_fn=inputs_in)
+    async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
+        started = time.perf_counter()
+        with request_scope(",".join(c.request_id for c in calls)):
+            encoded = await self.compute.run(self.runner.run, calls)
+        forward_ms = (time.perf_counter() - started) * 1000
+        results = []
+        for call, item in zip(calls, encoded):
+            hidden = None
+            if item.packed is not None:
+                # No ray.put: a reference this replica put and nested in its answer would be owned
+                # here, and Ray can lose the router's borrow of it (docs/results.md, "Lost inputs").
+                hidden = HiddenStatesRef(ref=None, nbytes=item.packed.nbytes, num_inputs=item.packed.num_inputs)
+                self.metrics.hidden_bytes("stored", hidden.nbytes)
+            results.append(EncodeResult(
+                hidden=hidden, windows_per_input=item.windows_per_input, question_truncated=item.question_truncated,
+                colocated=item.colocated, forward_ms=forward_ms, pass_inputs=inputs_in(calls), payload=item.packed,
+            ))
+        self.calls_served += len(calls)
+        self.metrics.batch(inputs_in(calls), forward_ms)
+        return results
+
+    def stats(self) -> dict[str, int]:
+        """Counters for tests and operators: forward passes vs calls served."""
+        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served}
+
+    async def check_health(self) -> None:
+        await self_test(self.compute, self.runner.self_test, BACKBONE)

@@ -1,0 +1,72 @@
+"""The engine of a router that runs the backbone in its own replica (backbone.placement: router):
+what a slow, broken or overloaded backbone becomes. The backbone here is a stand-in with the
+batches' shape (`encode(call)`); @serve.batch needs a Serve replica, so the real one is served in
+tests/integration/test_in_router.py."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.deploy.in_router import InRouterEngine
+from service.deploy.stages import ModelStage
+from service.pipeline.calls import EncodeCall, EncodeResult
+from service.pipeline.failures import StageError
+
+CALL = EncodeCall(request_id="r1", questions=["q?"], contexts=["a passage"], keep_hidden=False)
+
+
+class Backbone:
+    def __init__(self, delay_s: float = 0.0, error: Exception | None = None):
+        self.delay_s, self.error, self.calls = delay_s, error, 0
+
+    async def encode(self, call: EncodeCall) -> EncodeResult:
+        self.calls += 1
+        await asyncio.sleep(self.delay_s)
+        if self.error is not None:
+            raise self.error
+        return EncodeResult(hidden=None, windows_per_input=[1], question_truncated=[False], colocated=[], forward_ms=1.0,
+                            pass_inputs=1)
+
+
+def failure(engine: InRouterEngine, timeout_s: float = 1.0) -> StageError:
+    with pytest.raises(StageError) as caught:
+        asyncio.run(engine.encode(CALL, timeout_s))
+    return caught.value
+
+
+def test_an_answer_passes_through():
+    assert asyncio.run(InRouterEngine(Backbone(), ModelStage()).encode(CALL, 1.0)).windows_per_input == [1]
+
+
+def test_a_slow_backbone_is_a_timeout_and_a_raising_one_a_failure_naming_the_class():
+    slow = failure(InRouterEngine(Backbone(delay_s=5), ModelStage()), timeout_s=0.05)
+    assert (slow.stage, slow.kind, slow.status) == ("backbone", "timeout", 504)
+    broken = failure(InRouterEngine(Backbone(error=RuntimeError("secret input text")), ModelStage()))
+    assert (broken.kind, broken.status) == ("failed", 502) and "RuntimeError" in broken.message
+    assert "secret" not in broken.message  # the client never sees the model's own message
+
+
+def test_calls_beyond_the_backbones_queue_bound_are_refused_at_once_with_retry_after():
+    stage = ModelStage(max_ongoing_requests=2, max_queued_requests=1, batching={"max_batch_size": 2})
+    backbone = Backbone(delay_s=0.3)
+    engine = InRouterEngine(backbone, stage, retry_after_s=3)
+
+    async def five() -> list:
+        return await asyncio.gather(*(engine.encode(CALL, 5.0) for _ in range(5)), return_exceptions=True)
+
+    outcomes = asyncio.run(five())
+    refused = [o for o in outcomes if isinstance(o, StageError)]
+    assert len(refused) == 2 and backbone.calls == 3  # 2 running + 1 waiting are taken, the rest refused
+    assert all(e.kind == "overloaded" and e.status == 503 and e.retry_after_s == 3 for e in refused)
+    assert engine.in_flight == 0  # every slot given back
+
+
+def test_there_are_no_head_replicas_to_call():
+    from service.pipeline.calls import HeadCall, HiddenStatesRef
+
+    call = HeadCall(request_id="r1", hidden=HiddenStatesRef(ref=None, nbytes=0, num_inputs=1), inputs=[0])
+    with pytest.raises(StageError) as caught:
+        asyncio.run(InRouterEngine(Backbone(), ModelStage()).run_head("span", call, 1.0))
+    assert caught.value.kind == "unavailable"
+    assert asyncio.run(InRouterEngine(Backbone(), ModelStage()).readiness(1.0)) == {"backbone": None}

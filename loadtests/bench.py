@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from loadtests.checkpoints import sweep_order, with_extra_heads
-from loadtests.results import IN_PROCESS_MODES, MODES, SERVE_MODES, Batching, ModeResult, Plan, Report
+from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, SERVE_MODES, Batching, ModeResult, Plan, Report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="with no trained checkpoint: a local pre-trained encoder to put random heads on (scripts/gpu/bench.sh)")
     p.add_argument("--heads", type=int, default=8, help="random linear heads are added up to this many heads (0: none added)")
     p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml", help="Serve config whose args the Serve modes use")
-    p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    p.add_argument("--modes", default=",".join(m for m in MODES if m not in NOT_BY_DEFAULT),
+                   help=f"comma-separated subset of {','.join(MODES)} (default: all but {','.join(NOT_BY_DEFAULT)})")
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--head-counts", default="1,2,4,8")
     p.add_argument("--heads-concurrency", type=int, default=32, help="the sweep's concurrency; the goals are read at 4 heads there")
@@ -134,8 +135,9 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 placement = "replica" if mode == "fanout" else "colocated"
                 # Every application up at once fits one GPU: each asks for its share of it.
                 share = 1.0 / len(served) if plan.device == "cuda" else 1.0
-                urls[mode] = local.deploy(placement_args(base_args, placement, plan.checkpoint, plan.head_order, gpu_share=share),
-                                          f"bench-{mode}", route_prefix=f"/{mode}")
+                args = placement_args(base_args, placement, plan.checkpoint, plan.head_order, gpu_share=share,
+                                      backbone_placement="replica" if mode == "colocated_split" else None)
+                urls[mode] = local.deploy(args, f"bench-{mode}", route_prefix=f"/{mode}")
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
             if plan.device == "cuda":
                 gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"

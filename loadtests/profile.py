@@ -1,5 +1,5 @@
 """Where a Serve mode's time goes: deploy it, load it, and sample every serving process with py-spy
-(router, backbone, head replicas, the HTTP proxy) at once; print each process's CPU by category
+(router, backbone, head replicas, the HTTP proxy, Serve's controller) at once; print each process's CPU by category
 and its hottest functions.
 
     python -m loadtests.profile --placement replica --heads 4      # fan-out, target + 3 heads
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         targets = {}
         for proc in _ours():
             role = _role(_cmdline(proc), APP)
-            if role in ("router", "backbone", "http_proxy") or (role == "heads" and f"head_{order[0]}" in _cmdline(proc)):
+            if role in ("router", "backbone", "http_proxy", "serve_controller") or (role == "heads" and f"head_{order[0]}" in _cmdline(proc)):
                 name = role if role != "heads" else f"head_{order[0]} (one head replica)"
                 if role == "heads" and args.heads:
                     name = f"head_{order[0]} (target)"

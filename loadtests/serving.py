@@ -20,12 +20,18 @@ Placement = Literal["replica", "colocated"]
 
 
 def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str],
-                   gpu_share: float = 1.0) -> dict[str, Any]:
+                   gpu_share: float = 1.0, backbone_placement: str | None = None) -> dict[str, Any]:
     """The deploy config's `args:` with one replica per stage (autoscaling would blur the rows)
     and every head in `placement`; its GPU asks fit `gpu_share` of one device (several
-    applications up at once on one GPU split it)."""
+    applications up at once on one GPU split it). The backbone keeps the config's placement
+    (`backbone_placement` replaces it), except that heads as replicas need it as its own deployment."""
     args = copy.deepcopy(base)
     args["checkpoint"] = checkpoint
+    backbone = args.setdefault("backbone", {})
+    if backbone_placement is not None:
+        backbone["placement"] = backbone_placement
+    if placement == "replica":
+        backbone["placement"] = "replica"
     single = {"autoscaling": None, "num_replicas": 1}
     for stage in (args.setdefault("router", {}), args.setdefault("backbone", {}), args.setdefault("heads", {}).setdefault("default", {})):
         stage.update(single)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -31,6 +31,13 @@ class LatencySummary(BaseModel):
     p95_ms: float
     p99_ms: float
     mean_ms: float
+
+    @field_validator("p50_ms", "p95_ms", "p99_ms", "mean_ms", mode="before")
+    @classmethod
+    def _none_is_nan(cls, value: float | None) -> float:
+        # A cell with no answer has no latency: NaN here, which JSON cannot spell, so pydantic
+        # writes it as null; reading the file back must give NaN again, not a validation error.
+        return math.nan if value is None else value
 
 
 def summarize(latencies_ms: Sequence[float], seconds: float, failures: int = 0) -> LatencySummary:

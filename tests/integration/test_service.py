@@ -248,6 +248,13 @@ def test_overload_gets_503_with_retry_after_at_once(service):
     assert refused, f"no request was refused: {answers}"
     assert len(served) >= ROUTER_SLOTS and len(served) + len(refused) == count
     assert all(retry == "2" for _, retry, _ in refused)
-    assert max(seconds for _, _, seconds in refused) < NON_TARGET_TIMEOUT_S, "a refusal waited instead of coming at once"
+    # At once: a served answer waits NON_TARGET_TIMEOUT_S for the hanging head, a refusal waits for
+    # nothing. Compared with the fastest answer, not with the fixed 1.5 s, which a machine at load
+    # 20-30 stretched past for a refusal (1.89 s); the median, so that one refusal the proxy took
+    # late does not decide. A proxy that queued the excess until a slot freed fails this.
+    refusal_s = sorted(seconds for _, _, seconds in refused)
+    fastest_answer_s = min(seconds for _, _, seconds in served)
+    assert fastest_answer_s >= NON_TARGET_TIMEOUT_S
+    assert refusal_s[len(refusal_s) // 2] < fastest_answer_s, f"refusals waited instead of coming at once: {answers}"
     with service.client() as client:
         wait_for(lambda: client.post("/v1/predict", json=body_for("squad")).json()["errors"] == [], 60, "the service to recover")

@@ -99,3 +99,14 @@ def test_markdown_and_files(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
     assert load(tmp_path / "bench.json") == r
     assert json.loads((tmp_path / "bench.json").read_text())["plan"]["head_order"][0] == "span"
+
+
+def test_a_cell_with_no_answer_survives_the_json_round_trip(tmp_path):
+    r = report()
+    silent = Cell(concurrency=32, heads=4)
+    r.mode("colocated").cells.append(CellResult(cell=silent, summary=summarize([], 10.0, failures=7), foreign_cpu=0.1, latencies_ms=[]))
+    write(r, tmp_path)
+    assert "NaN" not in (tmp_path / "bench.json").read_text()  # standard JSON: null
+    again = load(tmp_path / "bench.json").mode("colocated").at(silent).summary
+    assert again.requests == 0 and again.failures == 7 and again.throughput == 0
+    assert all(v != v for v in (again.p50_ms, again.p99_ms, again.mean_ms))  # NaN again

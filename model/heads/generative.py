@@ -11,7 +11,8 @@ difference between a summariser that copies its sentence and one that has barely
 
 With `writes: expression` a number decoder writes the arithmetic ("24 - 17") instead of the number,
 and the head evaluates it (model/expressions.py): the answer's text is the value and its
-`expression` what the decoder wrote."""
+`expression` what the decoder wrote. With `copy_numbers` as well, its pointer chooses whole
+numbers of the passage instead of digit tokens (model/heads/number_pointer.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from torch import nn
 
 from model import expressions
 from model.encoding import SEG_CONTEXT
+from model.heads import number_pointer
 from model.heads.base import Head, HeadBatch, register_head
 from model.tokenizer import decode_text
 
@@ -45,6 +47,9 @@ class _Memory:
     # [N, 2, M] the copyable tokens one and two positions before each position (-1: none), what copy
     # continuation matches the written tokens against (None: the head does not continue)
     preceding: torch.Tensor | None = None
+    # where the passage's numbers start, for a head that points at whole numbers (copy_numbers);
+    # copy_mask is then True exactly there
+    numbers: number_pointer.PassageNumbers | None = None
 
 
 @dataclass
@@ -60,7 +65,9 @@ class _Attention(nn.Module):
         super().__init__()
         if hidden % heads:
             raise ValueError(f"hidden size {hidden} is not divisible by {heads} attention heads")
-        self.heads, self.dropout = heads, dropout
+        self.heads = heads
+        # a module, not a float, so whoever sets the model's dropout (training.freezing) sets this too
+        self.dropout = nn.Dropout(dropout)
         self.q = nn.Linear(hidden, hidden)
         self.kv = nn.Linear(hidden, 2 * hidden)
         self.out = nn.Linear(hidden, hidden)
@@ -76,7 +83,7 @@ class _Attention(nn.Module):
     def attend(self, x: torch.Tensor, kv: KV, mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
         q = self._split(self.q(x))
         y = F.scaled_dot_product_attention(
-            q, kv[0], kv[1], attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+            q, kv[0], kv[1], attn_mask=mask, is_causal=causal, dropout_p=self.dropout.p if self.training else 0.0
         )
         b, _, length, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, length, -1))
@@ -156,22 +163,49 @@ class _CopyDistribution(nn.Module):
         (both for continuation), spent [N, M] the coverage of the steps before x's first (for
         decoding step by step)
         -> (log p [N, L, V] float32, the attention before coverage [N, L, M], to add to `spent`)."""
+        scores, before = self._scores(x, keys, memory_mask, written, spent, preceding)
+        # nan_to_num: an input with nothing to copy (no real token) gets no copy mass, not NaN.
+        attention = scores.softmax(-1).nan_to_num(0.0)
+        p_gen = self._p_gen(x, attention, memory)
+        copied = torch.zeros_like(vocab_logits, dtype=torch.float32)
+        copied.scatter_add_(2, memory_ids[:, None, :].expand(-1, x.shape[1], -1), attention)
+        probs = p_gen * vocab_logits.float().softmax(-1) + (1 - p_gen) * copied
+        return probs.clamp_min(1e-12).log(), before
+
+    def pointer_log_probs(self, x: torch.Tensor, vocab_logits: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor,
+                          memory_mask: torch.Tensor, spent: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As log_probs, but a memory position is an output of its own instead of adding to its
+        token's probability: -> (log p [N, L, V + M], the attention before coverage [N, L, M]).
+        memory_mask: the positions that may be chosen (model/heads/number_pointer.py)."""
+        scores, before = self._scores(x, keys, memory_mask, None, spent, None)
+        log_attention = scores.log_softmax(-1)
+        # an input with no position to choose has all -inf scores (NaN after log_softmax): all -inf
+        log_attention = torch.where(memory_mask[:, None, :], log_attention, float("-inf"))
+        p_gen = self._p_gen(x, log_attention.exp(), memory)
+        vocab = p_gen.clamp_min(1e-12).log() + vocab_logits.float().log_softmax(-1)
+        return torch.cat([vocab, (1 - p_gen).clamp_min(1e-12).log() + log_attention], -1), before
+
+    def _scores(self, x: torch.Tensor, keys: torch.Tensor, memory_mask: torch.Tensor, written: torch.Tensor | None,
+                spent: torch.Tensor | None, preceding: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The copy attention's scores [N, L, M] (-inf where memory_mask is False), with
+        continuation and coverage, and the attention before coverage (detached)."""
         scores = (self.query(x) @ keys.transpose(1, 2) / x.shape[-1] ** 0.5).float()
         if self.follow is not None and written is not None:
             scores = scores + self.continuation_bias(written, x.shape[1], preceding)
         masked = ~memory_mask[:, None, :]
-        # nan_to_num: an input with nothing to copy (no real token) gets no copy mass, not NaN.
-        attention = before = scores.masked_fill(masked, float("-inf")).softmax(-1).nan_to_num(0.0)
+        scores = scores.masked_fill(masked, float("-inf"))
+        before = scores.softmax(-1).nan_to_num(0.0).detach()
         if self.revisit is not None:
-            earlier = before.detach().cumsum(1) - before.detach()  # attention at this call's earlier steps
+            earlier = before.cumsum(1) - before  # attention at this call's earlier steps
             coverage = earlier if spent is None else earlier + spent[:, None, :]
-            attention = (scores + self.revisit * coverage).masked_fill(masked, float("-inf")).softmax(-1).nan_to_num(0.0)
-        context = (attention.to(memory.dtype) @ memory)  # what the copy attention reads
-        p_gen = torch.sigmoid(self.gate(torch.cat([x, context], -1)).float())  # [N, L, 1]
-        copied = torch.zeros_like(vocab_logits, dtype=torch.float32)
-        copied.scatter_add_(2, memory_ids[:, None, :].expand(-1, x.shape[1], -1), attention)
-        probs = p_gen * vocab_logits.float().softmax(-1) + (1 - p_gen) * copied
-        return probs.clamp_min(1e-12).log(), before.detach()
+            scores = (scores + self.revisit * coverage).masked_fill(masked, float("-inf"))
+        return scores, before
+
+    def _p_gen(self, x: torch.Tensor, attention: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """[N, L, 1] the probability of writing from the vocabulary rather than copying."""
+        context = attention.to(memory.dtype) @ memory  # what the copy attention reads
+        return torch.sigmoid(self.gate(torch.cat([x, context], -1)).float())
 
 
 class GeneratedText(BaseModel):
@@ -210,7 +244,8 @@ class GenerativeHead(Head):
     input_ids), copy_continuation (false; true: copying prefers to go on along the passage from
     what was just written), copy_coverage (false; true: copying avoids positions it already
     copied; both in _CopyDistribution), writes ("text": the answer itself; "expression": a number answer as the sum or
-    difference of the passage's numbers, evaluated by the head), no_repeat_ngram (0: off; n: greedy
+    difference of the passage's numbers, evaluated by the head), copy_numbers (false; true: with
+    writes: expression, the pointer chooses whole passage numbers, model/heads/number_pointer.py), no_repeat_ngram (0: off; n: greedy
     decoding never writes the same n tokens twice, the usual rule for summaries)."""
 
     output_model = GeneratedText
@@ -243,15 +278,24 @@ class GenerativeHead(Head):
         self.output_bias = nn.Parameter(torch.zeros(info.vocab_size))
         self.copier = _CopyDistribution(hidden, bool(cfg.get("copy_continuation")), bool(cfg.get("copy_coverage"))) \
             if cfg["copy"] else None
+        # a pointed number enters the decoder as its passage state, read through this layer
+        self.points = bool(cfg.get("copy_numbers"))
+        self.number_input = nn.Linear(hidden, hidden) if self.points else None
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
-        for flag in ("copy", "copy_continuation", "copy_coverage"):
+        for flag in ("copy", "copy_continuation", "copy_coverage", "copy_numbers"):
             if not isinstance(config.get(flag, False), bool):
                 raise ValueError(f"config.{flag} must be true or false, not {config[flag]!r}")
-        for flag in ("copy_continuation", "copy_coverage"):
+        for flag in ("copy_continuation", "copy_coverage", "copy_numbers"):
             if config.get(flag) and not config.get("copy"):
                 raise ValueError(f"config.{flag} needs config.copy: true (it steers the copy attention)")
+        if config.get("copy_numbers") and config.get("writes", "text") != "expression":
+            raise ValueError("config.copy_numbers needs config.writes: expression (it points at the terms of a sum "
+                             "or difference)")
+        if config.get("copy_numbers") and config.get("copy_continuation"):
+            raise ValueError("config.copy_numbers and config.copy_continuation exclude each other: a pointed "
+                             "number is written whole, so there is no token to continue from; drop copy_continuation")
         no_repeat = config.get("no_repeat_ngram", 0)
         if isinstance(no_repeat, bool) or not isinstance(no_repeat, int) or no_repeat < 0 or no_repeat == 1:
             raise ValueError(f"config.no_repeat_ngram must be 0 (off) or a length of 2 or more, not {no_repeat!r}")
@@ -259,9 +303,16 @@ class GenerativeHead(Head):
         if writes not in WRITES:
             raise ValueError(f"config.writes: unknown value {writes!r}; valid values: {list(WRITES)}")
 
-    def _embed(self, ids: torch.Tensor, start: int) -> torch.Tensor:
+    def _embed(self, ids: torch.Tensor, start: int, points: torch.Tensor | None = None,
+               memory: "_Memory | None" = None) -> torch.Tensor:
+        """Token ids [N, L] -> decoder inputs; where `points` [N, L] is >= 0 the input is the
+        pointed number instead, read from its passage state."""
         pos = torch.arange(start, start + ids.shape[1], device=ids.device)
-        return self.drop(self.embed_norm(self.word_embeddings(ids) + self.position_embeddings(pos)[None]))
+        embedded = self.word_embeddings(ids)
+        if points is not None and self.number_input is not None and memory is not None:
+            states = memory.states.gather(1, points.clamp_min(0)[..., None].expand(-1, -1, memory.states.shape[-1]))
+            embedded = torch.where(points[..., None] >= 0, self.number_input(states).to(embedded.dtype), embedded)
+        return self.drop(self.embed_norm(embedded + self.position_embeddings(pos)[None]))
 
     def _memory(self, batch: HeadBatch) -> "_Memory":
         """Every window of an input, real tokens only, joined into one memory per input."""
@@ -293,11 +344,16 @@ class GenerativeHead(Head):
                 row_ids = torch.cat(id_rows[i])
                 ids[i, : t.shape[0]] = row_ids.clamp_min(0)
                 copy_mask[i, : t.shape[0]] = row_ids >= 0
+        numbers = None
+        if self.points:
+            numbers = number_pointer.passage_numbers(batch.attention_mask, batch.segments, batch.offsets,
+                                                     batch.example_index, batch.contexts)
+            copy_mask = numbers.starts(copy_mask.device)
         kv = [layer.cross_attn.keys_values(memory) for layer in self.layers]
         copy_keys = self.copier.key(memory) if self.copier is not None else None
         preceding = self.copier.preceding(ids, copy_mask) if self.copier is not None and self.copier.follow is not None \
             else None
-        return _Memory(kv, mask[:, None, None, :], memory, copy_keys, ids, copy_mask, preceding)
+        return _Memory(kv, mask[:, None, None, :], memory, copy_keys, ids, copy_mask, preceding, numbers)
 
     def _log_probs(self, x: torch.Tensor, memory: "_Memory", written: torch.Tensor | None = None,
                    spent: torch.Tensor | None = None) -> torch.Tensor:
@@ -308,6 +364,12 @@ class GenerativeHead(Head):
         logits = F.linear(h, self.word_embeddings.weight, self.output_bias)
         if self.copier is None:
             return logits.float().log_softmax(-1)
+        if self.points:
+            log_probs, attention = self.copier.pointer_log_probs(h, logits, memory.states, memory.copy_keys,
+                                                                 memory.copy_mask, spent)
+            if spent is not None:
+                spent += attention.sum(1)
+            return log_probs
         log_probs, attention = self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids,
                                                      memory.copy_mask, written, spent, memory.preceding)
         if spent is not None:
@@ -319,7 +381,7 @@ class GenerativeHead(Head):
         memory = self._memory(batch)
         if labels is None:
             return self.generate(memory, max_new_tokens)
-        x = self._embed(labels["decoder_input_ids"], 0)
+        x = self._embed(labels["decoder_input_ids"], 0, labels.get("decoder_input_points"), memory)
         for layer, kv in zip(self.layers, memory.kv):
             x, _ = layer(x, kv, memory.mask, None)
         # Log-probabilities are valid logits: cross-entropy over them is exactly -log p.
@@ -328,6 +390,8 @@ class GenerativeHead(Head):
         return out
 
     def loss(self, output: GenerativeOutput, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "target_points" in labels:
+            return number_pointer.pointer_loss(output.logits, labels["target_ids"], labels["target_points"])
         return F.cross_entropy(output.logits.flatten(0, 1), labels["target_ids"].flatten(), ignore_index=-100)
 
     @torch.no_grad()
@@ -336,6 +400,11 @@ class GenerativeHead(Head):
         n = memory.mask.shape[0]
         device = memory.mask.device
         token = bos = torch.full((n, 1), self.info.bos_token_id, dtype=torch.long, device=device)
+        vocab_size = self.output_bias.shape[0]
+        points = None  # [N, 1] the number the last step pointed at (-1: it wrote a token)
+        if self.points:
+            values = memory.numbers.values(device)
+            used = torch.zeros(memory.copy_mask.shape, dtype=torch.bool, device=device)  # numbers already written
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         past: list[KV | None] = [None] * len(self.layers)
         no_repeat = int(self.config.get("no_repeat_ngram", 0))
@@ -343,15 +412,22 @@ class GenerativeHead(Head):
         spent = torch.zeros(memory.ids.shape, dtype=torch.float32, device=device) if covers else None  # coverage so far
         ids, logprobs = [], []
         for step in range(limit):
-            x = self._embed(token, step)
+            x = self._embed(token, step, points, memory)
             for i, (layer, kv) in enumerate(zip(self.layers, memory.kv)):
                 x, past[i] = layer(x, kv, memory.mask, past[i])
             logp = self._log_probs(x[:, -1:], memory, torch.cat([bos, *ids], 1), spent)[:, 0]
+            if self.points:
+                logp[:, vocab_size:] = logp[:, vocab_size:].masked_fill(used, float("-inf"))
             if no_repeat and ids:
                 logp = logp.masked_fill(repeated_ngram_tokens(torch.cat(ids, 1), no_repeat, logp.shape[-1]), float("-inf"))
             lp, token = logp.max(-1, keepdim=True)
             token = token.masked_fill(finished[:, None], self.info.pad_token_id)
-            ids.append(token)
+            ids.append(token)  # >= vocab_size: a pointed number (copy_numbers)
+            if self.points:
+                pointed = token >= vocab_size
+                points = torch.where(pointed, token - vocab_size, -1)
+                used |= number_pointer.used_numbers(values, points[:, 0])
+                token = token.masked_fill(pointed, self.info.pad_token_id)
             logprobs.append(lp.masked_fill(finished[:, None], 0.0))
             finished |= token[:, 0] == self.info.eos_token_id
             if bool(finished.all()):
@@ -363,6 +439,15 @@ class GenerativeHead(Head):
             raise ValueError(f"head {self.name!r}: building generative labels needs the tokenizer")
         limit = int(self.config["max_target_tokens"])
         written = expressions.example_target if self.config.get("writes") == "expression" else (lambda ex: ex.answer)
+        device = batch.hidden.device
+        if self.points:
+            numbers = number_pointer.passage_numbers(batch.attention_mask, batch.segments, batch.offsets,
+                                                     batch.example_index, batch.contexts)
+            items = [number_pointer.target_items(written(ex), i, numbers, tokenizer)[: limit - 1]
+                     for i, ex in enumerate(examples)]
+            labels = number_pointer.labels_for(items, numbers.length, self.info.bos_token_id, self.info.eos_token_id,
+                                               self.info.pad_token_id)
+            return {k: v.to(device) for k, v in labels.items()}
         targets = [
             tokenizer(written(ex), add_special_tokens=False)["input_ids"][: limit - 1] + [self.info.eos_token_id]
             for ex in examples
@@ -373,7 +458,6 @@ class GenerativeHead(Head):
         for i, t in enumerate(targets):
             inputs[i, : len(t)] = torch.tensor([self.info.bos_token_id, *t[:-1]])
             target_ids[i, : len(t)] = torch.tensor(t)
-        device = batch.hidden.device
         return {"decoder_input_ids": inputs.to(device), "target_ids": target_ids.to(device)}
 
     @torch.no_grad()
@@ -382,10 +466,13 @@ class GenerativeHead(Head):
             raise ValueError(f"head {self.name!r}: decoding generated ids needs the tokenizer")
         results = []
         expression = self.config.get("writes") == "expression"
-        for seq, lps in zip(output.sequences.tolist(), output.token_logprobs.tolist()):
+        numbers = number_pointer.passage_numbers(batch.attention_mask, batch.segments, batch.offsets,
+                                                 batch.example_index, batch.contexts) if self.points else None
+        for i, (seq, lps) in enumerate(zip(output.sequences.tolist(), output.token_logprobs.tolist())):
             n = seq.index(self.info.eos_token_id) + 1 if self.info.eos_token_id in seq else len(seq)
             mean_lp = sum(lps[:n]) / max(n, 1)
-            text = decode_text(tokenizer, seq[:n])
+            text = decode_text(tokenizer, seq[:n]) if numbers is None else \
+                number_pointer.written_text(seq[:n], self.output_bias.shape[0], numbers.texts[i], tokenizer)
             results.append({
                 **(expressions.answer_of(text) if expression else {"text": text}),
                 "score": float(torch.tensor(mean_lp).exp()),

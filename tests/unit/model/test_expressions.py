@@ -36,6 +36,13 @@ def test_the_answer_is_the_value_and_the_expression_stays_visible():
     assert answer_of("7") == {"text": "7", "expression": None}  # a count or a max is written as is
 
 
+def test_a_difference_is_read_larger_minus_smaller():
+    assert answer_of("17 - 24") == {"text": "7", "expression": "24 - 17"}
+    assert answer_of("1,158 - 1580") == {"text": "422", "expression": "1580 - 1,158"}
+    assert answer_of("24 - 17") == {"text": "7", "expression": "24 - 17"}
+    assert answer_of("10 + 4 - 20")["text"] == "-6"  # only a two-term difference is reordered
+
+
 def test_targets_copy_the_arguments_in_order_and_are_never_wrong():
     assert target("difference", ["24", "17"], "7") == "24 - 17"
     assert target("difference", ["the 1567 capture", "1204"], "363") == "1567 - 1204"

@@ -24,7 +24,7 @@ from training.evaluate import PRIMARY_METRIC, evaluate_model
 from model import MultiTaskModel, encode
 from training.plots import plot_curves
 from training.sampling import TaskSampler
-from training.freezing import apply_freezing
+from training.freezing import apply_freezing, set_dropout
 from training.schedule import LinearSchedule
 from model.routing import routes_for
 
@@ -94,6 +94,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     if resume and config.backbone.source == "tiny":
         tokenizer = AutoTokenizer.from_pretrained(str(state_dir / "tokenizer"))
     trained_params = apply_freezing(model.backbone, opt)
+    set_dropout(model, opt.dropout)
     model.to(device).train()
     optimizer = _optimizer(model, config)
     schedule = LinearSchedule(optimizer, opt.steps, opt.warmup_ratio, opt.time_budget_s)

@@ -17,7 +17,7 @@ from training.config import load_config
 from training.data.loading import by_task
 from training.data.synthetic import generate
 from model import encode
-from training.freezing import apply_freezing
+from training.freezing import apply_freezing, set_dropout
 from training.sampling import TaskSampler
 from training.train import _autocast, _optimizer, pick_device
 
@@ -36,6 +36,7 @@ def main() -> None:
     examples = [e for s in ("numeric", "multihop", "qa_summary") for e in generate(s, 400, seed=0)]
     model, tok, _ = build_model(cfg, [t for e in examples for t in (e.question, e.context, e.answer)])
     counts = apply_freezing(model.backbone, cfg.optim)
+    set_dropout(model, cfg.optim.dropout)
     print(f"backbone parameters: {counts['trained']:,} trained, {counts['frozen']:,} frozen")
     model.to(device).train()
     opt = _optimizer(model, cfg)

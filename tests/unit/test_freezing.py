@@ -49,3 +49,27 @@ def test_more_frozen_layers_than_the_backbone_has_is_refused():
 def test_a_negative_layer_count_fails_before_training():
     with pytest.raises(ConfigError, match="optim.freeze_layers"):
         load_config(preset="tiny", overrides={"optim.freeze_layers": -1})
+
+
+def test_dropout_zero_makes_a_training_model_deterministic_and_none_keeps_it():
+    """optim.dropout: 0 turns off every dropout of the model in training mode, the backbone's
+    attention dropout and the generative head's included; None leaves the model as built."""
+    from model import encode
+    from training.build import build_model
+    from training.freezing import set_dropout
+
+    config = load_config(preset="tiny")
+    model, tokenizer, _ = build_model(config, ["The Bears scored 24 points.", "How many more points?"])
+    model.train()
+    enc = encode(tokenizer, ["How many more points?"], ["The Bears scored 24 points."], **config.backbone.encoding())
+
+    assert set_dropout(model, None) == 0
+    assert not torch.equal(model.encode(enc).hidden, model.encode(enc).hidden)  # as built: dropout draws
+    assert set_dropout(model, 0.0) > 0
+    assert torch.equal(model.encode(enc).hidden, model.encode(enc).hidden)
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_a_dropout_outside_0_1_fails_before_training():
+    with pytest.raises(ConfigError, match="optim.dropout"):
+        load_config(preset="tiny", overrides={"optim.dropout": 1.5})

@@ -58,6 +58,8 @@ class GenerativeOutput:
     sequences: torch.Tensor | None = None  # [N, L] generated ids when no labels are given
     token_logprobs: torch.Tensor | None = None  # [N, L]
     loss: torch.Tensor | None = None
+    # the passage numbers a pointing head chose among (copy_numbers), found once per batch
+    numbers: number_pointer.PassageNumbers | None = None
 
 
 class _Attention(nn.Module):
@@ -432,7 +434,7 @@ class GenerativeHead(Head):
             finished |= token[:, 0] == self.info.eos_token_id
             if bool(finished.all()):
                 break
-        return GenerativeOutput(sequences=torch.cat(ids, 1), token_logprobs=torch.cat(logprobs, 1))
+        return GenerativeOutput(sequences=torch.cat(ids, 1), token_logprobs=torch.cat(logprobs, 1), numbers=memory.numbers)
 
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> dict[str, torch.Tensor]:
         if tokenizer is None:
@@ -466,8 +468,9 @@ class GenerativeHead(Head):
             raise ValueError(f"head {self.name!r}: decoding generated ids needs the tokenizer")
         results = []
         expression = self.config.get("writes") == "expression"
-        numbers = number_pointer.passage_numbers(batch.attention_mask, batch.segments, batch.offsets,
-                                                 batch.example_index, batch.contexts) if self.points else None
+        numbers = output.numbers
+        if self.points and numbers is None:
+            raise ValueError(f"head {self.name!r} points at passage numbers; decode an output of its own generate()")
         for i, (seq, lps) in enumerate(zip(output.sequences.tolist(), output.token_logprobs.tolist())):
             n = seq.index(self.info.eos_token_id) + 1 if self.info.eos_token_id in seq else len(seq)
             mean_lp = sum(lps[:n]) / max(n, 1)

@@ -369,11 +369,9 @@ class GenerativeHead(Head):
         if self.points:
             log_probs, attention = self.copier.pointer_log_probs(h, logits, memory.states, memory.copy_keys,
                                                                  memory.copy_mask, spent)
-            if spent is not None:
-                spent += attention.sum(1)
-            return log_probs
-        log_probs, attention = self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids,
-                                                     memory.copy_mask, written, spent, memory.preceding)
+        else:
+            log_probs, attention = self.copier.log_probs(h, logits, memory.states, memory.copy_keys, memory.ids,
+                                                         memory.copy_mask, written, spent, memory.preceding)
         if spent is not None:
             spent += attention.sum(1)
         return log_probs

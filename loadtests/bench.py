@@ -125,7 +125,10 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     targets: dict[str, Target] = {}
     engines = {}
     gpu_note = ""
-    local = LocalServe(num_cpus=ray_cpus).__enter__() if served else None
+    from service.deploy.cluster_env import SERVE_CLUSTER_ENV
+
+    # The cluster environment a deployment gets from the demo's `ray start` (cluster_env.py).
+    local = LocalServe(num_cpus=ray_cpus, serve_env=SERVE_CLUSTER_ENV).__enter__() if served else None
     urls: dict[str, str] = {}
     try:
         if local is not None:

@@ -80,8 +80,12 @@ class LocalServe:
     need several nodes: loadtests/faults/cluster.LocalService."""
 
     def __init__(self, num_cpus: int | None = None, metrics_port: int | None = None,
-                 system_config: dict[str, Any] | None = None):
+                 system_config: dict[str, Any] | None = None, serve_env: dict[str, str] | None = None):
+        """`serve_env`: environment of the cluster's processes beyond this one's, as `ray start` would
+        be given it (the benchmark passes service.deploy.cluster_env.SERVE_CLUSTER_ENV, as the demo's
+        cluster has it; None: Serve's defaults, which the tests keep for quicker deploys)."""
         self.num_cpus, self.metrics_port, self.system_config = num_cpus, metrics_port, system_config or {}
+        self.serve_env = dict(serve_env or {})
         self.port = 0
         self.temp_dir = ""
         self._cluster: Any = None
@@ -98,7 +102,8 @@ class LocalServe:
         self.temp_dir = tempfile.mkdtemp(prefix="wiyh-serve-", dir="/tmp")
         head = {"include_dashboard": False, "temp_dir": self.temp_dir, "dashboard_agent_listen_port": free_port(),
                 "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),
-                "metrics_export_port": self.metrics_port or free_port(), "_system_config": self.system_config}
+                "metrics_export_port": self.metrics_port or free_port(), "_system_config": self.system_config,
+                "env_vars": self.serve_env}
         # ray.cluster_utils.Cluster gives a node 1 CPU unless told: with the CPU config's fractions
         # the fan-out application (router 0.1 + backbone 0.5 + 8 heads x 0.1) then never fits.
         head["num_cpus"] = self.num_cpus if self.num_cpus is not None else os.cpu_count() or 1

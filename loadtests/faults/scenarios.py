@@ -36,7 +36,7 @@ def fault_args(checkpoint: Path, fault: Fault, replicas: int = 2) -> dict[str, A
         stage = spread
     return deploy_args(checkpoint, {
         "router": {"autoscaling": None, "num_replicas": 1, "resources": {HEAD_NODE_RESOURCE: 1}},
-        "backbone": stage,
+        "backbone": {**stage, "placement": "replica"},  # a backbone deployment to kill, next to head replicas
         "heads": {"overrides": heads},
     })
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from service.deploy.cluster_env import with_serve_env
+
 BIN = Path(sys.executable).parent
 DEFAULT_DASHBOARD_PORT = 8265  # where `serve status` and the Ray dashboard look when given no address
 
@@ -78,7 +80,7 @@ class LocalCluster:
 
     def env(self) -> dict[str, str]:
         """The environment of every process that talks to this cluster (ray, serve, their children)."""
-        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_DASHBOARD_ADDRESS")}
+        env = {k: v for k, v in with_serve_env().items() if k not in ("RAY_ADDRESS", "RAY_DASHBOARD_ADDRESS")}
         env["RAY_TMPDIR"] = self.temp_dir
         # Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists (any local
         # `ray.init()` writes one), while `serve status` / `serve deploy` typed in a shell send no

@@ -51,7 +51,7 @@ def service_args(checkpoint: Path) -> dict[str, Any]:
     return deep_merge(args, {
         "checkpoint": str(checkpoint),
         "router": {**single, "max_ongoing_requests": ROUTER_SLOTS, "max_queued_requests": ROUTER_SLOTS, "retry_after_s": 2},
-        "backbone": {**single, "torch_threads": 1},
+        "backbone": {**single, "torch_threads": 1, "placement": "replica"},  # its own deployment: heads below are replicas
         "heads": {
             "default": {**single, "placement": "replica"},
             "overrides": {

@@ -113,3 +113,14 @@ def test_an_in_router_backbone_gives_the_one_deployment_the_models_resources_and
     assert options["ray_actor_options"] == {"num_cpus": 0.6, "num_gpus": 0.5, "resources": {"gpu_node": 0.01}}
     assert options["health_check_timeout_s"] == 90  # the check runs the model, behind its batch
     assert options["max_ongoing_requests"] == 64 and options["autoscaling_config"]["max_replicas"] == 2  # the router's
+
+
+def test_the_kuberay_head_pod_gets_the_serve_cluster_environment_the_demo_and_the_benchmark_use():
+    from service.deploy.cluster_env import SERVE_CLUSTER_ENV, with_serve_env
+
+    manifest = yaml.safe_load((DEPLOY / "kuberay" / "rayservice.yaml").read_text())
+    [head] = manifest["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"]
+    assert {e["name"]: e["value"] for e in head.get("env", [])}.items() >= SERVE_CLUSTER_ENV.items()
+    # the demo's `ray start` gets them, and a value the user set wins
+    assert with_serve_env({})["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == SERVE_CLUSTER_ENV["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"]
+    assert with_serve_env({"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.1"})["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == "0.1"

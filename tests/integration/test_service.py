@@ -198,8 +198,13 @@ def test_metrics_are_exported_for_prometheus(service):
                   "ray_serve_num_http_requests"]
         if not all(n in families for n in needed):
             return None
-        # the exported counter has caught up with the replica's own count
-        if total(families["ray_wiyh_forward_passes"], "ray_wiyh_forward_passes_total", stage="backbone") != forward_passes:
+        # the exported counter has caught up with the replica's own count (this application's: another
+        # one on the cluster, test_in_router's, exports a backbone stage too)
+        if total(families["ray_wiyh_forward_passes"], "ray_wiyh_forward_passes_total", stage="backbone",
+                 application=service.app_name) != forward_passes:
+            return None
+        # each replica exports on its own clock: wait for the head replicas' batches too
+        if not {"backbone", "head_span", "head_number"} <= {x.labels.get("stage") for x in families["ray_wiyh_batch_size"]}:
             return None
         return families
 

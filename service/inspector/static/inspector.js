@@ -173,10 +173,12 @@
       },
     },
     generative: {
-      describe: (o) => quote(o.text),
+      // a number decoder that writes arithmetic answers its value and shows what it wrote
+      describe: (o) => quote(o.text) + (o.expression ? ` = ${o.expression}` : ""),
       confidence: (o) => o.score,
       body(o) {
-        return el("div", {}, el("p", { class: "gen-text", text: o.text === "" ? "(empty)" : o.text }), this.details(o));
+        return el("div", {}, el("p", { class: "gen-text", text: o.text === "" ? "(empty)" : o.text }),
+          ...(o.expression ? [el("p", { class: "gen-expr", text: `= ${o.expression}` })] : []), this.details(o));
       },
       details(o) {
         return el("p", { class: "meta", text: `${o.num_tokens ?? "?"} tokens · mean token probability ${fmt(o.score)}` +

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from model.arithmetic import NUMBER, fmt
+from model.arithmetic import NUMBER, fmt, parse_whole_number
 
 MAX_TERMS = 4
 # "1, 575" / "12. 5": the WordPiece decoder puts a space after a comma or point inside a number
@@ -30,19 +30,15 @@ _TERM = re.compile(rf"\s*([+-])\s*({_NUM})")
 _DIFFERENCE = re.compile(rf"({_NUM}) - ({_NUM})")
 
 
-def _value(number: str) -> float:
-    return float(number.replace(",", ""))
-
-
 def evaluate(text: str) -> float | None:
     """The value of `text` when it is a number or a sum/difference of up to four numbers
     ("24 - 17" -> 7.0, "1,028 + 437" -> 1465.0, "7" -> 7.0); None for anything else."""
     match = _EXPRESSION.fullmatch(_NUMBER_GAP.sub(r"\1", text))
     if match is None:
         return None
-    total = _value(match.group(2)) * (-1 if match.group(1) else 1)
+    total = parse_whole_number(match.group(2)) * (-1 if match.group(1) else 1)
     for sign, number in _TERM.findall(match.group(3)):
-        total += _value(number) if sign == "+" else -_value(number)
+        total += parse_whole_number(number) if sign == "+" else -parse_whole_number(number)
     return total
 
 
@@ -71,7 +67,7 @@ def target(operation: str | None, argument_texts: list[str], answer: str) -> str
 def _larger_first(expression: str) -> str:
     """ "17 - 24" -> "24 - 17"; anything else unchanged (see the module's docstring)."""
     match = _DIFFERENCE.fullmatch(re.sub(r"\s*-\s*", " - ", expression))
-    if match is None or _value(match.group(1)) >= _value(match.group(2)):
+    if match is None or parse_whole_number(match.group(1)) >= parse_whole_number(match.group(2)):
         return expression
     return f"{match.group(2)} - {match.group(1)}"
 

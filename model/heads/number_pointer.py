@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from model.arithmetic import NUMBER
+from model.arithmetic import NUMBER, parse_whole_number
 from model.encoding import SEG_CONTEXT
 from model.tokenizer import decode_text
 
@@ -45,14 +45,14 @@ class PassageNumbers:
         values = torch.full((len(self.texts), self.length), float("nan"), dtype=torch.float64)
         for i, found in enumerate(self.texts):
             for position, text in found.items():
-                values[i, position] = _value(text)
+                values[i, position] = parse_whole_number(text)
         return values.to(device)
 
     def positions_of(self, input_index: int, number: str) -> list[int]:
         """Every position of the input whose number has the value of `number` (a window overlap
         repeats a number, and "1,580" is "1580"): any of them is the right pointer."""
-        wanted = _value(number)
-        return [p for p, text in self.texts[input_index].items() if _value(text) == wanted]
+        wanted = parse_whole_number(number)
+        return [p for p, text in self.texts[input_index].items() if parse_whole_number(text) == wanted]
 
 
 def used_numbers(values: torch.Tensor, pointed: torch.Tensor) -> torch.Tensor:
@@ -61,10 +61,6 @@ def used_numbers(values: torch.Tensor, pointed: torch.Tensor) -> torch.Tensor:
     it. Without this rule the quick checkpoint wrote "408 - 408" and "1968 + 1968"."""
     chosen = values.gather(1, pointed.clamp_min(0)[:, None])
     return (values == chosen) & (pointed[:, None] >= 0)
-
-
-def _value(number: str) -> float:
-    return float(number.replace(",", "").lstrip("-"))
 
 
 def _numbers_by_start(context: str) -> dict[int, str]:

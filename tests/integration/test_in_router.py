@@ -5,13 +5,11 @@ every head answers, bad input is a 4xx with the reason, the batch endpoint is on
 overload is refused with 503 + Retry-After at once, and every accepted request gets an answer."""
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import httpx
 import pytest
 
 from tests.integration.conftest import HANG, service_args
+from tests.integration.overload import flood, median_seconds
 from tests.integration.test_service import all_heads, body_for
 
 pytestmark = pytest.mark.integration
@@ -73,15 +71,7 @@ def test_one_deployment_answers_with_every_head_and_refuses_bad_input(service, o
 def test_overload_is_refused_at_once_and_every_accepted_request_is_answered(one):
     body = body_for("squad")
     body["inputs"]["question"] = f"{HANG} {body['inputs']['question']}"
-    count = 6 * SLOTS
-
-    def send(_):
-        started = time.monotonic()
-        r = httpx.post(f"{one}/v1/predict", json=body, timeout=60)
-        return r.status_code, r.headers.get("retry-after"), time.monotonic() - started
-
-    with ThreadPoolExecutor(count) as pool:
-        answers = list(pool.map(send, range(count)))
+    answers = flood(one, body, 6 * SLOTS, timeout=60)
     statuses = sorted({status for status, _, _ in answers})
     refused = [a for a in answers if a[0] == 503]
     served = [a for a in answers if a[0] == 200]
@@ -91,5 +81,4 @@ def test_overload_is_refused_at_once_and_every_accepted_request_is_answered(one)
     # At once: refusals do not wait for a model pass, each of which holds its batch for HANG_S or
     # more. Compared with the fastest answer rather than a fixed bound, which a loaded machine
     # stretches; the median, so that one refusal the proxy's event loop took late does not decide.
-    refusal_s = sorted(seconds for _, _, seconds in refused)
-    assert refusal_s[len(refusal_s) // 2] < min(seconds for _, _, seconds in served), answers
+    assert median_seconds(refused) < min(seconds for _, _, seconds in served), answers

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.integration.conftest import (COLOCATED_FAIL, FAIL, HANG, MAX_BODY_BYTES, NON_TARGET_TIMEOUT_S, ROUTER_SLOTS,
                                         wait_for)
+from tests.integration.overload import flood, median_seconds
 from training.data.synthetic import generate
 
 pytestmark = pytest.mark.integration
@@ -240,14 +240,7 @@ def test_overload_gets_503_with_retry_after_at_once(service):
     body = body_for("squad")
     body["inputs"]["question"] = f"{HANG} {body['inputs']['question']}"
     count = 6 * ROUTER_SLOTS
-
-    def send(_):
-        started = time.monotonic()
-        r = httpx.post(f"{service.url}/v1/predict", json=body, timeout=30)
-        return r.status_code, r.headers.get("retry-after"), time.monotonic() - started
-
-    with ThreadPoolExecutor(count) as pool:
-        answers = list(pool.map(send, range(count)))
+    answers = flood(service.url, body, count, timeout=30)
     refused = [a for a in answers if a[0] == 503]
     served = [a for a in answers if a[0] == 200]
     assert refused, f"no request was refused: {answers}"
@@ -257,9 +250,8 @@ def test_overload_gets_503_with_retry_after_at_once(service):
     # nothing. Compared with the fastest answer, not with the fixed 1.5 s, which a machine at load
     # 20-30 stretched past for a refusal (1.89 s); the median, so that one refusal the proxy took
     # late does not decide. A proxy that queued the excess until a slot freed fails this.
-    refusal_s = sorted(seconds for _, _, seconds in refused)
     fastest_answer_s = min(seconds for _, _, seconds in served)
     assert fastest_answer_s >= NON_TARGET_TIMEOUT_S
-    assert refusal_s[len(refusal_s) // 2] < fastest_answer_s, f"refusals waited instead of coming at once: {answers}"
+    assert median_seconds(refused) < fastest_answer_s, f"refusals waited instead of coming at once: {answers}"
     with service.client() as client:
         wait_for(lambda: client.post("/v1/predict", json=body_for("squad")).json()["errors"] == [], 60, "the service to recover")

@@ -145,7 +145,7 @@ class OptimConfig(_Strict):
     freeze_embeddings: bool = False
     freeze_layers: int = Field(0, ge=0)
     # Dropout of the backbone and the heads while training (None: each keeps its own, 0.1 for
-    # MiniLM). Drawing the masks is ~20% of a CPU step (training/freezing.py: set_dropout), and a
+    # MiniLM). Drawing the masks is 8-20% of a CPU step (training/freezing.py: set_dropout), and a
     # run of a few hundred steps over thousands of examples is not the regime dropout is for.
     dropout: float | None = Field(None, ge=0, lt=1)
     # Stop once training steps have run this long (then evaluate and keep the best as usual);

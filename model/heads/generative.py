@@ -322,12 +322,14 @@ class GenerativeHead(Head):
         if self.copier is not None and batch.input_ids is None:
             raise ValueError(f"head {self.name!r} copies from its input and needs the batch's input_ids; "
                              "this batch was built without them")
+        # a head that points at whole numbers chooses among number starts, not token ids
+        copies_tokens = self.copier is not None and not self.points
         rows: list[list[torch.Tensor]] = [[] for _ in range(batch.num_inputs)]
         id_rows: list[list[torch.Tensor]] = [[] for _ in range(batch.num_inputs)]
         for w, ex_i in enumerate(batch.example_index.tolist()):
             real = batch.attention_mask[w].bool()
             rows[ex_i].append(batch.hidden[w][real])
-            if self.copier is not None:
+            if copies_tokens:
                 # Only the passage is copied: never [CLS]/[SEP], and never the question, so whatever a
                 # question changes in a summary comes through the decoder's reading of the input
                 # (the paper's emergent steering), not by pasting the question's words.
@@ -342,7 +344,7 @@ class GenerativeHead(Head):
         for i, t in enumerate(joined):
             memory[i, : t.shape[0]] = t.to(dtype)
             mask[i, : t.shape[0]] = True
-            if self.copier is not None:
+            if copies_tokens:
                 row_ids = torch.cat(id_rows[i])
                 ids[i, : t.shape[0]] = row_ids.clamp_min(0)
                 copy_mask[i, : t.shape[0]] = row_ids >= 0
@@ -409,7 +411,7 @@ class GenerativeHead(Head):
         past: list[KV | None] = [None] * len(self.layers)
         no_repeat = int(self.config.get("no_repeat_ngram", 0))
         covers = self.copier is not None and self.copier.revisit is not None
-        spent = torch.zeros(memory.ids.shape, dtype=torch.float32, device=device) if covers else None  # coverage so far
+        spent = torch.zeros(memory.copy_mask.shape, dtype=torch.float32, device=device) if covers else None  # coverage so far
         ids, logprobs = [], []
         for step in range(limit):
             x = self._embed(token, step, points, memory)

@@ -33,8 +33,10 @@ def test_passage_numbers_stand_where_the_memory_has_their_first_digit(tiny_model
     memory = head._memory(batch)
     numbers = memory.numbers.texts[0]
     assert sorted(numbers.values(), key=float) == ["17", "24", "1987"]
+    assert enc.input_ids.shape[0] == 1  # one window: the memory is its real tokens, in order
+    memory_ids = enc.input_ids[0][enc.attention_mask[0].bool()]
     for position, text in numbers.items():
-        first_token = tokenizer.decode([int(memory.ids[0, position])]).strip()
+        first_token = tokenizer.decode([int(memory_ids[position])]).strip()
         assert first_token and text.startswith(first_token)  # "2" with digits split, "24" here
     assert torch.equal(memory.copy_mask[0].nonzero(as_tuple=True)[0], torch.tensor(sorted(numbers)))
 

@@ -3,6 +3,8 @@
     a. inprocess  the multi-task model in one process behind the backbone's micro-batching (the limit)
     b. fanout     the Serve application, every head its own deployment (hidden states via the object store)
     c. colocated  the Serve application, every head inside the backbone replica
+    c3. colocated_direct  the same, the clients on the router replica's own port (Serve's direct
+                  ingress: no proxy hop; only with --modes, and the whole cluster then runs with it)
     d. per_task   one full model per head (a backbone copy each, run once per head), in one process
 
 For each: throughput, p50 / p95 / p99 at concurrency 1, 8, 32; peak memory; the ratio to (a).
@@ -125,10 +127,13 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     targets: dict[str, Target] = {}
     engines = {}
     gpu_note = ""
-    from service.deploy.cluster_env import SERVE_CLUSTER_ENV
+    from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, SERVE_CLUSTER_ENV
 
-    # The cluster environment a deployment gets from the demo's `ray start` (cluster_env.py).
-    local = LocalServe(num_cpus=ray_cpus, serve_env=SERVE_CLUSTER_ENV).__enter__() if served else None
+    # The cluster environment a deployment gets from the demo's `ray start` (cluster_env.py);
+    # direct ingress is cluster-wide, so with colocated_direct every Serve mode runs with it (the
+    # proxy keeps serving the others, and their replicas listen on a port nobody calls).
+    env = DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV
+    local = LocalServe(num_cpus=ray_cpus, serve_env=env).__enter__() if served else None
     urls: dict[str, str] = {}
     try:
         if local is not None:
@@ -140,7 +145,10 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 share = 1.0 / len(served) if plan.device == "cuda" else 1.0
                 args = placement_args(base_args, placement, plan.checkpoint, plan.head_order, gpu_share=share,
                                       backbone_placement="replica" if mode == "colocated_split" else None)
-                urls[mode] = local.deploy(args, f"bench-{mode}", route_prefix=f"/{mode}")
+                if mode == "colocated_direct":
+                    args["router"]["ingress"] = "direct"
+                deploy = local.deploy_direct if mode == "colocated_direct" else local.deploy
+                urls[mode] = deploy(args, f"bench-{mode}", route_prefix=f"/{mode}")
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
             if plan.device == "cuda":
                 gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"

@@ -4,6 +4,7 @@ and its hottest functions.
 
     python -m loadtests.profile --placement replica --heads 4      # fan-out, target + 3 heads
     python -m loadtests.profile --placement colocated --seconds 15
+    python -m loadtests.profile --placement colocated --heads 4 --concurrency 32 --ingress direct   # no proxy hop
 
 py-spy comes with the dev extra (pip install -e '.[dev]'). Writes OUT/profile.md and each
 process's raw stacks (py-spy's collapsed format) next to it.
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heads", type=int, default=0, help="heads per request, target first (0: every head, each input's task)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--seconds", type=float, default=12)
+    p.add_argument("--ingress", choices=["proxy", "direct"], default="proxy",
+                   help="direct: a cluster with Serve's direct ingress, the clients on the router replica's own port")
     p.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "profile")
     args = p.parse_args(argv)
@@ -101,8 +104,12 @@ def main(argv: list[str] | None = None) -> None:
                 head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
     requests = requests_for(Cell(concurrency=args.concurrency, heads=args.heads), plan, sample_requests(10))
     base_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
-    with LocalServe() as local:
-        url = local.deploy(placement_args(base_args, args.placement, str(checkpoint), order), APP)
+    from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
+
+    app_args = placement_args(base_args, args.placement, str(checkpoint), order)
+    app_args["router"]["ingress"] = args.ingress
+    with LocalServe(serve_env=DIRECT_INGRESS_CLUSTER_ENV if args.ingress == "direct" else None) as local:
+        url = (local.deploy_direct(app_args, APP, "/") if args.ingress == "direct" else local.deploy(app_args, APP))
         targets = {}
         for proc in _ours():
             role = _role(_cmdline(proc), APP)
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         load.join()
 
     r = measured["r"]
-    lines = [f"## Profile: {args.placement}, {args.heads or len(order)} heads per request, c={args.concurrency}",
+    lines = [f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}",
              "", f"{len(r.latencies_ms)} answers ({r.failures} failed) in {r.seconds:.1f} s = {len(r.latencies_ms) / r.seconds:.1f} req/s; "
              f"py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
              "| process | CPU s | by category | hottest functions (CPU s) |", "|---|---|---|---|"]

@@ -61,6 +61,13 @@ def evaluate_goals(report: Report) -> list[Goal]:
         _goal(f"colocated host CPU ms per request {at}", host_ms(colocated, top), 8.0, False,
               "outside the forward pass, every process of the mode (proxy and Ray's raylet/GCS included)"),
     ]
+    direct = report.mode("colocated_direct")
+    if direct is not None:
+        goals += [
+            _goal(f"colocated, direct ingress / in-process throughput {at}", _ratio(_throughput(direct, top), _throughput(inproc, top)), 0.8, True),
+            _goal(f"colocated, direct ingress, host CPU ms per request {at}", host_ms(direct, top), 8.0, False,
+                  "as above, with no proxy hop"),
+        ]
     model_only = report.mode("model_only")
     if model_only is not None:
         goals.append(_goal(f"in-process / model-only throughput {at}", _ratio(_throughput(inproc, top), _throughput(model_only, top)), 0.3, True,

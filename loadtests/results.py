@@ -8,21 +8,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loadtests.stats import LatencySummary
 
-Mode = Literal["model_only", "inprocess", "fanout", "colocated", "colocated_split", "per_task"]
-MODES: tuple[Mode, ...] = ("model_only", "inprocess", "fanout", "colocated", "colocated_split", "per_task")
+Mode = Literal["model_only", "inprocess", "fanout", "colocated", "colocated_direct", "colocated_split", "per_task"]
+MODES: tuple[Mode, ...] = ("model_only", "inprocess", "fanout", "colocated", "colocated_direct", "colocated_split", "per_task")
 # Run only when asked for (--modes): the colocated application as it was before it became one
-# deployment, to compare the two in one run.
-NOT_BY_DEFAULT: tuple[Mode, ...] = ("colocated_split",)
+# deployment, and the colocated application reached on its router replica's own port (Serve's
+# direct ingress, which the whole benchmark cluster then runs with), to compare each with
+# `colocated` in one run.
+NOT_BY_DEFAULT: tuple[Mode, ...] = ("colocated_direct", "colocated_split")
 LABELS: dict[str, str] = {
     "model_only": "0. model only (the ceiling)",
     "inprocess": "a. in-process engine (the limit)",
     "fanout": "b. Serve, heads as replicas",
     "colocated": "c. Serve, heads colocated",
+    "colocated_direct": "c3. Serve, heads colocated, direct ingress (no proxy hop)",
     "colocated_split": "c2. Serve, heads colocated, backbone its own deployment",
     "per_task": "d. one full model per task",
 }
 IN_PROCESS_MODES = ("inprocess", "per_task")  # engines measured alone in a child for their peak memory
-SERVE_MODES = ("fanout", "colocated", "colocated_split")
+SERVE_MODES = ("fanout", "colocated", "colocated_direct", "colocated_split")
 
 
 class Cell(BaseModel):

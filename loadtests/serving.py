@@ -88,6 +88,7 @@ class LocalServe:
         self.serve_env = dict(serve_env or {})
         self.port = 0
         self.temp_dir = ""
+        self._saved_env: dict[str, str | None] = {}
         self._cluster: Any = None
 
     @property
@@ -99,6 +100,11 @@ class LocalServe:
         from ray import serve
         from ray.cluster_utils import Cluster
 
+        # This process builds the applications (serve.run), as `ray start`'s environment builds them
+        # for `serve deploy`: the build checks the settings against the cluster's environment
+        # (settings.ingress_problems), so it gets the cluster's variables for as long as the cluster runs.
+        self._saved_env = {k: os.environ.get(k) for k in self.serve_env}
+        os.environ.update(self.serve_env)
         self.temp_dir = tempfile.mkdtemp(prefix="wiyh-serve-", dir="/tmp")
         head = {"include_dashboard": False, "temp_dir": self.temp_dir, "dashboard_agent_listen_port": free_port(),
                 "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),
@@ -129,6 +135,15 @@ class LocalServe:
         wait_ready(url, ready_timeout_s)
         return url
 
+    def deploy_direct(self, args: dict[str, Any], name: str, route_prefix: str, ready_timeout_s: float = 300) -> str:
+        """As deploy(), on a cluster started with direct ingress (serve_env with
+        service.deploy.cluster_env.DIRECT_INGRESS_CLUSTER_ENV); returns the base URL of the
+        application's router replica's own HTTP server instead of the proxy's."""
+        self.deploy(args, name, route_prefix, ready_timeout_s)
+        url = direct_ingress_url(name, route_prefix)
+        wait_ready(url, ready_timeout_s)
+        return url
+
     def __exit__(self, *exc: object) -> None:
         import ray
         from ray import serve
@@ -141,6 +156,27 @@ class LocalServe:
             if self._cluster is not None:
                 self._cluster.shutdown()
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def direct_ingress_url(app: str, route_prefix: str) -> str:
+    """Where `app`'s one router replica serves HTTP itself (direct ingress). Serve's controller
+    publishes every ingress replica's port in the `target_groups` of its instance details, the
+    document the dashboard serves at GET /api/serve/applications/ (what `serve status` reads; this
+    cluster runs no dashboard, so it is asked through the driver's Serve client). The target names
+    the node's IP, but the replica listens on http_options.host, 127.0.0.1 here."""
+    from ray.serve.context import _get_global_client
+
+    groups = _get_global_client().get_serve_details().get("target_groups", [])
+    targets = [t for g in groups if g.get("app_name") == app and str(g.get("protocol")).endswith("HTTP") for t in g["targets"]]
+    if len(targets) != 1:
+        raise RuntimeError(f"expected one direct-ingress HTTP target for application {app!r}, found {targets} "
+                           f"(is the cluster started with RAY_SERVE_ENABLE_DIRECT_INGRESS=1, with one router replica?)")
+    return f"http://127.0.0.1:{targets[0]['port']}" + ("" if route_prefix == "/" else route_prefix)
 
 
 def wait_ready(url: str, timeout_s: float = 300) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV, direct_ingress_enabled
 from service.deploy.stages import BackboneStage, HeadStage, RouterStage, _Strict
 
 CHECKPOINT_ENV = "WIYH_CHECKPOINT"
@@ -170,7 +171,7 @@ class ServiceSettings(_Strict):
         return Path(self.checkpoint).expanduser().resolve()
 
 
-def load_settings(args: dict[str, Any] | None, environ: dict[str, str] | None = None) -> ServiceSettings:
+def load_settings(args: dict[str, Any] | None, environ: Mapping[str, str] | None = None) -> ServiceSettings:
     """Settings from the config's `args:`; $WIYH_CHECKPOINT, when set, replaces `checkpoint`, and
     $WIYH_API_KEYS (comma-separated) replaces `auth.api_keys` (keys stay out of the YAML)."""
     environ = os.environ if environ is None else environ
@@ -181,12 +182,41 @@ def load_settings(args: dict[str, Any] | None, environ: dict[str, str] | None = 
         keys = [k.strip() for k in environ[API_KEYS_ENV].split(",") if k.strip()]
         raw["auth"] = {**(raw.get("auth") or {}), "api_keys": keys}
     try:
-        return ServiceSettings.model_validate(raw)
+        settings = ServiceSettings.model_validate(raw)
     except ValidationError as err:
         lines = [f"  {_describe(e)}" for e in err.errors()]
         raise ServiceConfigError(
             "the service settings (applications[].args of the Serve config) are invalid:\n" + "\n".join(lines)
         ) from None
+    problems = ingress_problems(settings, environ)
+    if problems:
+        raise ServiceConfigError("the service settings (applications[].args of the Serve config) are invalid:\n"
+                                 + "\n".join(f"  {p}" for p in problems))
+    return settings
+
+
+def ingress_problems(settings: ServiceSettings, environ: Mapping[str, str]) -> list[str]:
+    """What keeps `router.ingress: direct` from working in a process with `environ`: the app is built
+    in the cluster's environment (`serve deploy`; `serve run` builds in its own, which its local
+    cluster inherits), so that is where Serve's cluster-wide direct-ingress flag is read."""
+    router = settings.router
+    if router.ingress != "direct":
+        return []
+    problems = []
+    if not direct_ingress_enabled(environ):
+        problems.append(
+            f"router.ingress: direct needs Serve's direct ingress, which this cluster was not started with: set "
+            f"{DIRECT_INGRESS_ENV}=1 in the environment of `ray start` on every node (deploy/kuberay/rayservice.yaml: the "
+            f"pods' env), or set router.ingress: proxy"
+        )
+    one_per_node = router.max_replicas_per_node == 1 or (router.autoscaling is None and (router.num_replicas or 1) == 1)
+    if environ.get(HA_PROXY_ENV, "0") != "1" and not one_per_node:
+        problems.append(
+            "router.ingress: direct without HAProxy: each router replica listens on its own port, and a client that "
+            "knows one port reaches one replica; set router.max_replicas_per_node: 1 (one replica, one port per node) "
+            f"or a fixed router.num_replicas: 1, or put HAProxy in front ({HA_PROXY_ENV}=1)"
+        )
+    return problems
 
 
 def _describe(error: Any, prefix: str = "") -> str:

@@ -151,6 +151,12 @@ class RouterStage(Stage):
     # Sent as Retry-After with every 503 for overload, by Serve's proxy and by the router.
     retry_after_s: int = Field(1, ge=0, le=3600)
     access_log: bool = True
+    # proxy: clients reach the router replicas through Serve's HTTP proxy (port 8000), one hop more.
+    # direct: the router replica serves HTTP itself on a port Serve's controller gives it (Serve's
+    # direct ingress; the proxy keeps working too): no proxy hop, 15-16 ms of CPU per request less
+    # on the 2-core machine (docs/service.md, Speed). Needs the cluster started with it, and one
+    # router replica per node unless HAProxy spreads clients over them (settings.ingress_problems).
+    ingress: Literal["proxy", "direct"] = "proxy"
 
     @model_validator(mode="after")
     def _router_needs_no_gpu(self) -> "RouterStage":

@@ -86,6 +86,22 @@ def test_a_mode_not_run_leaves_its_goals_unmeasured():
     assert "fanout: p99 / p50 at c=8" not in goals
 
 
+def test_the_direct_ingress_mode_is_held_to_the_colocated_goals_and_rendered(tmp_path):
+    r = report()
+    r.modes.append(mode("colocated_direct", {1: 9, 8: 19, 32: 19.5}, {1: 38, 2: 37.5, 4: 29.6, 8: 19}))
+    with_host_cost(r.mode("colocated_direct"), 7.0)
+    r.goals = evaluate_goals(r)
+    goals = {g.name: g for g in r.goals}
+    ratio = goals["colocated, direct ingress / in-process throughput at c=8, 4 heads"]
+    assert ratio.value == pytest.approx(29.6 / 37) and ratio.met is True
+    host = goals["colocated, direct ingress, host CPU ms per request at c=8, 4 heads"]
+    assert host.value == pytest.approx(7.0) and host.met is True
+    text = markdown(r)
+    assert "| c3. Serve, heads colocated, direct ingress (no proxy hop) | 38.0 | 37.5 | 29.6 | 19.0 |" in text
+    write(r, tmp_path)
+    assert load(tmp_path / "bench.json") == r
+
+
 def test_markdown_and_files(tmp_path):
     r = report()
     r.goals = evaluate_goals(r)

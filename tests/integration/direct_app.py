@@ -1,0 +1,54 @@
+"""The CPU deploy config's application (backbone in the router, every head colocated) with
+`router.ingress: direct`, on a private cluster started with Serve's direct ingress, for
+test_direct_ingress.py. Direct ingress is cluster-wide, so this runs in a process of its own: the
+package's cluster (conftest.py) lives in the test process and has it off.
+
+    python -m tests.integration.direct_app CHECKPOINT
+
+Prints one JSON line {"proxy": URL, "direct": URL} once both answer /health/ready, then serves
+until its stdin closes, then stops its cluster."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from loadtests.serving import LocalServe
+from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
+from service.deploy.settings import deep_merge
+
+ROOT = Path(__file__).resolve().parents[2]
+APP, PREFIX = "wiyh-direct", "/direct"
+HANG = "WIYH-HANG"  # the colocated summary head sleeps HANG_S per call whose input carries it
+HANG_S = 1.0
+SLOTS = 8  # the router's max_ongoing_requests (>= the backbone's batch) and as many queued
+# Serve keeps a stopping ingress replica's port open this long for a load balancer to notice
+# (30 s by default); nothing balances here, and the test's teardown would wait for it.
+CLUSTER_ENV = {**DIRECT_INGRESS_CLUSTER_ENV, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0"}
+
+
+def app_args(checkpoint: str) -> dict:
+    args = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())["applications"][0]["args"]
+    return deep_merge(args, {
+        "checkpoint": checkpoint,
+        "router": {"ingress": "direct", "autoscaling": None, "num_replicas": 1, "max_ongoing_requests": SLOTS,
+                   "max_queued_requests": SLOTS, "retry_after_s": 2},
+        "backbone": {"placement": "router", "torch_threads": 1, "batching": {"max_batch_size": 8}},
+        "heads": {"default": {"placement": "colocated", "batching": {"max_batch_size": 8}},
+                  "overrides": {"summary": {"fault": {"mode": "hang", "trigger": HANG, "hang_s": HANG_S}}}},
+        "limits": {"max_batch_items": 8},
+        "timeouts": {"backbone_s": 20},
+    })
+
+
+def main(checkpoint: str) -> None:
+    with LocalServe(num_cpus=2, serve_env=CLUSTER_ENV) as local:
+        direct = local.deploy_direct(app_args(checkpoint), APP, route_prefix=PREFIX, ready_timeout_s=180)
+        print(json.dumps({"proxy": local.url + PREFIX, "direct": direct}), flush=True)
+        sys.stdin.read()  # until the test closes it
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

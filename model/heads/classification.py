@@ -7,11 +7,15 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
-from model.heads.base import Head, HeadBatch, register_head
+from model.heads.base import Head, HeadBatch, TextSpan, register_head
+from model.heads.context_reads import ContextReads
+from model.heads.paragraph_reads import (
+    NUM_COMPARISON_FEATURES, ParagraphReads, comparison_features, compared_spans, layout, read_loss, read_targets,
+)
 from model.heads.labels import number_in_passage
 
 # How a whole input becomes one vector:
@@ -23,9 +27,21 @@ from model.heads.labels import number_in_passage
 #   "question_attention"    [CLS; mean of the question; two reads of the context, each an attention
 #                           queried by the question; their product; their difference]: a yes/no
 #                           that compares two facts ("formed earlier than", "the same country") can
-#                           read one fact in each, where a mean over the passage blurs both away.
+#                           read one fact in each, where a mean over the passage blurs both away;
+#   "compare_reads"         the same six vectors, but read r is a read of the paragraph of the
+#                           entity the question names r-th, and the classifier also gets what
+#                           comparing them needs: how alike they are, how well each paragraph
+#                           matched, the difference of the numbers they land on
+#                           (model/heads/paragraph_reads.py).
 # pooling mode -> how many hidden-size vectors it joins
-_PARTS = {"mean": 1, "cls_question_context": 3, "cls": 1, "question_attention": 6}
+_PARTS = {"mean": 1, "cls_question_context": 3, "cls": 1, "question_attention": 6, "compare_reads": 6}
+_READS = ("question_attention", "compare_reads")
+# The comparison's scalars tell their classes apart by a few tenths (the two reads' cosine: 0.93-0.99
+# for one country, 0.61-0.81 for two), and Adam moves a weight by about the learning rate a step:
+# read as they are, 150 steps could not grow a weight big enough to use that (same-country
+# questions stayed at 0.67 with a feature that told them apart every time). Read 10x larger with
+# weights initialised 10x smaller, the layer is the same layer with a 10x learning rate.
+COMPARISON_GAIN = 10.0
 POOLING_MODES = tuple(_PARTS)
 
 
@@ -33,6 +49,8 @@ POOLING_MODES = tuple(_PARTS)
 class ClassificationOutput:
     logits: torch.Tensor  # [num_inputs, num_labels]
     loss: torch.Tensor | None = None
+    # [W, 2, T] where the two context reads put their weight (pooling with reads only)
+    read_weights: torch.Tensor | None = None
 
 
 def masked_mean(hidden: torch.Tensor, keep: torch.Tensor, example_index: torch.Tensor, num_inputs: int) -> torch.Tensor:
@@ -51,43 +69,24 @@ class ClassLabel(BaseModel):
     label: str
     score: float
     probabilities: dict[str, float]
-
-
-class ContextReads(nn.Module):
-    """`reads` attentions over an input's context tokens (across all of its windows), each queried
-    by a projection of the question's mean -> [num_inputs, reads, H]. Tokens outside `keep`
-    (question, specials, padding) get no weight, so padding cannot change a read."""
-
-    def __init__(self, hidden: int, reads: int = 2):
-        super().__init__()
-        self.reads = reads
-        self.query = nn.Linear(hidden, reads * hidden)
-        self.key = nn.Linear(hidden, hidden)
-
-    def forward(self, hidden: torch.Tensor, keep: torch.Tensor, question: torch.Tensor,
-                example_index: torch.Tensor) -> torch.Tensor:
-        n, (w, _, h) = question.shape[0], hidden.shape
-        queries = self.query(question).view(n, self.reads, h)[example_index]  # [W, R, H]
-        scores = torch.einsum("wrh,wth->wrt", queries, self.key(hidden)).float() / h ** 0.5
-        scores = scores.masked_fill(~keep[:, None, :], float("-inf"))
-        # one softmax over every window of an input: subtract the input's max, normalise by its sum
-        index = example_index[:, None].expand(w, self.reads)
-        top = scores.new_full((n, self.reads), float("-inf")).scatter_reduce(0, index, scores.amax(-1), "amax")
-        weights = (scores - top.nan_to_num(neginf=0.0)[example_index][..., None]).exp()  # 0 off `keep`
-        total = weights.new_zeros((n, self.reads)).index_add_(0, example_index, weights.sum(-1))
-        read = hidden.new_zeros((n, self.reads, h)).index_add_(
-            0, example_index, torch.einsum("wrt,wth->wrh", weights.to(hidden.dtype), hidden))
-        return read / total.clamp_min(1e-9)[..., None].to(hidden.dtype)
+    compared: list[TextSpan] | None = Field(
+        None, description="pooling compare_reads: what each of the two reads compared, the entity the "
+                          "question names first, then the second (e.g. the two years)")
 
 
 @register_head("classification")
 class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
-    POOLING_MODES. A new head pools by the mask ("mean", see new_config); a checkpoint written
+    POOLING_MODES; supervise_reads (pooling with reads only, default false): train read r to put
+    its weight inside an example's supporting sentence r (model/heads/context_reads.py). A new head pools by the mask ("mean", see new_config); a checkpoint written
     before pooling was configurable has none in its config and was trained on [CLS], so a head
     built from such a config keeps "cls"."""
 
     output_model = ClassLabel
+
+    @classmethod
+    def map_spans(cls, output, fn):
+        return {**output, "compared": [fn(s) for s in output["compared"]]} if output.get("compared") else output
 
     def __init__(self, name, info, config):
         try:
@@ -98,8 +97,17 @@ class ClassificationHead(Head):
         super().__init__(name, info, {"pooling": "cls", **config, "labels": labels})
         self.labels = labels
         self.pooling = self.config["pooling"]
-        self.reader = ContextReads(info.hidden_size) if self.pooling == "question_attention" else None
+        self.supervise_reads = bool(self.config.get("supervise_reads", False))
+        self.reader = {"question_attention": ContextReads, "compare_reads": ParagraphReads}.get(self.pooling)
+        self.reader = self.reader(info.hidden_size) if self.reader else None
         self.dense = nn.Linear(_PARTS[self.pooling] * info.hidden_size, info.hidden_size)
+        # a handful of scalars beside thousands of dimensions: their own layer, so its initial
+        # weights are not scaled down by the vectors' fan-in; read at COMPARISON_GAIN
+        self.compare = None
+        if self.pooling == "compare_reads":
+            self.compare = nn.Linear(NUM_COMPARISON_FEATURES, info.hidden_size)
+            with torch.no_grad():
+                self.compare.weight.div_(COMPARISON_GAIN)
         self.dropout = nn.Dropout(info.hidden_dropout_prob)
         self.classifier = nn.Linear(info.hidden_size, len(labels))
 
@@ -115,45 +123,81 @@ class ClassificationHead(Head):
         pooling = config.get("pooling", "mean")
         if pooling not in POOLING_MODES:
             raise ValueError(f"config.pooling: unknown pooling mode {pooling!r}; valid modes: {list(POOLING_MODES)}")
-        unknown = sorted(set(config) - {"labels", "pooling"})
+        unknown = sorted(set(config) - {"labels", "pooling", "supervise_reads"})
         if unknown:
-            raise ValueError(f"config: unknown keys {unknown} for a classification head; valid keys: ['labels', 'pooling']")
+            raise ValueError(f"config: unknown keys {unknown} for a classification head; "
+                             "valid keys: ['labels', 'pooling', 'supervise_reads']")
+        if config.get("supervise_reads") not in (None, True, False):
+            raise ValueError(f"config.supervise_reads must be true or false, got {config['supervise_reads']!r}")
+        if config.get("supervise_reads") and pooling not in _READS:
+            raise ValueError(f"config.supervise_reads needs a pooling with reads ({list(_READS)}); "
+                             f"pooling is {pooling!r}")
 
     def pool(self, batch: HeadBatch) -> torch.Tensor:
         """One vector per input ([num_inputs, parts * H])."""
+        return self._pool(batch)[0]
+
+    def _pool(self, batch: HeadBatch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(the pooled vectors, the reads' weights [W, 2, T] or None, the comparison features or
+        None)."""
         hidden, n = batch.hidden, batch.num_inputs
         real = batch.attention_mask.bool() & (batch.segments != SEG_SPECIAL)
         if self.pooling == "mean":
-            return masked_mean(hidden, real, batch.example_index, n)
+            return masked_mean(hidden, real, batch.example_index, n), None, None
         cls = masked_mean(hidden[:, :1], torch.ones_like(real[:, :1]), batch.example_index, n)
         if self.pooling == "cls":
-            return cls
+            return cls, None, None
         question = masked_mean(hidden, real & (batch.segments == SEG_QUESTION), batch.example_index, n)
-        if self.reader is not None:
-            first, second = self.reader(hidden, real & (batch.segments == SEG_CONTEXT), question,
-                                        batch.example_index).unbind(1)
-            return torch.cat([cls, question, first, second, first * second, first - second], dim=-1)
-        context = masked_mean(hidden, real & (batch.segments == SEG_CONTEXT), batch.example_index, n)
-        return torch.cat([cls, question, context], dim=-1)
+        if self.reader is None:
+            context = masked_mean(hidden, real & (batch.segments == SEG_CONTEXT), batch.example_index, n)
+            return torch.cat([cls, question, context], dim=-1), None, None
+        features = None
+        if self.pooling == "compare_reads":
+            centre = masked_mean(hidden, real, batch.example_index, n)
+            where = layout(batch)
+            reads, weights, match = self.reader(batch, question, centre, where)
+            features = comparison_features(batch, reads, weights, match, centre, where)
+        else:
+            reads, weights = self.reader(hidden, real & (batch.segments == SEG_CONTEXT), question,
+                                         batch.example_index)
+        first, second = reads.unbind(1)
+        return torch.cat([cls, question, first, second, first * second, first - second], dim=-1), weights, features
 
-    def forward(self, batch: HeadBatch, labels: torch.Tensor | None = None) -> ClassificationOutput:
-        pooled = torch.tanh(self.dense(self.dropout(self.pool(batch))))
-        out = ClassificationOutput(self.classifier(self.dropout(pooled)).float())
+    def forward(self, batch: HeadBatch, labels: torch.Tensor | dict[str, torch.Tensor] | None = None
+                ) -> ClassificationOutput:
+        vector, weights, features = self._pool(batch)
+        dense = self.dense(self.dropout(vector))
+        if self.compare is not None:
+            dense = dense + self.compare(features * COMPARISON_GAIN)
+        pooled = torch.tanh(dense)
+        out = ClassificationOutput(self.classifier(self.dropout(pooled)).float(), read_weights=weights)
         if labels is not None:
-            out.loss = self.loss(out, labels)
+            classes, targets = (labels["classes"], labels["reads"]) if isinstance(labels, dict) else (labels, None)
+            out.loss = self.loss(out, classes)
+            supervised = None if targets is None else read_loss(weights, targets, batch.example_index,
+                                                                batch.num_inputs)
+            if supervised is not None:
+                out.loss = out.loss + supervised
         return out
 
     def loss(self, output: ClassificationOutput, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.logits, labels, ignore_index=-100)
 
-    def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> torch.Tensor:
+    def build_labels(self, examples: Sequence[Any], batch: HeadBatch,
+                     tokenizer=None) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Each input's class index (-100: not one of the labels); with supervise_reads, a dict of
+        those ("classes") and each read's supporting-sentence tokens ("reads")."""
         index = {label: i for i, label in enumerate(self.labels)}
-        return torch.tensor([index.get(label_of(ex, self.labels), -100) for ex in examples], device=batch.hidden.device)
+        classes = torch.tensor([index.get(label_of(ex, self.labels), -100) for ex in examples],
+                               device=batch.hidden.device)
+        if not self.supervise_reads:
+            return classes
+        return {"classes": classes, "reads": read_targets(examples, batch)}
 
     @torch.no_grad()
     def decode(self, output: ClassificationOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
         probs = output.logits.float().softmax(-1).tolist()
-        return [
+        decoded = [
             {
                 "label": self.labels[max(range(len(p)), key=p.__getitem__)],
                 "score": max(p),
@@ -161,6 +205,10 @@ class ClassificationHead(Head):
             }
             for p in probs
         ]
+        if self.pooling == "compare_reads" and output.read_weights is not None:
+            for out, compared in zip(decoded, compared_spans(output.read_weights, batch)):
+                out["compared"] = compared
+        return decoded
 
 
 def label_of(example: Any, labels: Sequence[str]) -> str:

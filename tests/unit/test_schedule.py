@@ -58,7 +58,7 @@ def test_a_budgeted_run_stops_with_the_learning_rate_near_zero(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ({"optim.task_weights": {"yes_no": 2.0}}, "optim.task_weights: unknown tasks ['yes_no']; valid tasks: ["),
     ({"optim.task_weights": {"hotpot_yesno": 0}}, "weights must be > 0"),
-    ({"heads.yesno.config.pooling": "max"}, "unknown pooling mode 'max'; valid modes: ['mean', 'cls_question_context', 'cls', 'question_attention']"),
+    ({"heads.yesno.config.pooling": "max"}, "unknown pooling mode 'max'; valid modes: ['mean', 'cls_question_context', 'cls', 'question_attention', 'compare_reads']"),
     ({"backbone.digits": "single"}, "backbone.digits: Input should be 'split' or 'wordpiece'"),
 ])
 def test_unknown_recipe_values_fail_before_training_with_the_valid_ones(override, message):

@@ -156,7 +156,9 @@
       },
     },
     classification: {
-      describe: (o) => `${o.label} (${pct(o.score)})`,
+      // a yes/no that compares two facts (pooling compare_reads) says which two it read
+      spans: (o) => (o.compared || []).map((s, i) => ({ ...s, rank: i + 1 })),
+      describe: (o) => `${o.label} (${pct(o.score)})` + (o.compared ? `, compared ${o.compared.map((s) => quote(s.text)).join(" with ")}` : ""),
       confidence: (o) => o.score,
       body(o, head) {
         const bars = el("div", { class: `bars ${colourOf(head)}`, role: "list", "aria-label": `${head} probabilities` });
@@ -169,7 +171,8 @@
             el("span", { class: "bar", "aria-hidden": "true" }, fill),
             el("span", { class: top.trim(), text: pct(p) }));
         }
-        return bars;
+        if (!o.compared) return bars;
+        return el("div", {}, bars, el("p", { class: "meta gen-compared", text: `compared ${o.compared.map((s) => quote(s.text)).join(" with ")}` }));
       },
     },
     generative: {
@@ -333,7 +336,7 @@
   function compare(kind, now, before) {
     const view = viewOf(kind, now);
     const items = [];
-    if (view.spans) {
+    if (view.spans && view !== KIND_VIEWS.classification) {
       const a = spanKeys(view, before);
       const b = spanKeys(view, now);
       const added = [...b.keys()].filter((k) => !a.has(k)).map((k) => b.get(k));

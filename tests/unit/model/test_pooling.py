@@ -62,7 +62,7 @@ def test_new_heads_pool_by_the_mask_and_old_checkpoints_keep_cls():
 def test_question_attention_reads_every_window_of_an_input_as_one_passage():
     """An input cut into two windows is read with one softmax over both windows' context: the
     same reads as one window holding the whole context (question and specials repeat per window)."""
-    from model.heads.classification import ContextReads
+    from model.heads.context_reads import ContextReads
 
     torch.manual_seed(0)
     reader = ContextReads(16).eval()
@@ -80,9 +80,9 @@ def test_question_attention_reads_every_window_of_an_input_as_one_passage():
             mask[i, 5:5 + n] = True
         return mask
     q = question.mean(0, keepdim=True)
-    one = reader(whole, keep([8], whole.shape[1]), q, torch.tensor([0]))
-    two = reader(split, keep([5, 3], split.shape[1]), q, torch.tensor([0, 0]))
+    one = reader(whole, keep([8], whole.shape[1]), q, torch.tensor([0]))[0]
+    two = reader(split, keep([5, 3], split.shape[1]), q, torch.tensor([0, 0]))[0]
     assert one.shape == (1, 2, 16)
     assert torch.allclose(one, two, atol=1e-5)
     # and the question steers the reads: another question reads the same passage differently
-    assert not torch.allclose(one, reader(whole, keep([8], whole.shape[1]), -3 * q, torch.tensor([0])), atol=1e-3)
+    assert not torch.allclose(one, reader(whole, keep([8], whole.shape[1]), -3 * q, torch.tensor([0]))[0], atol=1e-3)

@@ -1,8 +1,9 @@
 """The multihop (HotpotQA-like) setting: titled paragraphs about two entities, plus a distractor.
 
 Comparison questions compare one fact of two entities; bridge questions go from a film to its
-director's paragraph. evidence_spans are the whole sentences that state the needed facts, and
-extra records the facts themselves so the answer can be recomputed without reading text.
+director's paragraph. evidence_spans are the whole sentences that state the needed facts (a
+comparison's argument_spans the compared values in them), and extra records the facts themselves
+so the answer can be recomputed without reading text.
 """
 from __future__ import annotations
 
@@ -308,13 +309,17 @@ def _comparison(rng: random.Random, task: str, want_yes: bool, split: str) -> tu
         "supporting_facts": _supporting(doc, [(a, attr), (b, attr)]),
     }
     evidence = [_sentence(doc, a, attr), _sentence(doc, b, attr)]
+    # the compared values where their sentences state them (a's first): the arguments of the
+    # comparison, as a numeric example's are those of its operation
+    arguments = [doc.slot_span(a.sents[attr], value_key), doc.slot_span(b.sents[attr], value_key)]
     if relation == "which":
         first = a if va < vb else b
         span = _name_span(doc, first, attr)
-        return doc, QA("hotpot_span", t, q, span.text, "span", answer_spans=[span], evidence_spans=evidence, extra=extra)
+        return doc, QA("hotpot_span", t, q, span.text, "span", answer_spans=[span], evidence_spans=evidence,
+                       argument_spans=arguments, extra=extra)
     yes = va == vb if relation == "same" else va < vb
     return doc, QA("hotpot_yesno", t, q, "yes" if yes else "no", "yes" if yes else "no",
-                   evidence_spans=evidence, extra=extra)
+                   evidence_spans=evidence, argument_spans=arguments, extra=extra)
 
 
 def _bridge(rng: random.Random, task: str, want_yes: bool, split: str) -> tuple[Doc, QA]:

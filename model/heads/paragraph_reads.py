@@ -1,0 +1,251 @@
+"""Reads for a yes/no that compares two entities (the classification head's `compare_reads`).
+
+"Was A formed before B?", "Are A and B in the same country?": the answer needs one fact of each
+entity, in the order the question names them. A HotpotQA context is one titled paragraph per
+entity ("Title: sentence sentence ...", one line each; the synthetic data writes it the same way),
+so this reads as a multi-hop reader does: find each named entity's paragraph, then the fact in it.
+
+- **Which paragraphs**: each paragraph's title is matched against the question's tokens (cosine of
+  centred hidden states; the same name in the question and in a title is the same tokens, so this
+  needs no training). The two best-matching paragraphs are the compared entities, ordered by where
+  the question names them. Session 8 first tried learned queries for this: two reads queried by the
+  question, supervised on the supporting sentences, learned in 150 steps to land on the relation's
+  verb ("founded", "born") in every paragraph alike, 0.4 of each read inside its own sentence.
+- **Which fact**: inside its paragraph, each read is an attention queried by the question's mean.
+- **What the classifier compares** (`comparison_features`): how alike the two reads are (the same
+  country), how well each paragraph matched the question (a bridge question names one entity, not
+  two), and the numbers of the sentences the reads land on (which year is earlier: a year is four
+  digit tokens, and ordering two of them from hidden states is more than a head learns from a few
+  hundred examples).
+
+Supervision (`read_targets`, `read_loss`): HotpotQA names the supporting sentence of each compared
+fact (the synthetic examples carry them as `evidence_spans`, in the order the question names the
+entities, and the compared values in them as `argument_spans`), so read r can be taught to put its
+weight on value r, or inside sentence r. Off by default:
+it teaches the backbone where evidence is, and the paper's second finding is that a span head
+finds it unasked (configs/paper/ keep it off).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.arithmetic import NUMBER
+from model.encoding import SEG_CONTEXT, SEG_QUESTION
+from model.heads.context_reads import input_softmax, weighted_read
+
+# scales of the difference of the two reads' numbers: its sign, a gap of decades, of centuries
+VALUE_SCALES = (3.0, 30.0, 300.0)
+# how alike the two reads are, how well each paragraph's title matched the question, whether both
+# reads landed on sentences with a number, the difference of those numbers at each scale, and how
+# well each read matches a question token
+NUM_COMPARISON_FEATURES = 6 + len(VALUE_SCALES)
+_SENTENCE = re.compile(r"[^\n]*?(?:[.!?](?=\s|$)|$)")
+_TITLE = re.compile(r"[^\n:]{1,80}:\s")
+
+
+@dataclass
+class Layout:
+    """Where each context token sits in its passage's structure ([W, T] each, on the hidden
+    states' device)."""
+
+    paragraph: torch.Tensor  # index of the token's line in its context; -1 off the context
+    title: torch.Tensor  # bool: the token is part of its paragraph's "Title:" prefix
+    value: torch.Tensor  # the value of the first number of the token's sentence; NaN if it has none
+
+    @property
+    def num_paragraphs(self) -> int:
+        return int(self.paragraph.max().clamp_min(0)) + 1
+
+
+def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Character ranges of a context's lines ([P, 2]), of their titles ([P, 2]; empty if a line
+    has none), and of its sentences with their first number ([S, 3]: start, end, value)."""
+    lines, titles, sentences = [], [], []
+    at = 0
+    for line in context.split("\n"):
+        lines.append((at, at + len(line)))
+        title = _TITLE.match(line)
+        titles.append((at, at + title.end()) if title else (at, at))
+        for sentence in _SENTENCE.finditer(line):
+            if sentence.group().strip():
+                number = NUMBER.search(sentence.group())
+                value = float(number.group().replace(",", "")) if number else np.nan
+                sentences.append((at + sentence.start(), at + sentence.end(), value))
+        at += len(line) + 1
+    return np.array(lines, dtype=float), np.array(titles, dtype=float), np.array(sentences, dtype=float).reshape(-1, 3)
+
+
+def layout(batch: Any) -> Layout:
+    """Each context token's paragraph, title flag and sentence number (one host copy per batch)."""
+    segments = batch.segments.cpu().numpy()
+    starts = batch.offsets[..., 0].cpu().numpy()
+    ends = batch.offsets[..., 1].cpu().numpy()
+    paragraph = np.full(segments.shape, -1)
+    title = np.zeros(segments.shape, dtype=bool)
+    value = np.full(segments.shape, np.nan)
+    structures = [_structure(c) for c in batch.contexts]
+    for w, i in enumerate(batch.example_index.tolist()):
+        lines, titles, sentences = structures[i]
+        token = (segments[w] == SEG_CONTEXT) & (ends[w] > starts[w])
+        line = (np.searchsorted(lines[:, 0], starts[w], side="right") - 1).clip(0)
+        paragraph[w, token] = line[token]
+        title[w] = token & (starts[w] < titles[line, 1])
+        if len(sentences):
+            sentence = (np.searchsorted(sentences[:, 0], starts[w], side="right") - 1).clip(0)
+            value[w, token] = sentences[sentence[token], 2]
+    device = batch.hidden.device
+    return Layout(torch.from_numpy(paragraph).to(device), torch.from_numpy(title).to(device),
+                  torch.from_numpy(value).to(device))
+
+
+class ParagraphReads(nn.Module):
+    """Two reads per input: read r is an attention, queried by the question's mean, over the
+    untitled tokens of the paragraph the question names r-th (module doc)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+
+    def forward(self, batch: Any, question: torch.Tensor, centre: torch.Tensor, where: Layout
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reads [n, 2, H], weights [W, 2, T], how well each read's paragraph matched [n, 2])."""
+        hidden, example_index, n = batch.hidden, batch.example_index, batch.num_inputs
+        chosen, match = _named_paragraphs(batch, centre, where)
+        h = hidden.shape[-1]
+        scores = torch.einsum("wh,wth->wt", self.query(question)[example_index], self.key(hidden)).float() / h ** 0.5
+        keep = (where.paragraph[:, None, :] == chosen[example_index][..., None]) & ~where.title[:, None, :]
+        weights = input_softmax(scores[:, None, :].expand(-1, 2, -1), keep, example_index, n)
+        return weighted_read(hidden, weights, example_index, n), weights, match
+
+
+@torch.no_grad()
+def _named_paragraphs(batch: Any, centre: torch.Tensor, where: Layout) -> tuple[torch.Tensor, torch.Tensor]:
+    """([n, 2] the paragraphs whose titles best match the question, in the order the question
+    names them; [n, 2] their match, a cosine). With one titled paragraph, both reads take it."""
+    n, p = batch.num_inputs, where.num_paragraphs
+    tokens = F.normalize(batch.hidden.float() - centre.float()[batch.example_index][:, None, :], dim=-1)
+    in_title = where.title & (where.paragraph >= 0)
+    slot = (batch.example_index[:, None] * p + where.paragraph.clamp_min(0))[in_title]
+    titles = tokens.new_zeros((n * p, tokens.shape[-1])).index_add_(0, slot, tokens[in_title])
+    titled = tokens.new_zeros(n * p).index_add_(0, slot, torch.ones_like(slot, dtype=tokens.dtype)) > 0
+    titles = F.normalize(titles, dim=-1).view(n, p, -1)
+    # the question is the same in every window of an input: compare with its first window's
+    first_window = torch.full((n,), len(batch.example_index), device=tokens.device).scatter_reduce(
+        0, batch.example_index, torch.arange(len(batch.example_index), device=tokens.device), "amin")
+    question = tokens[first_window]  # [n, T, H]
+    in_question = (batch.segments[first_window] == SEG_QUESTION) & batch.attention_mask[first_window].bool()
+    similarity = torch.einsum("nph,nth->npt", titles, question).masked_fill(~in_question[:, None, :], -2.0)
+    best = similarity.amax(-1)  # [n, P]
+    # where the question first names it ("Of A and B, is A the older one?" names A twice): the
+    # first question token that matches nearly as well as the best
+    near = similarity >= best[..., None] - 0.05
+    position = torch.where(near, torch.arange(near.shape[-1], device=near.device), near.shape[-1]).amin(-1)
+    best = best.masked_fill(~titled.view(n, p), -2.0)
+    top, pair = best.topk(min(2, p), dim=-1)
+    if p == 1:
+        top, pair = top.expand(n, 2), pair.expand(n, 2)
+    later = position.gather(1, pair[:, :1]) > position.gather(1, pair[:, 1:])
+    order = torch.where(later, torch.tensor([1, 0], device=pair.device), torch.tensor([0, 1], device=pair.device))
+    return pair.gather(1, order), top.gather(1, order).clamp_min(-1.0)
+
+
+def comparison_features(batch: Any, reads: torch.Tensor, weights: torch.Tensor, match: torch.Tensor,
+                        centre: torch.Tensor, where: Layout) -> torch.Tensor:
+    """[n, NUM_COMPARISON_FEATURES] (module doc); cosines around each input's mean token `centre`,
+    since a contextual model's vectors share a large common direction (uncentred, any two reads
+    had a cosine of 0.97-1.0)."""
+    n = reads.shape[0]
+    centred = F.normalize(reads.float() - centre.float()[:, None, :], dim=-1)
+    alike = (centred[:, 0] * centred[:, 1]).sum(-1)
+    example_index = batch.example_index
+    # each read's best cosine with a question token: the country a bridge question asks about
+    tokens = F.normalize(batch.hidden.float() - centre.float()[example_index][:, None, :], dim=-1)
+    in_question = (batch.segments == SEG_QUESTION) & batch.attention_mask.bool()
+    asked = torch.einsum("wrh,wth->wrt", centred[example_index], tokens).masked_fill(~in_question[:, None, :], -1.0)
+    asked = asked.new_full((n, 2), -1.0).scatter_reduce(0, example_index[:, None].expand(-1, 2), asked.amax(-1), "amax")
+    has_value = ~where.value.isnan()
+    number_weight = (weights.double() * has_value[:, None, :]).sum(-1)  # [W, 2]
+    weighted = (weights.double() * where.value.nan_to_num(0.0)[:, None, :]).sum(-1)
+    mass = number_weight.new_zeros((n, 2)).index_add_(0, example_index, number_weight)
+    value = number_weight.new_zeros((n, 2)).index_add_(0, example_index, weighted) / mass.clamp_min(1e-9)
+    both = (mass > 0.5).all(-1)
+    gap = torch.where(both, value[:, 0] - value[:, 1], torch.zeros_like(value[:, 0]))
+    scaled = [torch.tanh(gap / s) for s in VALUE_SCALES]
+    return torch.stack([alike.double(), match[:, 0].double(), match[:, 1].double(), both.double(), *scaled,
+                        asked[:, 0].double(), asked[:, 1].double()], dim=-1).to(reads.dtype)
+
+
+def read_targets(examples: Sequence[Any], batch: Any, reads: int = 2) -> torch.Tensor:
+    """[W, reads, T] True on the context tokens of what read r of each input should read: the r-th
+    compared value where the example names them (`argument_spans`: "Mexico" of "born in Monterrey,
+    Mexico"), else its r-th supporting sentence (`evidence_spans`, as HotpotQA gives them); all
+    False for an input with fewer than `reads` of either. A sentence alone left the reads of a
+    "same country" question on "born", which says nothing about the country (session 8)."""
+    segments = batch.segments.cpu().numpy()
+    starts = batch.offsets[..., 0].cpu().numpy()
+    ends = batch.offsets[..., 1].cpu().numpy()
+    targets = np.zeros((segments.shape[0], reads, segments.shape[1]), dtype=bool)
+    for w, i in enumerate(batch.example_index.tolist()):
+        arguments = [s for s in examples[i].argument_spans if s.field == "context"]
+        evidence = arguments if len(arguments) >= reads else [s for s in examples[i].evidence_spans
+                                                                if s.field == "context"]
+        if len(evidence) < reads:
+            continue
+        in_context = (segments[w] == SEG_CONTEXT) & (ends[w] > starts[w])
+        for r, span in enumerate(evidence[:reads]):
+            targets[w, r] = in_context & (starts[w] < span.end) & (ends[w] > span.start)
+    return torch.from_numpy(targets).to(batch.hidden.device)
+
+
+def read_loss(weights: torch.Tensor, targets: torch.Tensor, example_index: torch.Tensor,
+              num_inputs: int) -> torch.Tensor | None:
+    """Mean over supervised reads of -log(the read's weight inside its supporting sentence). A
+    read is supervised where its input has supporting sentences and the read can reach its own
+    (a bridge question names one paragraph: its second read may be in another); None if none."""
+    inside = (weights.float() * targets).sum(-1)  # [W, R]
+    reachable = ((weights > 0) & targets).any(-1).float()
+    mass = inside.new_zeros((num_inputs, inside.shape[1])).index_add_(0, example_index, inside)
+    has = inside.new_zeros((num_inputs, inside.shape[1])).index_add_(0, example_index, reachable) > 0
+    if not has.any():
+        return None
+    return -torch.log(mass[has].clamp_min(1e-6)).mean()
+
+
+def compared_spans(weights: torch.Tensor, batch: Any, share: float = 0.25) -> list[list[dict[str, Any]]]:
+    """What each read compared, as text a person can check: per input, per read, the run of
+    adjacent tokens around the read's heaviest token that each hold at least `share` of its
+    weight, widened to whole words ("South Korea", "1917"); score: the read's weight on the run.
+    One host copy of the weights per batch."""
+    weights = weights.float().cpu().numpy()
+    starts = batch.offsets[..., 0].cpu().numpy()
+    ends = batch.offsets[..., 1].cpu().numpy()
+    windows = batch.example_index.tolist()
+    out: list[list[dict[str, Any]]] = []
+    for i, context in enumerate(batch.contexts):
+        own = [w for w, ex in enumerate(windows) if ex == i]
+        spans = []
+        for r in range(weights.shape[1]):
+            w = max(own, key=lambda v: weights[v, r].max())
+            row = weights[w, r]
+            first = last = int(row.argmax())
+            while first > 0 and row[first - 1] >= share * row.max():
+                first -= 1
+            while last + 1 < len(row) and row[last + 1] >= share * row.max():
+                last += 1
+            start, end = int(starts[w, first]), int(ends[w, last])
+            while start > 0 and context[start - 1].isalnum():
+                start -= 1
+            while end < len(context) and context[end].isalnum():
+                end += 1
+            spans.append({"text": context[start:end], "start": start, "end": end, "field": "context",
+                          "score": float(row[first:last + 1].sum())})
+        out.append(spans)
+    return out

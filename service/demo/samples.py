@@ -85,8 +85,9 @@ def describe(kind: str, output: dict[str, Any]) -> str:
         return f"{len(spans)} span(s): {shown}{' …' if len(spans) > 5 else ''}"
     if "start" in output and "field" in output:  # one span with its offsets
         return f"{short(output['text'])} [{output['field']} {output['start']}:{output['end']}] score {output['score']:.2f}"
-    if "label" in output:
-        return f"{output['label']} ({output['score']:.2f})"
+    if "label" in output:  # a yes/no that compares two facts says which two
+        compared = " with ".join(short(c["text"], 30) for c in output.get("compared") or [])
+        return f"{output['label']} ({output['score']:.2f})" + (f", compared {compared}" if compared else "")
     if "num_tokens" in output:
         written = f" = {output['expression']}" if output.get("expression") else ""  # a number decoder's arithmetic
         return f"{short(output['text'])}{written} ({output['num_tokens']} tokens)"

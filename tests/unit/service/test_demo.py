@@ -11,6 +11,8 @@ def test_each_kind_reads_as_one_line():
     assert describe("tagging", {"spans": []}) == "no spans"
     assert describe("tagging", {"spans": [{"text": t} for t in "abcdef"]}) == "6 span(s): 'a', 'b', 'c', 'd', 'e' …"
     assert describe("classification", {"label": "yes", "score": 0.9}) == "yes (0.90)"
+    assert describe("classification", {"label": "no", "score": 0.8, "compared": [{"text": "1917"}, {"text": "1956"}]}) == \
+        "no (0.80), compared '1917' with '1956'"
     assert describe("generative", {"text": "x" * 200, "num_tokens": 40}).endswith("…' (40 tokens)")
     # a number decoder that wrote arithmetic shows what it computed
     assert describe("generative", {"text": "7", "num_tokens": 6, "expression": "24 - 17"}) == "'7' = 24 - 17 (6 tokens)"

@@ -12,8 +12,8 @@ so this reads as a multi-hop reader does: find each named entity's paragraph, th
   question, supervised on the supporting sentences, learned in 150 steps to land on the relation's
   verb ("founded", "born") in every paragraph alike, 0.4 of each read inside its own sentence.
 - **Which fact**: inside its paragraph, each read is an attention queried by the question's mean.
-- **What the classifier compares** (`comparison_features`): how alike the two reads are (the same
-  country), how well each paragraph matched the question (a bridge question names one entity, not
+- **What the classifier compares** (`comparison_features`): how alike the two reads are and how much
+  of their weight lies on the same words (the same country), how well each paragraph matched the question (a bridge question names one entity, not
   two), and the numbers of the sentences the reads land on (which year is earlier: a year is four
   digit tokens, and ordering two of them from hidden states is more than a head learns from a few
   hundred examples).
@@ -44,10 +44,11 @@ from model.heads.context_reads import input_softmax, weighted_read
 VALUE_SCALES = (3.0, 30.0, 300.0)
 # how alike the two reads are, how well each paragraph's title matched the question, whether both
 # reads landed on sentences with a number, the difference of those numbers at each scale, and how
-# well each read matches a question token
-NUM_COMPARISON_FEATURES = 6 + len(VALUE_SCALES)
+# well each read matches a question token, and how much of their weight lies on the same words
+NUM_COMPARISON_FEATURES = 7 + len(VALUE_SCALES)
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?](?=\s|$)|$)")
 _TITLE = re.compile(r"[^\n:]{1,80}:\s")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -58,16 +59,20 @@ class Layout:
     paragraph: torch.Tensor  # index of the token's line in its context; -1 off the context
     title: torch.Tensor  # bool: the token is part of its paragraph's "Title:" prefix
     value: torch.Tensor  # the value of the first number of the token's sentence; NaN if it has none
+    word: torch.Tensor  # which word of its context the token is part of, by its lower-cased text; -1 off the context
 
     @property
     def num_paragraphs(self) -> int:
         return int(self.paragraph.max().clamp_min(0)) + 1
 
 
-def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Character ranges of a context's lines ([P, 2]), of their titles ([P, 2]; empty if a line
-    has none), and of its sentences with their first number ([S, 3]: start, end, value)."""
+    has none), of its sentences with their first number ([S, 3]: start, end, value), and of its
+    words with an id that is the same for the same lower-cased text ([K, 3])."""
     lines, titles, sentences = [], [], []
+    ids: dict[str, int] = {}
+    words = [(m.start(), m.end(), ids.setdefault(m.group().lower(), len(ids))) for m in _WORD.finditer(context)]
     at = 0
     for line in context.split("\n"):
         lines.append((at, at + len(line)))
@@ -79,7 +84,8 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 value = float(number.group().replace(",", "")) if number else np.nan
                 sentences.append((at + sentence.start(), at + sentence.end(), value))
         at += len(line) + 1
-    return np.array(lines, dtype=float), np.array(titles, dtype=float), np.array(sentences, dtype=float).reshape(-1, 3)
+    return (np.array(lines, dtype=float), np.array(titles, dtype=float), np.array(sentences, dtype=float).reshape(-1, 3),
+            np.array(words, dtype=np.int64).reshape(-1, 3))
 
 
 def layout(batch: Any) -> Layout:
@@ -90,9 +96,10 @@ def layout(batch: Any) -> Layout:
     paragraph = np.full(segments.shape, -1)
     title = np.zeros(segments.shape, dtype=bool)
     value = np.full(segments.shape, np.nan)
+    word = np.full(segments.shape, -1)
     structures = [_structure(c) for c in batch.contexts]
     for w, i in enumerate(batch.example_index.tolist()):
-        lines, titles, sentences = structures[i]
+        lines, titles, sentences, words = structures[i]
         token = (segments[w] == SEG_CONTEXT) & (ends[w] > starts[w])
         line = (np.searchsorted(lines[:, 0], starts[w], side="right") - 1).clip(0)
         paragraph[w, token] = line[token]
@@ -100,9 +107,13 @@ def layout(batch: Any) -> Layout:
         if len(sentences):
             sentence = (np.searchsorted(sentences[:, 0], starts[w], side="right") - 1).clip(0)
             value[w, token] = sentences[sentence[token], 2]
+        if len(words):
+            k = (np.searchsorted(words[:, 0], starts[w], side="right") - 1).clip(0)
+            in_word = token & (starts[w] < words[k, 1])
+            word[w, in_word] = words[k[in_word], 2]
     device = batch.hidden.device
     return Layout(torch.from_numpy(paragraph).to(device), torch.from_numpy(title).to(device),
-                  torch.from_numpy(value).to(device))
+                  torch.from_numpy(value).to(device), torch.from_numpy(word).to(device))
 
 
 class ParagraphReads(nn.Module):
@@ -176,11 +187,16 @@ def comparison_features(batch: Any, reads: torch.Tensor, weights: torch.Tensor, 
     weighted = (weights.double() * where.value.nan_to_num(0.0)[:, None, :]).sum(-1)
     mass = number_weight.new_zeros((n, 2)).index_add_(0, example_index, number_weight)
     value = number_weight.new_zeros((n, 2)).index_add_(0, example_index, weighted) / mass.clamp_min(1e-9)
+    # the weight the two reads put on the same words: 1 for "South Korea" read twice, 0 for
+    # "Canada" and "Mexico", and for "1917" and "1956" (whole words, not their shared digits)
+    same = (where.word[:, :, None] == where.word[:, None, :]) & (where.word >= 0)[:, :, None]
+    shared = torch.einsum("wt,wtu,wu->w", weights[:, 0].float(), same.float(), weights[:, 1].float())
+    shared = shared.new_zeros(n).index_add_(0, example_index, shared)
     both = (mass > 0.5).all(-1)
     gap = torch.where(both, value[:, 0] - value[:, 1], torch.zeros_like(value[:, 0]))
     scaled = [torch.tanh(gap / s) for s in VALUE_SCALES]
     return torch.stack([alike.double(), match[:, 0].double(), match[:, 1].double(), both.double(), *scaled,
-                        asked[:, 0].double(), asked[:, 1].double()], dim=-1).to(reads.dtype)
+                        asked[:, 0].double(), asked[:, 1].double(), shared.double()], dim=-1).to(reads.dtype)
 
 
 def read_targets(examples: Sequence[Any], batch: Any, reads: int = 2) -> torch.Tensor:

@@ -151,6 +151,26 @@ def test_the_number_gap_says_which_read_landed_on_the_larger_number(tokenizer, t
     assert features(singer / singer.sum(-1, keepdim=True))[3:7].abs().sum() == 0
 
 
+def test_the_shared_words_feature_reads_whole_words(tokenizer, tiny_model):
+    """Two reads on the same word weigh 1; on two different numbers 0, though "1,580" and "1917"
+    share digit tokens."""
+    batch = _batch(tokenizer, tiny_model, [_example([])])
+    where = layout(batch)
+    reads, match, centre = torch.randn(1, 2, batch.hidden.shape[-1]), torch.ones(1, 2), _centre(batch)
+
+    def on(first: str, second: str, skip: int = 0) -> torch.Tensor:
+        weights = torch.zeros(1, 2, batch.hidden.shape[1])
+        for r, (word, nth) in enumerate([(first, 0), (second, skip)]):
+            start = [i for i in range(len(CONTEXT)) if CONTEXT.startswith(word, i)][nth]
+            inside = (batch.offsets[0, :, 0] >= start) & (batch.offsets[0, :, 1] <= start + len(word))
+            weights[0, r, inside & (batch.segments[0] == SEG_CONTEXT)] = 1.0
+        weights = weights / weights.sum(-1, keepdim=True)
+        return comparison_features(batch, reads, weights, match, centre, where)[0, -1]
+
+    assert on("born", "born", skip=1) == pytest.approx(1.0)
+    assert on("1,580", "1917") == 0.0
+
+
 def test_supervised_reads_learn_to_land_on_the_supporting_sentences(tokenizer, tiny_model):
     """A few steps of the head alone on fixed hidden states: the reads' weight inside their
     supporting sentences grows (Anna's paragraph has a second sentence to avoid)."""

@@ -7,15 +7,19 @@ so this reads as a multi-hop reader does: find each named entity's paragraph, th
 
 - **Which paragraphs**: each paragraph's title is matched against the question's tokens (cosine of
   centred hidden states; the same name in the question and in a title is the same tokens, so this
-  needs no training). The two best-matching paragraphs are the compared entities, ordered by where
-  the question names them. Session 8 first tried learned queries for this: two reads queried by the
-  question, supervised on the supporting sentences, learned in 150 steps to land on the relation's
-  verb ("founded", "born") in every paragraph alike, 0.4 of each read inside its own sentence.
+  needs no training). The best match is one compared entity; the other is the next best match, or
+  the paragraph whose title the first one's text mentions (a hop: "Was the director of F born in
+  C?" names F, whose paragraph names the director), whichever matches better; they are ordered by
+  where the question names them, a hop's second. Session 8 first tried learned queries for this:
+  two reads queried by the question, supervised on the supporting sentences, learned in 150 steps
+  to land on the relation's verb ("founded", "born") in every paragraph alike, 0.4 of each read
+  inside its own sentence.
 - **Which fact**: inside its paragraph, each read is an attention queried by the question's mean.
-- **What the classifier compares** (`comparison_features`): how alike the two reads are and how much
-  of their weight lies on the same words (the same country), how well each paragraph matched the question (a bridge question names one entity, not
-  two), and the numbers of the sentences the reads land on (which year is earlier: a year is four
-  digit tokens, and ordering two of them from hidden states is more than a head learns from a few
+- **What the classifier compares** (`comparison_features`): how alike the two reads are and how
+  much of their weight lies on the same words (the same country), how much lies on words the
+  question says (the country a bridge question asks about), how well each paragraph matched, and
+  the numbers of the sentences the reads land on (which year is earlier: a year is four digit
+  tokens, and ordering two of them from hidden states is more than a head learns from a few
   hundred examples).
 
 Supervision (`read_targets`, `read_loss`): HotpotQA names the supporting sentence of each compared
@@ -44,7 +48,7 @@ from model.heads.context_reads import input_softmax, weighted_read
 VALUE_SCALES = (3.0, 30.0, 300.0)
 # how alike the two reads are, how well each paragraph's title matched the question, whether both
 # reads landed on sentences with a number, the difference of those numbers at each scale, and how
-# well each read matches a question token, and how much of their weight lies on the same words
+# much of each read's weight lies on words of the question, and how much of both reads' on the same words
 NUM_COMPARISON_FEATURES = 7 + len(VALUE_SCALES)
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?](?=\s|$)|$)")
 _TITLE = re.compile(r"[^\n:]{1,80}:\s")
@@ -60,6 +64,7 @@ class Layout:
     title: torch.Tensor  # bool: the token is part of its paragraph's "Title:" prefix
     value: torch.Tensor  # the value of the first number of the token's sentence; NaN if it has none
     word: torch.Tensor  # which word of its context the token is part of, by its lower-cased text; -1 off the context
+    asked: torch.Tensor  # bool: the token's word is also a word of the question
 
     @property
     def num_paragraphs(self) -> int:
@@ -88,6 +93,11 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             np.array(words, dtype=np.int64).reshape(-1, 3))
 
 
+def _word_texts(context: str) -> list[str]:
+    """The distinct lower-cased words of a context, in the order of their ids in `_structure`."""
+    return list(dict.fromkeys(m.group().lower() for m in _WORD.finditer(context)))
+
+
 def layout(batch: Any) -> Layout:
     """Each context token's paragraph, title flag and sentence number (one host copy per batch)."""
     segments = batch.segments.cpu().numpy()
@@ -97,7 +107,11 @@ def layout(batch: Any) -> Layout:
     title = np.zeros(segments.shape, dtype=bool)
     value = np.full(segments.shape, np.nan)
     word = np.full(segments.shape, -1)
+    asked = np.zeros(segments.shape, dtype=bool)
     structures = [_structure(c) for c in batch.contexts]
+    question_words = [{m.group().lower() for m in _WORD.finditer(q)} for q in batch.questions]
+    words_asked = [np.array([text in question_words[i] for text in _word_texts(c)], dtype=bool)
+                   for i, c in enumerate(batch.contexts)]
     for w, i in enumerate(batch.example_index.tolist()):
         lines, titles, sentences, words = structures[i]
         token = (segments[w] == SEG_CONTEXT) & (ends[w] > starts[w])
@@ -111,9 +125,10 @@ def layout(batch: Any) -> Layout:
             k = (np.searchsorted(words[:, 0], starts[w], side="right") - 1).clip(0)
             in_word = token & (starts[w] < words[k, 1])
             word[w, in_word] = words[k[in_word], 2]
+            asked[w, in_word] = words_asked[i][words[k[in_word], 2]]
     device = batch.hidden.device
     return Layout(torch.from_numpy(paragraph).to(device), torch.from_numpy(title).to(device),
-                  torch.from_numpy(value).to(device), torch.from_numpy(word).to(device))
+                  torch.from_numpy(value).to(device), torch.from_numpy(word).to(device), torch.from_numpy(asked).to(device))
 
 
 class ParagraphReads(nn.Module):
@@ -139,8 +154,10 @@ class ParagraphReads(nn.Module):
 
 @torch.no_grad()
 def _named_paragraphs(batch: Any, centre: torch.Tensor, where: Layout) -> tuple[torch.Tensor, torch.Tensor]:
-    """([n, 2] the paragraphs whose titles best match the question, in the order the question
-    names them; [n, 2] their match, a cosine). With one titled paragraph, both reads take it."""
+    """([n, 2] the two paragraphs compared, in the order the question names them; [n, 2] their
+    match, a cosine): the paragraph whose title best matches the question, and the one that
+    matches it next or is mentioned in the first's text. With one titled paragraph, both reads
+    take it."""
     n, p = batch.num_inputs, where.num_paragraphs
     tokens = F.normalize(batch.hidden.float() - centre.float()[batch.example_index][:, None, :], dim=-1)
     in_title = where.title & (where.paragraph >= 0)
@@ -160,9 +177,23 @@ def _named_paragraphs(batch: Any, centre: torch.Tensor, where: Layout) -> tuple[
     near = similarity >= best[..., None] - 0.05
     position = torch.where(near, torch.arange(near.shape[-1], device=near.device), near.shape[-1]).amin(-1)
     best = best.masked_fill(~titled.view(n, p), -2.0)
-    top, pair = best.topk(min(2, p), dim=-1)
-    if p == 1:
-        top, pair = top.expand(n, 2), pair.expand(n, 2)
+    first = best.argmax(-1)  # [n]
+    # A hop, as in a bridge question ("Was the director of F born in C?" names F only): how well
+    # each title matches a word in the best paragraph's own text ("directed by Kevin Keller").
+    # The second read takes the paragraph the question names or the first one mentions, whichever
+    # matches better, and a paragraph reached by the hop comes second.
+    body = (where.paragraph == first[batch.example_index][:, None]) & ~where.title  # [W, T]
+    mention = torch.einsum("wph,wth->wpt", titles[batch.example_index], tokens).masked_fill(~body[:, None, :], -2.0)
+    hop = mention.new_full((n, p), -2.0).scatter_reduce(
+        0, batch.example_index[:, None].expand(-1, p), mention.amax(-1), "amax")
+    hop = hop.masked_fill(~titled.view(n, p), -2.0)
+    second_match = torch.maximum(best, hop).scatter(1, first[:, None], -3.0)
+    second = second_match.argmax(-1) if p > 1 else first
+    by_hop = hop.gather(1, second[:, None])[:, 0] > best.gather(1, second[:, None])[:, 0]
+    position = position.scatter(1, second[:, None], torch.where(by_hop, near.shape[-1] + 1, position.gather(
+        1, second[:, None])[:, 0])[:, None])
+    pair = torch.stack([first, second], dim=1)
+    top = torch.stack([best.gather(1, first[:, None])[:, 0], second_match.gather(1, second[:, None])[:, 0]], dim=1)
     later = position.gather(1, pair[:, :1]) > position.gather(1, pair[:, 1:])
     order = torch.where(later, torch.tensor([1, 0], device=pair.device), torch.tensor([0, 1], device=pair.device))
     return pair.gather(1, order), top.gather(1, order).clamp_min(-1.0)
@@ -177,11 +208,9 @@ def comparison_features(batch: Any, reads: torch.Tensor, weights: torch.Tensor, 
     centred = F.normalize(reads.float() - centre.float()[:, None, :], dim=-1)
     alike = (centred[:, 0] * centred[:, 1]).sum(-1)
     example_index = batch.example_index
-    # each read's best cosine with a question token: the country a bridge question asks about
-    tokens = F.normalize(batch.hidden.float() - centre.float()[example_index][:, None, :], dim=-1)
-    in_question = (batch.segments == SEG_QUESTION) & batch.attention_mask.bool()
-    asked = torch.einsum("wrh,wth->wrt", centred[example_index], tokens).masked_fill(~in_question[:, None, :], -1.0)
-    asked = asked.new_full((n, 2), -1.0).scatter_reduce(0, example_index[:, None].expand(-1, 2), asked.amax(-1), "amax")
+    # each read's weight on words the question also says: the country a bridge question asks about
+    asked = (weights.float() * where.asked[:, None, :]).sum(-1)
+    asked = asked.new_zeros((n, 2)).index_add_(0, example_index, asked)
     has_value = ~where.value.isnan()
     number_weight = (weights.double() * has_value[:, None, :]).sum(-1)  # [W, 2]
     weighted = (weights.double() * where.value.nan_to_num(0.0)[:, None, :]).sum(-1)

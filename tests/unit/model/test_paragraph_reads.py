@@ -83,6 +83,29 @@ def test_each_read_stays_in_the_paragraph_the_question_names_in_its_place(tokeni
     assert weights.sum(-1).tolist() == pytest.approx([1.0, 1.0])
 
 
+def test_a_bridge_question_hops_to_the_paragraph_the_first_one_mentions(tokenizer, tiny_model):
+    """"Was the director of Anna born in Paris?" names Anna only; Anna's paragraph names Bob, so
+    the second read is Bob's (not the distractor's), and its weight on "Paris" counts as asked."""
+    context = "Anna: Anna is a film. The film was directed by Bob.\nDover: Dover is a town.\nBob: Bob was born in Paris."
+    example = Example(id="b", setting="multihop", task="hotpot_yesno", context=context, answer="yes", answer_type="yes",
+                      question="Was the director of Anna born in Paris?")
+    batch = _batch(tokenizer, tiny_model, [example])
+    head = build_head("yesno", "classification", tiny_model.info, {"labels": ["yes", "no"], "pooling": "compare_reads"})
+    weights = head(batch).read_weights[0]
+    assert _text(batch, 0, weights[0] > 0).startswith("Anna is a film")
+    assert _text(batch, 0, weights[1] > 0) == "Bob was born in Paris."
+    where = layout(batch)
+    on_paris = torch.zeros_like(weights)[None]
+    paris = context.index("Paris")
+    on_paris[0, 1, (batch.offsets[0, :, 0] >= paris) & (batch.offsets[0, :, 1] <= paris + 5)
+             & (batch.segments[0] == SEG_CONTEXT)] = 1.0
+    on_paris[0, 0, where.paragraph[0] == 1] = 1.0  # the distractor's words: none of them asked
+    on_paris = on_paris / on_paris.sum(-1, keepdim=True)
+    features = comparison_features(batch, torch.randn(1, 2, batch.hidden.shape[-1]), on_paris, torch.ones(1, 2),
+                                   _centre(batch), where)[0]
+    assert features[7:9].tolist() == pytest.approx([0.0, 1.0])
+
+
 def test_read_targets_mark_each_supporting_sentence_in_order(tokenizer, tiny_model):
     examples = [_example([FIRST, SECOND]), _example([SECOND])]
     batch = _batch(tokenizer, tiny_model, examples)

@@ -2,7 +2,8 @@
 
 Comparison questions compare one fact of two entities; bridge questions go from a film to its
 director's paragraph. evidence_spans are the whole sentences that state the needed facts (a
-comparison's argument_spans the compared values in them), and extra records the facts themselves
+comparison's argument_spans the compared values in them, a bridge's the director's name and the
+fact asked), and extra records the facts themselves
 so the answer can be recomputed without reading text.
 """
 from __future__ import annotations
@@ -346,13 +347,16 @@ def _bridge(rng: random.Random, task: str, want_yes: bool, split: str) -> tuple[
         "entities": [film.name, director.name], "values": [director.values[relation]],
         "supporting_facts": _supporting(doc, [(film, "director"), (director, fact)]),
     }
+    # the hop's two arguments: the director's name in the film's paragraph, then the fact asked
+    arguments = [doc.slot_span(film.sents["director"], "director"), doc.slot_span(director.sents[fact], relation)]
     if relation == "country":
         extra["asked"] = asked
         yes = asked == director.values["country"]
         return doc, QA("hotpot_yesno", t, q, "yes" if yes else "no", "yes" if yes else "no",
-                       evidence_spans=evidence, extra=extra)
+                       evidence_spans=evidence, argument_spans=arguments, extra=extra)
     span = doc.slot_span(director.sents[fact], relation)
-    return doc, QA("hotpot_span", t, q, span.text, "span", answer_spans=[span], evidence_spans=evidence, extra=extra)
+    return doc, QA("hotpot_span", t, q, span.text, "span", answer_spans=[span], evidence_spans=evidence,
+                   argument_spans=arguments, extra=extra)
 
 
 def generate(n: int, seed: int, split: str = "train") -> list[Example]:

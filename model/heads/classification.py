@@ -28,11 +28,11 @@ from model.heads.labels import number_in_passage
 #                           queried by the question; their product; their difference]: a yes/no
 #                           that compares two facts ("formed earlier than", "the same country") can
 #                           read one fact in each, where a mean over the passage blurs both away;
-#   "compare_reads"         the same six vectors, but read r is a read of the paragraph of the
-#                           entity the question names r-th, and the classifier also gets what
-#                           comparing them needs: how alike they are, how well each paragraph
-#                           matched, the difference of the numbers they land on
-#                           (model/heads/paragraph_reads.py).
+#   "compare_reads"         six vectors too, but read r is a read of the paragraph of the entity
+#                           the question names r-th (or that the first paragraph names: a hop),
+#                           and the classifier also gets what comparing them needs: the words
+#                           they share, the words of the question they read, the gap between
+#                           their sentences' numbers (model/heads/paragraph_reads.py).
 # pooling mode -> how many hidden-size vectors it joins
 _PARTS = {"mean": 1, "cls_question_context": 3, "cls": 1, "question_attention": 6, "compare_reads": 6}
 _READS = ("question_attention", "compare_reads")
@@ -78,9 +78,10 @@ class ClassLabel(BaseModel):
 class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
     POOLING_MODES; supervise_reads (pooling with reads only, default false): train read r to put
-    its weight inside an example's supporting sentence r (model/heads/context_reads.py). A new head pools by the mask ("mean", see new_config); a checkpoint written
-    before pooling was configurable has none in its config and was trained on [CLS], so a head
-    built from such a config keeps "cls"."""
+    its weight on an example's compared value r, else inside its supporting sentence r
+    (model/heads/paragraph_reads.py). A new head pools by the mask ("mean", see new_config); a
+    checkpoint written before pooling was configurable has none in its config and was trained on
+    [CLS], so a head built from such a config keeps "cls"."""
 
     output_model = ClassLabel
 
@@ -98,8 +99,8 @@ class ClassificationHead(Head):
         self.labels = labels
         self.pooling = self.config["pooling"]
         self.supervise_reads = bool(self.config.get("supervise_reads", False))
-        self.reader = {"question_attention": ContextReads, "compare_reads": ParagraphReads}.get(self.pooling)
-        self.reader = self.reader(info.hidden_size) if self.reader else None
+        reader = {"question_attention": ContextReads, "compare_reads": ParagraphReads}.get(self.pooling)
+        self.reader = reader(info.hidden_size) if reader else None
         self.dense = nn.Linear(_PARTS[self.pooling] * info.hidden_size, info.hidden_size)
         # a handful of scalars beside thousands of dimensions: their own layer, so its initial
         # weights are not scaled down by the vectors' fan-in; read at COMPARISON_GAIN
@@ -193,7 +194,7 @@ class ClassificationHead(Head):
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch,
                      tokenizer=None) -> torch.Tensor | dict[str, torch.Tensor]:
         """Each input's class index (-100: not one of the labels); with supervise_reads, a dict of
-        those ("classes") and each read's supporting-sentence tokens ("reads")."""
+        those ("classes") and the tokens each read should land on ("reads", paragraph_reads.read_targets)."""
         index = {label: i for i, label in enumerate(self.labels)}
         classes = torch.tensor([index.get(label_of(ex, self.labels), -100) for ex in examples],
                                device=batch.hidden.device)

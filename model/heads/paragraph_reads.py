@@ -89,8 +89,8 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
                 value = float(number.group().replace(",", "")) if number else np.nan
                 sentences.append((at + sentence.start(), at + sentence.end(), value))
         at += len(line) + 1
-    return (np.array(lines, dtype=float), np.array(titles, dtype=float), np.array(sentences, dtype=float).reshape(-1, 3),
-            np.array(words, dtype=np.int64).reshape(-1, 3))
+    return (np.array(lines, dtype=float), np.array(titles, dtype=float),
+            np.array(sentences, dtype=float).reshape(-1, 3), np.array(words, dtype=np.int64).reshape(-1, 3))
 
 
 def _word_texts(context: str) -> list[str]:
@@ -127,8 +127,7 @@ def layout(batch: Any) -> Layout:
             word[w, in_word] = words[k[in_word], 2]
             asked[w, in_word] = words_asked[i][words[k[in_word], 2]]
     device = batch.hidden.device
-    return Layout(torch.from_numpy(paragraph).to(device), torch.from_numpy(title).to(device),
-                  torch.from_numpy(value).to(device), torch.from_numpy(word).to(device), torch.from_numpy(asked).to(device))
+    return Layout(*(torch.from_numpy(a).to(device) for a in (paragraph, title, value, word, asked)))
 
 
 class ParagraphReads(nn.Module):

@@ -86,7 +86,9 @@ def test_each_read_stays_in_the_paragraph_the_question_names_in_its_place(tokeni
 def test_a_bridge_question_hops_to_the_paragraph_the_first_one_mentions(tokenizer, tiny_model):
     """"Was the director of Anna born in Paris?" names Anna only; Anna's paragraph names Bob, so
     the second read is Bob's (not the distractor's), and its weight on "Paris" counts as asked."""
-    context = "Anna: Anna is a film. The film was directed by Bob.\nDover: Dover is a town.\nBob: Bob was born in Paris."
+    context = ("Anna: Anna is a film. The film was directed by Bob.\n"
+               "Dover: Dover is a town.\n"
+               "Bob: Bob was born in Paris.")
     example = Example(id="b", setting="multihop", task="hotpot_yesno", context=context, answer="yes", answer_type="yes",
                       question="Was the director of Anna born in Paris?")
     batch = _batch(tokenizer, tiny_model, [example])

@@ -10,6 +10,7 @@ log-probabilities), not the decoded text, where a NaN turns silently into some t
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import torch
@@ -63,7 +64,13 @@ def canned_head_batch(hidden_size: int, device: str | torch.device = "cpu", dtyp
     segments = torch.full((1, length), SEG_SPECIAL, dtype=torch.long)
     segments[0, 1:1 + _QUESTION_TOKENS] = SEG_QUESTION
     segments[0, 2 + _QUESTION_TOKENS:2 + _QUESTION_TOKENS + _CONTEXT_TOKENS] = SEG_CONTEXT
+    # Each context token stands for a word of the canned context, with its real character range: a
+    # head that reads the passage's structure (words, sentences, numbers; a yes/no with
+    # compare_reads) must find some there, or its layers that read them are never exercised.
     offsets = torch.zeros(1, length, 2, dtype=torch.long)
+    words = [m.span() for m in re.finditer(r"\w+", CANNED_CONTEXT)]
+    for k in range(_CONTEXT_TOKENS):
+        offsets[0, 2 + _QUESTION_TOKENS + k] = torch.tensor(words[k % len(words)])
     return HeadBatch(
         hidden=hidden,
         attention_mask=torch.ones(1, length, dtype=torch.long, device=device),

@@ -71,10 +71,11 @@ class Layout:
         return int(self.paragraph.max().clamp_min(0)) + 1
 
 
-def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Character ranges of a context's lines ([P, 2]), of their titles ([P, 2]; empty if a line
     has none), of its sentences with their first number ([S, 3]: start, end, value), and of its
-    words with an id that is the same for the same lower-cased text ([K, 3])."""
+    words with an id that is the same for the same lower-cased text ([K, 3]); and the distinct
+    lower-cased words, in the order of their ids."""
     lines, titles, sentences = [], [], []
     ids: dict[str, int] = {}
     words = [(m.start(), m.end(), ids.setdefault(m.group().lower(), len(ids))) for m in _WORD.finditer(context)]
@@ -90,12 +91,7 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
                 sentences.append((at + sentence.start(), at + sentence.end(), value))
         at += len(line) + 1
     return (np.array(lines, dtype=float), np.array(titles, dtype=float),
-            np.array(sentences, dtype=float).reshape(-1, 3), np.array(words, dtype=np.int64).reshape(-1, 3))
-
-
-def _word_texts(context: str) -> list[str]:
-    """The distinct lower-cased words of a context, in the order of their ids in `_structure`."""
-    return list(dict.fromkeys(m.group().lower() for m in _WORD.finditer(context)))
+            np.array(sentences, dtype=float).reshape(-1, 3), np.array(words, dtype=np.int64).reshape(-1, 3), list(ids))
 
 
 def layout(batch: Any) -> Layout:
@@ -110,10 +106,10 @@ def layout(batch: Any) -> Layout:
     asked = np.zeros(segments.shape, dtype=bool)
     structures = [_structure(c) for c in batch.contexts]
     question_words = [{m.group().lower() for m in _WORD.finditer(q)} for q in batch.questions]
-    words_asked = [np.array([text in question_words[i] for text in _word_texts(c)], dtype=bool)
-                   for i, c in enumerate(batch.contexts)]
+    words_asked = [np.array([text in question_words[i] for text in structure[4]], dtype=bool)
+                   for i, structure in enumerate(structures)]
     for w, i in enumerate(batch.example_index.tolist()):
-        lines, titles, sentences, words = structures[i]
+        lines, titles, sentences, words, _ = structures[i]
         token = (segments[w] == SEG_CONTEXT) & (ends[w] > starts[w])
         line = (np.searchsorted(lines[:, 0], starts[w], side="right") - 1).clip(0)
         paragraph[w, token] = line[token]

@@ -108,3 +108,30 @@ def build_tiny_backbone(
     )
     torch.manual_seed(seed)
     return BertModel(config, add_pooling_layer=False)
+
+
+def run_backbone(backbone: PreTrainedModel, inputs: dict[str, torch.Tensor], length_groups: int = 1) -> torch.Tensor:
+    """The last hidden states [B, T, H] of a padded batch.
+
+    With `length_groups` > 1 the rows are sorted by length and run in that many groups, each cut
+    to its own longest row. Real tokens get the same states (attention never reads padding), and
+    less padding is computed: on a CPU a pass costs what its tokens cost, padding included, and a
+    batch of mixed lengths is a third padding (docs/training.md, session 9). The padding positions
+    of the result are then zero. On a GPU one big pass is cheaper than several small ones: keep 1.
+    """
+    mask = inputs["attention_mask"]
+    rows, width = mask.shape
+    groups = min(length_groups, rows)
+    if groups <= 1:
+        return backbone(**inputs).last_hidden_state
+    lengths = mask.sum(dim=1)
+    order = torch.argsort(lengths)
+    hidden: torch.Tensor | None = None
+    for part in torch.tensor_split(order, groups):
+        longest = int(lengths[part].max())
+        states = backbone(**{k: v[part, :longest] for k, v in inputs.items()}).last_hidden_state
+        if hidden is None:
+            hidden = states.new_zeros(rows, width, states.shape[-1])
+        # index_put keeps autograd's graph into every group's states (training backpropagates here)
+        hidden = hidden.index_put((part,), torch.nn.functional.pad(states, (0, 0, 0, width - longest)))
+    return hidden * mask.unsqueeze(-1).to(hidden.dtype)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from model.backbone import BackboneInfo
+from model.backbone import BackboneInfo, run_backbone
 from model.encoding import Encoding
 from model.heads import Head, HeadBatch
 
@@ -21,10 +21,13 @@ class MultiTaskModel(nn.Module):
         self.info = info
         # Counts backbone passes, so tests (and the service) can check "once per input".
         self.backbone_calls = 0
+        # Rows of a batch run in this many groups of similar length (model/backbone.py:
+        # run_backbone); training on a CPU sets it from optim.length_groups.
+        self.length_groups = 1
 
     def encode(self, enc: Encoding) -> HeadBatch:
         self.backbone_calls += 1
-        hidden = self.backbone(**enc.model_inputs()).last_hidden_state
+        hidden = run_backbone(self.backbone, enc.model_inputs(), self.length_groups)
         return HeadBatch.from_encoding(enc, hidden)
 
     def _head_names(self, names: Iterable[str] | None) -> list[str]:

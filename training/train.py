@@ -95,6 +95,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         tokenizer = AutoTokenizer.from_pretrained(str(state_dir / "tokenizer"))
     trained_params = apply_freezing(model.backbone, opt)
     set_dropout(model, opt.dropout)
+    model.length_groups = opt.length_groups
     model.to(device).train()
     optimizer = _optimizer(model, config)
     schedule = LinearSchedule(optimizer, opt.steps, opt.warmup_ratio, opt.time_budget_s)
@@ -184,6 +185,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
 
     # The kept checkpoint is the best one; its metrics are re-measured on the whole held-out set.
     model, tokenizer, manifest = load_model(out)
+    model.length_groups = opt.length_groups
     model.to(device)
     final = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, progress=progress, routes=routes)
     manifest.metrics = {"held_out": final, "step": best_step}

@@ -37,6 +37,7 @@ def main() -> None:
     model, tok, _ = build_model(cfg, [t for e in examples for t in (e.question, e.context, e.answer)])
     counts = apply_freezing(model.backbone, cfg.optim)
     set_dropout(model, cfg.optim.dropout)
+    model.length_groups = cfg.optim.length_groups
     print(f"backbone parameters: {counts['trained']:,} trained, {counts['frozen']:,} frozen")
     model.to(device).train()
     opt = _optimizer(model, cfg)

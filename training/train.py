@@ -176,18 +176,26 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
             bar.set_postfix(loss=f"{loss.item():.3f}", ex_s=f"{rate:.0f}")
             window_examples, window_start = 0, time.time()
         bar.update(1)
-        # The last step always evaluates: the kept checkpoint can be the annealed end.
-        if step % opt.eval_every == 0 or step == opt.steps:
+        if step == opt.steps and best_step is None:
+            # The end is the only checkpoint there will be (a quick run evaluates once): keep it as
+            # it is, and the whole held-out evaluation below measures it once rather than twice.
+            best_step = step
+            save_best({})
+            _save_state(state_dir, model, tokenizer, optimizer, step, best_score, best_step)
+        elif step % opt.eval_every == 0 or step == opt.steps:
+            # The last step always evaluates: the kept checkpoint can be the annealed end.
             _evaluate_and_keep(step)
             window_examples, window_start = 0, time.time()  # examples/s measures training only
     bar.close()
-    log.close()
 
     # The kept checkpoint is the best one; its metrics are re-measured on the whole held-out set.
     model, tokenizer, manifest = load_model(out)
     model.length_groups = opt.length_groups
     model.to(device)
     final = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, progress=progress, routes=routes)
+    if best_step == step and best_score == -math.inf:  # measured only now: the curves get its point
+        log.write(json.dumps({"kind": "eval", "step": step, "metrics": final}) + "\n")
+    log.close()
     manifest.metrics = {"held_out": final, "step": best_step}
     manifest.training["wall_seconds"] = round(time.time() - t0, 1)
     (out / MANIFEST).write_text(manifest.model_dump_json(indent=2))

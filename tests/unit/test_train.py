@@ -63,6 +63,23 @@ def test_resume_continues_from_the_saved_step(resumed):
     assert set(model.heads) == {"span", "multispan", "answer_type", "yesno", "number", "summary"}
 
 
+def test_a_run_that_evaluates_only_at_its_end_evaluates_once(tmp_path, monkeypatch):
+    import training.train as train_module
+
+    calls = []
+    real = train_module.evaluate_model
+    monkeypatch.setattr(train_module, "evaluate_model", lambda *a, **kw: calls.append(kw.get("limit")) or real(*a, **kw))
+    out = tmp_path / "once"
+    manifest = train(load_config(preset="tiny", overrides={**SMALL, "optim.steps": 6, "optim.eval_every": 6}), out,
+                     progress=False)
+    assert calls == [None]  # the whole held-out set, once: no second, partial pass at the last step
+    assert manifest.metrics["step"] == 6 and manifest.metrics["held_out"]["score"] >= 0.0
+    assert read_manifest(out).metrics == manifest.metrics
+    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [6] and evals[0]["metrics"] == manifest.metrics["held_out"]
+    assert json.loads((out / "train_state" / "state.json").read_text())["step"] == 6
+
+
 def test_bad_config_fails_before_training(tmp_path, capsys):
     assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "x"), "--set", "optim.stepz=3"]) == 2
     assert "optim.stepz: unknown field" in capsys.readouterr().err

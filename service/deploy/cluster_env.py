@@ -35,6 +35,32 @@ def direct_ingress_enabled(env: Mapping[str, str] | None = None) -> bool:
     return env.get(DIRECT_INGRESS_ENV, default) == "1" or env.get(HA_PROXY_ENV, "0") == "1"
 
 
+# Serve's on/off flags this project documents. Serve reads "1" as on and ANY other value as off
+# (constants_utils.get_env_bool), so `true` or `yes` would silently mean off: the build refuses them.
+SERVE_FLAGS = (DIRECT_INGRESS_ENV, HA_PROXY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
+               "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "RAY_SERVE_LOG_TO_STDERR")
+CONTROL_LOOP_ENV = "RAY_SERVE_CONTROL_LOOP_INTERVAL_S"
+
+
+def env_problems(env: Mapping[str, str] | None = None) -> list[str]:
+    """What in the cluster's environment Serve would read otherwise than it says: each names the
+    variable and the fix. The app is built in the cluster's environment (`serve deploy`), so the
+    build reports them before any replica starts."""
+    env = os.environ if env is None else env
+    problems = [f"{name}={env[name]!r} in the cluster's environment: Serve reads only 1 as on and anything else as off; "
+                f"set it to 1 or 0 in the environment of `ray start` (docs/service.md, Deploy)"
+                for name in SERVE_FLAGS if name in env and env[name] not in ("0", "1")]
+    if CONTROL_LOOP_ENV in env:
+        try:
+            ok = float(env[CONTROL_LOOP_ENV]) >= 0
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{CONTROL_LOOP_ENV}={env[CONTROL_LOOP_ENV]!r} in the cluster's environment: Serve's processes "
+                            f"fail at start on it; set seconds >= 0 (this project's clusters use {SERVE_CLUSTER_ENV[CONTROL_LOOP_ENV]})")
+    return problems
+
+
 def with_serve_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """`env` (default: this process's environment) with SERVE_CLUSTER_ENV's values where it has none."""
     base = dict(os.environ if env is None else env)

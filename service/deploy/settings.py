@@ -12,7 +12,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV, direct_ingress_enabled
+from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV, direct_ingress_enabled, env_problems
 from service.deploy.stages import BackboneStage, HeadStage, RouterStage, _Strict
 
 CHECKPOINT_ENV = "WIYH_CHECKPOINT"
@@ -188,7 +188,7 @@ def load_settings(args: dict[str, Any] | None, environ: Mapping[str, str] | None
         raise ServiceConfigError(
             "the service settings (applications[].args of the Serve config) are invalid:\n" + "\n".join(lines)
         ) from None
-    problems = ingress_problems(settings, environ)
+    problems = env_problems(environ) + ingress_problems(settings, environ)
     if problems:
         raise ServiceConfigError("the service settings (applications[].args of the Serve config) are invalid:\n"
                                  + "\n".join(f"  {p}" for p in problems))

@@ -55,3 +55,18 @@ def test_a_misspelt_ingress_lists_the_valid_values():
 ])
 def test_direct_ingress_is_read_from_the_environment_as_serve_reads_it(env, enabled):
     assert direct_ingress_enabled(env) is enabled
+
+
+@pytest.mark.parametrize("name", ["RAY_SERVE_ENABLE_DIRECT_INGRESS", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"])
+def test_a_serve_flag_spelt_other_than_0_or_1_is_refused_since_serve_would_read_it_as_off(name):
+    # Serve reads only "1" as on: `true` would silently run with the flag off
+    with pytest.raises(ServiceConfigError) as err:
+        load_settings({}, environ={name: "true"})
+    assert f"{name}='true'" in str(err.value) and "1 or 0" in str(err.value) and "ray start" in str(err.value)
+    assert load_settings({}, environ={name: "0"}).router.ingress == "proxy"
+
+
+def test_a_control_loop_interval_that_is_not_seconds_is_refused_with_the_value_to_use():
+    with pytest.raises(ServiceConfigError, match=r"RAY_SERVE_CONTROL_LOOP_INTERVAL_S='1s'.*seconds >= 0.*1\.0"):
+        load_settings({}, environ={"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "1s"})
+    assert load_settings({}, environ={"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "2.5"}).router.ingress == "proxy"

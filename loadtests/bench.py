@@ -65,8 +65,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ray-cpus", type=int, default=None,
                    help="logical CPUs of the benchmark's Ray node (default: the machine's); more lets the GPU config's "
                         "CPU asks fit when its structure is tried on a small CPU machine")
+    p.add_argument("--cluster-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="more environment for the Serve cluster's processes, as `ray start` would get it (repeatable; "
+                        "e.g. RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0): Serve's flags are cluster-wide, so "
+                        "compare two settings in two runs back to back")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     args = p.parse_args(argv)
+    try:
+        args.cluster_env = dict(item.split("=", 1) for item in args.cluster_env)
+    except ValueError:
+        p.error(f"--cluster-env takes KEY=VALUE, got {args.cluster_env}")
     args.modes = [m for m in args.modes.split(",") if m]
     unknown = sorted(set(args.modes) - set(MODES))
     if unknown:
@@ -110,7 +118,8 @@ def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
     return run_in_process(mode, probe, work)
 
 
-def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None = None) -> list[ModeResult]:
+def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None = None,
+                cluster_env: dict[str, str] | None = None) -> list[ModeResult]:
     """Every mode up at once (Serve apps side by side under their own route prefixes, the
     in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
 
@@ -132,7 +141,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     # The cluster environment a deployment gets from the demo's `ray start` (cluster_env.py);
     # direct ingress is cluster-wide, so with colocated_direct every Serve mode runs with it (the
     # proxy keeps serving the others, and their replicas listen on a port nobody calls).
-    env = DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV
+    env = {**(DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV), **(cluster_env or {})}
     local = LocalServe(num_cpus=ray_cpus, serve_env=env).__enter__() if served else None
     urls: dict[str, str] = {}
     try:
@@ -254,11 +263,12 @@ def main(argv: list[str] | None = None) -> Report:
                           torch_threads=config["backbone"].get("torch_threads")),
     )
     print(f"checkpoint {checkpoint}: heads {order} ({linear} linear); cells {[c.label for c in plan.cells()]}", flush=True)
-    report = Report(plan=plan, started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), device_name=device_name(args.device), modes=[])
+    report = Report(plan=plan, started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), device_name=device_name(args.device), modes=[],
+                    cluster_env=args.cluster_env)
     modes = [m for m in MODES if m in args.modes]
     with tempfile.TemporaryDirectory(prefix="wiyh-bench-") as work:
         memory = {m: probe_memory(m, plan, Path(work)) for m in modes if m in IN_PROCESS_MODES}
-    report.modes = measure_all(modes, plan, config, memory, args.ray_cpus)
+    report.modes = measure_all(modes, plan, config, memory, args.ray_cpus, args.cluster_env)
 
     from loadtests.bytes_moved import measure_bytes
     from loadtests.inputs import sample_requests

@@ -113,7 +113,8 @@ def markdown(report: Report) -> str:
         "",
         f"checkpoint `{plan.checkpoint}`; {plan.seconds:g} s per cell in {plan.rounds} interleaved rounds; batches of {plan.batching.max_batch_size}, "
         f"{plan.batching.wait_s * 1000:g} ms wait; {plan.dtype} on {plan.device}. Every request asks every head "
-        f"({len(plan.head_order)}) unless a head count is given. Ratios are to (a) at the same cell.",
+        f"({len(plan.head_order)}) unless a head count is given. Ratios are to (a) at the same cell."
+        + (f" Serve cluster environment beyond cluster_env.py: {report.cluster_env}." if report.cluster_env else ""),
         "",
         "| mode | cell | req/s | p50 ms | p95 ms | p99 ms | vs (a) | failed | peak MiB | other load |",
         "|---|---|---|---|---|---|---|---|---|---|",

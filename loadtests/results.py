@@ -127,6 +127,7 @@ class Report(BaseModel):
     started: str
     device_name: str
     modes: list[ModeResult]
+    cluster_env: dict[str, str] = Field(default_factory=dict)  # --cluster-env: beyond cluster_env.py's
     bytes_per_request: BytesPerRequest | None = None
     goals: list[Goal] = Field(default_factory=list)
     wall_s: float = 0.0

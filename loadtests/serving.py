@@ -14,9 +14,13 @@ import httpx
 
 from loadtests.checks import Catalog, check_batch, check_predict
 from service.demo.cluster import free_port  # one definition: the demo picks its ports the same way
+from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV
 
 
 Placement = Literal["replica", "colocated"]
+
+# The cluster variables the application's build reads (service.deploy.settings.ingress_problems).
+BUILD_READS = (DIRECT_INGRESS_ENV, HA_PROXY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED")
 
 
 def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str],
@@ -102,9 +106,12 @@ class LocalServe:
 
         # This process builds the applications (serve.run), as `ray start`'s environment builds them
         # for `serve deploy`: the build checks the settings against the cluster's environment
-        # (settings.ingress_problems), so it gets the cluster's variables for as long as the cluster runs.
-        self._saved_env = {k: os.environ.get(k) for k in self.serve_env}
-        os.environ.update(self.serve_env)
+        # (settings.ingress_problems), so it gets the variables that check reads for as long as the
+        # cluster runs. Only those: this process is a client too, and a flag such as
+        # RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0 would change how its own handle calls run.
+        exported = {k: v for k, v in self.serve_env.items() if k in BUILD_READS}
+        self._saved_env = {k: os.environ.get(k) for k in exported}
+        os.environ.update(exported)
         self.temp_dir = tempfile.mkdtemp(prefix="wiyh-serve-", dir="/tmp")
         head = {"include_dashboard": False, "temp_dir": self.temp_dir, "dashboard_agent_listen_port": free_port(),
                 "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),

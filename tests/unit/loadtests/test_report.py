@@ -126,3 +126,18 @@ def test_a_cell_with_no_answer_survives_the_json_round_trip(tmp_path):
     again = load(tmp_path / "bench.json").mode("colocated").at(silent).summary
     assert again.requests == 0 and again.failures == 7 and again.throughput == 0
     assert all(v != v for v in (again.p50_ms, again.p99_ms, again.mean_ms))  # NaN again
+
+
+def test_the_cluster_environment_a_run_was_given_is_parsed_kept_and_printed(tmp_path):
+    from loadtests.bench import parse_args
+
+    args = parse_args(["--cluster-env", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0", "--cluster-env", "A=b=c"])
+    assert args.cluster_env == {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "A": "b=c"}
+    with pytest.raises(SystemExit):
+        parse_args(["--cluster-env", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"])
+    r = report()
+    r.cluster_env = args.cluster_env
+    assert "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD" in markdown(r)
+    write(r, tmp_path)
+    assert load(tmp_path / "bench.json").cluster_env == args.cluster_env
+    assert "cluster environment" not in markdown(report())  # a run with cluster_env.py's alone says nothing extra

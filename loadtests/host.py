@@ -40,7 +40,7 @@ def serve(app: str) -> Reading:
     reading: Reading = {}
     for deployment in status.deployments:
         handle = ray_serve.get_deployment_handle(deployment, app_name=app)
-        snap = handle.host_cost.remote().result(timeout_s=30)
+        snap = handle.host_cost.remote().result(timeout_s=180)  # a starved replica (nice 15 next to training) took over 30 s
         role = "heads" if deployment.startswith("head_") else deployment
         reading[role] = add(reading[role], snap) if role in reading else snap
     cpu = cpu_by_role(app)

@@ -25,6 +25,15 @@ DIRECT_INGRESS_ENV = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
 HA_PROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"  # Serve's HAProxy in front of the replicas' ports (implies direct ingress)
 DIRECT_INGRESS_CLUSTER_ENV: dict[str, str] = {**SERVE_CLUSTER_ENV, DIRECT_INGRESS_ENV: "1"}
 
+# A platform engineer's choice, not set by our scripts: with it at 0, Serve's replica runs our
+# request code on its own event loop (where direct ingress's uvicorn hands it the request) instead
+# of passing every request to a second thread's loop and back (Serve's default; part of
+# RAY_SERVE_THROUGHPUT_OPTIMIZED). It asks that no user code block the loop, which ours does not: the
+# model runs in replica/compute.py's worker thread, sync methods in Serve's thread pool. On the 2-core
+# machine it changed the router's CPU per request by less than the noise (docs/service.md, Speed,
+# session 9); tests/integration/test_direct_ingress.py runs with it and checks it takes effect.
+USER_CODE_THREAD_ENV = "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"
+
 
 def direct_ingress_enabled(env: Mapping[str, str] | None = None) -> bool:
     """Whether Serve in a process with `env` (default: this one's) runs direct ingress, as Serve
@@ -37,7 +46,7 @@ def direct_ingress_enabled(env: Mapping[str, str] | None = None) -> bool:
 
 # Serve's on/off flags this project documents. Serve reads "1" as on and ANY other value as off
 # (constants_utils.get_env_bool), so `true` or `yes` would silently mean off: the build refuses them.
-SERVE_FLAGS = (DIRECT_INGRESS_ENV, HA_PROXY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
+SERVE_FLAGS = (DIRECT_INGRESS_ENV, HA_PROXY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED", USER_CODE_THREAD_ENV,
                "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "RAY_SERVE_LOG_TO_STDERR")
 CONTROL_LOOP_ENV = "RAY_SERVE_CONTROL_LOOP_INTERVAL_S"
 

@@ -3,6 +3,7 @@ runner (model code, in a thread so the replica keeps accepting calls while it co
 hidden states on once, and record metrics."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -163,3 +164,9 @@ class Router:
     def host_cost(self) -> dict:
         """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
         return host_cost_reading()
+
+    async def event_loop_thread(self) -> str:
+        """The thread our request code runs on: Serve's replica loop ("AsyncIO Thread: default") under
+        RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 (service/deploy/cluster_env.py), else Serve's
+        user-code thread. The direct-ingress test checks the cluster setting took effect with it."""
+        return threading.current_thread().name

@@ -5,8 +5,9 @@ package's cluster (conftest.py) lives in the test process and has it off.
 
     python -m tests.integration.direct_app CHECKPOINT
 
-Prints one JSON line {"proxy": URL, "direct": URL} once both answer /health/ready, then serves
-until its stdin closes, then stops its cluster."""
+Prints one JSON line {"proxy": URL, "direct": URL, "router_thread": NAME} once both answer
+/health/ready (NAME: the thread the router replica runs our request code on), then serves until
+its stdin closes, then stops its cluster."""
 from __future__ import annotations
 
 import json
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 
 import yaml
+from ray import serve
 
 from loadtests.serving import LocalServe
-from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
+from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, USER_CODE_THREAD_ENV
 from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +28,9 @@ HANG_S = 1.0
 SLOTS = 8  # the router's max_ongoing_requests (>= the backbone's batch) and as many queued
 # Serve keeps a stopping ingress replica's port open this long for a load balancer to notice
 # (30 s by default); nothing balances here, and the test's teardown would wait for it.
-CLUSTER_ENV = {**DIRECT_INGRESS_CLUSTER_ENV, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0"}
+# Serve runs our request code on the replica's own loop (USER_CODE_THREAD_ENV=0, the option
+# cluster_env.py describes), so every check below holds with it too.
+CLUSTER_ENV = {**DIRECT_INGRESS_CLUSTER_ENV, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0", USER_CODE_THREAD_ENV: "0"}
 
 
 def app_args(checkpoint: str) -> dict:
@@ -46,7 +50,8 @@ def app_args(checkpoint: str) -> dict:
 def main(checkpoint: str) -> None:
     with LocalServe(num_cpus=2, serve_env=CLUSTER_ENV) as local:
         direct = local.deploy_direct(app_args(checkpoint), APP, route_prefix=PREFIX, ready_timeout_s=180)
-        print(json.dumps({"proxy": local.url + PREFIX, "direct": direct}), flush=True)
+        thread = serve.get_deployment_handle("router", APP).event_loop_thread.remote().result(timeout_s=60)
+        print(json.dumps({"proxy": local.url + PREFIX, "direct": direct, "router_thread": thread}), flush=True)
         sys.stdin.read()  # until the test closes it
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.direct_app import HANG, SLOTS
+from tests.integration.direct_app import CLUSTER_ENV, HANG, SLOTS
 from tests.integration.overload import flood, median_seconds
 from tests.integration.test_service import body_for
 
@@ -75,3 +75,23 @@ def test_overload_on_the_direct_port_is_refused_at_once_and_every_accepted_reque
     assert refused and len(served) >= SLOTS, answers
     assert all(retry == "2" for _, retry, _ in refused)  # router.retry_after_s, as the proxy sends it
     assert median_seconds(refused) < min(seconds for _, _, seconds in served), answers
+
+
+def test_serves_request_timeout_answers_408_and_the_replica_keeps_answering(urls):
+    # Serve's own bound on a request (x-request-timeout-seconds, or http_options.request_timeout_s)
+    # cancels our code wherever it waits; a request merged into the same pass is not harmed
+    body = body_for("squad")
+    body["inputs"]["question"] = f"{HANG} {body['inputs']['question']}"
+    with httpx.Client(timeout=60) as client:
+        late = client.post(f"{urls['direct']}/v1/predict", json=body, headers={"x-request-timeout-seconds": "0.3"})
+        assert late.status_code == 408, late.text  # the hanging head takes HANG_S: a 200 would mean no timeout
+        after = client.post(f"{urls['direct']}/v1/predict", json=body_for("squad"))
+        assert after.status_code == 200, after.text
+
+
+def test_the_clusters_user_code_setting_reaches_the_router_replica(urls):
+    # service/deploy/cluster_env.py: with RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 our request
+    # code runs on the replica's own loop (Ray's "AsyncIO Thread: default"), else on Serve's extra
+    # thread; this fails when Serve stops reading the variable or runs user code elsewhere
+    on_replica_loop = CLUSTER_ENV.get("RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "1") == "0"
+    assert urls["router_thread"].startswith("AsyncIO Thread") is on_replica_loop, urls["router_thread"]

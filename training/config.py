@@ -149,8 +149,8 @@ class OptimConfig(_Strict):
     # run of a few hundred steps over thousands of examples is not the regime dropout is for.
     dropout: float | None = Field(None, ge=0, lt=1)
     # The backbone runs each batch in this many groups of rows of similar length, each cut to its
-    # longest row (model/backbone.py: run_backbone): the same numbers, a fifth less CPU time a step
-    # when lengths vary (docs/training.md, session 9). 1 on a GPU, where one big pass is cheaper.
+    # longest row (model/backbone.py: run_backbone): the same numbers, 0.88x the CPU time of a quick
+    # step (docs/training.md, session 9). 1 on a GPU, where one big pass is cheaper.
     length_groups: int = Field(1, ge=1)
     # Stop once training steps have run this long (then evaluate and keep the best as usual);
     # the learning rate decays to zero over whichever ends first, steps or budget. For a slot

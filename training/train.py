@@ -105,6 +105,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     sampler = TaskSampler(train_sets, opt.sampling, opt.seed, opt.task_weights)
 
     step, best_score, best_step = 0, -math.inf, None
+    kept_unmeasured = False  # the end was kept without an evaluation: the final one is its first
     train_seconds = 0.0
     log_path = out / "metrics.jsonl"
     if resume:
@@ -179,7 +180,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         if step == opt.steps and best_step is None:
             # The end is the only checkpoint there will be (a quick run evaluates once): keep it as
             # it is, and the whole held-out evaluation below measures it once rather than twice.
-            best_step = step
+            best_step, kept_unmeasured = step, True
             save_best({})
             _save_state(state_dir, model, tokenizer, optimizer, step, best_score, best_step)
         elif step % opt.eval_every == 0 or step == opt.steps:
@@ -193,7 +194,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     model.length_groups = opt.length_groups
     model.to(device)
     final = evaluate_model(model, tokenizer, eval_sets, config.tasks, encoding, progress=progress, routes=routes)
-    if best_step == step and best_score == -math.inf:  # measured only now: the curves get its point
+    if kept_unmeasured:  # measured only now: the curves get its point
         log.write(json.dumps({"kind": "eval", "step": step, "metrics": final}) + "\n")
     log.close()
     manifest.metrics = {"held_out": final, "step": best_step}

@@ -247,9 +247,10 @@ def read_targets(examples: Sequence[Any], batch: Any, reads: int = 2) -> torch.T
 
 def read_loss(weights: torch.Tensor, targets: torch.Tensor, example_index: torch.Tensor,
               num_inputs: int) -> torch.Tensor | None:
-    """Mean over supervised reads of -log(the read's weight inside its supporting sentence). A
-    read is supervised where its input has supporting sentences and the read can reach its own
-    (a bridge question names one paragraph: its second read may be in another); None if none."""
+    """Mean over supervised reads of -log(the read's weight on its target: its compared value or
+    supporting sentence, read_targets). A read is supervised where its input has targets and the
+    read can reach its own (a bridge question names one paragraph: its second read may be in
+    another); None if none."""
     inside = (weights.float() * targets).sum(-1)  # [W, R]
     reachable = ((weights > 0) & targets).any(-1).float()
     mass = inside.new_zeros((num_inputs, inside.shape[1])).index_add_(0, example_index, inside)

@@ -48,6 +48,8 @@
   const fmt = (x) => (typeof x === "number" ? x.toFixed(2) : "—");
   const pct = (x) => (typeof x === "number" ? `${(x * 100).toFixed(0)}%` : "—");
   const quote = (s) => `“${s}”`;
+  // what a yes/no that compares two facts (pooling compare_reads) read: "compared “1917” with “1956”"
+  const comparedText = (o) => `compared ${o.compared.map((s) => quote(s.text)).join(" with ")}`;
   const clip = (s, n) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
   function colourOf(head) {
@@ -158,7 +160,7 @@
     classification: {
       // a yes/no that compares two facts (pooling compare_reads) says which two it read
       spans: (o) => (o.compared || []).map((s, i) => ({ ...s, rank: i + 1 })),
-      describe: (o) => `${o.label} (${pct(o.score)})` + (o.compared ? `, compared ${o.compared.map((s) => quote(s.text)).join(" with ")}` : ""),
+      describe: (o) => `${o.label} (${pct(o.score)})` + (o.compared ? `, ${comparedText(o)}` : ""),
       confidence: (o) => o.score,
       body(o, head) {
         const bars = el("div", { class: `bars ${colourOf(head)}`, role: "list", "aria-label": `${head} probabilities` });
@@ -172,7 +174,7 @@
             el("span", { class: top.trim(), text: pct(p) }));
         }
         if (!o.compared) return bars;
-        return el("div", {}, bars, el("p", { class: "meta gen-compared", text: `compared ${o.compared.map((s) => quote(s.text)).join(" with ")}` }));
+        return el("div", {}, bars, el("p", { class: "meta gen-compared", text: comparedText(o) }));
       },
     },
     generative: {

@@ -3,8 +3,8 @@
 Comparison questions compare one fact of two entities; bridge questions go from a film to its
 director's paragraph. evidence_spans are the whole sentences that state the needed facts (a
 comparison's argument_spans the compared values in them, a bridge's the director's name and the
-fact asked), and extra records the facts themselves
-so the answer can be recomputed without reading text.
+fact asked), and extra records the facts themselves so the answer can be recomputed without
+reading text.
 """
 from __future__ import annotations
 
@@ -354,7 +354,7 @@ def _bridge(rng: random.Random, task: str, want_yes: bool, split: str) -> tuple[
         yes = asked == director.values["country"]
         return doc, QA("hotpot_yesno", t, q, "yes" if yes else "no", "yes" if yes else "no",
                        evidence_spans=evidence, argument_spans=arguments, extra=extra)
-    span = doc.slot_span(director.sents[fact], relation)
+    span = arguments[1]  # the fact asked is the answer
     return doc, QA("hotpot_span", t, q, span.text, "span", answer_spans=[span], evidence_spans=evidence,
                    argument_spans=arguments, extra=extra)
 

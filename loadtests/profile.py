@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml")
     p.add_argument("--placement", choices=["replica", "colocated"], default="replica")
     p.add_argument("--heads", type=int, default=0, help="heads per request, target first (0: every head, each input's task)")
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=8, help="clients; 0: no request at all (what the processes do idle)")
     p.add_argument("--seconds", type=float, default=12)
     p.add_argument("--ingress", choices=["proxy", "direct"], default="proxy",
                    help="direct: a cluster with Serve's direct ingress, the clients on the router replica's own port")
@@ -95,14 +95,14 @@ def main(argv: list[str] | None = None) -> None:
     from loadtests.cells import requests_for
     from loadtests.checkpoints import sweep_order
     from loadtests.inputs import sample_requests
-    from loadtests.measure import closed_loop
+    from loadtests.measure import LoopResult, closed_loop
     from loadtests.results import Batching, Cell, Plan
     from loadtests.serving import LocalServe, ServeCaller, placement_args
 
     order, linear = sweep_order(checkpoint)
-    plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[args.concurrency], head_counts=[], heads_concurrency=args.concurrency,
+    plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[max(args.concurrency, 1)], head_counts=[], heads_concurrency=max(args.concurrency, 1),
                 head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
-    requests = requests_for(Cell(concurrency=args.concurrency, heads=args.heads), plan, sample_requests(10))
+    requests = requests_for(Cell(concurrency=max(args.concurrency, 1), heads=args.heads), plan, sample_requests(10))
     base_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
     from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> None:
 
         caller = ServeCaller(url)
         measured: dict = {}
-        load = threading.Thread(target=lambda: measured.update(r=asyncio.run(closed_loop(caller, requests, args.concurrency, args.seconds + 6))))
+        if args.concurrency:
+            load = threading.Thread(target=lambda: measured.update(r=asyncio.run(closed_loop(caller, requests, args.concurrency, args.seconds + 6))))
+        else:  # idle: the background work every process does with no request (polling, health checks, metrics)
+            load = threading.Thread(target=lambda: measured.update(r=LoopResult(latencies_ms=[], failures=0, seconds=args.seconds + 6)))
         load.start()
         time.sleep(3)  # warm: the first batches pay lazy initialisation
         spies = {name: subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", str(args.rate),

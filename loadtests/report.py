@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from loadtests.results import LABELS, Cell, Goal, ModeResult, Report
-from service.pipeline.hostcost import FORWARD, STAGES, TOTAL
+from service.pipeline.hostcost import FORWARD, HEALTH_CHECK, STAGES, TOTAL
 
 HOST = "host_ms_per_request."
 
@@ -201,12 +201,14 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
     rest = sorted(k for k in keys if k.endswith(": other"))
     lines = ["", f"Host cost at {cell.label}: CPU ms per request outside the model's forward pass, by stage "
                  "(service/pipeline/hostcost.py; `<process>: other` is that process's CPU no stage names: Serve, asyncio, "
-                 "HTTP, pickling), less the CPU it spends with no request at all (measured for 5 s before the cells; "
-                 "`total with background` keeps it). The forward pass (not in the total) is shown for scale.", "",
+                 "HTTP, pickling), less the CPU it spends there with no request at all (measured for 5 s before the cells; "
+                 "`total with background` keeps it). The forward pass and Serve's health checks (a canned input through "
+                 "the model every few seconds, with or without requests) are not in the total; they are shown for scale.", "",
              "| stage | " + " | ".join(LABELS[m.mode] for m in modes) + " |", "|---|" + "---|" * len(modes)]
-    for stage in [*named, *rest, TOTAL, "total with background", FORWARD]:
+    apart = {FORWARD: f"({FORWARD}: model, not host)", HEALTH_CHECK: "(health checks: background, not host)"}
+    for stage in [*named, *rest, TOTAL, "total with background", *(s for s in apart if s in keys)]:
         values = [host_ms(m, cell, stage) for m in modes]
-        name = f"**{stage}**" if stage == TOTAL else (f"({stage}: model, not host)" if stage == FORWARD else stage)
+        name = f"**{stage}**" if stage == TOTAL else apart.get(stage, stage)
         lines.append(f"| {name} | " + " | ".join(_fmt(v, ".2f") for v in values) + " |")
     return lines
 

@@ -10,6 +10,9 @@ total per stage; the benchmark reads the totals before and after a cell (`snapsh
   the compute thread) do not leak into it. Stages nest: a parent's share is its own time only.
 - The forward pass is timed with the whole process's CPU clock (`whole_process=True`): torch
   runs it on a pool of threads besides the caller. It is the part a host-cost figure leaves out.
+- Serve's health checks (a canned input through the model every `health_check_period_s`) are
+  their own stage, left out of the host cost too: the replica runs them with or without requests,
+  so they cost per second, not per request.
 - Blocks that await are never timed here (the clock would count whatever else ran meanwhile);
   what no stage names (Serve's own code, asyncio, HTTP parsing, pickling) is reported per process
   as its unattributed rest, so the stages always sum to the process's CPU time.
@@ -23,8 +26,11 @@ from contextlib import contextmanager
 from typing import Iterator, Mapping
 
 FORWARD = "forward"
+HEALTH_CHECK = "health_check"
 # The named stages, in the order of a request's path (a report lists them so).
 STAGES = ("router", "tokenise", "batch", FORWARD, "decode", "payload", "explanation", "schema_json")
+# Stages a host cost leaves out: the model's own work, and the background self-test.
+NOT_HOST = (FORWARD, HEALTH_CHECK)
 TOTAL = "total"
 
 
@@ -71,10 +77,27 @@ Snapshot = Mapping[str, "float | Mapping[str, float]"]
 
 
 def idle_rates(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], seconds: float) -> dict[str, float]:
-    """CPU seconds per second each process spends with no request to serve (Serve's controller
-    polling, health checks, metrics pushes), from two readings `seconds` apart."""
-    return {role: max(0.0, float(after[role]["process_cpu_s"]) - float(before.get(role, after[role])["process_cpu_s"])) / max(seconds, 1e-9)  # type: ignore[arg-type]
-            for role in after}
+    """CPU seconds per second each process spends, outside its named stages, with no request to
+    serve (Serve's controller polling, its replicas' metrics pushes, Ray's core worker), from two
+    readings `seconds` apart."""
+    rates = {}
+    for role, end in after.items():
+        start = before.get(role, end)
+        rest = _rest(start, end)
+        rates[role] = max(0.0, rest) / max(seconds, 1e-9)
+    return rates
+
+
+def _rest(start: Snapshot, end: Snapshot) -> float:
+    """A process's CPU seconds between two readings that no stage names."""
+    process = float(end["process_cpu_s"]) - float(start["process_cpu_s"])  # type: ignore[arg-type]
+    return process - sum(_stage_deltas(start, end).values())
+
+
+def _stage_deltas(start: Snapshot, end: Snapshot) -> dict[str, float]:
+    before = start.get("stages") or {}
+    return {stage: float(spent) - float(before.get(stage, 0.0))  # type: ignore[union-attr]
+            for stage, spent in (end.get("stages") or {}).items()}  # type: ignore[union-attr]
 
 
 def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], requests: int,
@@ -82,26 +105,20 @@ def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], re
     """CPU ms per request outside the forward pass, by stage, between two readings of every
     process of a mode ({role: snapshot}; a role with no stages, e.g. Serve's HTTP proxy, is all
     rest). Keys: each named stage (summed over processes), "<role>: other" for what no stage
-    names in that process, "total" (their sum) and "forward" (the model, not in the total).
-    `idle`: each process's CPU per second without requests (idle_rates); that much of the
+    names in that process, "total" (their sum), and the stages not in the total (NOT_HOST: the
+    forward pass, the health checks) apart.
+    `idle`: each process's unnamed CPU per second without requests (idle_rates); that much of the
     `seconds` between the readings is taken out of its rest, so a slow cell does not count the
     background work of its long wall time as the cost of its few requests."""
     requests = max(requests, 1)
     per: dict[str, float] = defaultdict(float)
-    forward = 0.0
+    apart: dict[str, float] = dict.fromkeys(NOT_HOST, 0.0)
     for role, end in after.items():
         start = before.get(role, {"process_cpu_s": end["process_cpu_s"], "stages": {}})
-        process = float(end["process_cpu_s"]) - float(start["process_cpu_s"])  # type: ignore[arg-type]
-        named = 0.0
-        for stage, seconds in (end.get("stages") or {}).items():  # type: ignore[union-attr]
-            spent = float(seconds) - float((start.get("stages") or {}).get(stage, 0.0))  # type: ignore[union-attr]
-            named += spent
-            if stage == FORWARD:
-                forward += spent
-            else:
-                per[stage] += spent
-        per[f"{role}: other"] += process - named - (idle or {}).get(role, 0.0) * seconds
+        for stage, spent in _stage_deltas(start, end).items():
+            (apart if stage in NOT_HOST else per)[stage] += spent
+        per[f"{role}: other"] += _rest(start, end) - (idle or {}).get(role, 0.0) * seconds
     out = {k: v * 1000 / requests for k, v in per.items()}
     out[TOTAL] = sum(out.values())
-    out[FORWARD] = forward * 1000 / requests
+    out.update({k: v * 1000 / requests for k, v in apart.items()})
     return out

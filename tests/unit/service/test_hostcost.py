@@ -2,7 +2,7 @@
 sums to the total, whatever the processes and stages."""
 import pytest
 
-from service.pipeline.hostcost import FORWARD, TOTAL, StageClock, host_split, idle_rates
+from service.pipeline.hostcost import FORWARD, HEALTH_CHECK, TOTAL, StageClock, host_split, idle_rates
 
 
 def burn(n: int = 200_000) -> int:
@@ -60,3 +60,22 @@ def test_background_cpu_measured_idle_is_taken_out_of_the_rest():
     split = host_split(before, after, requests=10, idle=idle, seconds=10.0)
     assert split["router: other"] == pytest.approx(100.0) and split["controller: other"] == pytest.approx(0.0)
     assert split[TOTAL] == pytest.approx(100.0)
+
+
+def test_background_cpu_is_taken_out_of_a_process_that_has_stages_too():
+    # A replica names stages (tokenise, decode, forward) and also has background work (Serve's
+    # loops): the idle rate of its unnamed CPU comes out of its rest over the cell's seconds,
+    # whatever its stages add up to.
+    idle_before = {"router": {"process_cpu_s": 0.0, "stages": {"tokenise": 0.0}}}
+    idle_after = {"router": {"process_cpu_s": 0.6, "stages": {"tokenise": 0.0, HEALTH_CHECK: 0.4}}}
+    idle = idle_rates(idle_before, idle_after, 5.0)
+    assert idle == pytest.approx({"router": 0.04})  # 0.2 s unnamed in 5 s; the health checks are their own stage
+    before = {"router": {"process_cpu_s": 10.0, "stages": {"tokenise": 1.0, FORWARD: 3.0, HEALTH_CHECK: 0.4}}}
+    # 20 s with 100 requests: 0.5 s tokenise, 8 s forward, 0.8 s health checks, 1.2 s unnamed of which 0.8 s is background
+    after = {"router": {"process_cpu_s": 20.5, "stages": {"tokenise": 1.5, FORWARD: 11.0, HEALTH_CHECK: 1.2}}}
+    split = host_split(before, after, requests=100, idle=idle, seconds=20.0)
+    assert split["router: other"] == pytest.approx((1.2 - 0.04 * 20) * 10)
+    assert split["tokenise"] == pytest.approx(5.0)
+    assert split[TOTAL] == pytest.approx(9.0)
+    # the forward pass and the health checks are reported, outside the host cost
+    assert split[FORWARD] == pytest.approx(80.0) and split[HEALTH_CHECK] == pytest.approx(8.0)

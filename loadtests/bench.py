@@ -183,7 +183,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                     answers = await asyncio.gather(*(engine(item) for item in request["items"]))
                     return [p for item, answer in zip(request["items"], answers) for p in check_outputs(answer, item, engine.loaded.catalog)]
                 return check_outputs(await engine(request), request, engine.loaded.catalog)
-            targets[mode] = Target(call, host=host.in_process)
+            targets[mode] = Target(call, host=host.in_process, subtract_background=False)
         # As Serve does in every replica once it is built (RAY_SERVE_FREEZE_GC_ON_STARTUP, on by
         # default): what was loaded lives for the whole run, so the collector stops scanning it.
         # Without this, the in-process engine shares its heap with the Ray driver and the models,

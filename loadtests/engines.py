@@ -211,12 +211,12 @@ class ModelOnly:
 def run_heads(model, enc, tokenizer, heads: list[str]) -> dict[str, list[dict[str, Any]]]:
     """MultiTaskModel.predict, with the forward passes and the decoding to text timed apart
     (service/pipeline/hostcost.py): one backbone pass, then each head's forward and decode."""
-    with CLOCK.stage(FORWARD, whole_process=True):
+    with CLOCK.stage(FORWARD, with_workers=True):
         batch = model.encode(enc)
     outputs = {}
     for name in heads:
         head = model.heads[name]
-        with CLOCK.stage(FORWARD, whole_process=True):
+        with CLOCK.stage(FORWARD, with_workers=True):
             raw = head(batch)
         with CLOCK.stage("decode"), single_threaded(batch.hidden.device):
             outputs[name] = head.decode(raw, batch, tokenizer)

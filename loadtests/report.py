@@ -201,7 +201,7 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
     rest = sorted(k for k in keys if k.endswith(": other"))
     lines = ["", f"Host cost at {cell.label}: CPU ms per request outside the model's forward pass, by stage "
                  "(service/pipeline/hostcost.py; `<process>: other` is that process's CPU no stage names: Serve, asyncio, "
-                 "HTTP, pickling), less the CPU it spends there with no request at all (measured for 5 s before the cells; "
+                 "HTTP, pickling), less the CPU it spends there with no request at all (watched before the cells for as long as a cell, between the same two readings; "
                  "`total with background` keeps it). The forward pass and Serve's health checks (a canned input through "
                  "the model every few seconds, with or without requests) are not in the total; they are shown for scale.", "",
              "| stage | " + " | ".join(LABELS[m.mode] for m in modes) + " |", "|---|" + "---|" * len(modes)]

@@ -33,7 +33,7 @@ def inputs_in(calls: list) -> int:
 def _timed_self_test(test) -> None:
     # Its own stage of the host-cost clock: it runs every health_check_period_s whether or not
     # requests come, so it is not a cost per request (a per-second one: a forward of the canned input).
-    with CLOCK.stage(HEALTH_CHECK, whole_process=True):
+    with CLOCK.stage(HEALTH_CHECK, with_workers=True):
         test()
 
 

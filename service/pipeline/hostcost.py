@@ -8,8 +8,10 @@ total per stage; the benchmark reads the totals before and after a cell (`snapsh
 
 - A stage is timed with the calling thread's CPU clock, so other threads (the event loop beside
   the compute thread) do not leak into it. Stages nest: a parent's share is its own time only.
-- The forward pass is timed with the whole process's CPU clock (`whole_process=True`): torch
-  runs it on a pool of threads besides the caller. It is the part a host-cost figure leaves out.
+- The forward pass is timed with the CPU clocks of the calling thread and of torch's intra-op
+  threads it drives (`with_workers=True`, thread_clocks.py), not the whole process's: the event
+  loops beside it (HTTP, Serve's request code) keep running during a forward and are host cost.
+  The forward is the part a host-cost figure leaves out.
 - Serve's health checks (a canned input through the model every `health_check_period_s`) are
   their own stage, left out of the host cost too: the replica runs them with or without requests,
   so they cost per second, not per request.
@@ -25,6 +27,8 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Iterator, Mapping
 
+from service.pipeline.thread_clocks import WorkerThreads
+
 FORWARD = "forward"
 HEALTH_CHECK = "health_check"
 # The named stages, in the order of a request's path (a report lists them so).
@@ -39,19 +43,30 @@ class StageClock:
         self._totals: dict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._workers = WorkerThreads()
 
     @contextmanager
-    def stage(self, name: str, whole_process: bool = False) -> Iterator[None]:
+    def stage(self, name: str, with_workers: bool = False) -> Iterator[None]:
+        """Add the block's CPU time to stage `name`. `with_workers`: the block drives a pool of
+        threads (torch's intra-op pool in a forward pass); count theirs too (thread_clocks.py)."""
         stack: list[float] = self._local.__dict__.setdefault("stack", [])
         thread0 = time.thread_time()
-        process0 = time.process_time() if whole_process else 0.0
+        if with_workers and self._workers.enabled:
+            caller, workers0 = self._workers.start()
+        elif with_workers:  # no per-thread clocks here: the whole process, other threads' work included
+            process0 = time.process_time()
         stack.append(0.0)  # the thread time of nested stages, taken out of this one's
         try:
             yield
         finally:
             nested = stack.pop()
             spent = time.thread_time() - thread0
-            own = (time.process_time() - process0) if whole_process else spent - nested
+            if with_workers and self._workers.enabled:
+                own = self._workers.stop(caller, workers0)
+            elif with_workers:
+                own = time.process_time() - process0
+            else:
+                own = spent - nested
             if stack:
                 stack[-1] += spent
             with self._lock:

@@ -57,7 +57,7 @@ class HeadRunner:
     def run(self, batch: HeadBatch, options: HeadOptions) -> list[dict]:
         """One output per input of `batch`."""
         kwargs = self.head.forward_options(options.model_dump())
-        with CLOCK.stage(FORWARD, whole_process=True):
+        with CLOCK.stage(FORWARD, with_workers=True):
             raw = self.head(batch, **kwargs)
         with CLOCK.stage("decode"), single_threaded(self.device):
             return self.head.decode(raw, batch, self.tokenizer)
@@ -147,7 +147,7 @@ class BackboneRunner:
             start += len(c.contexts)
         with CLOCK.stage("tokenise"):
             enc = self._encode(questions, contexts)
-        with CLOCK.stage(FORWARD, whole_process=True):
+        with CLOCK.stage(FORWARD, with_workers=True):
             hidden = self.model(**enc.model_inputs()).last_hidden_state
         self.forward_passes += 1
         batch = HeadBatch.from_encoding(enc, hidden)

@@ -44,7 +44,7 @@ def test_snapshots_of_a_real_clock_split_into_its_stages():
     first = {"p": clock.snapshot()}
     with clock.stage("tokenise"):
         burn()
-    with clock.stage(FORWARD, whole_process=True):
+    with clock.stage(FORWARD, with_workers=True):
         burn()
     split = host_split(first, {"p": clock.snapshot()}, requests=2)
     assert split["tokenise"] > 0 and split[FORWARD] > 0

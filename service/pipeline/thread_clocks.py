@@ -1,0 +1,85 @@
+"""The CPU time of one thread and of the worker threads it drives (torch's intra-op pool).
+
+The forward pass runs on the calling thread and on torch's pool of intra-op threads (OpenMP
+workers, which are no Python threads). Timing it with the whole process's CPU clock also bills it
+whatever other threads did meanwhile: in a Serve replica that is the event loops parsing HTTP and
+running Serve's request code, which on a busy CPU overlaps the forward nearly all the time
+(measured per thread, /proc: 1.6 of the router replica's ~4 ms per request went to the forward
+that way). So a timed block reads the caller's clock and its workers' clocks only.
+
+The workers are found by watching: a calling thread's timed block reads every thread of the
+process until one block has kept the caller busy for at least 10 ms, and again every 100th block
+after that (a pool can be resized). A thread that is not a Python thread (OpenMP workers never are;
+event loops, Serve's and ours, are) and spent at least a quarter of what the caller did is one of
+its workers: a pool splits each op evenly. Between those blocks only the caller and its workers
+are read: a few clock reads a block, not one per thread.
+Linux only (per-thread CPU clocks of other threads); elsewhere the whole process is read, as before.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Callable
+
+REPROBE_EVERY = 100  # blocks between two reads of every thread, once the workers are known
+MIN_PROBE_S = 0.010  # a block that kept the caller busy this long shows its workers (a tiny op may run on one thread)
+WORKER_SHARE = 0.25  # a worker spent at least this share of the caller's CPU time in the block
+_TASKS = "/proc/self/task"
+
+
+def _thread_cpu(tid: int) -> float:
+    """CPU seconds of thread `tid` of this process; 0 once it has exited."""
+    try:
+        # The kernel's per-thread CPU clock id (CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD, tid), the
+        # value glibc's pthread_getcpuclockid builds; readable for any thread of the same process.
+        return time.clock_gettime((~tid << 3) | 6)
+    except OSError:
+        return 0.0
+
+
+def per_thread_clocks_work() -> bool:
+    if not os.path.isdir(_TASKS):
+        return False
+    try:
+        mine = time.clock_gettime((~threading.get_native_id() << 3) | 6)
+    except OSError:
+        return False
+    return abs(mine - time.thread_time()) < 0.5
+
+
+class WorkerThreads:
+    """Which threads a calling thread's timed blocks run on, learnt per caller."""
+
+    def __init__(self, all_threads: Callable[[], list[int]] | None = None) -> None:
+        self._all_threads = all_threads or (lambda: [int(t) for t in os.listdir(_TASKS)])
+        self._workers: dict[int, set[int]] = {}  # caller -> its workers, once a long enough block showed them
+        self._blocks: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self.enabled = per_thread_clocks_work()
+
+    def start(self) -> tuple[int, dict[int, float]]:
+        """(the caller's id, CPU seconds so far of the threads to read)."""
+        caller = threading.get_native_id()
+        with self._lock:
+            known = self._workers.get(caller)
+            block = self._blocks[caller] = self._blocks.get(caller, 0) + 1
+        probe = known is None or block % REPROBE_EVERY == 0
+        tids = self._all_threads() if probe else [caller, *known]  # type: ignore[misc]
+        return caller, {tid: _thread_cpu(tid) for tid in tids}
+
+    def stop(self, caller: int, before: dict[int, float]) -> float:
+        """CPU seconds the caller and its workers spent since `start`."""
+        with self._lock:
+            known = self._workers.get(caller)
+        if known is not None and len(before) == len(known) + 1:  # only the caller and its known workers were read
+            return sum(max(_thread_cpu(tid) - cpu, 0.0) for tid, cpu in before.items())
+        # every thread, those started during the block too (a pool's first parallel op starts its workers)
+        spent = {tid: _thread_cpu(tid) - before.get(tid, 0.0) for tid in {*before, *self._all_threads()}}
+        own = spent.pop(caller, 0.0)
+        python_threads = {t.native_id for t in threading.enumerate()}
+        workers = {tid for tid, s in spent.items() if tid not in python_threads and s >= WORKER_SHARE * own > 0}
+        if own >= MIN_PROBE_S:
+            with self._lock:
+                self._workers[caller] = workers
+        return own + sum(spent[tid] for tid in workers)

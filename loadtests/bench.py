@@ -4,7 +4,7 @@
     b. fanout     the Serve application, every head its own deployment (hidden states via the object store)
     c. colocated  the Serve application, every head inside the backbone replica
     c3. colocated_direct  the same, the clients on the router replica's own port (Serve's direct
-                  ingress: no proxy hop; only with --modes, and the whole cluster then runs with it)
+                  ingress: no proxy hop; the whole cluster then runs with it)
     d. per_task   one full model per head (a backbone copy each, run once per head), in one process
 
 For each: throughput, p50 / p95 / p99 at concurrency 1, 8, 32; peak memory; the ratio to (a).
@@ -183,7 +183,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                     answers = await asyncio.gather(*(engine(item) for item in request["items"]))
                     return [p for item, answer in zip(request["items"], answers) for p in check_outputs(answer, item, engine.loaded.catalog)]
                 return check_outputs(await engine(request), request, engine.loaded.catalog)
-            targets[mode] = Target(call, host=host.in_process, subtract_background=False)
+            targets[mode] = Target(call, host=host.in_process)
         # As Serve does in every replica once it is built (RAY_SERVE_FREEZE_GC_ON_STARTUP, on by
         # default): what was loaded lives for the whole run, so the collector stops scanning it.
         # Without this, the in-process engine shares its heap with the Ray driver and the models,

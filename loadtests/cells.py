@@ -73,11 +73,6 @@ class Target:
     # a mode measured by its own loop instead of clients' calls (the model-only ceiling):
     # (concurrency, requests, seconds) -> what it did
     loop: Callable[[int, list[dict[str, Any]], float], Awaitable[LoopResult]] | None = None
-    # Take the processes' CPU with no request out of the host cost. Off for a mode whose process is
-    # the benchmark itself (the in-process engine): there the background is the harness (Ray's
-    # driver for the Serve modes, the memory samplers scanning /proc), and it did not carry over
-    # into the cells: idle it read 17-41 ms/s, while a whole cell's unnamed CPU was ~11 ms/s.
-    subtract_background: bool = True
 
 
 async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dict[str, Any]]) -> dict[str, list[CellResult]]:
@@ -115,7 +110,7 @@ async def _idle_rates(targets: dict[str, Target], seconds: float) -> dict[str, d
     mode's readings to another's background (measured: the in-process engine's read 309 ms/s)."""
     rates = {}
     for mode, target in targets.items():
-        if not (target.host and target.subtract_background):
+        if not target.host:
             continue
         before = await asyncio.to_thread(target.host)
         await asyncio.sleep(seconds)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.pipeline.hostcost import CLOCK
+from service.pipeline.hostcost import CLOCK, HARNESS
 
 Reading = dict[str, dict[str, Any]]
 # Processes of the serving path that run none of our code, by measure._role's names.
@@ -32,6 +32,11 @@ def add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def serve(app: str) -> Reading:
     """Every replica of `app` (one per deployment, as the benchmark deploys them) and Serve's own
     processes. Blocking: call it from a thread, never from the event loop."""
+    with CLOCK.stage(HARNESS):  # it runs in the benchmark's process, which is the in-process engine's too
+        return _read_serve(app)
+
+
+def _read_serve(app: str) -> Reading:
     from ray import serve as ray_serve
 
     from loadtests.measure import cpu_by_role

@@ -10,6 +10,8 @@ from typing import Any, Awaitable, Callable
 
 import psutil
 
+from service.pipeline.hostcost import CLOCK, HARNESS
+
 # A call returns the problems found with its answer ([] = a valid answer).
 Call = Callable[[dict[str, Any]], Awaitable[list[str]]]
 
@@ -60,12 +62,14 @@ class ForeignLoad:
     share: float = 0.0
 
     def __enter__(self) -> "ForeignLoad":
-        self._start = (time.monotonic(), self._busy(), self._ours())
+        with CLOCK.stage(HARNESS):
+            self._start = (time.monotonic(), self._busy(), self._ours())
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = time.monotonic() - self._start[0]
-        busy, ours = self._busy() - self._start[1], self._ours() - self._start[2]
+        with CLOCK.stage(HARNESS):
+            busy, ours = self._busy() - self._start[1], self._ours() - self._start[2]
         self.share = max(0.0, busy - ours) / (max(wall, 1e-9) * (psutil.cpu_count() or 1))
 
     @staticmethod
@@ -178,5 +182,6 @@ class PeakSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.sample())
+            with CLOCK.stage(HARNESS):  # it shares the in-process engine's process: not that engine's cost
+                self.peak = max(self.peak, self.sample())
             self._stop.wait(self.every_s)

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from loadtests.results import LABELS, Cell, Goal, ModeResult, Report
-from service.pipeline.hostcost import FORWARD, HEALTH_CHECK, STAGES, TOTAL
+from service.pipeline.hostcost import FORWARD, HARNESS, HEALTH_CHECK, STAGES, TOTAL
 
 HOST = "host_ms_per_request."
 
@@ -205,7 +205,8 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
                  "`total with background` keeps it). The forward pass and Serve's health checks (a canned input through "
                  "the model every few seconds, with or without requests) are not in the total; they are shown for scale.", "",
              "| stage | " + " | ".join(LABELS[m.mode] for m in modes) + " |", "|---|" + "---|" * len(modes)]
-    apart = {FORWARD: f"({FORWARD}: model, not host)", HEALTH_CHECK: "(health checks: background, not host)"}
+    apart = {FORWARD: f"({FORWARD}: model, not host)", HEALTH_CHECK: "(health checks: background, not host)",
+             HARNESS: "(the benchmark's samplers in its own process, not host)"}
     for stage in [*named, *rest, TOTAL, "total with background", *(s for s in apart if s in keys)]:
         values = [host_ms(m, cell, stage) for m in modes]
         name = f"**{stage}**" if stage == TOTAL else apart.get(stage, stage)

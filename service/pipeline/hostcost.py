@@ -33,8 +33,11 @@ FORWARD = "forward"
 HEALTH_CHECK = "health_check"
 # The named stages, in the order of a request's path (a report lists them so).
 STAGES = ("router", "tokenise", "batch", FORWARD, "decode", "payload", "explanation", "schema_json")
-# Stages a host cost leaves out: the model's own work, and the background self-test.
-NOT_HOST = (FORWARD, HEALTH_CHECK)
+# The benchmark's own samplers (memory, other load), when they share the measured process (the
+# in-process engine's is the benchmark's): measured exactly instead of left to the idle correction.
+HARNESS = "harness"
+# Stages a host cost leaves out: the model's own work, the background self-test, the benchmark.
+NOT_HOST = (FORWARD, HEALTH_CHECK, HARNESS)
 TOTAL = "total"
 
 

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="autocast type of the in-process engines")
     p.add_argument("--ray-cpus", type=int, default=None,
-                   help="logical CPUs of the benchmark's Ray node (default: the machine's); more lets the GPU config's "
+                   help="logical CPUs of the benchmark's Ray node (default: the machine's, or what every application asks "
+                        "together if that is more); more lets the GPU config's "
                         "CPU asks fit when its structure is tried on a small CPU machine")
     p.add_argument("--cluster-env", action="append", default=[], metavar="KEY=VALUE",
                    help="more environment for the Serve cluster's processes, as `ray start` would get it (repeatable; "
@@ -118,6 +120,17 @@ def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
     return run_in_process(mode, probe, work)
 
 
+def _app_args(mode: str, base_args: dict, plan: Plan, gpu_share: float) -> dict:
+    """The Serve application's `args:` for one mode."""
+    from loadtests.serving import placement_args
+
+    args = placement_args(base_args, "replica" if mode == "fanout" else "colocated", plan.checkpoint, plan.head_order,
+                          gpu_share=gpu_share, backbone_placement="replica" if mode == "colocated_split" else None)
+    if mode == "colocated_direct":
+        args["router"]["ingress"] = "direct"
+    return args
+
+
 def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None = None,
                 cluster_env: dict[str, str] | None = None) -> list[ModeResult]:
     """Every mode up at once (Serve apps side by side under their own route prefixes, the
@@ -128,7 +141,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     from loadtests.engines import InProcess, ModelOnly, PerTaskModels, check_outputs
     from loadtests.inputs import sample_requests
     from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
-    from loadtests.serving import LocalServe, ServeCaller, placement_args
+    from loadtests.serving import LocalServe, ServeCaller, cpu_asked
 
     base = sample_requests(plan.requests_per_setting)
     served = [m for m in modes if m in SERVE_MODES]
@@ -142,20 +155,23 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     # direct ingress is cluster-wide, so with colocated_direct every Serve mode runs with it (the
     # proxy keeps serving the others, and their replicas listen on a port nobody calls).
     env = {**(DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV), **(cluster_env or {})}
+    # Every application up at once fits one GPU: each asks for its share of it.
+    share = 1.0 / len(served) if plan.device == "cuda" and served else 1.0
+    app_args = {mode: _app_args(mode, base_args, plan, share) for mode in served}
+    if ray_cpus is None and served:
+        # Logical CPUs are Ray's bookkeeping: every application must fit them at once or the last
+        # one stays pending (fan-out 1.4 + colocated 0.6 + colocated direct 0.6 > 2 cores here).
+        asked = sum(cpu_asked(a, len(plan.head_order) if m == "fanout" else 0) for m, a in app_args.items())
+        ray_cpus = max(os.cpu_count() or 1, math.ceil(asked))
+    if served:
+        print(f"Ray is given {ray_cpus} logical CPUs", flush=True)
     local = LocalServe(num_cpus=ray_cpus, serve_env=env).__enter__() if served else None
     urls: dict[str, str] = {}
     try:
         if local is not None:
-            for mode in served:
+            for mode, args in app_args.items():
                 t0 = time.monotonic()
                 samplers[mode] = PeakSampler(lambda app=f"bench-{mode}": serve_replica_rss(app)).__enter__()
-                placement = "replica" if mode == "fanout" else "colocated"
-                # Every application up at once fits one GPU: each asks for its share of it.
-                share = 1.0 / len(served) if plan.device == "cuda" else 1.0
-                args = placement_args(base_args, placement, plan.checkpoint, plan.head_order, gpu_share=share,
-                                      backbone_placement="replica" if mode == "colocated_split" else None)
-                if mode == "colocated_direct":
-                    args["router"]["ingress"] = "direct"
                 deploy = local.deploy_direct if mode == "colocated_direct" else local.deploy
                 urls[mode] = deploy(args, f"bench-{mode}", route_prefix=f"/{mode}")
                 print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
@@ -248,7 +264,7 @@ def main(argv: list[str] | None = None) -> Report:
     config = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
     if args.device == "cpu" and without_gpus(config):
         print(f"--device cpu: the GPU asks of {args.config} are dropped; every stage runs on the CPU with the config's "
-              f"other settings (Ray is given {args.ray_cpus or os.cpu_count()} logical CPUs)", flush=True)
+              "other settings", flush=True)
     batching = config["backbone"].get("batching", {})
     order, linear = sweep_order(checkpoint)
     from model.checkpoint import read_manifest

@@ -61,6 +61,12 @@ def gpu_asked(args: dict[str, Any], replica_heads: int) -> float:
     return args.get("backbone", {}).get("num_gpus", 0) + args["heads"]["default"].get("num_gpus", 0) * replica_heads
 
 
+def cpu_asked(args: dict[str, Any], replica_heads: int) -> float:
+    """Logical CPUs the application asks Ray for (service/deploy/stages.py: 0.1 a stage unless set)."""
+    return (args.get("router", {}).get("num_cpus", 0.1) + args.get("backbone", {}).get("num_cpus", 0.1)
+            + args["heads"]["default"].get("num_cpus", 0.1) * replica_heads)
+
+
 def scale_gpu_asks(args: dict[str, Any], replica_heads: int, share: float) -> None:
     """Scale every GPU ask down so the application asks at most `share` of a GPU: the fan-out and
     colocated applications of the GPU config asked 1.0 + 0.5 together, and the second never started."""

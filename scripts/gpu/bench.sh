@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The serving benchmark (python -m loadtests.bench) on a CUDA machine that has python3 with torch
 # and transformers but no network and no project install, in ONE device call of at most ~8 min:
-# the model-only ceiling, the in-process engine (bf16 autocast), and the two Serve applications
-# (every head a replica / every head colocated) up at once on the one GPU, each asking Ray for
-# half of it (loadtests/serving.py: placement_args gpu_share), WIYH_AUTOCAST=bfloat16 in every
+# the model-only ceiling, the in-process engine (bf16 autocast), and the Serve applications
+# (every head a replica / every head colocated, through the proxy / the colocated one on its router
+# replica's own port, Serve's direct ingress) up at once on the one GPU, each asking Ray for a
+# third of it (loadtests/serving.py: placement_args gpu_share), WIYH_AUTOCAST=bfloat16 in every
 # replica, hidden states moved as float16. Cells: every head at c=1, 32, 128; then 1 and 4 heads
 # at c=128 (the GPU goals: 4 linear heads, single-item requests, c=128); then the batch
 # endpoint, /v1/predict/batch with the config's limits.max_batch_items (32) items a request, 4 heads,
@@ -53,7 +54,7 @@ PY
 
 checkpoint=${WIYH_CHECKPOINT:-checkpoints/quick}
 args=(--device cuda --dtype "$WIYH_AUTOCAST" --config deploy/serve_config.gpu.yaml --out "$out"
-      --modes model_only,inprocess,fanout,colocated --concurrency 1,32,128 --head-counts 1,4 --heads-concurrency 128
+      --modes model_only,inprocess,fanout,colocated,colocated_direct --concurrency 1,32,128 --head-counts 1,4 --heads-concurrency 128
       --batch-concurrency 32 --seconds 4 --rounds 1)
 if [ -f "$checkpoint/manifest.json" ]; then
     args+=(--checkpoint "$checkpoint")

@@ -53,3 +53,19 @@ def test_applications_up_at_once_ask_for_one_gpu_together():
     assert fanout["backbone"]["num_gpus"] == pytest.approx(0.25)
     assert fanout["heads"]["default"]["num_gpus"] == pytest.approx(0.25 / 8)
     assert GPU_ARGS["backbone"]["num_gpus"] == 0.5  # the config it was made from is untouched
+
+
+def test_the_benchmark_counts_every_applications_cpu_asks():
+    # The benchmark's Ray gets at least what its applications ask together, or the last stays
+    # pending: on 2 cores, fan-out + colocated + colocated direct ask 2.6 logical CPUs.
+    import yaml
+
+    from loadtests.serving import cpu_asked
+
+    config = yaml.safe_load(open("deploy/serve_config.yaml"))["applications"][0]["args"]
+    heads = [f"h{i}" for i in range(8)]
+    fanout = placement_args(config, "replica", "ckpt", heads)
+    colocated = placement_args(config, "colocated", "ckpt", heads)
+    assert cpu_asked(fanout, len(heads)) == pytest.approx(0.1 + 0.5 + 8 * 0.1)
+    assert cpu_asked(colocated, 0) == pytest.approx(0.1 + 0.5)
+    assert cpu_asked(fanout, len(heads)) + 2 * cpu_asked(colocated, 0) > 2

@@ -11,7 +11,9 @@ The workers are found by watching: a calling thread's timed block reads every th
 process until one block has kept the caller busy for at least 10 ms, and again every 100th block
 after that (a pool can be resized). A thread that is not a Python thread (OpenMP workers never are;
 event loops, Serve's and ours, are) and spent at least a quarter of what the caller did is one of
-its workers: a pool splits each op evenly. Between those blocks only the caller and its workers
+its workers: a pool splits each op evenly. Workers are kept once seen: the same thread runs the
+backbone on its pool and a generative head's small ops without it, and a probe of the latter
+would otherwise forget the pool (measured: the router's forward lost its OpenMP worker's CPU). Between those blocks only the caller and its workers
 are read: a few clock reads a block, not one per thread.
 Linux only (per-thread CPU clocks of other threads); elsewhere the whole process is read, as before.
 """
@@ -79,7 +81,10 @@ class WorkerThreads:
         own = spent.pop(caller, 0.0)
         python_threads = {t.native_id for t in threading.enumerate()}
         workers = {tid for tid, s in spent.items() if tid not in python_threads and s >= WORKER_SHARE * own > 0}
-        if own >= MIN_PROBE_S:
-            with self._lock:
-                self._workers[caller] = workers
-        return own + sum(spent[tid] for tid in workers)
+        with self._lock:
+            # Every worker seen so far stays one: a thread runs the backbone's forward on its pool
+            # and a generative head's small ops without it, so a block may show none of them.
+            known = self._workers.get(caller, set())
+            if own >= MIN_PROBE_S or known:
+                self._workers[caller] = known | workers
+        return own + sum(spent[tid] for tid in workers | (known & spent.keys()))

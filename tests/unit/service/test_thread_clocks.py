@@ -74,3 +74,30 @@ def test_workers_are_the_non_python_threads_that_shared_the_callers_work():
     finally:
         tc._thread_cpu = real
         threading.get_native_id = real_native_id
+
+
+def test_a_block_that_left_the_pool_idle_does_not_forget_it():
+    # The compute thread runs the backbone on its pool, then a generative head's small ops
+    # without it; a probe of the second must not drop the pool from the first.
+    cpu = {1: 0.0, 2: 0.0}
+    watcher = WorkerThreads(all_threads=lambda: list(cpu))
+    watcher.enabled = True
+    import service.pipeline.thread_clocks as tc
+
+    real, real_native_id = tc._thread_cpu, threading.get_native_id
+    tc._thread_cpu = lambda tid: cpu[tid]
+    threading.get_native_id = lambda: 1
+    try:
+        caller, before = watcher.start()  # the backbone: caller and worker busy alike
+        cpu.update({1: 0.05, 2: 0.05})
+        assert watcher.stop(caller, before) == pytest.approx(0.10)
+        for block in range(2, tc.REPROBE_EVERY + 2):  # heads alone, past a re-probe
+            caller, before = watcher.start()
+            cpu[1] += 0.02
+            watcher.stop(caller, before)
+        caller, before = watcher.start()
+        assert set(before) == {1, 2}
+        cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})
+        assert watcher.stop(caller, before) == pytest.approx(0.10)
+    finally:
+        tc._thread_cpu, threading.get_native_id = real, real_native_id

@@ -7,9 +7,11 @@ running Serve's request code, which on a busy CPU overlaps the forward nearly al
 (measured per thread, /proc: 1.6 of the router replica's ~4 ms per request went to the forward
 that way). So a timed block reads the caller's clock and its workers' clocks only.
 
-The workers are found by watching: a calling thread's timed block reads every thread of the
-process until one block has kept the caller busy for at least 10 ms, and again every 100th block
-after that (a pool can be resized). A thread that is not a Python thread (OpenMP workers never are;
+The workers are found by watching: a calling thread's first timed block reads every thread of
+the process, and so does one block in 8 chosen at random while no worker is known (a GPU's forward
+leaves the pool idle; a CPU's first blocks may be a health check's tiny input), one in 100 after
+that (a pool can be resized). At random, not every n-th: a batch is a fixed cycle of blocks (the
+backbone, then each head), and every n-th block fell on the same head each time. A thread that is not a Python thread (OpenMP workers never are;
 event loops, Serve's and ours, are) and spent at least a quarter of what the caller did is one of
 its workers: a pool splits each op evenly. Workers are kept once seen: the same thread runs the
 backbone on its pool and a generative head's small ops without it, and a probe of the latter
@@ -20,11 +22,13 @@ Linux only (per-thread CPU clocks of other threads); elsewhere the whole process
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from typing import Callable
 
-REPROBE_EVERY = 100  # blocks between two reads of every thread, once the workers are known
+PROBE_UNKNOWN = 1 / 8  # the share of blocks that read every thread while no worker is known
+PROBE_KNOWN = 1 / 100  # ... and once some are
 MIN_PROBE_S = 0.010  # a block that kept the caller busy this long shows its workers (a tiny op may run on one thread)
 WORKER_SHARE = 0.25  # a worker spent at least this share of the caller's CPU time in the block
 _TASKS = "/proc/self/task"
@@ -56,7 +60,6 @@ class WorkerThreads:
     def __init__(self, all_threads: Callable[[], list[int]] | None = None) -> None:
         self._all_threads = all_threads or (lambda: [int(t) for t in os.listdir(_TASKS)])
         self._workers: dict[int, set[int]] = {}  # caller -> its workers, once a long enough block showed them
-        self._blocks: dict[int, int] = {}
         self._lock = threading.Lock()
         self.enabled = per_thread_clocks_work()
 
@@ -65,8 +68,7 @@ class WorkerThreads:
         caller = threading.get_native_id()
         with self._lock:
             known = self._workers.get(caller)
-            block = self._blocks[caller] = self._blocks.get(caller, 0) + 1
-        probe = known is None or block % REPROBE_EVERY == 0
+        probe = known is None or random.random() < (PROBE_KNOWN if known else PROBE_UNKNOWN)
         tids = self._all_threads() if probe else [caller, *known]  # type: ignore[misc]
         return caller, {tid: _thread_cpu(tid) for tid in tids}
 
@@ -85,6 +87,6 @@ class WorkerThreads:
             # Every worker seen so far stays one: a thread runs the backbone's forward on its pool
             # and a generative head's small ops without it, so a block may show none of them.
             known = self._workers.get(caller, set())
-            if own >= MIN_PROBE_S or known:
+            if own >= MIN_PROBE_S or caller in self._workers:
                 self._workers[caller] = known | workers
         return own + sum(spent[tid] for tid in workers | (known & spent.keys()))

@@ -53,51 +53,48 @@ def test_a_busy_python_thread_beside_the_forward_is_not_billed_to_it():
     assert forward >= 0.5 * (process - burnt["s"])
 
 
-def test_workers_are_the_non_python_threads_that_shared_the_callers_work():
-    cpu = {1: 0.0, 2: 0.0, 3: 0.0}  # 1 the caller, 2 an OpenMP worker, 3 an idle Ray thread
-    watcher = WorkerThreads(all_threads=lambda: list(cpu))
-    watcher.enabled = True
+@pytest.fixture
+def fake_threads(monkeypatch):
+    """Thread 1 is the caller; the test sets every thread's CPU seconds in the returned dict."""
     import service.pipeline.thread_clocks as tc
 
-    real = tc._thread_cpu
-    tc._thread_cpu = lambda tid: cpu[tid]
-    real_native_id = threading.get_native_id
-    threading.get_native_id = lambda: 1
-    try:
-        caller, before = watcher.start()
-        cpu.update({1: 0.05, 2: 0.04, 3: 0.001})
-        assert watcher.stop(caller, before) == pytest.approx(0.09)
-        caller, before = watcher.start()
-        assert set(before) == {1, 2}, "once known, only the caller and its worker are read"
-        cpu.update({1: 0.10, 2: 0.08, 3: 0.5})
-        assert watcher.stop(caller, before) == pytest.approx(0.09)
-    finally:
-        tc._thread_cpu = real
-        threading.get_native_id = real_native_id
+    cpu: dict[int, float] = {}
+    monkeypatch.setattr(tc, "_thread_cpu", lambda tid: cpu[tid])
+    monkeypatch.setattr(threading, "get_native_id", lambda: 1)
+    watcher = WorkerThreads(all_threads=lambda: list(cpu))
+    watcher.enabled = True
+    return cpu, watcher, lambda name, value: monkeypatch.setattr(tc, name, value)
 
 
-def test_a_block_that_left_the_pool_idle_does_not_forget_it():
+def test_workers_are_the_non_python_threads_that_shared_the_callers_work(fake_threads):
+    cpu, watcher, set_ = fake_threads
+    cpu.update({1: 0.0, 2: 0.0, 3: 0.0})  # 1 the caller, 2 an OpenMP worker, 3 an idle Ray thread
+    caller, before = watcher.start()
+    cpu.update({1: 0.05, 2: 0.04, 3: 0.001})
+    assert watcher.stop(caller, before) == pytest.approx(0.09)
+    set_("PROBE_KNOWN", 0.0)
+    caller, before = watcher.start()
+    assert set(before) == {1, 2}, "once known, only the caller and its worker are read"
+    cpu.update({1: 0.10, 2: 0.08, 3: 0.5})
+    assert watcher.stop(caller, before) == pytest.approx(0.09)
+
+
+def test_a_block_that_left_the_pool_idle_does_not_forget_it(fake_threads):
     # The compute thread runs the backbone on its pool, then a generative head's small ops
     # without it; a probe of the second must not drop the pool from the first.
-    cpu = {1: 0.0, 2: 0.0}
-    watcher = WorkerThreads(all_threads=lambda: list(cpu))
-    watcher.enabled = True
-    import service.pipeline.thread_clocks as tc
-
-    real, real_native_id = tc._thread_cpu, threading.get_native_id
-    tc._thread_cpu = lambda tid: cpu[tid]
-    threading.get_native_id = lambda: 1
-    try:
-        caller, before = watcher.start()  # the backbone: caller and worker busy alike
-        cpu.update({1: 0.05, 2: 0.05})
-        assert watcher.stop(caller, before) == pytest.approx(0.10)
-        for block in range(2, tc.REPROBE_EVERY + 2):  # heads alone, past a re-probe
-            caller, before = watcher.start()
-            cpu[1] += 0.02
-            watcher.stop(caller, before)
+    cpu, watcher, set_ = fake_threads
+    cpu.update({1: 0.0, 2: 0.0})
+    caller, before = watcher.start()  # the backbone: caller and worker busy alike
+    cpu.update({1: 0.05, 2: 0.05})
+    assert watcher.stop(caller, before) == pytest.approx(0.10)
+    set_("PROBE_KNOWN", 1.0)  # every block of the heads reads every thread, the idle pool included
+    for _ in range(5):
         caller, before = watcher.start()
         assert set(before) == {1, 2}
-        cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})
-        assert watcher.stop(caller, before) == pytest.approx(0.10)
-    finally:
-        tc._thread_cpu, threading.get_native_id = real, real_native_id
+        cpu[1] += 0.02
+        watcher.stop(caller, before)
+    set_("PROBE_KNOWN", 0.0)
+    caller, before = watcher.start()
+    assert set(before) == {1, 2}
+    cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})
+    assert watcher.stop(caller, before) == pytest.approx(0.10)

@@ -38,7 +38,7 @@ train-tiny: setup
 	$(PY) -m training train --preset tiny --out checkpoints/tiny --force
 
 # Serving speed: in-process vs Serve (heads as replicas / colocated) vs one model per task, and the
-# cost of each head and the batch endpoint (prints the table and the goals; writes reports/bench/). About 10 min on 2 cores.
+# cost of each head and the batch endpoint (prints the table and the goals; writes reports/bench/). About 21 min on 2 cores.
 bench: setup-dev
 	$(PY) -m loadtests.bench
 

@@ -12,7 +12,7 @@ Then the cost of heads: 1, 2, 4, 8 heads per request over the same backbone; the
 endpoint (/v1/predict/batch, limits.max_batch_items items a request, 4 heads) in items/s. The
 checkpoint is checkpoints/quick plus two random linear heads (eight in all; loadtests/checkpoints.py).
 
-    python -m loadtests.bench                                  # about 10 min on 2 cores
+    python -m loadtests.bench                                  # about 21 min on 2 cores
     python -m loadtests.bench --seconds 3 --modes inprocess,colocated --out reports/bench-quick
 
 Every mode is up at once and the cells run interleaved (mode after mode, cell after cell, in

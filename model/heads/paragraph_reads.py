@@ -277,9 +277,10 @@ def compared_spans(weights: torch.Tensor, batch: Any, share: float = 0.25) -> li
             w = max(own, key=lambda v: weights[v, r].max())
             row = weights[w, r]
             first = last = int(row.argmax())
-            while first > 0 and row[first - 1] >= share * row.max():
+            bar = share * row[first]  # the row's maximum, taken once: a reduction per step was 0.5 ms per input
+            while first > 0 and row[first - 1] >= bar:
                 first -= 1
-            while last + 1 < len(row) and row[last + 1] >= share * row.max():
+            while last + 1 < len(row) and row[last + 1] >= bar:
                 last += 1
             start, end = int(starts[w, first]), int(ends[w, last])
             while start > 0 and context[start - 1].isalnum():

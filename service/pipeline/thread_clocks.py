@@ -7,16 +7,17 @@ running Serve's request code, which on a busy CPU overlaps the forward nearly al
 (measured per thread, /proc: 1.6 of the router replica's ~4 ms per request went to the forward
 that way). So a timed block reads the caller's clock and its workers' clocks only.
 
-The workers are found by watching: a calling thread's first timed block reads every thread of
-the process, and so does one block in 8 chosen at random while no worker is known (a GPU's forward
-leaves the pool idle; a CPU's first blocks may be a health check's tiny input), one in 100 after
-that (a pool can be resized). At random, not every n-th: a batch is a fixed cycle of blocks (the
-backbone, then each head), and every n-th block fell on the same head each time. A thread that is not a Python thread (OpenMP workers never are;
-event loops, Serve's and ours, are) and spent at least a quarter of what the caller did is one of
-its workers: a pool splits each op evenly. Workers are kept once seen: the same thread runs the
-backbone on its pool and a generative head's small ops without it, and a probe of the latter
-would otherwise forget the pool (measured: the router's forward lost its OpenMP worker's CPU). Between those blocks only the caller and its workers
-are read: a few clock reads a block, not one per thread.
+The workers are found by watching. A calling thread's timed blocks read every thread of the
+process until one has kept it busy for 10 ms; after that one block in 8, chosen at random, while no worker is known (a GPU's forward
+leaves the pool idle; a CPU's first blocks may be a health check's tiny input), and one in 100
+after that (a pool can be resized). At random, not every n-th: a batch is a fixed cycle of blocks
+(the backbone, then each head), and every n-th block fell on the same head each time. A thread
+that is not a Python thread (OpenMP workers never are; event loops, Serve's and ours, are) and
+spent at least a quarter of what the caller did is one of its workers: a pool splits each op
+evenly. Workers are kept once seen: the same thread runs the backbone on its pool and a generative
+head's small ops without it, and a probe of the latter would otherwise forget the pool (it did:
+the router's forward lost its OpenMP worker's CPU). Between probes only the caller and its
+workers are read: a few clock reads a block, not one per thread.
 Linux only (per-thread CPU clocks of other threads); elsewhere the whole process is read, as before.
 """
 from __future__ import annotations

@@ -8,10 +8,12 @@ running Serve's request code, which on a busy CPU overlaps the forward nearly al
 that way). So a timed block reads the caller's clock and its workers' clocks only.
 
 The workers are found by watching. A calling thread's timed blocks read every thread of the
-process until one has kept it busy for 10 ms; after that one block in 8, chosen at random, while no worker is known (a GPU's forward
-leaves the pool idle; a CPU's first blocks may be a health check's tiny input), and one in 100
-after that (a pool can be resized). At random, not every n-th: a batch is a fixed cycle of blocks
-(the backbone, then each head), and every n-th block fell on the same head each time. A thread
+process until one of them shows a worker, for 50 blocks at most (a CPU's pool shows in the first
+batch, in the backbone's forward; a health check's tiny input or a head's small ops may not use
+it). Past those, while none is known (a GPU's forward leaves the pool idle), one block in 8 chosen
+at random reads every thread, and one in 100 once some are known (a pool can be resized).
+At random, not every n-th: a batch is a fixed cycle of blocks (the backbone, then each head), and
+every n-th block fell on the same head each time. A thread
 that is not a Python thread (OpenMP workers never are; event loops, Serve's and ours, are) and
 spent at least a quarter of what the caller did is one of its workers: a pool splits each op
 evenly. Workers are kept once seen: the same thread runs the backbone on its pool and a generative
@@ -28,7 +30,8 @@ import threading
 import time
 from typing import Callable
 
-PROBE_UNKNOWN = 1 / 8  # the share of blocks that read every thread while no worker is known
+EAGER_PROBES = 50  # blocks that all read every thread while no worker is known (a CPU's pool shows in the first batch)
+PROBE_UNKNOWN = 1 / 8  # the share of blocks after those that read every thread while none is known (a GPU's)
 PROBE_KNOWN = 1 / 100  # ... and once some are
 MIN_PROBE_S = 0.010  # a block that kept the caller busy this long shows its workers (a tiny op may run on one thread)
 WORKER_SHARE = 0.25  # a worker spent at least this share of the caller's CPU time in the block
@@ -61,6 +64,7 @@ class WorkerThreads:
     def __init__(self, all_threads: Callable[[], list[int]] | None = None) -> None:
         self._all_threads = all_threads or (lambda: [int(t) for t in os.listdir(_TASKS)])
         self._workers: dict[int, set[int]] = {}  # caller -> its workers, once a long enough block showed them
+        self._probes: dict[int, int] = {}  # caller -> blocks started while none of its workers was known
         self._lock = threading.Lock()
         self.enabled = per_thread_clocks_work()
 
@@ -69,7 +73,11 @@ class WorkerThreads:
         caller = threading.get_native_id()
         with self._lock:
             known = self._workers.get(caller)
-        probe = known is None or random.random() < (PROBE_KNOWN if known else PROBE_UNKNOWN)
+            probes = self._probes[caller] = self._probes.get(caller, 0) + (not known)
+        if known:
+            probe = random.random() < PROBE_KNOWN
+        else:  # none known yet (None: no block long enough so far)
+            probe = known is None or probes <= EAGER_PROBES or random.random() < PROBE_UNKNOWN
         tids = self._all_threads() if probe else [caller, *known]  # type: ignore[misc]
         return caller, {tid: _thread_cpu(tid) for tid in tids}
 

@@ -98,3 +98,18 @@ def test_a_block_that_left_the_pool_idle_does_not_forget_it(fake_threads):
     assert set(before) == {1, 2}
     cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})
     assert watcher.stop(caller, before) == pytest.approx(0.10)
+
+
+def test_a_pool_left_idle_by_the_first_long_block_is_found_in_the_next(fake_threads):
+    # A replica's first long block may be the health check's tiny input, on one thread; the
+    # backbone's forward right after it must still find the pool, not wait for a chance probe.
+    cpu, watcher, set_ = fake_threads
+    set_("PROBE_UNKNOWN", 0.0)
+    cpu.update({1: 0.0, 2: 0.0})
+    caller, before = watcher.start()
+    cpu[1] += 0.02  # the health check: the caller alone
+    assert watcher.stop(caller, before) == pytest.approx(0.02)
+    caller, before = watcher.start()
+    assert set(before) == {1, 2}, "no worker known yet: every thread is read"
+    cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})  # the backbone on its pool
+    assert watcher.stop(caller, before) == pytest.approx(0.10)

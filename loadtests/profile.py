@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     from loadtests.serving import LocalServe, ServeCaller, placement_args
 
     order, linear = sweep_order(checkpoint)
-    plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[max(args.concurrency, 1)], head_counts=[], heads_concurrency=max(args.concurrency, 1),
+    cell_clients = max(args.concurrency, 1)  # the requests of a cell with clients (none are sent at 0)
+    plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[cell_clients], head_counts=[], heads_concurrency=cell_clients,
                 head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
-    requests = requests_for(Cell(concurrency=max(args.concurrency, 1), heads=args.heads), plan, sample_requests(10))
+    requests = requests_for(Cell(concurrency=cell_clients, heads=args.heads), plan, sample_requests(10))
     base_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
     from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 

@@ -54,22 +54,14 @@ class StageClock:
         threads (torch's intra-op pool in a forward pass); count theirs too (thread_clocks.py)."""
         stack: list[float] = self._local.__dict__.setdefault("stack", [])
         thread0 = time.thread_time()
-        if with_workers and self._workers.enabled:
-            caller, workers0 = self._workers.start()
-        elif with_workers:  # no per-thread clocks here: the whole process, other threads' work included
-            process0 = time.process_time()
+        workers0 = self._workers.start() if with_workers else None
         stack.append(0.0)  # the thread time of nested stages, taken out of this one's
         try:
             yield
         finally:
             nested = stack.pop()
             spent = time.thread_time() - thread0
-            if with_workers and self._workers.enabled:
-                own = self._workers.stop(caller, workers0)
-            elif with_workers:
-                own = time.process_time() - process0
-            else:
-                own = spent - nested
+            own = self._workers.stop(workers0) if workers0 is not None else spent - nested
             if stack:
                 stack[-1] += spent
             with self._lock:
@@ -100,22 +92,18 @@ def idle_rates(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], se
     readings `seconds` apart."""
     rates = {}
     for role, end in after.items():
-        start = before.get(role, end)
-        rest = _rest(start, end)
+        _, rest = _between(before.get(role, end), end)
         rates[role] = max(0.0, rest) / max(seconds, 1e-9)
     return rates
 
 
-def _rest(start: Snapshot, end: Snapshot) -> float:
-    """A process's CPU seconds between two readings that no stage names."""
-    process = float(end["process_cpu_s"]) - float(start["process_cpu_s"])  # type: ignore[arg-type]
-    return process - sum(_stage_deltas(start, end).values())
-
-
-def _stage_deltas(start: Snapshot, end: Snapshot) -> dict[str, float]:
+def _between(start: Snapshot, end: Snapshot) -> tuple[dict[str, float], float]:
+    """A process's CPU seconds between two readings: by named stage, and the rest no stage names."""
     before = start.get("stages") or {}
-    return {stage: float(spent) - float(before.get(stage, 0.0))  # type: ignore[union-attr]
-            for stage, spent in (end.get("stages") or {}).items()}  # type: ignore[union-attr]
+    stages = {stage: float(spent) - float(before.get(stage, 0.0))  # type: ignore[union-attr]
+              for stage, spent in (end.get("stages") or {}).items()}  # type: ignore[union-attr]
+    process = float(end["process_cpu_s"]) - float(start["process_cpu_s"])  # type: ignore[arg-type]
+    return stages, process - sum(stages.values())
 
 
 def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], requests: int,
@@ -133,9 +121,10 @@ def host_split(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot], re
     apart: dict[str, float] = dict.fromkeys(NOT_HOST, 0.0)
     for role, end in after.items():
         start = before.get(role, {"process_cpu_s": end["process_cpu_s"], "stages": {}})
-        for stage, spent in _stage_deltas(start, end).items():
+        stages, rest = _between(start, end)
+        for stage, spent in stages.items():
             (apart if stage in NOT_HOST else per)[stage] += spent
-        per[f"{role}: other"] += _rest(start, end) - (idle or {}).get(role, 0.0) * seconds
+        per[f"{role}: other"] += rest - (idle or {}).get(role, 0.0) * seconds
     out = {k: v * 1000 / requests for k, v in per.items()}
     out[TOTAL] = sum(out.values())
     out.update({k: v * 1000 / requests for k, v in apart.items()})

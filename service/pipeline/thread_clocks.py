@@ -13,10 +13,9 @@ batch, in the backbone's forward; a health check's tiny input or a head's small 
 it). Past those, while none is known (a GPU's forward leaves the pool idle), one block in 8 chosen
 at random reads every thread, and one in 100 once some are known (a pool can be resized).
 At random, not every n-th: a batch is a fixed cycle of blocks (the backbone, then each head), and
-every n-th block fell on the same head each time. A thread
-that is not a Python thread (OpenMP workers never are; event loops, Serve's and ours, are) and
-spent at least a quarter of what the caller did is one of its workers: a pool splits each op
-evenly. Workers are kept once seen: the same thread runs the backbone on its pool and a generative
+every n-th block fell on the same head each time. A thread that is not a Python thread (OpenMP
+workers never are; event loops, Serve's and ours, are) and spent at least a quarter of what the
+caller did is one of its workers: a pool splits each op evenly. Workers are kept once seen: the same thread runs the backbone on its pool and a generative
 head's small ops without it, and a probe of the latter would otherwise forget the pool (it did:
 the router's forward lost its OpenMP worker's CPU). Between probes only the caller and its
 workers are read: a few clock reads a block, not one per thread.
@@ -28,6 +27,7 @@ import os
 import random
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 EAGER_PROBES = 50  # blocks that all read every thread while no worker is known (a CPU's pool shows in the first batch)
@@ -58,8 +58,19 @@ def per_thread_clocks_work() -> bool:
     return abs(mine - time.thread_time()) < 0.5
 
 
+@dataclass
+class Reading:
+    """What `WorkerThreads.start` read, for its `stop`."""
+
+    caller: int
+    before: dict[int, float] = field(default_factory=dict)  # CPU seconds of the threads read
+    probe: bool = False  # every thread was read, to find the caller's workers
+    process0: float = 0.0  # without per-thread clocks: the whole process's CPU seconds
+
+
 class WorkerThreads:
-    """Which threads a calling thread's timed blocks run on, learnt per caller."""
+    """Which threads a calling thread's timed blocks run on, learnt per caller; where the system
+    has no per-thread clocks of other threads, the whole process's CPU instead."""
 
     def __init__(self, all_threads: Callable[[], list[int]] | None = None) -> None:
         self._all_threads = all_threads or (lambda: [int(t) for t in os.listdir(_TASKS)])
@@ -68,9 +79,10 @@ class WorkerThreads:
         self._lock = threading.Lock()
         self.enabled = per_thread_clocks_work()
 
-    def start(self) -> tuple[int, dict[int, float]]:
-        """(the caller's id, CPU seconds so far of the threads to read)."""
+    def start(self) -> Reading:
         caller = threading.get_native_id()
+        if not self.enabled:
+            return Reading(caller, process0=time.process_time())
         with self._lock:
             known = self._workers.get(caller)
             probes = self._probes[caller] = self._probes.get(caller, 0) + (not known)
@@ -79,14 +91,15 @@ class WorkerThreads:
         else:  # none known yet (None: no block long enough so far)
             probe = known is None or probes <= EAGER_PROBES or random.random() < PROBE_UNKNOWN
         tids = self._all_threads() if probe else [caller, *known]  # type: ignore[misc]
-        return caller, {tid: _thread_cpu(tid) for tid in tids}
+        return Reading(caller, {tid: _thread_cpu(tid) for tid in tids}, probe)
 
-    def stop(self, caller: int, before: dict[int, float]) -> float:
+    def stop(self, reading: Reading) -> float:
         """CPU seconds the caller and its workers spent since `start`."""
-        with self._lock:
-            known = self._workers.get(caller)
-        if known is not None and len(before) == len(known) + 1:  # only the caller and its known workers were read
-            return sum(max(_thread_cpu(tid) - cpu, 0.0) for tid, cpu in before.items())
+        if not self.enabled:
+            return time.process_time() - reading.process0
+        if not reading.probe:  # only the caller and its known workers were read
+            return sum(max(_thread_cpu(tid) - cpu, 0.0) for tid, cpu in reading.before.items())
+        caller, before = reading.caller, reading.before
         # every thread, those started during the block too (a pool's first parallel op starts its workers)
         spent = {tid: _thread_cpu(tid) - before.get(tid, 0.0) for tid in {*before, *self._all_threads()}}
         own = spent.pop(caller, 0.0)

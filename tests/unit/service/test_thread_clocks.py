@@ -69,14 +69,14 @@ def fake_threads(monkeypatch):
 def test_workers_are_the_non_python_threads_that_shared_the_callers_work(fake_threads):
     cpu, watcher, set_ = fake_threads
     cpu.update({1: 0.0, 2: 0.0, 3: 0.0})  # 1 the caller, 2 an OpenMP worker, 3 an idle Ray thread
-    caller, before = watcher.start()
+    reading = watcher.start()
     cpu.update({1: 0.05, 2: 0.04, 3: 0.001})
-    assert watcher.stop(caller, before) == pytest.approx(0.09)
+    assert watcher.stop(reading) == pytest.approx(0.09)
     set_("PROBE_KNOWN", 0.0)
-    caller, before = watcher.start()
-    assert set(before) == {1, 2}, "once known, only the caller and its worker are read"
+    reading = watcher.start()
+    assert set(reading.before) == {1, 2}, "once known, only the caller and its worker are read"
     cpu.update({1: 0.10, 2: 0.08, 3: 0.5})
-    assert watcher.stop(caller, before) == pytest.approx(0.09)
+    assert watcher.stop(reading) == pytest.approx(0.09)
 
 
 def test_a_block_that_left_the_pool_idle_does_not_forget_it(fake_threads):
@@ -84,20 +84,20 @@ def test_a_block_that_left_the_pool_idle_does_not_forget_it(fake_threads):
     # without it; a probe of the second must not drop the pool from the first.
     cpu, watcher, set_ = fake_threads
     cpu.update({1: 0.0, 2: 0.0})
-    caller, before = watcher.start()  # the backbone: caller and worker busy alike
+    reading = watcher.start()  # the backbone: caller and worker busy alike
     cpu.update({1: 0.05, 2: 0.05})
-    assert watcher.stop(caller, before) == pytest.approx(0.10)
+    assert watcher.stop(reading) == pytest.approx(0.10)
     set_("PROBE_KNOWN", 1.0)  # every block of the heads reads every thread, the idle pool included
     for _ in range(5):
-        caller, before = watcher.start()
-        assert set(before) == {1, 2}
+        reading = watcher.start()
+        assert set(reading.before) == {1, 2}
         cpu[1] += 0.02
-        watcher.stop(caller, before)
+        watcher.stop(reading)
     set_("PROBE_KNOWN", 0.0)
-    caller, before = watcher.start()
-    assert set(before) == {1, 2}
+    reading = watcher.start()
+    assert set(reading.before) == {1, 2}
     cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})
-    assert watcher.stop(caller, before) == pytest.approx(0.10)
+    assert watcher.stop(reading) == pytest.approx(0.10)
 
 
 def test_a_pool_left_idle_by_the_first_long_block_is_found_in_the_next(fake_threads):
@@ -106,10 +106,10 @@ def test_a_pool_left_idle_by_the_first_long_block_is_found_in_the_next(fake_thre
     cpu, watcher, set_ = fake_threads
     set_("PROBE_UNKNOWN", 0.0)
     cpu.update({1: 0.0, 2: 0.0})
-    caller, before = watcher.start()
+    reading = watcher.start()
     cpu[1] += 0.02  # the health check: the caller alone
-    assert watcher.stop(caller, before) == pytest.approx(0.02)
-    caller, before = watcher.start()
-    assert set(before) == {1, 2}, "no worker known yet: every thread is read"
+    assert watcher.stop(reading) == pytest.approx(0.02)
+    reading = watcher.start()
+    assert set(reading.before) == {1, 2}, "no worker known yet: every thread is read"
     cpu.update({1: cpu[1] + 0.05, 2: cpu[2] + 0.05})  # the backbone on its pool
-    assert watcher.stop(caller, before) == pytest.approx(0.10)
+    assert watcher.stop(reading) == pytest.approx(0.10)

@@ -7,7 +7,7 @@ import torch
 from tqdm.auto import tqdm
 
 from model.example import Example
-from training.metrics import exact_match, mean, number_match, rouge_l, span_set_scores, token_f1
+from training.metrics import drop_scores, mean, number_match, rouge_l, squad_scores
 from model import MultiTaskModel, encode
 from model.routing import RouteHeads, route_number, routed_answer
 
@@ -31,13 +31,17 @@ def score_prediction(example: Example, prediction: dict[str, Any]) -> dict[str, 
         return {"em": number_match(text, example.answer)}
     if kind in ("yes", "no"):
         return {"accuracy": float(prediction.get("label", text) == kind)}
-    if kind == "spans":
-        predicted = [s["text"] for s in prediction["spans"]] if "spans" in prediction else [text]
-        em, f1 = span_set_scores(predicted, [s.text for s in example.answer_spans])
-        return {"em": em, "f1": f1}
     if kind == "summary":
         return {"rouge_l": rouge_l(text, example.answer)}
-    return {"em": exact_match(text, example.answer), "f1": token_f1(text, example.answer)}
+    if example.task.startswith("drop_"):  # DROP's official EM/F1, over every gold answer a reader kept
+        predicted = [s["text"] for s in prediction["spans"]] if "spans" in prediction else [text]
+        golds = example.extra.get("answers") or [[s.text for s in example.answer_spans] or [example.answer]]
+        em, f1 = drop_scores(predicted, golds)
+        return {"em": em, "f1": f1}
+    # SQuAD v1.1's official EM/F1, the maximum over every gold answer a reader kept
+    golds = [g for g in example.extra.get("answers") or [] if isinstance(g, str)] or [example.answer]
+    em, f1 = squad_scores(text, golds)
+    return {"em": em, "f1": f1}
 
 
 def _routed_scores(example: Example, outputs: dict[str, dict[str, Any]], heads: RouteHeads) -> dict[str, float]:

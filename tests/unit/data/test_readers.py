@@ -167,3 +167,143 @@ def test_cnndm_malformed_names_the_line(tmp_path):
     path.write_text("\n".join([lines[0], "{oops"]), encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.jsonl:2: not valid JSON"):
         read_cnndm(path)
+
+
+# --- every layout, and what is refused ---
+
+
+def test_hotpot_hugging_face_layout_with_and_without_ids(tmp_path):
+    official = HOTPOT[0]
+    hf = {
+        "question": official["question"], "answer": official["answer"], "type": "comparison", "level": "easy",
+        "supporting_facts": {"title": ["Ann Lee", "Bo Kim"], "sent_id": [1, 0]},
+        "context": {"title": [p[0] for p in official["context"]], "sentences": [p[1] for p in official["context"]]},
+    }
+    # one file may mix the layouts: each record is read by the shape of its context
+    records = [hf, dict(hf, id="hf-7"), official]
+    first, second, third = read_hotpot(_write(tmp_path, "mixed.json", records))
+    assert (first.id, second.id, third.id) == ("mixed-0", "hf-7", "h1")  # no id: file stem and index
+    assert first.context == third.context
+    assert first.evidence_spans == third.evidence_spans
+    assert first.extra["supporting_facts"] == [["Ann Lee", 1], ["Bo Kim", 0]]
+    assert [e.id for e in read_hotpot(tmp_path / "mixed.json")] == ["mixed-0", "hf-7", "h1"]  # stable
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r["context"]["sentences"].pop(), r"\[0\]\.context: 'title' has 2 entries and 'sentences' 1"),
+    (lambda r: r["supporting_facts"]["sent_id"].__setitem__(0, "1"), r"\[0\]\.supporting_facts: entry 0: expected a title"),
+    (lambda r: r["context"]["sentences"][1].append(3), r"\[0\]\.context\.sentences\[1\]\[1\]: expected a sentence string"),
+    (lambda r: r["supporting_facts"].pop("title"), r"\[0\]\.supporting_facts: missing 'title'"),
+])
+def test_hotpot_hugging_face_malformed_names_the_entry(tmp_path, change, message):
+    record = {"question": "q?", "answer": "yes",
+              "supporting_facts": {"title": ["A"], "sent_id": [0]},
+              "context": {"title": ["A", "B"], "sentences": [["A is a.", " A too."], ["B is b."]]}}
+    change(record)
+    with pytest.raises(ValueError, match=r"bad_hf\.json: " + message):
+        read_hotpot(_write(tmp_path, "bad_hf.json", [record]))
+
+
+SQUAD2 = {
+    "version": "v2.0",
+    "data": [{
+        "title": "Ashford",
+        "paragraphs": [{
+            "context": "Ashford is a town in Kent. It was founded in 1204 by Hugo Reed.",
+            "qas": [
+                {"id": "a1", "question": "Who founded Ashford?", "is_impossible": False,
+                 "answers": [{"text": "Hugo Reed", "answer_start": 53}, {"text": "by Hugo Reed", "answer_start": 50}]},
+                {"id": "a2", "question": "Who destroyed Ashford?", "is_impossible": True, "answers": [],
+                 "plausible_answers": [{"text": "Hugo Reed", "answer_start": 53}]},
+            ],
+        }],
+    }],
+}
+
+
+def test_squad_v2_skips_unanswerable_and_keeps_every_answer(tmp_path):
+    stats: dict = {}
+    (a1,) = read_squad(_write(tmp_path, "squad2.json", SQUAD2), stats=stats)
+    assert a1.id == "a1" and a1.answer == "Hugo Reed"
+    assert a1.extra["answers"] == ["Hugo Reed", "by Hugo Reed"]  # evaluation takes the best of them
+    assert stats == {"kept": 1, "skipped": {"unanswerable (SQuAD 2.0)": 1}}
+    # every sentence of the context as [start, end), for the analyses that ask which one a summary follows
+    assert [a1.context[s:e] for s, e in a1.extra["sentence_spans"]] == [
+        "Ashford is a town in Kent.", "It was founded in 1204 by Hugo Reed."]
+
+
+def test_squad_v2_malformed_names_the_entry(tmp_path):
+    bad = json.loads(json.dumps(SQUAD2))
+    bad["data"][0]["paragraphs"][0]["qas"][1]["is_impossible"] = "yes"
+    with pytest.raises(ValueError, match=r"bad2\.json: data\[0\]\.paragraphs\[0\]\.qas\[1\]\.is_impossible: expected true or false"):
+        read_squad(_write(tmp_path, "bad2.json", bad))
+    bad = json.loads(json.dumps(SQUAD2))
+    del bad["data"][0]["paragraphs"][0]["qas"][0]["answers"][1]["answer_start"]
+    with pytest.raises(ValueError, match=r"bad2\.json: data\[0\]\.paragraphs\[0\]\.qas\[0\]\.answers\[1\]: missing 'answer_start'"):
+        read_squad(_write(tmp_path, "bad2.json", bad))
+
+
+@pytest.mark.parametrize("reader, good, bad_last", [
+    (read_squad, SQUAD, lambda d: d["data"][0]["paragraphs"].append({"context": "x", "qas": [{"question": "q"}]})),
+    (read_drop, DROP, lambda d: d.update(last={"passage": "x", "qa_pairs": [{"question": "q"}]})),
+    (read_hotpot, HOTPOT, lambda d: d.append({"question": "q", "answer": "a", "context": 3})),
+])
+def test_a_bad_last_record_refuses_the_whole_file(tmp_path, reader, good, bad_last):
+    # the good records come first: the reader must not hand them back and stop at the bad one
+    data = json.loads(json.dumps(good))
+    bad_last(data)
+    with pytest.raises(ValueError, match=r"last\.json: "):
+        reader(_write(tmp_path, "last.json", data))
+
+
+def _qa(qid, question, number="", spans=(), validated=None):
+    qa = {"question": question, "query_id": qid,
+          "answer": {"number": number, "spans": list(spans), "date": {"day": "", "month": "", "year": ""}}}
+    if validated is not None:
+        qa["validated_answers"] = validated
+    return qa
+
+
+def test_drop_argument_spans(tmp_path):
+    passage = "The Bears beat the Hawks 24-17. John Smith kicked a 45-yard field goal and the 49ers kicked 3. Tom Lee ran 12 yards."
+    data = {"p": {"passage": passage, "qa_pairs": [
+        # 24 - 17: the only pair of 24, 17, 45, 3, 12 that gives 7, and 7 is not written in the passage
+        _qa("diff", "How many points did the Bears win by?", "7"),
+        # 45 + 12 (45 - 12 = 33, 24 + 17 = 41: no other pair gives 57)
+        _qa("sum", "How many yards did Smith and Lee gain combined?", "57"),
+        # 45 stands in the passage; no pair gives it: a lookup, not a computation
+        _qa("lookup", "How many yards was the field goal?", "45"),
+        # a count: 5 = 17 - 12 is a coincidence the wording rules out
+        _qa("count", "How many field goals did Smith kick?", "5"),
+        # "49ers" names a team: 49 - 45 = 4 must not be found
+        _qa("glued", "How many yards separated them?", "4"),
+    ]}, "q": {"passage": "Lee ran 10, 20 and 30 yards.", "qa_pairs": [
+        # 20 - 10 and 30 - 20 both give 10, which also stands in the passage
+        _qa("ambiguous", "How many yards longer was the second run than the first?", "10"),
+    ]}}
+    examples = {e.id: e for e in read_drop(_write(tmp_path, "drop_args.json", data))}
+    diff = examples["diff"]
+    assert [s.text for s in diff.argument_spans] == ["24", "17"]  # in the order subtracted
+    assert diff.argument_spans[0].start == passage.index("24-17")
+    assert diff.extra["operation"] == "difference" and diff.extra["ambiguous"] is False
+    assert [s.text for s in examples["sum"].argument_spans] == ["45", "12"]  # in passage order
+    assert examples["sum"].extra["operation"] == "sum"
+    ambiguous = examples["ambiguous"]
+    assert ambiguous.argument_spans == [] and ambiguous.extra["ambiguous"] is True
+    assert ambiguous.extra["argument_pairs"] > 1
+    assert examples["lookup"].argument_spans == [] and examples["lookup"].extra["operation"] is None
+    assert examples["count"].argument_spans == [] and examples["count"].extra["operation"] == "count"
+    assert examples["glued"].argument_spans == [] and examples["glued"].extra["operation"] is None
+    assert all(e.operation is None for e in examples.values())  # the decoder's target stays the number
+
+
+def test_drop_keeps_every_gold_answer_as_the_official_script_writes_it(tmp_path):
+    validated = [{"number": "", "spans": ["Smith", "Lee"], "date": {"day": "", "month": "", "year": ""}},
+                 {"number": "", "spans": [], "date": {"day": "3", "month": "May", "year": "1990"}}]
+    data = {"p": {"passage": "John Smith and Tom Lee scored on 3 May 1990.", "qa_pairs": [
+        _qa("q", "Who scored?", spans=["John Smith", "Tom Lee"], validated=validated)]}}
+    (ex,) = read_drop(_write(tmp_path, "drop_gold.json", data))
+    assert ex.extra["answers"] == [["John Smith", "Tom Lee"], ["Smith", "Lee"], ["3 May 1990"]]
+    data["p"]["qa_pairs"][0]["validated_answers"] = [{"spans": "Smith"}]
+    with pytest.raises(ValueError, match=r"drop_gold\.json: \['p'\]\.qa_pairs\[0\]\.validated_answers\[0\]\.spans: expected a list"):
+        read_drop(_write(tmp_path, "drop_gold.json", data))

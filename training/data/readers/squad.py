@@ -1,17 +1,27 @@
-"""SQuAD v1.1 JSON -> "squad" examples (answer span = the first gold answer)."""
+"""SQuAD v1.1 and v2.0 JSON -> "squad" examples (answer span = the first gold answer)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.readers._common import Skips, find, load_json, require, sentence_around
+from training.data.readers._common import Skips, find, load_json, require, sentence_around, sentence_bounds
 from model.example import Example, Span
+
+UNANSWERABLE = "unanswerable (SQuAD 2.0)"
 
 
 def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:
-    """Examples of task "squad"; evidence_spans holds the sentence around the answer.
+    """Examples of task "squad" from a SQuAD v1.1 or v2.0 file.
 
-    A question whose answer text is not at its answer_start (nor anywhere in the context) or that
-    has no answer (SQuAD 2.0 style) is skipped and counted in `stats["skipped"]`.
+    The answer span is the first gold answer; every gold answer text is kept in
+    `extra["answers"]`, since the official metric takes the best over them. `evidence_spans` holds
+    the sentence around the answer and `extra["sentence_spans"]` every sentence of the context as
+    [start, end), for the analyses that ask which sentence a prediction follows.
+
+    Skipped and counted in `stats["skipped"]`: a SQuAD 2.0 question marked `is_impossible` (as
+    "unanswerable (SQuAD 2.0)": no head here answers "no answer", and its `plausible_answers` are
+    by definition not answers), a question with no answer, and one whose answer text is neither at
+    its answer_start nor anywhere in the context. The whole file is checked before any example is
+    returned: a malformed entry raises a ValueError naming the file, the entry and what is wrong.
     """
     data = load_json(path)
     path = Path(path)
@@ -23,18 +33,19 @@ def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:
         for p, para in enumerate(require(article, "paragraphs", list, path, where_a)):
             where_p = f"{where_a}.paragraphs[{p}]"
             context = require(para, "context", str, path, where_p)
+            sentences = [[s, e] for s, e in sentence_bounds(context)]
             for q, qa in enumerate(require(para, "qas", list, path, where_p)):
                 where_q = f"{where_p}.qas[{q}]"
                 question = require(qa, "question", str, path, where_q)
-                answers = require(qa, "answers", list, path, where_q)
+                answers = _answers(qa, path, where_q)
                 qid = str(qa.get("id", f"{path.stem}-{a}-{p}-{q}"))
+                if _impossible(qa, path, where_q):
+                    skips.add(UNANSWERABLE)
+                    continue
                 if not answers:
                     skips.add("no answer")
                     continue
-                first = answers[0]
-                text = require(first, "text", str, path, f"{where_q}.answers[0]")
-                start = require(first, "answer_start", int, path, f"{where_q}.answers[0]")
-                span = _locate(context, text, start)
+                span = _locate(context, *answers[0])
                 if span is None:
                     skips.add("answer not in context")
                     continue
@@ -42,10 +53,27 @@ def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:
                     id=qid, setting="qa_summary", task="squad", context=context, question=question,
                     answer=span.text, answer_type="span", answer_spans=[span],
                     evidence_spans=[sentence_around(context, span)],
-                    extra={"title": title, "answers": [x.get("text") for x in answers if isinstance(x, dict)]},
+                    extra={"title": title, "answers": [text for text, _ in answers], "sentence_spans": sentences},
                 ))
     skips.report(len(out), stats)
     return out
+
+
+def _answers(qa: dict, path: Path, where: str) -> list[tuple[str, int]]:
+    """(text, answer_start) of each gold answer, each checked."""
+    out = []
+    for i, answer in enumerate(require(qa, "answers", list, path, where)):
+        text = require(answer, "text", str, path, f"{where}.answers[{i}]")
+        start = require(answer, "answer_start", int, path, f"{where}.answers[{i}]")
+        out.append((text, start))
+    return out
+
+
+def _impossible(qa: dict, path: Path, where: str) -> bool:
+    flag = qa.get("is_impossible", False)
+    if not isinstance(flag, bool):
+        raise ValueError(f"{path}: {where}.is_impossible: expected true or false, got {flag!r:.40}")
+    return flag
 
 
 def _locate(context: str, text: str, start: int) -> Span | None:

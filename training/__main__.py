@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate,controls,chance,analyze}`: the command line of the training package."""
+"""`python -m training {train,evaluate,controls,chance,analyze,data}`: the command line of the training package."""
 from __future__ import annotations
 
 import argparse
@@ -143,6 +143,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from training.data.fetch import FetchError, listing, run
+
+    if args.list:
+        print(listing())
+        return 0
+    if not args.names:
+        print("error: name the files to fetch (see --list)", file=sys.stderr)
+        return 2
+    try:
+        run(args.names, args.dir, base_url=args.base_url, progress=not args.quiet)
+    except FetchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("data", help="get the official dataset files")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("fetch", help="download official dataset files, verified by their published sha256")
+    p.add_argument("names", nargs="*", metavar="NAME", help="files to fetch (see --list)")
+    p.add_argument("--dir", default="data", help="directory to write them to (default: data)")
+    p.add_argument("--list", action="store_true", help="print the names of the files that can be fetched")
+    p.add_argument("--base-url", default=None,
+                   help="fetch each file by name from this mirror instead (default: $WIYH_DATA_BASE_URL, else the "
+                        "official addresses)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_data_fetch)
 
     args = parser.parse_args(argv)
     # transformers' own per-file progress bars and load reports drown ours.

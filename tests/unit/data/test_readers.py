@@ -299,7 +299,8 @@ def test_drop_argument_spans(tmp_path):
 
 def test_drop_keeps_every_gold_answer_as_the_official_script_writes_it(tmp_path):
     validated = [{"number": "", "spans": ["Smith", "Lee"], "date": {"day": "", "month": "", "year": ""}},
-                 {"number": "", "spans": [], "date": {"day": "3", "month": "May", "year": "1990"}}]
+                 {"number": "", "spans": [], "date": {"day": "3", "month": "May", "year": "1990"}},
+                 {"number": "", "spans": [], "date": {"day": "", "month": "", "year": ""}}]  # blank: not counted
     data = {"p": {"passage": "John Smith and Tom Lee scored on 3 May 1990.", "qa_pairs": [
         _qa("q", "Who scored?", spans=["John Smith", "Tom Lee"], validated=validated)]}}
     (ex,) = read_drop(_write(tmp_path, "drop_gold.json", data))

@@ -132,9 +132,10 @@ def cmd_chance(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from training.analysis.run import AnalysisError, run_analysis
 
+    findings = args.findings.split(",") if args.findings else None
     try:
         report = run_analysis(args.checkpoint, args.out, controls=args.controls, n=args.n, device=args.device,
-                              examples_per_finding=args.examples, progress=not args.quiet)
+                              examples_per_finding=args.examples, progress=not args.quiet, findings=findings)
     except AnalysisError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -186,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("controls", help="train the single-task controls of a checkpoint for `analyze`")
     p.add_argument("--checkpoint", required=True, help="the multi-task checkpoint whose config and budget to copy")
     p.add_argument("--out", required=True, help="directory for the controls (one checkpoint per head)")
-    p.add_argument("--heads", default=None, help="comma-separated heads (default: span,multispan,summary)")
+    p.add_argument("--heads", default=None,
+                   help="comma-separated heads (default: span,multispan,summary, the heads the analysis reads; add a "
+                        "target head, e.g. number or yesno, for the multi- vs single-task target table)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: as many as the checkpoint ran)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of every control's config, e.g. --set optim.num_threads=1 (repeatable)")
@@ -203,11 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_chance)
 
     p = sub.add_parser("analyze", help="measure the emergent behaviour of non-target heads against controls")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, nargs="+",
+                   help="one checkpoint, or several seeds of one variant (same config but optim.seed), pooled")
     p.add_argument("--out", required=True, help="report directory, e.g. reports/default")
-    p.add_argument("--controls", default=None,
-                   help="directory written by `controls` (single-task control per head); without it only the "
-                        "random-head control is measured")
+    p.add_argument("--controls", default=None, nargs="+",
+                   help="directories written by `controls`, one per --checkpoint in the same order (single-task "
+                        "control per head); without them only the random-head and rule controls are measured")
+    p.add_argument("--findings", default=None,
+                   help="comma-separated findings to measure (default all: numeric,numeric_in_passage,yesno,qa_summary)")
     p.add_argument("--n", type=int, default=None, help="held-out examples per setting (default: as trained)")
     p.add_argument("--examples", type=int, default=20, help="worked examples per finding")
     p.add_argument("--device", default="auto")

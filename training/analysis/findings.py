@@ -1,17 +1,20 @@
 """The paper's three findings as per-example measurements, for any variant that has the heads.
 
-Each `measure_*` returns, for one variant, {metric: one value per example} plus a group label per
-example (the operation, the question kind), so the report can give means with bootstrap intervals
-overall and by group. Metrics a variant cannot produce (a head it lacks) are simply absent.
+Each `measure_*` returns, for one variant, {metric: values} with the example each value belongs
+to, plus a group label per example (the operation, the question kind), so the report can give
+means with bootstrap intervals overall and by group, and pair two variants example by example.
+Metrics a variant cannot produce (a head it lacks) are simply absent.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, unique_spans, wrong_answers
-from model.example import Example, Span
+from model.example import Example, Span, span_supervision
+from training.controls import MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
 from training.analysis.spans import score_spans, span_head_top, span_tokens, tagged_spans
 from training.metrics import rouge_l
 
@@ -27,16 +30,25 @@ class Predictor(Protocol):
     def predict(self, questions: Sequence[str], contexts: Sequence[str],
                 heads: Sequence[str]) -> list[dict[str, dict[str, Any]]]: ...
 
-SPAN_HEAD, MULTISPAN_HEAD, SUMMARY_HEAD = "span", "multispan", "summary"
-
-
 @dataclass
 class Measured:
     values: dict[str, list[float]] = field(default_factory=dict)
-    groups: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # one per example, in the examples' order
+    # metric -> the example (index into `groups`) of each value; absent: value i is example i
+    at: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, metric: str, value: float) -> None:
+        """A value of the example last given a group."""
         self.values.setdefault(metric, []).append(float(value))
+        self.at.setdefault(metric, []).append(len(self.groups) - 1)
+
+    def by_example(self, metric: str, n: int) -> list[float]:
+        """One value per example (NaN where this variant gave none): what pairs two variants."""
+        out = [math.nan] * n
+        values = self.values.get(metric, [])
+        for i, value in zip(self.at.get(metric, range(len(values))), values):
+            out[i] = value
+        return out
 
 
 @dataclass(frozen=True)
@@ -47,19 +59,28 @@ class FindingSpec:
     metrics: dict[str, str]  # metric -> what it measures
     headline: tuple[str, ...]  # the metrics on which the finding is judged against the controls
     group_by: str  # what the per-example group label is
+    target_tasks: tuple[str, ...] = ()  # the tasks whose target metric the report gives beside the verdict
+    judged: bool = True  # False: reported apart, with no verdict
 
 
 LENGTHS = {
     "span_tokens": "mean length in word tokens of the span head's best span (a long span is not a precise one)",
     "multispan_tokens": "mean length in word tokens of the multi-span head's spans",
     "gold_tokens": "mean length in word tokens of the gold spans, for comparison",
+    "multispan_count": "mean number of spans the multi-span head marks",
 }
+
+# Where the number is computed (the finding's claim) and where it stands in the passage: a max or
+# a min is the span head's own target (routing sends it there, and the span head is taught it),
+# so what the span heads do there is not non-target behaviour.
+COMPUTED = ("difference", "sum", "count")
+IN_PASSAGE = ("max", "min", "identity")
 
 NUMERIC = FindingSpec(
     key="numeric",
     title="Numeric: non-target span heads extract the arguments of the computed number",
-    claim="On questions the generative head answers with a number, the span and multi-span heads mark the "
-          "numbers the computation combines.",
+    claim="On questions whose number the generative head computes (a difference, a sum, a count), the span and "
+          "multi-span heads mark the numbers the computation combines.",
     metrics={
         "span_top1_precision": "span head's best span points at an argument (token F1 >= 0.5)",
         "span_top1_exact": "span head's best span is exactly an argument",
@@ -79,6 +100,19 @@ NUMERIC = FindingSpec(
     },
     headline=("span_topk_recall", "multispan_exact_set"),
     group_by="operation",
+    target_tasks=("drop_number",),
+)
+
+NUMERIC_IN_PASSAGE = FindingSpec(
+    key="numeric_in_passage",
+    title="Numeric, answer in the passage (max, min): reported apart, not judged",
+    claim="Where the number stands in the passage the span head is the routed target and is taught the answer, "
+          "so its spans there say nothing about non-target heads; the same measurements, for comparison.",
+    metrics=NUMERIC.metrics,
+    headline=NUMERIC.headline,
+    group_by="operation",
+    target_tasks=("drop_number",),
+    judged=False,
 )
 
 YESNO = FindingSpec(
@@ -96,6 +130,7 @@ YESNO = FindingSpec(
     },
     headline=("span_top1_hit", "span_topk_recall"),
     group_by="question kind",
+    target_tasks=("hotpot_yesno",),
 )
 
 QA_SUMMARY = FindingSpec(
@@ -108,6 +143,14 @@ QA_SUMMARY = FindingSpec(
                                        "words the question does not contain (a copy of the question scores 0)",
         "unasked_rouge_without_question": "the same for the summary written without the question",
         "unasked_rouge_gain": "the difference of the two (same context, same model)",
+        "answer_in_summary_with_question": "the summary written with the question contains the answer (its words, "
+                                           "in order)",
+        "answer_in_summary_without_question": "the summary of the same passage written without a question contains it",
+        "answer_containment_gain": "the difference of the two (same passage, same model)",
+        "steer_answer_in_steered_summary": "the summary written with a second question about another sentence "
+                                           "contains that question's answer",
+        "steer_answer_in_summary": "the summary written with the original question contains the second answer",
+        "steer_containment_gain": "the difference of the two: the second question moves the summary to its answer",
         "steer_gain_beyond_copy": "ROUGE-L to the steering sentence, steered summary minus original-question summary, "
                                   "minus the same move of a summary that copies the question",
         "rouge_answer_with_question": "ROUGE-L of the summary (question given) against the whole answer sentence",
@@ -119,15 +162,35 @@ QA_SUMMARY = FindingSpec(
         "summary_tokens": "mean length in word tokens of the summary (question given)",
         "gold_tokens": "mean length in word tokens of the answer sentence",
     },
-    headline=("unasked_rouge_gain", "steer_gain_beyond_copy"),
+    headline=("unasked_rouge_gain", "answer_containment_gain", "steer_containment_gain"),
     group_by="organisation kind",
+    target_tasks=("squad", "summarize"),
 )
 
-FINDINGS = (NUMERIC, YESNO, QA_SUMMARY)
+FINDINGS = (NUMERIC, NUMERIC_IN_PASSAGE, YESNO, QA_SUMMARY)
 
 
 def numeric_examples(examples: Sequence[Example]) -> list[Example]:
+    """Every number question with its arguments, computed or not (the chance rate reads these)."""
     return [e for e in examples if e.answer_type == "number" and e.argument_spans]
+
+
+def is_computed(example: Example) -> bool:
+    """The operation says so where it is known; a reader's example without one is computed when
+    its answer stands nowhere in the passage."""
+    if example.operation in COMPUTED:
+        return True
+    if example.operation in IN_PASSAGE:
+        return False
+    return not span_supervision(example)
+
+
+def computed_examples(examples: Sequence[Example]) -> list[Example]:
+    return [e for e in numeric_examples(examples) if is_computed(e)]
+
+
+def in_passage_examples(examples: Sequence[Example]) -> list[Example]:
+    return [e for e in numeric_examples(examples) if not is_computed(e)]
 
 
 def yesno_examples(examples: Sequence[Example]) -> list[Example]:
@@ -176,6 +239,8 @@ def _mean_tokens(spans: Sequence[dict[str, Any] | Span]) -> float | None:
 
 
 def _add_lengths(measured: Measured, pred: dict[str, dict[str, Any]], gold: Sequence[Span]) -> None:
+    if MULTISPAN_HEAD in pred:
+        measured.add("multispan_count", len(tagged_spans(pred[MULTISPAN_HEAD])))
     for metric, spans in (("span_tokens", span_head_top(pred[SPAN_HEAD], 1) if SPAN_HEAD in pred else []),
                           ("multispan_tokens", tagged_spans(pred[MULTISPAN_HEAD]) if MULTISPAN_HEAD in pred else []),
                           ("gold_tokens", gold)):
@@ -302,6 +367,13 @@ def unasked_rouge(summary: str, reference: str, question: str) -> float:
     return lcs_f1([w for w in words(summary) if w not in asked], [w for w in words(reference) if w not in asked])
 
 
+def contains(summary: str, answer: str) -> bool:
+    """The answer's words stand in the summary, in order and next to each other ("150 million
+    dollars" in "its budget was 150 million dollars"); an empty answer is in nothing."""
+    needle, hay = words(answer), words(summary)
+    return bool(needle) and any(hay[i : i + len(needle)] == needle for i in range(len(hay) - len(needle) + 1))
+
+
 def measure_qa_summary(variant: Predictor, examples: Sequence[Example]) -> Measured:
     measured = Measured()
     if not variant.has(SUMMARY_HEAD):
@@ -316,6 +388,16 @@ def measure_qa_summary(variant: Predictor, examples: Sequence[Example]) -> Measu
         measured.add("unasked_rouge_with_question", with_q)
         measured.add("unasked_rouge_without_question", without_q)
         measured.add("unasked_rouge_gain", with_q - without_q)
+        has_with, has_without = contains(triple.with_question, ex.answer), contains(triple.without_question, ex.answer)
+        measured.add("answer_in_summary_with_question", has_with)
+        measured.add("answer_in_summary_without_question", has_without)
+        measured.add("answer_containment_gain", has_with - has_without)
+        if steer_answer := str(ex.extra.get("steer_answer", "")).strip():
+            steered_has = contains(triple.steered, steer_answer)
+            original_has = contains(triple.with_question, steer_answer)
+            measured.add("steer_answer_in_steered_summary", steered_has)
+            measured.add("steer_answer_in_summary", original_has)
+            measured.add("steer_containment_gain", steered_has - original_has)
         steer_gain = rouge_l(triple.steered, steer.text) - rouge_l(triple.with_question, steer.text)
         copy_gain = rouge_l(steer_question, steer.text) - rouge_l(question, steer.text)
         measured.add("steer_gain_beyond_copy", steer_gain - copy_gain)

@@ -1,16 +1,21 @@
-"""Numbers -> what a person reads: means with bootstrap intervals per variant, the verdict of each
-finding against the controls, a markdown report, a JSON of every number, and bar charts."""
+"""Numbers -> what a person reads: per variant the mean of each metric pooled over seeds, the
+paired difference multi-task minus each control with its interval, the verdict of each finding,
+the target metrics beside it, a markdown report, a JSON of every number, and bar charts."""
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from training.analysis.bootstrap import Estimate, bootstrap_mean
+from training.analysis.bootstrap import Estimate, bootstrap_cells, paired_difference
 from training.analysis.findings import FindingSpec, Measured
-from training.analysis.variants import MULTI_TASK
+from training.analysis.targets import MULTI, SINGLE, TargetScores
+from training.analysis.variants import MULTI_TASK, SINGLE_TASK
+
+# variant -> one Measured per seed of the multi-task model (None: not measured for that seed)
+Seeded = dict[str, list["Measured | None"]]
 
 
 @dataclass
@@ -18,57 +23,106 @@ class Verdict:
     metric: str
     shown: bool | None  # None: no control has this metric, so nothing to compare with
     multi: Estimate
-    controls: dict[str, Estimate]
+    controls: dict[str, Estimate]  # each control's own mean
+    differences: dict[str, Estimate]  # multi-task minus each control, paired
 
     def sentence(self) -> str:
         if self.shown is None:
             return f"`{self.metric}`: {self.multi} (no control measured)"
-        best = max(self.controls.items(), key=lambda kv: kv[1].mean)
+        weakest = min(self.differences.items(), key=lambda kv: kv[1].low)
         word = "shown" if self.shown else "NOT shown"
-        return (f"`{self.metric}`: {word}: multi-task {self.multi} vs best control ({best[0]}) {best[1]}"
-                + ("" if self.shown else " (the intervals overlap or the control is higher)"))
+        return (f"`{self.metric}`: {word}: multi-task {self.multi}; smallest paired difference: multi-task minus "
+                f"{weakest[0]} {weakest[1].signed()}"
+                + ("" if self.shown else " (its interval does not lie above 0)"))
 
 
 @dataclass
 class FindingResult:
     spec: FindingSpec
-    n: int
+    n: int  # examples (each measured once per seed)
+    seeds: int
     estimates: dict[str, dict[str, Estimate]]  # metric -> variant -> estimate
     by_group: dict[str, dict[str, dict[str, Estimate]]]  # headline metric -> variant -> group -> estimate
     verdicts: list[Verdict]
+    targets: list[str] = field(default_factory=list)  # the target metrics, one line per task
     examples_md: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
     def shown(self) -> bool:
-        return bool(self.verdicts) and all(v.shown for v in self.verdicts)
+        return self.spec.judged and bool(self.verdicts) and all(v.shown for v in self.verdicts)
+
+    @property
+    def status(self) -> str:
+        if not self.spec.judged:
+            return "reported apart"
+        return "shown" if self.shown else "not shown"
 
 
-def summarise(spec: FindingSpec, measured: dict[str, Measured], n: int, seed: int = 0) -> FindingResult:
+def _seeded(measured: dict[str, Any]) -> Seeded:
+    """A single Measured per variant (one seed) or a list of them."""
+    return {v: (m if isinstance(m, list) else [m]) for v, m in measured.items()}
+
+
+def _cells(runs: Sequence[Measured | None], metric: str, n: int, keep: Sequence[int] | None = None) -> list[list[float]]:
+    rows = [(m.by_example(metric, n) if m is not None else [math.nan] * n) for m in runs]
+    return [[row[i] for i in keep] for row in rows] if keep is not None else rows
+
+
+def _has(runs: Sequence[Measured | None], metric: str) -> bool:
+    return any(m is not None and m.values.get(metric) for m in runs)
+
+
+def summarise(spec: FindingSpec, measured: dict[str, Any], n: int, seed: int = 0) -> FindingResult:
+    """Every metric of every variant pooled over seeds, and the verdict: each headline metric's
+    paired difference multi-task minus every control must lie above 0."""
+    runs = _seeded(measured)
+    seeds = max((len(r) for r in runs.values()), default=0)
+    for variant, r in runs.items():
+        if len(r) != seeds:
+            raise ValueError(f"variant {variant!r} has {len(r)} seeds, the others {seeds}: give None for a seed "
+                             f"not measured")
     estimates: dict[str, dict[str, Estimate]] = {}
     for metric in spec.metrics:
-        row = {v: bootstrap_mean(m.values[metric], seed=seed) for v, m in measured.items() if metric in m.values}
+        row = {v: bootstrap_cells(_cells(r, metric, n), seed=seed) for v, r in runs.items() if _has(r, metric)}
         if row:
             estimates[metric] = row
     by_group: dict[str, dict[str, dict[str, Estimate]]] = {}
     for metric in spec.headline:
-        for variant, m in measured.items():
-            if metric not in m.values:
+        for variant, r in runs.items():
+            first = next((m for m in r if m is not None), None)
+            if first is None or not _has(r, metric):
                 continue
-            groups: dict[str, list[float]] = {}
-            for g, value in zip(m.groups, m.values[metric]):
-                groups.setdefault(g, []).append(value)
-            by_group.setdefault(metric, {})[variant] = {g: bootstrap_mean(vs, seed=seed) for g, vs in sorted(groups.items())}
+            groups: dict[str, list[int]] = {}
+            for i, g in enumerate(first.groups):
+                groups.setdefault(g, []).append(i)
+            by_group.setdefault(metric, {})[variant] = {
+                g: bootstrap_cells(_cells(r, metric, n, keep), seed=seed) for g, keep in sorted(groups.items())}
     verdicts = []
-    for metric in spec.headline:
-        row = estimates.get(metric, {})
-        if MULTI_TASK not in row:
+    for metric in spec.headline if spec.judged else ():
+        if MULTI_TASK not in runs or not _has(runs[MULTI_TASK], metric):
             continue
-        multi = row[MULTI_TASK]
-        controls = {v: e for v, e in row.items() if v != MULTI_TASK}
-        shown = None if not controls else all(multi.low > c.high for c in controls.values())
-        verdicts.append(Verdict(metric, shown, multi, controls))
-    return FindingResult(spec, n, estimates, by_group, verdicts)
+        multi_cells = _cells(runs[MULTI_TASK], metric, n)
+        controls, differences = {}, {}
+        for variant, r in runs.items():
+            if variant == MULTI_TASK or not _has(r, metric):
+                continue
+            difference = paired_difference(multi_cells, _cells(r, metric, n), seed=seed)
+            if difference.n:
+                controls[variant], differences[variant] = estimates[metric][variant], difference
+        shown = None if not differences else all(d.above_zero for d in differences.values())
+        verdicts.append(Verdict(metric, shown, estimates[metric][MULTI_TASK], controls, differences))
+    return FindingResult(spec, n, seeds, estimates, by_group, verdicts)
+
+
+def target_lines(spec: FindingSpec, scores: TargetScores) -> list[str]:
+    """The finding's target tasks, multi-task and single-task, on the test split."""
+    lines = []
+    for task in spec.target_tasks:
+        for label, model in ((MULTI_TASK, MULTI), (SINGLE_TASK, SINGLE)):
+            if (said := scores.line(model, task)) is not None:
+                lines.append(f"target `{task}` of the {label} model: {said}")
+    return lines
 
 
 def _table(result: FindingResult, variants: list[str]) -> list[str]:
@@ -79,6 +133,19 @@ def _table(result: FindingResult, variants: list[str]) -> list[str]:
         lines.append(f"| `{metric}`{star} | " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- `{m}`: {d}" for m, d in result.spec.metrics.items()]
+    return lines
+
+
+def _difference_table(result: FindingResult) -> list[str]:
+    if not result.verdicts:
+        return []
+    controls = list(dict.fromkeys(c for v in result.verdicts for c in v.differences))
+    lines = ["", "Paired differences, multi-task minus each control (same examples and seeds; shown needs every "
+             "interval above 0):", "", "| control | " + " | ".join(f"`{v.metric}`" for v in result.verdicts) + " |",
+             "|---|" + "---|" * len(result.verdicts)]
+    for c in controls:
+        cells = [v.differences[c].signed() if c in v.differences else "–" for v in result.verdicts]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -94,39 +161,51 @@ def _group_tables(result: FindingResult, variants: list[str]) -> list[str]:
     return lines
 
 
-def markdown(title: str, preamble: list[str], results: list[FindingResult], variants: dict[str, str]) -> str:
+def markdown(title: str, preamble: list[str], results: list[FindingResult], variants: dict[str, str],
+             targets: list[str] | None = None) -> str:
     names = list(variants)
     lines = [f"# {title}", "", *preamble, "", "## Variants", ""]
     lines += [f"- **{v}**: {d}" for v, d in variants.items()]
-    lines += ["", "Every number is a mean over held-out examples with a 95% bootstrap interval `[low, high]`. "
-              "A finding is **shown** when, on each headline metric, the multi-task interval lies entirely above "
-              "every control's, the degenerate baselines' included.", "", "## Findings", ""]
+    lines += ["", "Every number is a mean over examples x seeds with a 95% bootstrap interval `[low, high]` (example "
+              "indices resampled jointly across seeds). A finding is **shown** when, on each headline metric, the "
+              "paired difference multi-task minus each control (same examples, same seed) has its whole 95% "
+              "interval above 0, against every control, the baselines included.", "", "## Findings", ""]
     for r in results:
-        verdict = "shown" if r.shown else "not shown"
-        lines += [f"### {r.spec.title}: **{verdict}** (n={r.n})", "", f"Claim: {r.spec.claim}", ""]
-        lines += [f"- {v.sentence()}" for v in r.verdicts] + [""]
+        lines += [f"### {r.spec.title}: **{r.status}** (n={r.n} examples x {r.seeds} seeds)", "", f"Claim: {r.spec.claim}", ""]
+        lines += [f"- {v.sentence()}" for v in r.verdicts]
+        lines += [f"- {t}" for t in r.targets] + [""]
         lines += [f"- note: {n}" for n in r.notes] + ([""] if r.notes else [])
-        lines += _table(r, names) + _group_tables(r, names)
+        lines += _table(r, names) + _difference_table(r) + _group_tables(r, names)
         lines += ["", f"![{r.spec.key}]({r.spec.key}.png)", ""]
+    if targets:
+        lines += ["## Target tasks, multi-task vs single-task", "",
+                  "Each model's target heads on the same test split (mean over seeds; each seed in brackets).",
+                  *targets, ""]
     lines += ["Worked examples: [examples.md](examples.md)", ""]
     return "\n".join(lines)
 
 
-def to_json(results: list[FindingResult], meta: dict[str, Any]) -> dict[str, Any]:
-    def est(e: Estimate) -> dict[str, float]:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in e.as_dict().items()}
+def _est(e: Estimate) -> dict[str, float]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in e.as_dict().items()}
 
+
+def to_json(results: list[FindingResult], meta: dict[str, Any]) -> dict[str, Any]:
     return {
         **meta,
         "findings": {
             r.spec.key: {
                 "title": r.spec.title,
                 "n": r.n,
+                "seeds": r.seeds,
+                "judged": r.spec.judged,
                 "shown": r.shown,
-                "metrics": {m: {v: est(e) for v, e in row.items()} for m, row in r.estimates.items()},
-                "by_group": {m: {v: {g: est(e) for g, e in gs.items()} for v, gs in pv.items()} for m, pv in r.by_group.items()},
-                "verdicts": {v.metric: {"shown": v.shown, "multi_task": est(v.multi),
-                                        "controls": {c: est(e) for c, e in v.controls.items()}} for v in r.verdicts},
+                "metrics": {m: {v: _est(e) for v, e in row.items()} for m, row in r.estimates.items()},
+                "by_group": {m: {v: {g: _est(e) for g, e in gs.items()} for v, gs in pv.items()} for m, pv in r.by_group.items()},
+                "verdicts": {v.metric: {"shown": v.shown, "multi_task": _est(v.multi),
+                                        "controls": {c: _est(e) for c, e in v.controls.items()},
+                                        "differences": {c: _est(e) for c, e in v.differences.items()}}
+                             for v in r.verdicts},
+                "targets": r.targets,
                 "notes": r.notes,
             }
             for r in results
@@ -158,7 +237,7 @@ def plot(result: FindingResult, variants: list[str], path: Path) -> Path:
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_title(result.spec.title, fontsize=9)
     ax.set_ylabel("mean with 95% interval")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -166,10 +245,10 @@ def plot(result: FindingResult, variants: list[str], path: Path) -> Path:
 
 
 def write(out: Path, title: str, preamble: list[str], results: list[FindingResult], variants: dict[str, str],
-          meta: dict[str, Any]) -> None:
+          meta: dict[str, Any], targets: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     names = list(variants)
-    (out / "report.md").write_text(markdown(title, preamble, results, variants))
+    (out / "report.md").write_text(markdown(title, preamble, results, variants, targets))
     (out / "findings.json").write_text(json.dumps(to_json(results, meta), indent=2))
     (out / "examples.md").write_text("\n".join([f"# Worked examples: {title}", "", *(r.examples_md for r in results)]))
     for r in results:

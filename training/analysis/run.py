@@ -1,25 +1,30 @@
-"""`python -m training analyze`: held-out examples of each setting through every head of the
-checkpoint and of each control, measured, summarised with intervals, and written as a report."""
+"""`python -m training analyze`: the test split through every head of each seed's checkpoint and
+of its controls, measured, pooled over seeds with paired intervals, and written as a report."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from tqdm.auto import tqdm
 
+from model.checkpoint import CheckpointError, Manifest, read_manifest
+from model.example import Example
 from training.analysis import findings as F
+from training.analysis import targets as T
 from training.analysis import worked
-from training.analysis.report import FindingResult, summarise, write
-from training.analysis.baselines import baselines
+from training.analysis.baselines import Baseline, baselines, random_span_baseline
+from training.analysis.report import FindingResult, summarise, target_lines, write
 from training.analysis.spans import span_head_capacity
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
-from model.checkpoint import CheckpointError, read_manifest
 from training.config import TrainConfig
-from training.controls import ANALYSED_HEADS
-from training.data.loading import load_test_data
-from model.example import Example
+from training.controls import ANALYSED_HEADS, MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
+from training.data.loading import by_task, load_test_data
 from training.train import pick_device
+
+# What may differ between the checkpoints of one variant: the seed, and how a run used its machine.
+RUN_ONLY = {"seed", "num_threads", "device"}
 
 
 class AnalysisError(ValueError):
@@ -31,123 +36,241 @@ class Report:
     out: Path
     results: list[FindingResult]
     seconds: float
+    targets: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = []
         for r in self.results:
-            lines.append(f"{r.spec.title}: {'shown' if r.shown else 'not shown'} (n={r.n})")
+            lines.append(f"{r.spec.title}: {r.status} (n={r.n} x {r.seeds} seeds)")
             lines += [f"  {v.sentence()}" for v in r.verdicts]
+            lines += [f"  {t}" for t in r.targets]
             lines += [f"  note: {n}" for n in r.notes]
         lines.append(f"analysis took {self.seconds:.0f} s")
         return "\n".join(lines)
 
 
+def _config(manifest: Manifest) -> TrainConfig:
+    return TrainConfig.model_validate(manifest.training["config"])
+
+
 def held_out_examples(checkpoint: str | Path, n: int | None) -> list[Example]:
-    """The test split of the checkpoint's synthetic settings: held-out templates, drawn apart from
-    the validation split that chose the checkpoint (training/data/loading.py)."""
-    config = TrainConfig.model_validate(read_manifest(checkpoint).training["config"])
+    """The test split of the checkpoint's data config: `n` (default: as trained) examples per
+    synthetic setting from the held-out question templates, drawn apart from the validation split
+    that chose the checkpoint, for all three settings whichever the checkpoint trained on; and the
+    examples of its `data.files` with split eval (training/data/loading.py: load_test_data)."""
+    config = _config(read_manifest(checkpoint))
     if n:
         config.data.eval_per_setting = n
-    # Only the synthetic settings carry the ground truth the findings need.
     config.data.synthetic = {s: 0 for s in ("numeric", "multihop", "qa_summary")}
     return [e for exs in load_test_data(config.data).values() for e in exs]
 
 
-def run_analysis(checkpoint: str | Path, out: str | Path, controls: str | Path | None = None, n: int | None = None,
-                 device: str = "auto", examples_per_finding: int = 20, progress: bool = True,
-                 seed: int = 0) -> Report:
+def same_variant(manifests: Sequence[Manifest], paths: Sequence[str | Path]) -> None:
+    """Refuse checkpoints that are not seeds of one variant: their configs may differ only in
+    optim.seed (and the run's threads and device)."""
+    def comparable(m: Manifest) -> dict:
+        config = _config(m).model_dump()
+        config["optim"] = {k: v for k, v in config["optim"].items() if k not in RUN_ONLY}
+        config.pop("name")
+        return config
+
+    def flat(config: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in config.items():
+            out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) and key != "synthetic" else {prefix + key: value}
+        return out
+
+    first = flat(comparable(manifests[0]))
+    for manifest, path in zip(manifests[1:], paths[1:]):
+        other = flat(comparable(manifest))
+        differ = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
+        if differ:
+            raise AnalysisError(f"{path} is not a seed of {paths[0]}: their configs differ in {differ}; train the seeds "
+                                f"of one variant with the same config and `--set optim.seed=N` only")
+
+
+@dataclass
+class Step:
+    spec: F.FindingSpec
+    examples: list[Example]
+
+
+def _steps(examples: list[Example], keys: Sequence[str] | None) -> list[Step]:
+    steps = [Step(F.NUMERIC, F.computed_examples(examples)), Step(F.NUMERIC_IN_PASSAGE, F.in_passage_examples(examples)),
+             Step(F.YESNO, F.yesno_examples(examples)), Step(F.QA_SUMMARY, F.steerable_examples(examples))]
+    if keys:
+        unknown = sorted(set(keys) - {s.spec.key for s in steps})
+        if unknown:
+            raise AnalysisError(f"unknown findings {unknown}; valid: {[s.spec.key for s in steps]}")
+        steps = [s for s in steps if s.spec.key in keys]
+    return steps
+
+
+def _measure(spec: F.FindingSpec, predictor: F.Predictor, exs: list[Example], target_numbers: list[str | None],
+             span_k: int) -> F.Measured:
+    if spec in (F.NUMERIC, F.NUMERIC_IN_PASSAGE):
+        return F.measure_numeric(predictor, exs, target_numbers, span_k)
+    if spec is F.YESNO:
+        return F.measure_yesno(predictor, exs, span_k)
+    return F.measure_qa_summary(predictor, exs)
+
+
+def _mean(measured: F.Measured, metric: str) -> float | None:
+    values = measured.values.get(metric)
+    return sum(values) / len(values) if values else None
+
+
+def random_span_for(multi: F.Measured, span_k: int, seed: int) -> Baseline:
+    """Random spans as long as the multi-task heads' mean on this finding (at least one word),
+    as many as the span head returns and as the multi-span head marks on average."""
+    lengths, counts = {}, {SPAN_HEAD: span_k}
+    for head, metric in ((SPAN_HEAD, "span_tokens"), (MULTISPAN_HEAD, "multispan_tokens"), (SUMMARY_HEAD, "summary_tokens")):
+        if (mean := _mean(multi, metric)) is not None:
+            lengths[head] = max(1, round(mean))
+    if (count := _mean(multi, "multispan_count")) is not None:
+        counts[MULTISPAN_HEAD] = max(1, round(count))
+    return random_span_baseline(lengths, counts, seed=seed)
+
+
+def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path,
+                 controls: str | Path | Sequence[str | Path | None] | None = None, n: int | None = None,
+                 device: str = "auto", examples_per_finding: int = 20, progress: bool = True, seed: int = 0,
+                 findings: Sequence[str] | None = None) -> Report:
+    """`checkpoints`: the seeds of one variant; `controls`: one directory of single-task controls
+    per checkpoint, in the same order (None: none for that seed)."""
     started = time.time()
     out = Path(out)
+    paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
+    control_dirs = _control_dirs(controls, paths)
     torch_device = pick_device(device)
     try:
-        manifest = read_manifest(checkpoint)
-        multi = multi_task(checkpoint, torch_device)
+        manifests = [read_manifest(p) for p in paths]
     except (CheckpointError, FileNotFoundError) as err:
         raise AnalysisError(str(err)) from None
-    heads = {h.name: h.kind for h in manifest.heads}
-    targets = manifest.tasks
-    if not any(h in heads for h in ANALYSED_HEADS):
-        raise AnalysisError(f"checkpoint {checkpoint} has none of the heads the analysis reads {list(ANALYSED_HEADS)}; "
+    same_variant(manifests, paths)
+    heads = {h.name for h in manifests[0].heads}
+    if not heads & set(ANALYSED_HEADS):
+        raise AnalysisError(f"checkpoint {paths[0]} has none of the heads the analysis reads {list(ANALYSED_HEADS)}; "
                             f"its heads: {sorted(heads)}")
-    variants: list[F.Predictor] = [multi]
+    tasks = manifests[0].tasks
+    examples = held_out_examples(paths[0], n)
+    test_sets = {t: exs for t, exs in by_task(examples).items() if t in tasks}
+    steps = _steps(examples, findings)
+    seeds = len(paths)
+    measured: dict[str, dict[str, list[F.Measured | None]]] = {s.spec.key: {} for s in steps}
+    descriptions: dict[str, str] = {}
     notes: list[str] = []
-    if controls is not None:
-        if not Path(controls).is_dir():
-            raise AnalysisError(f"--controls {controls} is not a directory; train the controls first with "
-                                f"`python -m training controls --checkpoint {checkpoint} --out {controls}`")
-        single = single_task(controls, [h for h in ANALYSED_HEADS if h in heads], torch_device)
-        missing = [h for h in ANALYSED_HEADS if h in heads and not single.has(h)]
-        if missing:
-            notes.append(f"no single-task control for heads {missing} under {controls}")
-        variants.append(single)
-    else:
-        notes.append("no --controls given: only the random-head control is measured")
-    variants.append(random_heads(multi, seed=1234 + seed))
-    variants += baselines()
-    # Every variant is asked for as many spans as the multi-task span head returns.
-    span_k = span_head_capacity(multi.head_config(F.SPAN_HEAD)) if multi.has(F.SPAN_HEAD) else 3
-
-    examples = held_out_examples(checkpoint, n)
-    numeric, yesno, steerable = F.numeric_examples(examples), F.yesno_examples(examples), F.steerable_examples(examples)
-    number_head = targets.get("drop_number")
-    yesno_head = targets.get("hotpot_yesno")
-    qa_head = targets.get("squad")
-
-    results: list[FindingResult] = []
-    steps = [(F.NUMERIC, numeric), (F.YESNO, yesno), (F.QA_SUMMARY, steerable)]
-    bar = tqdm(total=len(steps) * len(variants), desc="analyze", disable=not progress)
-    for spec, exs in steps:
-        measured = {}
-        if spec is F.NUMERIC:
-            target_numbers = ([p[number_head]["text"] for p in multi.predict([e.question for e in exs], [e.context for e in exs], [number_head])]
-                              if number_head in heads and exs else [None] * len(exs))
-        for variant in variants:
-            bar.set_postfix_str(f"{spec.key}: {variant.name}")
+    scores = T.TargetScores()
+    worked_md: dict[str, str] = {}
+    bar = tqdm(total=seeds * len(steps), desc="analyze", disable=not progress)
+    for s, (path, control) in enumerate(zip(paths, control_dirs)):
+        try:
+            multi = multi_task(path, torch_device)
+        except (CheckpointError, FileNotFoundError) as err:
+            raise AnalysisError(str(err)) from None
+        variants: list[F.Predictor] = [multi]
+        if control is not None:
+            single = single_task(control, [h for h in ANALYSED_HEADS if h in heads], torch_device)
+            missing = [h for h in ANALYSED_HEADS if h in heads and not single.has(h)]
+            if missing:
+                notes.append(f"seed {s + 1} ({path}): no single-task control for heads {missing} under {control}")
+            variants.append(single)
+            scores.add(T.SINGLE, s, seeds, T.single_task_scores(control, tasks, test_sets, torch_device))
+        variants.append(random_heads(multi, seed=1234 + seed + s))
+        scores.add(T.MULTI, s, seeds, T.multi_task_scores(multi.models[next(iter(multi.models))], path, test_sets))
+        span_k = span_head_capacity(multi.head_config(SPAN_HEAD)) if multi.has(SPAN_HEAD) else 3
+        for step in steps:
+            bar.set_postfix_str(f"seed {s + 1}: {step.spec.key}")
+            key, exs = step.spec.key, step.examples
+            target_numbers = _target_numbers(multi, tasks.get("drop_number"), step, exs)
+            per_seed = {v.name: _measure(step.spec, v, exs, target_numbers, span_k) for v in variants} if exs else {}
             if exs:
-                if spec is F.NUMERIC:
-                    measured[variant.name] = F.measure_numeric(variant, exs, target_numbers, span_k)
-                elif spec is F.YESNO:
-                    measured[variant.name] = F.measure_yesno(variant, exs, span_k)
-                else:
-                    measured[variant.name] = F.measure_qa_summary(variant, exs)
+                multi_measured = per_seed[MULTI_TASK]
+                # Rules without a model: cheap, so measured again for each seed, where the
+                # multi-task number head's answers (derives_target) and the random span's
+                # lengths change.
+                for b in [*baselines(), random_span_for(multi_measured, span_k, seed + s)]:
+                    per_seed[b.name] = _measure(step.spec, b, exs, target_numbers, span_k)
+                    descriptions[b.name] = b.description
+            for v in variants:
+                descriptions[v.name] = v.description
+            for name, m in per_seed.items():
+                measured[key].setdefault(name, [None] * seeds)[s] = m if m.values else None
+            if s == 0:
+                worked_md[key] = _worked(step.spec, exs[:examples_per_finding], multi,
+                                         _target_head(step.spec, tasks), sorted(heads))
             bar.update(1)
-        measured = {k: m for k, m in measured.items() if m.values}
-        result = summarise(spec, measured, n=len(exs), seed=seed)
-        if not exs:
-            result.notes.append("no held-out examples of this setting carry the ground truth it needs")
-        result.examples_md = _worked(spec, exs[:examples_per_finding], multi, {F.NUMERIC.key: number_head,
-                                     F.YESNO.key: yesno_head, F.QA_SUMMARY.key: qa_head}[spec.key], list(heads))
-        results.append(result)
+        del variants, multi
     bar.close()
-    for r in results:
-        r.notes = notes + r.notes
 
+    results = []
+    for step in steps:
+        per_variant = {v: r for v, r in measured[step.spec.key].items() if any(m is not None for m in r)}
+        result = summarise(step.spec, per_variant, n=len(step.examples), seed=seed)
+        result.targets = target_lines(step.spec, scores)
+        result.notes = notes + ([] if step.examples else ["no examples of the test split carry the ground truth this "
+                                                          "finding needs"])
+        result.examples_md = worked_md.get(step.spec.key, "")
+        results.append(result)
+    target_table = T.table(scores, tasks)
     meta = {
-        "checkpoint": {"path": str(checkpoint), "name": manifest.name, "hash": manifest.checkpoint_hash,
-                       "steps": manifest.training.get("steps")},
-        "controls": str(controls) if controls else None,
-        "variants": {v.name: v.description for v in variants},
+        "checkpoints": [{"path": str(p), "name": m.name, "hash": m.checkpoint_hash, "steps": m.training.get("steps"),
+                         "seed": _config(m).optim.seed} for p, m in zip(paths, manifests)],
+        "controls": [str(c) if c else None for c in control_dirs],
+        "variants": descriptions,
+        "targets": scores.as_dict(),
         "seed": seed,
     }
+    command = (f"python -m training analyze --checkpoint {' '.join(map(str, paths))} --out {out}"
+               + (f" --controls {' '.join(str(c) for c in control_dirs)}" if any(control_dirs) else "")
+               + (f" --n {n}" if n else "") + (f" --findings {','.join(findings)}" if findings else ""))
+    runs = ", ".join(f"`{p}` (seed {_config(m).optim.seed}, {m.training.get('steps')} steps)" for p, m in zip(paths, manifests))
     preamble = [
-        f"Checkpoint `{checkpoint}` ({manifest.name}, {manifest.training.get('steps')} steps), test split of the held-out templates (not the validation split that chose the checkpoint).",
-        f"Command: `python -m training analyze --checkpoint {checkpoint} --out {out}"
-        + (f" --controls {controls}" if controls else "") + (f" --n {n}" if n else "") + "`",
+        f"Checkpoints of one variant: {runs}.",
+        "Examples: the test split, drawn from the question templates training never uses (the passages are "
+        "generated afresh, from the same generators as training's), apart from the validation split that chose "
+        "each checkpoint; plus the data config's eval files, if any.",
+        f"Command: `{command}`",
     ]
-    write(out, f"Emergent behaviour of {manifest.name}", preamble, results, {v.name: v.description for v in variants}, meta)
-    return Report(out, results, time.time() - started)
+    write(out, f"Emergent behaviour of {manifests[0].name}", preamble, results, descriptions, meta, target_table)
+    return Report(out, results, time.time() - started, target_table)
+
+
+def _control_dirs(controls, paths: list) -> list[Path | None]:
+    if controls is None:
+        return [None] * len(paths)
+    dirs = [controls] if isinstance(controls, (str, Path)) else list(controls)
+    if len(dirs) != len(paths):
+        raise AnalysisError(f"{len(paths)} checkpoints but {len(dirs)} control directories: give one --controls "
+                            f"directory per checkpoint, in the same order")
+    for d, p in zip(dirs, paths):
+        if d is not None and not Path(d).is_dir():
+            raise AnalysisError(f"--controls {d} is not a directory; train the controls first with "
+                                f"`python -m training controls --checkpoint {p} --out {d}`")
+    return [Path(d) if d is not None else None for d in dirs]
+
+
+def _target_numbers(multi: Variant, number_head: str | None, step: Step, exs: list[Example]) -> list[str | None]:
+    if step.spec not in (F.NUMERIC, F.NUMERIC_IN_PASSAGE) or number_head is None or not multi.has(number_head) or not exs:
+        return [None] * len(exs)
+    preds = multi.predict([e.question for e in exs], [e.context for e in exs], [number_head])
+    return [p[number_head]["text"] for p in preds]
+
+
+def _target_head(spec: F.FindingSpec, tasks: dict[str, str]) -> str | None:
+    return tasks.get(spec.target_tasks[0]) if spec.target_tasks else None
 
 
 def _worked(spec: F.FindingSpec, exs: list[Example], multi: Variant, target: str | None, heads: list[str]) -> str:
     if not exs or target is None:
         return worked.section(spec.title, ["(no examples)"])
     preds = multi.predict([e.question for e in exs], [e.context for e in exs], heads)
-    if spec is F.NUMERIC:
+    if spec in (F.NUMERIC, F.NUMERIC_IN_PASSAGE):
         blocks = [worked.numeric_example(i + 1, e, p, target) for i, (e, p) in enumerate(zip(exs, preds))]
     elif spec is F.YESNO:
         blocks = [worked.yesno_example(i + 1, e, p, target) for i, (e, p) in enumerate(zip(exs, preds))]
     else:
-        triples = F.summaries(multi, exs) if multi.has(F.SUMMARY_HEAD) else [F.SummaryTriple("", "", "")] * len(exs)
+        triples = F.summaries(multi, exs) if multi.has(SUMMARY_HEAD) else [F.SummaryTriple("", "", "")] * len(exs)
         blocks = [worked.qa_summary_example(i + 1, e, p, target, t.without_question, t.steered)
                   for i, (e, p, t) in enumerate(zip(exs, preds, triples))]
     return worked.section(spec.title, blocks)

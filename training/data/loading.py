@@ -55,7 +55,10 @@ def load_data(data_config) -> tuple[dict[str, list[Example]], dict[str, list[Exa
 def load_test_data(data_config) -> dict[str, list[Example]]:
     """The test split by task: `eval_per_setting` examples per synthetic setting from the held-out
     templates, drawn with their own seed, less any (question, context) the validation split also
-    holds, so that what selected the checkpoint never measures it."""
+    holds, so that what selected the checkpoint never measures it; and every example of the
+    `files` with split eval. A file gives no second split, so those are the examples validation
+    read too (real DROP, HotpotQA, SQuAD dev sets carry the evidence and argument spans that
+    the synthetic test split is there to give)."""
     from training.data.synthetic import generate
 
     test: list[Example] = []
@@ -64,4 +67,8 @@ def load_test_data(data_config) -> dict[str, list[Example]]:
         validation = {(e.question, e.context) for e in generate(setting, n, seed=seed + VALIDATION_SEED_OFFSET, split="heldout")}
         test += [e for e in generate(setting, n, seed=seed + TEST_SEED_OFFSET, split="heldout")
                  if (e.question, e.context) not in validation]
+    readers = _readers()
+    for spec in data_config.files:
+        if spec.split == "eval":
+            test += readers[spec.format](spec.path)
     return by_task(test)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from model.example import Span
-from training.analysis.bootstrap import bootstrap_mean
 from training.analysis.spans import lies_in, mark, score_spans, span_head_top, span_tokens, token_f1
 
 CONTEXT = "The Bears scored 24 points and the Lions scored 17 points."
@@ -91,15 +90,6 @@ def test_span_head_top_takes_best_then_alternatives():
 
 def test_mark_wraps_spans_in_order():
     assert mark("a b c", [(4, 5, "y"), (0, 1, "x")]) == "[[a]]^x b [[c]]^y"
-
-
-def test_bootstrap_interval_contains_the_mean_and_shrinks_with_n():
-    small = bootstrap_mean([0, 1] * 10)
-    large = bootstrap_mean([0, 1] * 500)
-    assert small.low <= 0.5 <= small.high and large.low <= 0.5 <= large.high
-    assert (large.high - large.low) < (small.high - small.low)
-    assert bootstrap_mean([1.0] * 5).as_dict() == {"mean": 1.0, "low": 1.0, "high": 1.0, "n": 5}
-    assert bootstrap_mean([0.2, 0.9]).excludes(bootstrap_mean([5.0, 6.0]))
 
 
 def test_a_reference_is_required():

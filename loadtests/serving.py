@@ -6,14 +6,15 @@ import copy
 import os
 import shutil
 import statistics
-import tempfile
 import time
+from contextlib import ExitStack
 from typing import Any, Literal
 
 import httpx
 
 from loadtests.checks import Catalog, check_batch, check_predict
-from service.demo.cluster import free_port  # one definition: the demo picks its ports the same way
+# one definition: the demo picks its ports and its temp dir the same way
+from service.demo.cluster import free_port, private_temp_dir, ray_tmpdir
 from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV
 
 
@@ -82,7 +83,8 @@ def scale_gpu_asks(args: dict[str, Any], replica_heads: int, share: float) -> No
 class LocalServe:
     """A private Ray head node on this machine and Serve's HTTP proxy on a free 127.0.0.1 port: the
     one "start Serve and wait until it is ready" of the load scripts (bench, autoscale, profile)
-    and the integration tests. Private as the demo's cluster is: its own temp dir, and free ports
+    and the integration tests. Private as the demo's cluster is: its own temp dir ($RAY_TMPDIR
+    while it runs, so it needs nothing and leaves nothing in the machine's), and free ports
     for the dashboard agent and the Ray client server, so two runs on one machine do not collide
     (two `ray.init()` clusters both take the agent's default port 52365, and the second one's
     raylet dies at startup). A context manager; `deploy()` runs one application of this project
@@ -100,6 +102,7 @@ class LocalServe:
         self.temp_dir = ""
         self._saved_env: dict[str, str | None] = {}
         self._cluster: Any = None
+        self._scope = ExitStack()
 
     @property
     def url(self) -> str:
@@ -118,8 +121,9 @@ class LocalServe:
         exported = {k: v for k, v in self.serve_env.items() if k in BUILD_READS}
         self._saved_env = {k: os.environ.get(k) for k in exported}
         os.environ.update(exported)
-        self.temp_dir = tempfile.mkdtemp(prefix="wiyh-serve-", dir="/tmp")
-        head = {"include_dashboard": False, "temp_dir": self.temp_dir, "dashboard_agent_listen_port": free_port(),
+        self.temp_dir = str(private_temp_dir("wiyh-serve-"))
+        node_temp_dir = self._scope.enter_context(ray_tmpdir(self.temp_dir))
+        head = {"include_dashboard": False, "temp_dir": str(node_temp_dir), "dashboard_agent_listen_port": free_port(),
                 "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),
                 "metrics_export_port": self.metrics_port or free_port(), "_system_config": self.system_config,
                 "env_vars": self.serve_env}
@@ -168,6 +172,7 @@ class LocalServe:
             ray.shutdown()
             if self._cluster is not None:
                 self._cluster.shutdown()
+            self._scope.close()
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             for key, value in self._saved_env.items():
                 if value is None:

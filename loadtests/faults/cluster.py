@@ -8,10 +8,9 @@ free ports. Shut down with `close()`: only the processes this cluster started ar
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 import yaml
 
 from loadtests.serving import free_port
+from service.demo.cluster import private_temp_dir, ray_tmpdir
 from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,13 +49,14 @@ class LocalService:
     head_cpus: int = 2
     worker_cpus: int = 2
     url: str = ""
-    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wiyh-ray-", dir="/tmp")))
+    temp_dir: Path = field(default_factory=lambda: private_temp_dir("wiyh-ray-"))
     _cluster: Any = None
+    _scope: ExitStack = field(default_factory=ExitStack)
     _workers: list = field(default_factory=list)
 
     def start(self, workers: int = 0, ready_deadline_s: float = 300) -> "LocalService":
         # Before any Ray call: every path Ray derives (sessions, sockets, the address file) lands here.
-        os.environ["RAY_TMPDIR"] = str(self.temp_dir)
+        node_temp_dir = self._scope.enter_context(ray_tmpdir(self.temp_dir))
         from ray import serve
         from ray.cluster_utils import Cluster
 
@@ -63,7 +64,7 @@ class LocalService:
 
         self._cluster = Cluster()
         self._cluster.add_node(num_cpus=self.head_cpus, resources={HEAD_NODE_RESOURCE: 1000}, include_dashboard=False,
-                               object_store_memory=300 * 1024 * 1024, temp_dir=str(self.temp_dir / "ray"))
+                               object_store_memory=300 * 1024 * 1024, temp_dir=str(node_temp_dir))
         for _ in range(workers):
             self.add_worker()
         import ray
@@ -125,6 +126,7 @@ class LocalService:
         ray.shutdown()
         if self._cluster is not None:
             self._cluster.shutdown()
+        self._scope.close()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> "LocalService":

@@ -1,6 +1,6 @@
 """The demo's own Ray cluster: one head node on this machine that no other Ray shares.
 
-Everything about it is its own: a temp dir under /tmp (sessions, sockets, logs and Ray's "current
+Everything about it is its own: a new temp dir (sessions, sockets, logs and Ray's "current
 cluster" file land there, so nobody's `ray.init()` joins it by accident), free ports for the GCS,
 the Ray client server and the dashboard agent, and the dashboard on 127.0.0.1 only (what `serve
 status`, `serve config` and `serve deploy` talk to). Where it lives is written to a small JSON
@@ -17,8 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import psutil
@@ -41,6 +43,46 @@ def free_port() -> int:
             port = s.getsockname()[1]
         if not 10002 <= port <= 19999:
             return port
+
+
+# Ray binds Unix sockets under a node's temp dir, at most 107 bytes a path:
+# <private dir>/ray/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store leaves 39 for the private
+# dir. A longer $TMPDIR (a CI runner's, a macOS-style one) falls back to /tmp.
+_LONGEST_PRIVATE_DIR = 107 - len("/ray/session_2026-12-06_20-03-00_809017_4194304/sockets/plasma_store")
+_RANDOM_SUFFIX = 8  # the characters tempfile.mkdtemp adds to the prefix
+
+
+def private_temp_dir(prefix: str) -> Path:
+    """A new, empty folder for one cluster's files, under the system temp dir ($TMPDIR) when the
+    folder's path leaves room for Ray's socket paths, else under /tmp."""
+    base = tempfile.gettempdir()
+    if len(base) + 1 + len(prefix) + _RANDOM_SUFFIX > _LONGEST_PRIVATE_DIR:
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+def ray_temp_root(root: str | Path) -> Path:
+    """The folder to give Ray as a node's temp dir when $RAY_TMPDIR is `root`. Ray writes its
+    "current cluster" file into `$RAY_TMPDIR/ray/` without creating that folder first (a machine
+    that never ran Ray has none: every cluster start failed there), and creates a node's temp dir
+    itself; so the node's temp dir is that `ray/` folder, and the address file lands inside it."""
+    return Path(root) / "ray"
+
+
+@contextmanager
+def ray_tmpdir(root: str | Path) -> Iterator[Path]:
+    """$RAY_TMPDIR set to `root` while the block runs, then as it was: Ray derives every default
+    path from it (the address file, a `ray.init()` session), so nothing of this cluster lands in
+    the machine's shared temp dir, and nothing there is needed."""
+    saved = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = str(root)
+    try:
+        yield ray_temp_root(root)
+    finally:
+        if saved is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = saved
 
 
 def port_is_free(port: int) -> bool:
@@ -147,7 +189,7 @@ def start_cluster(dashboard_port: int, metrics_port: int, num_cpus: int | None =
     """A new head node on 127.0.0.1 with its own temp dir and ports."""
     dashboard_port = _free_or_another(dashboard_port, "dashboard")
     metrics_port = _free_or_another(metrics_port, "metrics")
-    cluster = LocalCluster(temp_dir=tempfile.mkdtemp(prefix="wiyh-demo-", dir="/tmp"), gcs_port=free_port(),
+    cluster = LocalCluster(temp_dir=str(private_temp_dir("wiyh-demo-")), gcs_port=free_port(),
                            dashboard_port=dashboard_port, metrics_port=metrics_port)
     cmd = [str(BIN / "ray"), "start", "--head", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
            f"--port={cluster.gcs_port}", f"--temp-dir={cluster.temp_dir}",

@@ -2,9 +2,9 @@
 (router, backbone, head replicas, the HTTP proxy, Serve's controller) at once; print each process's CPU by category
 and its hottest functions.
 
-    python -m loadtests.profile --placement replica --heads 4      # fan-out, target + 3 heads
-    python -m loadtests.profile --placement colocated --seconds 15
-    python -m loadtests.profile --placement colocated --heads 4 --concurrency 32 --ingress direct   # no proxy hop
+    python -m loadtests.process_profile --placement replica --heads 4      # fan-out, target + 3 heads
+    python -m loadtests.process_profile --placement colocated --seconds 15
+    python -m loadtests.process_profile --placement colocated --heads 4 --concurrency 32 --ingress direct   # no proxy hop
 
 py-spy comes with the dev extra (pip install -e '.[dev]'). Writes OUT/profile.md and each
 process's raw stacks (py-spy's collapsed format) next to it.

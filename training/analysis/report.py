@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from training.analysis.bootstrap import Estimate, bootstrap_cells, paired_difference
 from training.analysis.findings import FindingSpec, Measured
 from training.analysis.targets import MULTI, SINGLE, TargetScores
+from training.evaluate import PRIMARY_METRIC
 from training.analysis.variants import MULTI_TASK, SINGLE_TASK
 
 # variant -> one Measured per seed of the multi-task model (None: not measured for that seed)
@@ -115,13 +116,20 @@ def summarise(spec: FindingSpec, measured: dict[str, Any], n: int, seed: int = 0
     return FindingResult(spec, n, seeds, estimates, by_group, verdicts)
 
 
-def target_lines(spec: FindingSpec, scores: TargetScores) -> list[str]:
-    """The finding's target tasks, multi-task and single-task, on the test split."""
+def target_lines(spec: FindingSpec, scores: TargetScores, tasks: dict[str, str]) -> list[str]:
+    """The finding's target tasks on the test split, multi-task and single-task. A routed task's
+    multi-task answer comes from several heads; the single-task control of its target head answers
+    alone, so it is set beside the multi-task target head alone."""
     lines = []
     for task in spec.target_tasks:
-        for label, model in ((MULTI_TASK, MULTI), (SINGLE_TASK, SINGLE)):
-            if (said := scores.line(model, task)) is not None:
-                lines.append(f"target `{task}` of the {label} model: {said}")
+        primary, head = PRIMARY_METRIC[task], tasks.get(task, "")
+        alone = f"{primary}_{head}"
+        routed = bool(scores.values(MULTI, task, alone))
+        said = [(MULTI_TASK + (" (routed)" if routed else ""), scores.line(MULTI, task))]
+        if routed:
+            said.append((f"{MULTI_TASK} ({head} head alone)", scores.line(MULTI, task, alone)))
+        said.append((SINGLE_TASK + (f" ({head} head alone)" if routed else ""), scores.line(SINGLE, task)))
+        lines += [f"target `{task}` {primary}, {label}: {value}" for label, value in said if value is not None]
     return lines
 
 

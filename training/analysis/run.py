@@ -207,7 +207,7 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
     for step in steps:
         per_variant = {v: r for v, r in measured[step.spec.key].items() if any(m is not None for m in r)}
         result = summarise(step.spec, per_variant, n=len(step.examples), seed=seed)
-        result.targets = target_lines(step.spec, scores)
+        result.targets = target_lines(step.spec, scores, tasks)
         result.notes = notes + ([] if step.examples else ["no examples of the test split carry the ground truth this "
                                                           "finding needs"])
         result.examples_md = worked_md.get(step.spec.key, "")

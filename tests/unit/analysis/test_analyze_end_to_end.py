@@ -62,7 +62,9 @@ def test_controls_then_analyze_write_every_artefact(tiny, tmp_path, capsys):
     assert "## Findings" in report and "random heads" in report and "Paired differences" in report
     # The target metrics beside each verdict, and the multi- vs single-task table (the span
     # control targets squad as the multi-task span head does; no control of the number head).
-    assert "target `drop_number` of the multi-task model" in report
+    assert "target `drop_number` em, multi-task (routed): " in report
+    assert "target `drop_number` em, multi-task (number head alone): " in report
+    assert "target `squad` em, single-task: " in report
     assert "| squad | em |" in report and "| drop_number (number head alone) | em_number |" in report
     examples = (out / "examples.md").read_text()
     assert examples.count("### 1.") == 4 and "target `number`" in examples

@@ -117,7 +117,7 @@ RANDOM_SPAN = "random span"
 
 def random_span_baseline(lengths: dict[str, int], counts: dict[str, int], seed: int = 0) -> RandomSpans:
     said = ", ".join(f"{h} {lengths[h]} words" + (f" x {counts[h]}" if counts.get(h, 1) != 1 else "") for h in lengths)
-    return RandomSpans(RANDOM_SPAN, f"seeded random spans as long as the multi-task head's mean ({said or 'none'})",
+    return RandomSpans(RANDOM_SPAN, f"seeded random spans as long as the multi-task head's mean ({said or 'no head'})",
                        lambda q, c: Extraction([]), lengths=lengths, counts=counts, seed=seed)
 
 

@@ -14,7 +14,7 @@ from model.example import Example
 from training.analysis import findings as F
 from training.analysis import targets as T
 from training.analysis import worked
-from training.analysis.baselines import Baseline, baselines, random_span_baseline
+from training.analysis.baselines import RANDOM_SPAN, RandomSpans, baselines, random_span_baseline
 from training.analysis.report import FindingResult, summarise, target_lines, write
 from training.analysis.spans import span_head_capacity
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
@@ -120,7 +120,23 @@ def _mean(measured: F.Measured, metric: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def random_span_for(multi: F.Measured, span_k: int, seed: int) -> Baseline:
+def _measure_step(step: Step, variants: list[F.Predictor], multi: Variant, number_head: str | None, span_k: int,
+                  seed: int) -> tuple[dict[str, F.Measured], dict[str, int]]:
+    """One seed's measurements of one finding: every model variant, then the rule controls (no
+    model, cheap, so measured again for each seed, where the number head's answers and the
+    random span's lengths change). Also the random span's lengths."""
+    exs = step.examples
+    if not exs:
+        return {}, {}
+    target_numbers = _target_numbers(multi, number_head, step, exs)
+    per_variant = {v.name: _measure(step.spec, v, exs, target_numbers, span_k) for v in variants}
+    random_span = random_span_for(per_variant[MULTI_TASK], span_k, seed)
+    for rule in [*baselines(), random_span]:
+        per_variant[rule.name] = _measure(step.spec, rule, exs, target_numbers, span_k)
+    return per_variant, random_span.lengths
+
+
+def random_span_for(multi: F.Measured, span_k: int, seed: int) -> RandomSpans:
     """Random spans as long as the multi-task heads' mean on this finding (at least one word),
     as many as the span head returns and as the multi-span head marks on average."""
     lengths, counts = {}, {SPAN_HEAD: span_k}
@@ -158,7 +174,11 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
     steps = _steps(examples, findings)
     seeds = len(paths)
     measured: dict[str, dict[str, list[F.Measured | None]]] = {s.spec.key: {} for s in steps}
-    descriptions: dict[str, str] = {}
+    descriptions: dict[str, str] = {}  # the models first, then the rules: the tables' column order
+    rules = {b.name: b.description for b in baselines()}
+    rules[RANDOM_SPAN] = ("seeded random spans as long as the multi-task heads' mean on the finding and seed "
+                          "(the lengths, in words, are in findings.json: random_span_lengths)")
+    random_lengths: dict[str, list[dict[str, int]]] = {s.spec.key: [] for s in steps}
     notes: list[str] = []
     scores = T.TargetScores()
     worked_md: dict[str, str] = {}
@@ -177,31 +197,23 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
             variants.append(single)
             scores.add(T.SINGLE, s, seeds, T.single_task_scores(control, tasks, test_sets, torch_device))
         variants.append(random_heads(multi, seed=1234 + seed + s))
-        scores.add(T.MULTI, s, seeds, T.multi_task_scores(multi.models[next(iter(multi.models))], path, test_sets))
+        descriptions |= {v.name: v.description for v in variants}
+        shared = multi.models[next(iter(multi.models))]  # every head of the multi-task variant is one model
+        scores.add(T.MULTI, s, seeds, T.multi_task_scores(shared, path, test_sets))
         span_k = span_head_capacity(multi.head_config(SPAN_HEAD)) if multi.has(SPAN_HEAD) else 3
         for step in steps:
             bar.set_postfix_str(f"seed {s + 1}: {step.spec.key}")
-            key, exs = step.spec.key, step.examples
-            target_numbers = _target_numbers(multi, tasks.get("drop_number"), step, exs)
-            per_seed = {v.name: _measure(step.spec, v, exs, target_numbers, span_k) for v in variants} if exs else {}
-            if exs:
-                multi_measured = per_seed[MULTI_TASK]
-                # Rules without a model: cheap, so measured again for each seed, where the
-                # multi-task number head's answers (derives_target) and the random span's
-                # lengths change.
-                for b in [*baselines(), random_span_for(multi_measured, span_k, seed + s)]:
-                    per_seed[b.name] = _measure(step.spec, b, exs, target_numbers, span_k)
-                    descriptions[b.name] = b.description
-            for v in variants:
-                descriptions[v.name] = v.description
-            for name, m in per_seed.items():
-                measured[key].setdefault(name, [None] * seeds)[s] = m if m.values else None
+            per_variant, lengths = _measure_step(step, variants, multi, tasks.get("drop_number"), span_k, seed + s)
+            for name, m in per_variant.items():
+                measured[step.spec.key].setdefault(name, [None] * seeds)[s] = m if m.values else None
+            random_lengths[step.spec.key].append(lengths)
             if s == 0:
-                worked_md[key] = _worked(step.spec, exs[:examples_per_finding], multi,
-                                         _target_head(step.spec, tasks), sorted(heads))
+                worked_md[step.spec.key] = _worked(step.spec, step.examples[:examples_per_finding], multi,
+                                                   _target_head(step.spec, tasks), sorted(heads))
             bar.update(1)
-        del variants, multi
+        del variants, multi, shared
     bar.close()
+    descriptions |= rules
 
     results = []
     for step in steps:
@@ -218,6 +230,7 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
                          "seed": _config(m).optim.seed} for p, m in zip(paths, manifests)],
         "controls": [str(c) if c else None for c in control_dirs],
         "variants": descriptions,
+        "random_span_lengths": random_lengths,  # finding -> per seed, head -> words
         "targets": scores.as_dict(),
         "seed": seed,
     }

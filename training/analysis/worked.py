@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from model.arithmetic import derive, parse_whole_number
-from training.analysis.findings import (MULTISPAN_HEAD, SPAN_HEAD, candidates_of, sentences_of)
+from training.analysis.findings import candidates_of, sentences_of
 from training.analysis.spans import mark, span_head_top, tagged_spans
 from model.example import Example
+from training.controls import MULTISPAN_HEAD, SPAN_HEAD
 
 LEGEND = ("Marks: `[[text]]^span` = the span head's top spans, `[[text]]^multi` = the multi-span head's spans, "
           "`[[text]]^answer` / `[[text]]^steer` = the answer and steering sentences.")

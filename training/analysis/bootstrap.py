@@ -72,8 +72,11 @@ def bootstrap_cells(cells: Sequence[Sequence[float]], resamples: int = RESAMPLES
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, data.shape[1], size=(resamples, data.shape[1]))
     values = np.where(present, data, 0.0)
-    sums = values[:, idx].sum(axis=(0, 2))
-    counts = present[:, idx].sum(axis=(0, 2))
+    # In blocks of resamples: seeds x resamples x examples at once would hold gigabytes for a
+    # real dev set of thousands of questions.
+    block = max(1, 4_000_000 // max(1, data.size))
+    sums = np.concatenate([values[:, idx[i : i + block]].sum(axis=(0, 2)) for i in range(0, resamples, block)])
+    counts = np.concatenate([present[:, idx[i : i + block]].sum(axis=(0, 2)) for i in range(0, resamples, block)])
     means = sums / np.maximum(counts, 1)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])

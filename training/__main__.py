@@ -75,7 +75,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"checkpoint": manifest.name, "metrics": results}, indent=2))
     else:
-        print(f"checkpoint {manifest.name} ({args.checkpoint}), held-out templates:")
+        print(f"checkpoint {manifest.name} ({args.checkpoint}), held-out templates"
+              + (" and real held-out sets (task@source)" if any("@" in name for name in results) else "") + ":")
         print(format_table(results))
     return 0
 
@@ -162,13 +163,15 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from training.configs import PRESETS
+
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a multi-task model and write a checkpoint")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="a training config YAML (see training/configs/)")
-    src.add_argument("--preset", choices=["tiny", "quick", "default"], help="a built-in config")
+    src.add_argument("--preset", choices=PRESETS, help="a built-in config")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.steps=50 (repeatable)")

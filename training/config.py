@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from model.example import SETTINGS, TASKS
 from model.heads import HEAD_KINDS
 
-PRESETS_DIR = Path(__file__).parent / "configs"
-PRESETS = ("tiny", "quick", "default")
+from training.configs import PRESETS, PRESETS_DIR
 
 
 class _Strict(BaseModel):
@@ -105,11 +104,32 @@ class DataFile(_Strict):
     split: Literal["train", "eval"] = "train"
 
 
+class RealSquad(_Strict):
+    """Real SQuAD v1.1 paragraphs, split by article so that no held-out paragraph is trained on.
+
+    Evaluation reads `held_out_articles` of the dev file. Training reads the official train file
+    when `dir` has it (its articles are not dev articles), else the dev file's other articles:
+    `python -m training data fetch squad-v1.1-dev --dir data` gives that file."""
+
+    dir: str = "data"
+    train_file: str = "train-v1.1.json"
+    dev_file: str = "dev-v1.1.json"
+    held_out_articles: list[str] = Field(min_length=1)
+
+    def train_path(self) -> Path:
+        official = Path(self.dir) / self.train_file
+        return official if official.is_file() else self.dev_path()
+
+    def dev_path(self) -> Path:
+        return Path(self.dir) / self.dev_file
+
+
 class DataConfig(_Strict):
     # examples generated per setting for training; held-out templates give the evaluation set
     synthetic: dict[str, int] = Field(default_factory=dict)
     eval_per_setting: int = Field(200, ge=1)
     files: list[DataFile] = Field(default_factory=list)
+    real_squad: RealSquad | None = None
     seed: int = 0
 
     @field_validator("synthetic")

@@ -7,6 +7,7 @@ import torch
 from tqdm.auto import tqdm
 
 from model.example import Example
+from training.data.loading import task_of
 from training.metrics import drop_scores, mean, number_match, rouge_l, squad_scores
 from model import MultiTaskModel, encode
 from model.routing import RouteHeads, route_number, routed_answer
@@ -21,6 +22,11 @@ PRIMARY_METRIC = {
     "squad": "em",
     "summarize": "rouge_l",
 }
+
+
+def primary_metric(eval_set: str) -> str:
+    """The ranking metric of an evaluation set, by its task ("squad@dev-v1.1" -> "em")."""
+    return PRIMARY_METRIC[task_of(eval_set)]
 
 
 def score_prediction(example: Example, prediction: dict[str, Any]) -> dict[str, float]:
@@ -108,18 +114,18 @@ def evaluate_model(
     that can answer it is scored alone too ("em_<head>"), with the share the span head took."""
     results: dict[str, Any] = {}
     routes = routes or {}
-    items = [(t, exs[:limit] if limit else exs) for t, exs in eval_sets.items() if exs and t in tasks]
-    for task, examples in tqdm(items, desc="evaluate", disable=not progress, leave=False):
-        target = tasks[task]
-        route = routes.get(task)
+    items = [(name, exs[:limit] if limit else exs) for name, exs in eval_sets.items() if exs and task_of(name) in tasks]
+    for name, examples in tqdm(items, desc="evaluate", disable=not progress, leave=False):
+        target = tasks[task_of(name)]
+        route = routes.get(task_of(name))
         heads = [target] if route is None else [route.decoder, route.span, route.classifier]
         preds = predict_examples(model, tokenizer, examples, heads, encoding, batch_size)
         if route is None:
             scores = [score_prediction(ex, p[target]) for ex, p in zip(examples, preds)]
         else:
             scores = [_routed_scores(ex, p, route) for ex, p in zip(examples, preds)]
-        results[task] = {m: mean([s[m] for s in scores]) for m in scores[0]} | {"n": len(examples)}
-    primaries = [results[t][PRIMARY_METRIC[t]] for t in results]
+        results[name] = {m: mean([s[m] for s in scores]) for m in scores[0]} | {"n": len(examples)}
+    primaries = [results[name][primary_metric(name)] for name in results]
     results["score"] = mean(primaries)
     return results
 
@@ -127,12 +133,13 @@ def evaluate_model(
 def format_table(results: dict[str, Any]) -> str:
     """The metrics as a fixed-width table a person reads in a terminal."""
     metrics = ["em", "f1", "accuracy", "rouge_l"]
-    rows = [f"{'task':<14}{'n':>6}" + "".join(f"{m:>10}" for m in metrics) + f"{'primary':>10}"]
+    width = max([14] + [len(name) + 1 for name in results if name != "score"])
+    rows = [f"{'task':<{width}}{'n':>6}" + "".join(f"{m:>10}" for m in metrics) + f"{'primary':>10}"]
     for task, vals in results.items():
         if task == "score":
             continue
         cells = "".join(f"{vals[m]:>10.3f}" if m in vals else f"{'-':>10}" for m in metrics)
-        rows.append(f"{task:<14}{vals['n']:>6}{cells}{PRIMARY_METRIC[task]:>10}")
+        rows.append(f"{task:<{width}}{vals['n']:>6}{cells}{primary_metric(task):>10}")
         extra = {k: v for k, v in vals.items() if k not in metrics and k != "n" and not k.startswith("f1_")}
         if extra:  # a routed task: each head alone, and how often the span head answered
             rows.append(f"{'':<20}" + "  ".join(f"{k} {v:.3f}" for k, v in extra.items()))

@@ -5,7 +5,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from training.evaluate import PRIMARY_METRIC
+from training.data.loading import task_of
+from training.evaluate import PRIMARY_METRIC, primary_metric
 
 
 def plot_curves(metrics_jsonl: Path, out_png: Path) -> Path:
@@ -24,8 +25,8 @@ def plot_curves(metrics_jsonl: Path, out_png: Path) -> Path:
                 losses[head].append((rec["step"], value))
         elif rec.get("kind") == "eval":
             for task, vals in rec["metrics"].items():
-                if task in PRIMARY_METRIC:
-                    evals[f"{task} ({PRIMARY_METRIC[task]})"].append((rec["step"], vals[PRIMARY_METRIC[task]]))
+                if task_of(task) in PRIMARY_METRIC:
+                    evals[f"{task} ({primary_metric(task)})"].append((rec["step"], vals[primary_metric(task)]))
     fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, points in losses.items():
         xs, ys = zip(*points)

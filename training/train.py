@@ -20,7 +20,7 @@ from training.build import build_model
 from model.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint, showcase_examples
 from training.config import TrainConfig
 from training.data.loading import load_data
-from training.evaluate import PRIMARY_METRIC, evaluate_model
+from training.evaluate import evaluate_model, primary_metric
 from model import MultiTaskModel, encode
 from training.plots import plot_curves
 from training.sampling import TaskSampler
@@ -128,7 +128,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
                                  routes=routes)
         log.write(json.dumps({"kind": "eval", "step": at_step, "metrics": metrics}) + "\n"), log.flush()
         bar.write(f"step {at_step}: held-out score {metrics['score']:.3f} " +
-                  " ".join(f"{t}={v[PRIMARY_METRIC[t]]:.2f}" for t, v in metrics.items() if t != "score"))
+                  " ".join(f"{t}={v[primary_metric(t)]:.2f}" for t, v in metrics.items() if t != "score"))
         if metrics["score"] > best_score:
             best_score, best_step = metrics["score"], at_step
             save_best(metrics)

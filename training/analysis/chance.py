@@ -31,6 +31,7 @@ def numeric_questions(manifest: Manifest, n: int) -> list[Example]:
     config.data.eval_per_setting = n
     config.data.synthetic = {"numeric": 0}  # the setting that carries numeric ground truth; no training data
     config.data.files = []
+    config.data.real_squad = None
     _, validation = load_data(config.data)
     return [e for e in F.numeric_examples([e for exs in validation.values() for e in exs])
             if parse_whole_number(e.answer) is not None]

@@ -20,7 +20,7 @@ from training.analysis.spans import span_head_capacity
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
 from training.config import TrainConfig
 from training.controls import ANALYSED_HEADS, MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
-from training.data.loading import by_task, load_test_data
+from training.data.loading import by_eval_set, load_test_data, task_of
 from training.train import pick_device
 
 # What may differ between the checkpoints of one variant: the seed, and how a run used its machine.
@@ -170,7 +170,8 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
                             f"its heads: {sorted(heads)}")
     tasks = manifests[0].tasks
     examples = held_out_examples(paths[0], n)
-    test_sets = {t: exs for t, exs in by_task(examples).items() if t in tasks}
+    # real held-out examples are scored apart from the templates of their task ("squad@<source>")
+    test_sets = {name: exs for name, exs in by_eval_set(examples).items() if task_of(name) in tasks}
     steps = _steps(examples, findings)
     seeds = len(paths)
     measured: dict[str, dict[str, list[F.Measured | None]]] = {s.spec.key: {} for s in steps}

@@ -19,7 +19,8 @@ from model.checkpoint import is_checkpoint, load_model, read_manifest
 from model.example import TASKS, Example
 from model.routing import routes_for
 from training.controls import control_dir
-from training.evaluate import PRIMARY_METRIC, evaluate_model
+from training.data.loading import task_of
+from training.evaluate import evaluate_model, primary_metric
 
 MULTI, SINGLE = "multi-task", "single-task"
 
@@ -36,7 +37,7 @@ class TargetScores:
 
     def values(self, model: str, task: str, metric: str | None = None) -> list[float]:
         """The metric (the task's primary one by default) of each seed that has it."""
-        metric = metric or PRIMARY_METRIC[task]
+        metric = metric or primary_metric(task)
         return [row[task][metric] for row in self.by_model.get(model, []) if task in row and metric in row[task]]
 
     def line(self, model: str, task: str, metric: str | None = None) -> str | None:
@@ -83,7 +84,8 @@ def single_task_scores(controls: str | Path, tasks: dict[str, str], test_sets: d
 
 
 def setting_of(task: str) -> str:
-    return TASKS[task][0]
+    """The setting of a task or of an evaluation set named after one ("squad@dev-v1.1")."""
+    return TASKS[task_of(task)][0]
 
 
 def table(scores: TargetScores, tasks: dict[str, str]) -> list[str]:
@@ -91,15 +93,17 @@ def table(scores: TargetScores, tasks: dict[str, str]) -> list[str]:
     routed task gets a second row with the target head alone, which is what a single-task control
     of that head (no answer-type head, no span head to route to) is scored on."""
     lines = []
+    real_sets = sorted({name for row in scores.by_model.get(MULTI, []) for name in row if task_of(name) != name})
+    names = list(tasks) + real_sets
     for setting in sorted({setting_of(t) for t in tasks}):
         lines += ["", f"**{setting}**", "", "| task | metric | multi-task | single-task | multi - single |",
                   "|---|---|---|---|---|"]
-        for task in [t for t in tasks if setting_of(t) == setting]:
-            primary = PRIMARY_METRIC[task]
-            alone = f"{primary}_{tasks[task]}"
+        for task in [t for t in names if setting_of(t) == setting]:
+            primary = primary_metric(task)
+            alone = f"{primary}_{tasks[task_of(task)]}"
             rows: list[tuple[str, str, str | None]] = [(task, primary, primary)]  # (label, multi's, single's metric)
             if scores.values(MULTI, task, alone):
-                rows = [(f"{task} (routed)", primary, None), (f"{task} ({tasks[task]} head alone)", alone, primary)]
+                rows = [(f"{task} (routed)", primary, None), (f"{task} ({tasks[task_of(task)]} head alone)", alone, primary)]
             for label, metric, single_metric in rows:
                 multi = scores.values(MULTI, task, metric)
                 single = scores.values(SINGLE, task, single_metric) if single_metric else []

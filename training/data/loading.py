@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable
 
 from model.example import Example, read_jsonl
@@ -26,6 +27,51 @@ def by_task(examples: list[Example]) -> dict[str, list[Example]]:
     return dict(grouped)
 
 
+# An evaluation set of real examples is named "<task>@<source>" (squad@dev-v1.1), so its score is
+# reported beside the synthetic set of the same task, not averaged into it.
+SOURCE_SEPARATOR = "@"
+
+
+def task_of(eval_set: str) -> str:
+    """The task an evaluation set's name stands for: "squad@dev-v1.1" -> "squad"."""
+    return eval_set.split(SOURCE_SEPARATOR, 1)[0]
+
+
+def by_eval_set(examples: list[Example]) -> dict[str, list[Example]]:
+    """Evaluation examples by task, real ones apart under "<task>@<source>"."""
+    grouped: dict[str, list[Example]] = defaultdict(list)
+    for ex in examples:
+        source = ex.extra.get("source")
+        grouped[f"{ex.task}{SOURCE_SEPARATOR}{source}" if source else ex.task].append(ex)
+    return dict(grouped)
+
+
+def _from_source(examples: list[Example], source: str) -> list[Example]:
+    for ex in examples:
+        ex.extra["source"] = source
+    return examples
+
+
+def real_squad_split(spec) -> tuple[list[Example], list[Example]]:
+    """(train, held-out) SQuAD examples of a `data.real_squad` block: the held-out articles of the
+    dev file, and the official train file's examples or, without it, the dev file's other articles."""
+    from training.data.readers import read_squad
+
+    dev = read_squad(spec.dev_path())
+    titles = {ex.extra.get("title") for ex in dev}
+    unknown = sorted(set(spec.held_out_articles) - titles)
+    if unknown:
+        raise ValueError(f"data.real_squad.held_out_articles: {unknown} are not articles of {spec.dev_path()}; "
+                         f"its articles include {sorted(t for t in titles if t)[:5]}...")
+    held_out = set(spec.held_out_articles)
+    evaluation = [ex for ex in dev if ex.extra.get("title") in held_out]
+    if spec.train_path() == spec.dev_path():
+        train = [ex for ex in dev if ex.extra.get("title") not in held_out]
+    else:
+        train = read_squad(spec.train_path())
+    return train, _from_source(evaluation, "held-out articles")
+
+
 # Two draws from the held-out templates: the validation split picks the best checkpoint during
 # training; the test split is what the emergent-behaviour analysis reads, never used for selection.
 VALIDATION_SEED_OFFSET = 10_000
@@ -33,8 +79,9 @@ TEST_SEED_OFFSET = 20_000
 
 
 def load_data(data_config) -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
-    """(train, validation) examples by task. Synthetic validation examples use the held-out
-    templates only, with a different seed, so evaluation never sees a training template."""
+    """(train, validation) examples: training by task, validation by evaluation set (by_eval_set).
+    Synthetic validation examples use the held-out templates only, with a different seed, so
+    evaluation never sees a training template; real ones come from eval files or held-out articles."""
     from training.data.synthetic import generate
 
     train: list[Example] = []
@@ -48,8 +95,15 @@ def load_data(data_config) -> tuple[dict[str, list[Example]], dict[str, list[Exa
         examples = readers[spec.format](spec.path)
         if not examples:
             raise ValueError(f"{spec.path}: no usable examples in this {spec.format} file")
-        (train if spec.split == "train" else evaluation).extend(examples)
-    return by_task(train), by_task(evaluation)
+        if spec.split == "train":
+            train += examples
+        else:
+            evaluation += _from_source(examples, Path(spec.path).stem)
+    if data_config.real_squad is not None:
+        real_train, real_held_out = real_squad_split(data_config.real_squad)
+        train += real_train
+        evaluation += real_held_out
+    return by_task(train), by_eval_set(evaluation)
 
 
 def load_test_data(data_config) -> dict[str, list[Example]]:
@@ -71,4 +125,6 @@ def load_test_data(data_config) -> dict[str, list[Example]]:
     for spec in data_config.files:
         if spec.split == "eval":
             test += readers[spec.format](spec.path)
+    if data_config.real_squad is not None:
+        test += real_squad_split(data_config.real_squad)[1]
     return by_task(test)

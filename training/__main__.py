@@ -133,11 +133,20 @@ def cmd_chance(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from training.analysis.run import AnalysisError, run_analysis
 
+    from training.config import DataFile
+
     findings = args.findings.split(",") if args.findings else None
     try:
+        files = [DataFile(format=spec.split(":", 1)[0], path=spec.split(":", 1)[1], split="eval") for spec in args.data_file]
+    except (IndexError, ValueError) as err:
+        print(f"error: --data-file expects FORMAT:PATH with FORMAT one of jsonl, squad, drop, hotpot, cnndm "
+              f"(e.g. hotpot:data/hotpot_dev_distractor_v1.json): {err}", file=sys.stderr)
+        return 2
+    try:
         report = run_analysis(args.checkpoint, args.out, controls=args.controls, n=args.n, device=args.device,
-                              examples_per_finding=args.examples, progress=not args.quiet, findings=findings)
-    except AnalysisError as err:
+                              examples_per_finding=args.examples, progress=not args.quiet, findings=findings,
+                              files=files, synthetic=not args.real_only)
+    except (AnalysisError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(report.summary())
@@ -219,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated findings to measure (default all: numeric,numeric_in_passage,yesno,qa_summary)")
     p.add_argument("--n", type=int, default=None, help="held-out examples per setting (default: as trained)")
     p.add_argument("--examples", type=int, default=20, help="worked examples per finding")
+    p.add_argument("--data-file", action="append", default=[], metavar="FORMAT:PATH",
+                   help="a real file to analyse too, e.g. hotpot:data/hotpot_dev_distractor_v1.json (repeatable)")
+    p.add_argument("--real-only", action="store_true",
+                   help="analyse the real examples alone (--data-file, the checkpoint's eval files and held-out articles)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)

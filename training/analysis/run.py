@@ -18,7 +18,7 @@ from training.analysis.baselines import RANDOM_SPAN, RandomSpans, baselines, ran
 from training.analysis.report import FindingResult, summarise, target_lines, write
 from training.analysis.spans import span_head_capacity
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
-from training.config import TrainConfig
+from training.config import DataFile, TrainConfig
 from training.controls import ANALYSED_HEADS, MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
 from training.data.loading import by_eval_set, load_test_data, task_of
 from training.train import pick_device
@@ -53,16 +53,24 @@ def _config(manifest: Manifest) -> TrainConfig:
     return TrainConfig.model_validate(manifest.training["config"])
 
 
-def held_out_examples(checkpoint: str | Path, n: int | None) -> list[Example]:
+def held_out_examples(checkpoint: str | Path, n: int | None, files: Sequence[DataFile] = (),
+                      synthetic: bool = True) -> list[Example]:
     """The test split of the checkpoint's data config: `n` (default: as trained) examples per
     synthetic setting from the held-out question templates, drawn apart from the validation split
-    that chose the checkpoint, for all three settings whichever the checkpoint trained on; and the
-    examples of its `data.files` with split eval (training/data/loading.py: load_test_data)."""
+    that chose the checkpoint, for all three settings whichever the checkpoint trained on; the
+    examples of its `data.files` with split eval and of its held-out real articles
+    (training/data/loading.py: load_test_data); and every example of `files`, real files given at
+    analysis time. `synthetic=False`: the real examples alone."""
     config = _config(read_manifest(checkpoint))
     if n:
         config.data.eval_per_setting = n
-    config.data.synthetic = {s: 0 for s in ("numeric", "multihop", "qa_summary")}
-    return [e for exs in load_test_data(config.data).values() for e in exs]
+    config.data.synthetic = {s: 0 for s in ("numeric", "multihop", "qa_summary")} if synthetic else {}
+    config.data.files = config.data.files + [f.model_copy(update={"split": "eval"}) for f in files]
+    examples = [e for exs in load_test_data(config.data).values() for e in exs]
+    if not examples:
+        raise AnalysisError(f"no test examples: checkpoint {checkpoint} has no real held-out data and the synthetic "
+                            f"settings were left out; give real files with --data-file FORMAT:PATH")
+    return examples
 
 
 def same_variant(manifests: Sequence[Manifest], paths: Sequence[str | Path]) -> None:
@@ -151,7 +159,8 @@ def random_span_for(multi: F.Measured, span_k: int, seed: int) -> RandomSpans:
 def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path,
                  controls: str | Path | Sequence[str | Path | None] | None = None, n: int | None = None,
                  device: str = "auto", examples_per_finding: int = 20, progress: bool = True, seed: int = 0,
-                 findings: Sequence[str] | None = None) -> Report:
+                 findings: Sequence[str] | None = None, files: Sequence[DataFile] = (),
+                 synthetic: bool = True) -> Report:
     """`checkpoints`: the seeds of one variant; `controls`: one directory of single-task controls
     per checkpoint, in the same order (None: none for that seed)."""
     started = time.time()
@@ -169,7 +178,7 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
         raise AnalysisError(f"checkpoint {paths[0]} has none of the heads the analysis reads {list(ANALYSED_HEADS)}; "
                             f"its heads: {sorted(heads)}")
     tasks = manifests[0].tasks
-    examples = held_out_examples(paths[0], n)
+    examples = held_out_examples(paths[0], n, files, synthetic)
     # real held-out examples are scored apart from the templates of their task ("squad@<source>")
     test_sets = {name: exs for name, exs in by_eval_set(examples).items() if task_of(name) in tasks}
     steps = _steps(examples, findings)

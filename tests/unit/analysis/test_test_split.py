@@ -44,3 +44,16 @@ def test_the_analysis_reads_a_checkpoints_eval_files_beside_the_synthetic_split(
     real = [e for e in examples if e.id == "eval-1"]
     assert len(real) == 1 and real[0] in F.yesno_examples(examples)
     assert {e.setting for e in examples if e.split == "heldout"} == {"numeric", "multihop", "qa_summary"}
+
+
+def test_real_files_given_at_analysis_time_can_be_analysed_alone(tmp_path):
+    from training.config import DataFile
+
+    path = tmp_path / "tiny"
+    make_random_checkpoint(path, seed=0)
+    write_jsonl([_real("given-1"), _real("given-2")], tmp_path / "given.jsonl")
+    given = [DataFile(format="jsonl", path=str(tmp_path / "given.jsonl"))]
+    alone = held_out_examples(path, 10, files=given, synthetic=False)
+    assert sorted(e.id for e in alone) == ["given-1", "given-2"]
+    beside = held_out_examples(path, 10, files=given)
+    assert {"given-1", "given-2"} < {e.id for e in beside} and len(beside) > 20

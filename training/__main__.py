@@ -53,6 +53,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from model.checkpoint import CheckpointError, load_model
+    from training.configs import PRESETS
     from training.config import TrainConfig
     from training.data.loading import load_data
     from model.routing import routes_for
@@ -65,10 +66,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     config = TrainConfig.model_validate(manifest.training["config"])
+    if args.data:  # another config's held-out sets: e.g. a template-only checkpoint on real articles
+        from training.config import ConfigError, load_config
+
+        try:
+            config.data = (load_config(preset=args.data) if args.data in PRESETS else load_config(args.data)).data
+        except ConfigError as err:
+            print(f"error: --data: {err}", file=sys.stderr)
+            return 2
     if args.n:
         config.data.eval_per_setting = args.n
     config.data.synthetic = {s: 0 for s in config.data.synthetic}  # evaluation needs no training data
-    _, eval_sets = load_data(config.data)
+    try:
+        _, eval_sets = load_data(config.data)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err} (`python -m training data fetch --list` names the official files)", file=sys.stderr)
+        return 2
     model.to(pick_device(args.device))
     results = evaluate_model(model, tokenizer, eval_sets, manifest.tasks, manifest.encoding.model_dump(),
                              progress=not args.json, routes=routes_for(manifest.heads, manifest.tasks))
@@ -194,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=None, help="held-out examples per setting (default: as trained)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--data", default=None, metavar="PRESET|CONFIG",
+                   help="evaluate on the held-out sets of this preset or config instead of the checkpoint's own "
+                        "(e.g. --data real: the real preset's held-out SQuAD articles)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("controls", help="train the single-task controls of a checkpoint for `analyze`")

@@ -62,3 +62,23 @@ def test_held_out_real_examples_are_an_evaluation_set_of_their_own(tmp_path, syn
     assert task_of("squad@held-out articles") == "squad" and primary_metric("squad@held-out articles") == "em"
     table = format_table({"squad@held-out articles": {"em": 0.5, "f1": 0.75, "n": 3}, "score": 0.5})
     assert "squad@held-out articles" in table and "0.750" in table
+
+
+def test_evaluate_scores_a_checkpoint_on_another_configs_held_out_articles(tmp_path, capsys):
+    import yaml
+
+    from training.__main__ import main
+    from training.configs import PRESETS_DIR
+    from training.testing import make_random_checkpoint
+
+    make_random_checkpoint(tmp_path / "tiny", seed=0)
+    _squad_file(tmp_path / "dev-v1.1.json", {"Alpha": 2, "Gamma": 3})
+    config = yaml.safe_load((PRESETS_DIR / "tiny.yaml").read_text())
+    config["data"] |= {"eval_per_setting": 2, "real_squad": {"dir": str(tmp_path), "held_out_articles": ["Gamma"]}}
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "tiny"), "--data", str(tmp_path / "real.yaml")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("squad@held-out articles"))
+    assert row.split()[2] == "3"  # n: the held-out article's questions, scored apart from the templates
+    (tmp_path / "dev-v1.1.json").unlink()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "tiny"), "--data", str(tmp_path / "real.yaml")]) == 2
+    assert "dev-v1.1.json" in capsys.readouterr().err

@@ -246,13 +246,16 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
     }
     command = (f"python -m training analyze --checkpoint {' '.join(map(str, paths))} --out {out}"
                + (f" --controls {' '.join(str(c) for c in control_dirs)}" if any(control_dirs) else "")
-               + (f" --n {n}" if n else "") + (f" --findings {','.join(findings)}" if findings else ""))
+               + (f" --n {n}" if n else "") + (f" --findings {','.join(findings)}" if findings else "")
+               + "".join(f" --data-file {f.format}:{f.path}" for f in files) + ("" if synthetic else " --real-only"))
     runs = ", ".join(f"`{p}` (seed {_config(m).optim.seed}, {m.training.get('steps')} steps)" for p, m in zip(paths, manifests))
     preamble = [
         f"Checkpoints of one variant: {runs}.",
-        "Examples: the test split, drawn from the question templates training never uses (the passages are "
-        "generated afresh, from the same generators as training's), apart from the validation split that chose "
-        "each checkpoint; plus the data config's eval files, if any.",
+        ("Examples: the test split, drawn from the question templates training never uses (the passages are "
+         "generated afresh, from the same generators as training's), apart from the validation split that chose "
+         "each checkpoint; plus the real held-out examples, if any (the data config's eval files and held-out "
+         "articles, and --data-file)." if synthetic else
+         "Examples: real ones only: the data config's eval files and held-out articles, and --data-file."),
         f"Command: `{command}`",
     ]
     write(out, f"Emergent behaviour of {manifests[0].name}", preamble, results, descriptions, meta, target_table)

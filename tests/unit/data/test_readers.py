@@ -308,3 +308,15 @@ def test_drop_keeps_every_gold_answer_as_the_official_script_writes_it(tmp_path)
     data["p"]["qa_pairs"][0]["validated_answers"] = [{"spans": "Smith"}]
     with pytest.raises(ValueError, match=r"drop_gold\.json: \['p'\]\.qa_pairs\[0\]\.validated_answers\[0\]\.spans: expected a list"):
         read_drop(_write(tmp_path, "drop_gold.json", data))
+
+
+def test_squad_pairs_each_question_with_one_answered_in_another_sentence(tmp_path):
+    context = "Ghent has a belfry. Its bells were cast in 1659. The river Leie flows through it."
+    qas = [{"id": "a", "question": "When were the bells cast?", "answers": [{"text": "1659", "answer_start": context.index("1659")}]},
+           {"id": "b", "question": "What year are the bells from?", "answers": [{"text": "1659", "answer_start": context.index("1659")}]},
+           {"id": "c", "question": "Which river flows through Ghent?", "answers": [{"text": "Leie", "answer_start": context.index("Leie")}]}]
+    path = _write(tmp_path, "pairs.json", {"data": [{"title": "Ghent", "paragraphs": [{"context": context, "qas": qas}]}]})
+    a, b, c = read_squad(path)
+    assert [e.extra["answer_sentence"] for e in (a, b, c)] == [1, 1, 2]
+    assert (a.extra["steer_question"], a.extra["steer_sentence"], a.extra["steer_answer"]) == (c.question, 2, "Leie")
+    assert b.extra["steer_answer"] == "Leie" and c.extra["steer_answer"] == "1659" and c.extra["steer_sentence"] == 1

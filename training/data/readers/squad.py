@@ -15,7 +15,9 @@ def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:
     The answer span is the first gold answer; every gold answer text is kept in
     `extra["answers"]`, since the official metric takes the best over them. `evidence_spans` holds
     the sentence around the answer and `extra["sentence_spans"]` every sentence of the context as
-    [start, end), for the analyses that ask which sentence a prediction follows.
+    [start, end), for the analyses that ask which sentence a prediction follows, with
+    `extra["answer_sentence"]` its index; a question whose paragraph has another question answered
+    in another sentence gets that one as `steer_question` / `steer_sentence` / `steer_answer`.
 
     Skipped and counted in `stats["skipped"]`: a SQuAD 2.0 question marked `is_impossible` (as
     "unanswerable (SQuAD 2.0)": no head here answers "no answer", and its `plausible_answers` are
@@ -34,6 +36,7 @@ def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:
             where_p = f"{where_a}.paragraphs[{p}]"
             context = require(para, "context", str, path, where_p)
             sentences = [[s, e] for s, e in sentence_bounds(context)]
+            first_of_paragraph = len(out)
             for q, qa in enumerate(require(para, "qas", list, path, where_p)):
                 where_q = f"{where_p}.qas[{q}]"
                 question = require(qa, "question", str, path, where_q)
@@ -53,10 +56,29 @@ def read_squad(path: str | Path, stats: dict | None = None) -> list[Example]:
                     id=qid, setting="qa_summary", task="squad", context=context, question=question,
                     answer=span.text, answer_type="span", answer_spans=[span],
                     evidence_spans=[sentence_around(context, span)],
-                    extra={"title": title, "answers": [text for text, _ in answers], "sentence_spans": sentences},
+                    extra={"title": title, "answers": [text for text, _ in answers], "sentence_spans": sentences,
+                           "answer_sentence": _sentence_of(sentences, span.start)},
                 ))
+            _pair_for_steering(out[first_of_paragraph:])
     skips.report(len(out), stats)
     return out
+
+
+def _sentence_of(sentences: list[list[int]], offset: int) -> int:
+    """The index of the sentence that holds `offset` (the last one that starts at or before it)."""
+    return max([i for i, (start, _) in enumerate(sentences) if start <= offset] or [0])
+
+
+def _pair_for_steering(paragraph: list[Example]) -> None:
+    """Give each question of one paragraph a second question of the same paragraph whose answer
+    stands in another sentence (the next such one, in file order), as the synthetic QA setting
+    does: the summary finding asks whether that question moves the summary to its answer."""
+    for i, example in enumerate(paragraph):
+        others = paragraph[i + 1:] + paragraph[:i]
+        steer = next((o for o in others if o.extra["answer_sentence"] != example.extra["answer_sentence"]), None)
+        if steer is not None:
+            example.extra |= {"steer_question": steer.question, "steer_sentence": steer.extra["answer_sentence"],
+                              "steer_answer": steer.answer}
 
 
 def _answers(qa: dict, path: Path, where: str) -> list[tuple[str, int]]:

@@ -24,7 +24,7 @@ def first_questions(config: TrainConfig, articles: int) -> list:
     """The first question of each held-out article's first paragraph, in the config's order."""
     if config.data.real_squad is None:
         raise SystemExit("this checkpoint was trained without data.real_squad: it has no held-out articles")
-    _, held_out = real_squad_split(config.data.real_squad)
+    _, held_out = real_squad_split(config.data.real_squad, train=False)
     first: dict[str, object] = {}
     for example in held_out:
         first.setdefault(example.extra["title"], example)

@@ -52,9 +52,10 @@ def _from_source(examples: list[Example], source: str) -> list[Example]:
     return examples
 
 
-def real_squad_split(spec) -> tuple[list[Example], list[Example]]:
+def real_squad_split(spec, train: bool = True) -> tuple[list[Example], list[Example]]:
     """(train, held-out) SQuAD examples of a `data.real_squad` block: the held-out articles of the
-    dev file, and the official train file's examples or, without it, the dev file's other articles."""
+    dev file, and the official train file's examples or, without it, the dev file's other articles.
+    `train=False`: the held-out ones only (no train file read; what evaluation and analysis need)."""
     from training.data.readers import read_squad
 
     dev = read_squad(spec.dev_path())
@@ -65,11 +66,13 @@ def real_squad_split(spec) -> tuple[list[Example], list[Example]]:
                          f"its articles include {sorted(t for t in titles if t)[:5]}...")
     held_out = set(spec.held_out_articles)
     evaluation = [ex for ex in dev if ex.extra.get("title") in held_out]
-    if spec.train_path() == spec.dev_path():
-        train = [ex for ex in dev if ex.extra.get("title") not in held_out]
+    if not train:
+        training: list[Example] = []
+    elif spec.train_path() == spec.dev_path():
+        training = [ex for ex in dev if ex.extra.get("title") not in held_out]
     else:
-        train = read_squad(spec.train_path())
-    return train, _from_source(evaluation, "held-out articles")
+        training = read_squad(spec.train_path())
+    return training, _from_source(evaluation, "held-out articles")
 
 
 # Two draws from the held-out templates: the validation split picks the best checkpoint during
@@ -126,5 +129,5 @@ def load_test_data(data_config) -> dict[str, list[Example]]:
         if spec.split == "eval":
             test += readers[spec.format](spec.path)
     if data_config.real_squad is not None:
-        test += real_squad_split(data_config.real_squad)[1]
+        test += real_squad_split(data_config.real_squad, train=False)[1]
     return by_task(test)

@@ -39,6 +39,9 @@ def test_the_official_train_file_is_used_when_it_is_there(tmp_path):
     train, held_out = real_squad_split(RealSquad(dir=str(tmp_path), held_out_articles=["Gamma"]))
     assert {e.extra["title"] for e in train} == {"Delta"}
     assert {e.extra["title"] for e in held_out} == {"Gamma"}
+    (tmp_path / "train-v1.1.json").write_text("not JSON: a held-out-only read never opens it")
+    train, held_out = real_squad_split(RealSquad(dir=str(tmp_path), held_out_articles=["Gamma"]), train=False)
+    assert train == [] and {e.extra["title"] for e in held_out} == {"Gamma"}
 
 
 def test_an_unknown_held_out_article_is_refused_with_the_file_named(tmp_path):

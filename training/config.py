@@ -130,7 +130,20 @@ class DataConfig(_Strict):
     eval_per_setting: int = Field(200, ge=1)
     files: list[DataFile] = Field(default_factory=list)
     real_squad: RealSquad | None = None
+    # task -> context tokens: a training row of that task whose context is longer is cut to a
+    # window of that many tokens around its answer (training/cropping.py); evaluation reads whole
+    # contexts.
+    train_context_tokens: dict[str, int] = Field(default_factory=dict)
     seed: int = 0
+
+    @field_validator("train_context_tokens")
+    @classmethod
+    def _known_cropped_tasks(cls, tokens: dict[str, int]) -> dict[str, int]:
+        _refuse_unknown(tokens, TASKS, "tasks")
+        small = {t: n for t, n in tokens.items() if n < 16}
+        if small:
+            raise ValueError(f"context windows of {small} tokens hold too little; give at least 16 per task")
+        return tokens
 
     @field_validator("synthetic")
     @classmethod

@@ -19,6 +19,7 @@ from transformers import AutoTokenizer
 from training.build import build_model
 from model.checkpoint import MANIFEST, Manifest, is_checkpoint, load_model, save_checkpoint, showcase_examples
 from training.config import TrainConfig
+from training.cropping import ContextCropper
 from training.data.loading import load_data
 from training.evaluate import evaluate_model, primary_metric
 from model import MultiTaskModel, encode
@@ -103,6 +104,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
     head_tasks = config.head_tasks()
     routes = routes_for(config.heads, config.tasks)
     sampler = TaskSampler(train_sets, opt.sampling, opt.seed, opt.task_weights)
+    cropper = ContextCropper(tokenizer, config.data.train_context_tokens, opt.seed)
 
     step, best_score, best_step = 0, -math.inf, None
     kept_unmeasured = False  # the end was kept without an evaluation: the final one is its first
@@ -149,7 +151,7 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
             break
         step_start = time.time()
         schedule.set_rate(step, train_seconds)
-        examples = sampler.batch(step, opt.batch_size)
+        examples = cropper.crop_batch(sampler.batch(step, opt.batch_size), step)
         enc = encode(tokenizer, [e.question for e in examples], [e.context for e in examples], **encoding).to(device)
         with _autocast(device, opt.mixed_precision):
             batch = model.encode(enc)

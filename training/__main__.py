@@ -158,7 +158,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         report = run_analysis(args.checkpoint, args.out, controls=args.controls, n=args.n, device=args.device,
                               examples_per_finding=args.examples, progress=not args.quiet, findings=findings,
-                              files=files, synthetic=not args.real_only)
+                              files=files, synthetic=not args.real_only, real_n=args.real_n)
     except (AnalysisError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", type=int, default=20, help="worked examples per finding")
     p.add_argument("--data-file", action="append", default=[], metavar="FORMAT:PATH",
                    help="a real file to analyse too, e.g. hotpot:data/hotpot_dev_distractor_v1.json (repeatable)")
+    p.add_argument("--real-n", type=int, default=None, metavar="N",
+                   help="at most N real examples per task, a seeded sample (default: all of them)")
     p.add_argument("--real-only", action="store_true",
                    help="analyse the real examples alone (--data-file, the checkpoint's eval files and held-out articles)")
     p.add_argument("--device", default="auto")

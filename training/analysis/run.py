@@ -2,6 +2,7 @@
 of its controls, measured, pooled over seeds with paired intervals, and written as a report."""
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,23 +55,40 @@ def _config(manifest: Manifest) -> TrainConfig:
 
 
 def held_out_examples(checkpoint: str | Path, n: int | None, files: Sequence[DataFile] = (),
-                      synthetic: bool = True) -> list[Example]:
+                      synthetic: bool = True, real_n: int | None = None) -> list[Example]:
     """The test split of the checkpoint's data config: `n` (default: as trained) examples per
     synthetic setting from the held-out question templates, drawn apart from the validation split
     that chose the checkpoint, for all three settings whichever the checkpoint trained on; the
     examples of its `data.files` with split eval and of its held-out real articles
     (training/data/loading.py: load_test_data); and every example of `files`, real files given at
-    analysis time. `synthetic=False`: the real examples alone."""
+    analysis time. `synthetic=False`: the real examples alone. `real_n`: at most that many real
+    examples per task, a seeded sample across the whole file (its first ones would all come from
+    one article), for an analysis that must end in minutes on a CPU."""
     config = _config(read_manifest(checkpoint))
     if n:
         config.data.eval_per_setting = n
     config.data.synthetic = {s: 0 for s in ("numeric", "multihop", "qa_summary")} if synthetic else {}
     config.data.files = config.data.files + [f.model_copy(update={"split": "eval"}) for f in files]
     examples = [e for exs in load_test_data(config.data).values() for e in exs]
+    if real_n is not None:
+        examples = _sample_real(examples, real_n, seed=config.data.seed)
     if not examples:
         raise AnalysisError(f"no test examples: checkpoint {checkpoint} has no real held-out data and the synthetic "
                             f"settings were left out; give real files with --data-file FORMAT:PATH")
     return examples
+
+
+def _sample_real(examples: list[Example], per_task: int, seed: int) -> list[Example]:
+    """Every synthetic test example (held-out templates), and at most `per_task` real ones per task,
+    in their file order."""
+    real_by_task: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        if example.split != "heldout":
+            real_by_task.setdefault(example.task, []).append(index)
+    rng = random.Random(seed)
+    dropped = {i for indices in real_by_task.values() if len(indices) > per_task
+               for i in set(indices) - set(rng.sample(indices, per_task))}
+    return [e for i, e in enumerate(examples) if i not in dropped]
 
 
 def same_variant(manifests: Sequence[Manifest], paths: Sequence[str | Path]) -> None:
@@ -160,9 +178,10 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
                  controls: str | Path | Sequence[str | Path | None] | None = None, n: int | None = None,
                  device: str = "auto", examples_per_finding: int = 20, progress: bool = True, seed: int = 0,
                  findings: Sequence[str] | None = None, files: Sequence[DataFile] = (),
-                 synthetic: bool = True) -> Report:
+                 synthetic: bool = True, real_n: int | None = None) -> Report:
     """`checkpoints`: the seeds of one variant; `controls`: one directory of single-task controls
-    per checkpoint, in the same order (None: none for that seed)."""
+    per checkpoint, in the same order (None: none for that seed); `real_n`: at most that many real
+    examples per task (held_out_examples)."""
     started = time.time()
     out = Path(out)
     paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
@@ -178,7 +197,7 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
         raise AnalysisError(f"checkpoint {paths[0]} has none of the heads the analysis reads {list(ANALYSED_HEADS)}; "
                             f"its heads: {sorted(heads)}")
     tasks = manifests[0].tasks
-    examples = held_out_examples(paths[0], n, files, synthetic)
+    examples = held_out_examples(paths[0], n, files, synthetic, real_n)
     # real held-out examples are scored apart from the templates of their task ("squad@<source>")
     test_sets = {name: exs for name, exs in by_eval_set(examples).items() if task_of(name) in tasks}
     steps = _steps(examples, findings)
@@ -247,7 +266,8 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
     command = (f"python -m training analyze --checkpoint {' '.join(map(str, paths))} --out {out}"
                + (f" --controls {' '.join(str(c) for c in control_dirs)}" if any(control_dirs) else "")
                + (f" --n {n}" if n else "") + (f" --findings {','.join(findings)}" if findings else "")
-               + "".join(f" --data-file {f.format}:{f.path}" for f in files) + ("" if synthetic else " --real-only"))
+               + "".join(f" --data-file {f.format}:{f.path}" for f in files) + ("" if synthetic else " --real-only")
+               + (f" --real-n {real_n}" if real_n else ""))
     runs = ", ".join(f"`{p}` (seed {_config(m).optim.seed}, {m.training.get('steps')} steps)" for p, m in zip(paths, manifests))
     preamble = [
         f"Checkpoints of one variant: {runs}.",

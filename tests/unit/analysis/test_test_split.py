@@ -57,3 +57,19 @@ def test_real_files_given_at_analysis_time_can_be_analysed_alone(tmp_path):
     assert sorted(e.id for e in alone) == ["given-1", "given-2"]
     beside = held_out_examples(path, 10, files=given)
     assert {"given-1", "given-2"} < {e.id for e in beside} and len(beside) > 20
+
+
+def test_real_examples_can_be_capped_to_a_seeded_sample_per_task(tmp_path):
+    from training.config import DataFile
+
+    path = tmp_path / "tiny"
+    make_random_checkpoint(path, seed=0)
+    write_jsonl([_real(f"given-{i}") for i in range(40)], tmp_path / "given.jsonl")
+    given = [DataFile(format="jsonl", path=str(tmp_path / "given.jsonl"))]
+    capped = held_out_examples(path, 10, files=given, synthetic=False, real_n=5)
+    ids = [e.id for e in capped]
+    assert len(ids) == 5 and ids == sorted(ids, key=lambda i: int(i.split("-")[1]))  # file order kept
+    assert int(ids[-1].split("-")[1]) > 5  # a sample across the file, not its first five
+    assert ids == [e.id for e in held_out_examples(path, 10, files=given, synthetic=False, real_n=5)]
+    beside = held_out_examples(path, 10, files=given, real_n=5)
+    assert sum(e.id.startswith("given") for e in beside) == 5 and sum(e.split == "heldout" for e in beside) > 20

@@ -10,9 +10,9 @@ import httpx
 
 # One sample per setting of the paper: the task whose target head answers it, and a title.
 SETTINGS = [
-    ("numeric", "drop_number", "numerical reasoning (MSEGenBERT, DROP-like)"),
-    ("multihop", "hotpot_yesno", "multi-hop yes/no (READER, HotpotQA-like)"),
-    ("qa_summary", "squad", "QA next to a summariser (READERSUM, SQuAD-like)"),
+    ("drop_number", "numerical reasoning (MSEGenBERT, DROP-like)"),
+    ("hotpot_yesno", "multi-hop yes/no (READER, HotpotQA-like)"),
+    ("squad", "QA next to a summariser (READERSUM, SQuAD-like)"),
 ]
 
 
@@ -22,24 +22,27 @@ class SampleFailed(RuntimeError):
 
 def show_samples(url: str, checkpoint: Path) -> int:
     """Send one request per setting the checkpoint has a task for, print each answer; returns how
-    many were answered. Each is sent once: a service that is ready answers the first try."""
-    from model.checkpoint import read_manifest
-    from training.data.synthetic import generate
+    many were answered. The samples are the held-out examples the checkpoint stores (what the
+    inspector offers too): the service never generates data. Each is sent once: a service that is
+    ready answers the first try."""
+    from model.checkpoint import read_examples, read_manifest
 
-    tasks = read_manifest(checkpoint).tasks
+    manifest = read_manifest(checkpoint)
+    stored = read_examples(checkpoint, manifest)
     answered = 0
     with httpx.Client(base_url=url, timeout=60) as client:
-        for setting, task, title in SETTINGS:
-            if task not in tasks:
+        for task, title in SETTINGS:
+            example = next((e for e in stored if e.task == task and task in manifest.tasks), None)
+            if example is None:
                 continue
-            examples = generate(setting, 20, seed=5)
-            example = next((e for e in examples if e.task == task), examples[0])
             body = {"task": example.task, "inputs": {"question": example.question, "context": example.context}}
             r = client.post("/v1/predict", json=body)
             if r.status_code != 200:
                 raise SampleFailed(f"the sample request for {task} got {r.status_code}: {r.text[:500]}")
             print_answer(title, body, r.json(), example.answer)
             answered += 1
+    if not answered:
+        print(f"\n{checkpoint} stores no held-out example of {[task for task, _ in SETTINGS]}: no sample sent")
     return answered
 
 

@@ -65,7 +65,8 @@ class BackboneBatches:
     def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
         set_threads(stage)
         manifest = read_manifest(checkpoint)
-        self.runner = BackboneRunner(checkpoint, manifest, colocated, device=stage.device, hidden_dtype=hidden_dtype)
+        faults = {name: head.fault for name, head in colocated.items()}
+        self.runner = BackboneRunner(checkpoint, manifest, faults, device=stage.device, hidden_dtype=hidden_dtype)
         configure_batching(self._encode_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, BACKBONE)
         self.metrics = StageMetrics(BACKBONE)

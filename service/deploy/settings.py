@@ -10,14 +10,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV, direct_ingress_enabled, env_problems
 from service.deploy.stages import BackboneStage, HeadStage, RouterStage, _Strict
+from service.http.auth import Auth
+from service.pipeline.limits import Limits, Timeouts
 
 CHECKPOINT_ENV = "WIYH_CHECKPOINT"
 API_KEYS_ENV = "WIYH_API_KEYS"  # comma-separated; replaces auth.api_keys when set
-MIN_API_KEY_CHARS = 16
 DEFAULT_CHECKPOINT = "checkpoints/quick"
 
 class ServiceConfigError(ValueError):
@@ -44,42 +45,6 @@ class Heads(_Strict):
 
     def for_head(self, name: str) -> HeadStage:
         return HeadStage.model_validate(deep_merge(self.default, self.overrides.get(name, {})))
-
-
-class Limits(_Strict):
-    max_body_bytes: int = Field(1 << 20, ge=1024)
-    max_batch_items: int = Field(16, ge=1)
-    max_field_chars: int = Field(20_000, ge=16)
-    max_new_tokens: int = Field(64, ge=1, le=1024)
-
-
-class Timeouts(_Strict):
-    """Every handle call is bounded: a stage that does not answer in time is an error, not a hang."""
-
-    backbone_s: float = Field(10.0, gt=0)
-    target_head_s: float = Field(10.0, gt=0)
-    non_target_head_s: float = Field(5.0, gt=0)
-    ready_s: float = Field(2.0, gt=0)
-
-
-class Auth(_Strict):
-    """API keys a client must send (Authorization: Bearer <key> or X-API-Key); none: the API is
-    open, e.g. behind a gateway that authenticates. Health endpoints and /docs stay open."""
-
-    api_keys: list[SecretStr] = Field(default_factory=list)
-
-    @field_validator("api_keys")
-    @classmethod
-    def _strong_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
-        # The message names the key by position, never by value: settings errors end up in logs.
-        for i, key in enumerate(keys):
-            value = key.get_secret_value()
-            if len(value) < MIN_API_KEY_CHARS or any(c.isspace() or not c.isprintable() or not c.isascii() for c in value):
-                raise ValueError(
-                    f"auth.api_keys[{i}] must be at least {MIN_API_KEY_CHARS} printable ASCII characters without spaces "
-                    f"(it has {len(value)}); generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
-                )
-        return keys
 
 
 class LogSettings(_Strict):

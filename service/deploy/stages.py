@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
-Placement = Literal["replica", "colocated"]
+from service.pipeline.limits import Placement
+from service.replica.faults import Fault
+
 
 
 class _Strict(BaseModel):
@@ -125,17 +127,6 @@ class BackboneStage(ModelStage):
     # head colocated; no handle hop, no second deployment (in_router.py says what it saves). The
     # router's replicas then take this stage's num_cpus / num_gpus / resources and health checks.
     placement: Literal["replica", "router"] = "replica"
-
-
-class Fault(_Strict):
-    """Testing aid: make a head fail on purpose, to exercise degraded answers end to end.
-
-    Fires only for calls whose question or context contains `trigger`, so one deployed app serves
-    both the healthy and the failing cases. Never set it in a production config."""
-
-    mode: Literal["raise", "hang"]
-    trigger: str = Field(min_length=1)
-    hang_s: float = Field(5.0, gt=0, le=60)
 
 
 class HeadStage(ModelStage):

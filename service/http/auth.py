@@ -12,16 +12,42 @@ import hashlib
 import hmac
 from typing import Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.inspector.paths import PAGE_PATHS
+
+MIN_API_KEY_CHARS = 16
 
 OPEN_PATHS = frozenset({"/health/live", "/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}) | PAGE_PATHS
 CHALLENGE = 'Bearer realm="whats-in-your-head"'
 MISSING = ("this API needs a key: send it as the header `Authorization: Bearer <key>` (or `X-API-Key: <key>`); "
            "the operator sets keys with auth.api_keys or $WIYH_API_KEYS")
 INVALID = "the API key sent is not valid; check it, or ask the operator for a current one"
+
+
+class Auth(BaseModel):
+    """API keys a client must send (Authorization: Bearer <key> or X-API-Key); none: the API is
+    open, e.g. behind a gateway that authenticates. Health endpoints and /docs stay open."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    api_keys: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _strong_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        # The message names the key by position, never by value: settings errors end up in logs.
+        for i, key in enumerate(keys):
+            value = key.get_secret_value()
+            if len(value) < MIN_API_KEY_CHARS or any(c.isspace() or not c.isprintable() or not c.isascii() for c in value):
+                raise ValueError(
+                    f"auth.api_keys[{i}] must be at least {MIN_API_KEY_CHARS} printable ASCII characters without spaces "
+                    f"(it has {len(value)}); generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+        return keys
 
 
 def _digest(key: bytes) -> bytes:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from model.heads import HEAD_KINDS
 from service.pipeline.catalog import Catalog
-from service.deploy.settings import Limits
+from service.pipeline.limits import Limits
 
 # Paths a key protects when keys are configured (auth.OPEN_PATHS are the others).
 PROTECTED_PREFIX = "/v1/"

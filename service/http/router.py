@@ -32,7 +32,8 @@ from service.pipeline.predict import Predictor, plan
 from service.http.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
                              PredictRequest, PredictResponse)
 from service.http.request_ids import RequestIdMiddleware
-from service.deploy.settings import Auth, Limits
+from service.http.auth import Auth
+from service.pipeline.limits import Limits
 
 ERRORS = {
     400: {"model": ErrorResponse, "description": "Malformed JSON."},
@@ -82,7 +83,7 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
         started = time.perf_counter()
         rid = request_id_of(request)
         with CLOCK.stage("router"):
-            planned = plan(body, catalog, limits)
+            planned = plan(body.query(), catalog, limits)
         result, timings = await merged(planned, rid)
         if isinstance(result, TargetFailed):
             raise result
@@ -98,7 +99,7 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
         if len(body.items) > limits.max_batch_items:
             raise ApiError(413, "batch_too_large", f"the batch has {len(body.items)} items; the limit is "
                            f"{limits.max_batch_items}: split it into batches of at most {limits.max_batch_items}")
-        planned = [plan(item, catalog, limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
+        planned = [plan(item.query(), catalog, limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
         results, timings = await predictor.predict(planned, rid)
         metrics.request("/v1/predict/batch", 200, _ms(started))
         with CLOCK.stage("schema_json"):

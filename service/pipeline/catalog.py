@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from service.deploy.stages import Placement
+from service.pipeline.limits import Placement
 from service.pipeline.failures import UnknownName
 from model.checkpoint import Manifest
 from model.routing import RouteHeads, routes_for

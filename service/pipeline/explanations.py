@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, unique_spans
-from service.http.schemas import Evidence, Explanation, HeadOutput
+from service.pipeline.results import Evidence, Explanation, HeadOutput
 
 SPAN_KINDS = ("span", "tagging")
 DEFAULT_CHANCE_BOUND = 0.05

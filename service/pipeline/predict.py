@@ -1,6 +1,6 @@
 """One request's path through the stages, independent of Ray and HTTP.
 
-    plan()     request + catalog + limits -> PlannedInput (or InputError with what to change)
+    plan()     query + catalog + limits -> PlannedInput (or InputError with what to change)
     Predictor  backbone once for all inputs, then every replica head concurrently on the same
                stored hidden states; colocated heads come back with the backbone's answer.
                Results are assembled per input: target, non-target outputs, errors.
@@ -22,8 +22,8 @@ from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.retry import with_one_retry
 from service.pipeline.explanations import explain
 from service.pipeline.hostcost import CLOCK
-from service.http.schemas import HeadError, HeadOutput, InputInfo, ItemResult, PredictRequest, Route, Timings
-from service.deploy.settings import Limits, Timeouts
+from service.pipeline.results import HeadError, HeadOutput, InputInfo, ItemResult, Route, Timings
+from service.pipeline.limits import Limits, Timeouts
 from model.heads import HEAD_KINDS
 from model.routing import RouteHeads, route_number, routed_answer
 
@@ -43,29 +43,43 @@ class PlannedInput:
         return [self.target, *self.others]
 
 
-def plan(request: PredictRequest, catalog: Catalog, limits: Limits, where: str = "") -> PlannedInput:
-    """Check the request against the checkpoint and the limits; name the field and the fix."""
+@dataclass(frozen=True)
+class Query:
+    """One input as the core reads it; the HTTP layer builds it from a request it has validated
+    (service/http/schemas.py: PredictRequest.query). Field names are the API's, so that an error
+    names what the client sent."""
+
+    passage: str
+    passage_field: str  # "context" or "text": the field the passage came in, named back in answers
+    question: str | None = None
+    task: str | None = None
+    target_head: str | None = None
+    heads: list[str] | None = None  # None: every head; []: the target alone
+    max_new_tokens: int | None = None
+
+
+def plan(query: Query, catalog: Catalog, limits: Limits, where: str = "") -> PlannedInput:
+    """Check the query against the checkpoint and the limits; name the field and the fix."""
     try:
-        target = catalog.target_of(request.task, request.target_head)
-        if request.heads is not None:
-            catalog.check_heads(request.heads)
+        target = catalog.target_of(query.task, query.target_head)
+        if query.heads is not None:
+            catalog.check_heads(query.heads)
     except UnknownName as err:
         raise InputError(f"{where}{err}", code="unknown_name") from None
-    for name in ("question", "context", "text"):
-        value = getattr(request.inputs, name)
+    for name, value in (("question", query.question), (query.passage_field, query.passage)):
         if value is not None and len(value) > limits.max_field_chars:
             raise InputError(
                 f"{where}inputs.{name} has {len(value)} characters; the limit is {limits.max_field_chars}: "
                 "shorten it or split it over several requests", code="input_too_long")
-    max_new = request.options.max_new_tokens
+    max_new = query.max_new_tokens
     if max_new is not None and max_new > limits.max_new_tokens:
         raise InputError(f"{where}options.max_new_tokens {max_new} is above the limit {limits.max_new_tokens}", code="invalid_option")
-    wanted = set(catalog.heads) if request.heads is None else set(request.heads)
+    wanted = set(catalog.heads) if query.heads is None else set(query.heads)
     return PlannedInput(
-        question=request.inputs.question or "",
-        passage=request.inputs.passage,
-        passage_field=request.inputs.passage_field,
-        task=request.task,
+        question=query.question or "",
+        passage=query.passage,
+        passage_field=query.passage_field,
+        task=query.task,
         target=target,
         others=[h for h in catalog.heads if h in wanted and h != target],
         options=HeadOptions(max_new_tokens=max_new),

@@ -16,18 +16,14 @@ import torch
 from service.pipeline.calls import EncodeCall, HeadOptions, HeadReply
 from service.pipeline.hostcost import CLOCK, FORWARD
 from service.replica.health import CANNED_CONTEXT, CANNED_QUESTION, canned_head_batch, require_finite
+from service.replica.faults import Fault, InjectedFault
 from service.replica.payload import PackedHiddenStates, pack, unpack
-from service.deploy.stages import Fault, HeadStage
 from model.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
 from model.encoding import Encoding, encode
 from model.heads import Head, HeadBatch
 from model.heads.decoding import single_threaded
 
 log = logging.getLogger("wiyh.service")
-
-
-class InjectedFault(RuntimeError):
-    """Raised by a head whose deploy settings carry a `fault` (a testing aid), never otherwise."""
 
 
 class HeadRunner:
@@ -118,8 +114,9 @@ class EncodedCall:
 class BackboneRunner:
     """The backbone and tokenizer, plus the heads placed in the same process."""
 
-    def __init__(self, ckpt_dir: str | Path, manifest: Manifest, colocated: dict[str, HeadStage],
+    def __init__(self, ckpt_dir: str | Path, manifest: Manifest, colocated: dict[str, Fault | None],
                  device: str = "cpu", hidden_dtype: str = "float32"):
+        """`colocated`: the heads to run in this process, each with the fault to inject, if any."""
         self.manifest, self.device, self.hidden_dtype = manifest, device, hidden_dtype
         self.tokenizer = load_tokenizer(ckpt_dir, manifest)
         self.model = load_backbone(ckpt_dir, manifest).to(device).eval()
@@ -127,8 +124,8 @@ class BackboneRunner:
         # Colocated heads that tie embeddings read the backbone's own (as in training) rather than
         # holding a second copy; the head file's copy is identical, its fingerprint says so.
         self.heads = {
-            name: HeadRunner.load(ckpt_dir, manifest, name, device, stage.fault, word_embeddings=embeddings, tokenizer=self.tokenizer)
-            for name, stage in colocated.items()
+            name: HeadRunner.load(ckpt_dir, manifest, name, device, fault, word_embeddings=embeddings, tokenizer=self.tokenizer)
+            for name, fault in colocated.items()
         }
         self.forward_passes = 0
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from model.arithmetic import parse_whole_number
 from model.checkpoint import Manifest, read_manifest
 from training.__main__ import main

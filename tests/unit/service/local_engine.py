@@ -10,14 +10,13 @@ from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.failures import StageError
 from service.pipeline.catalog import Catalog
 from service.replica.runners import BackboneRunner
-from service.deploy.stages import HeadStage
 from model.checkpoint import read_manifest
 
 
 class LocalEngine:
     def __init__(self, checkpoint: Path):
         manifest = read_manifest(checkpoint)
-        self.runner = BackboneRunner(checkpoint, manifest, {h.name: HeadStage(placement="colocated") for h in manifest.heads})
+        self.runner = BackboneRunner(checkpoint, manifest, {h.name: None for h in manifest.heads})
         self.catalog = Catalog.from_manifest(manifest, {h.name: "colocated" for h in manifest.heads})
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:

@@ -6,7 +6,7 @@ import pytest
 
 from model.checkpoint import ExplanationChance
 from service.pipeline.explanations import explain
-from service.http.schemas import HeadOutput
+from service.pipeline.results import HeadOutput
 
 CONTEXT = "The Bears scored 24 points and the Lions scored 17 points."
 

@@ -9,7 +9,6 @@ import torch
 
 from service.replica.health import UnhealthyModel, canned_head_batch, non_finite
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.deploy.stages import HeadStage
 from model.checkpoint import read_manifest
 
 HEADS = ["span", "multispan", "answer_type", "yesno", "number", "summary"]
@@ -44,7 +43,7 @@ def test_inf_weights_fail_the_check_too(random_checkpoint, manifest):
 
 
 def test_the_backbone_check_covers_the_backbone_and_its_colocated_heads(random_checkpoint, manifest):
-    runner = BackboneRunner(random_checkpoint, manifest, {"yesno": HeadStage(), "summary": HeadStage()})
+    runner = BackboneRunner(random_checkpoint, manifest, {"yesno": None, "summary": None})
     runner.self_test()
     assert runner.forward_passes == 0, "a health check is not a request's forward pass"
 
@@ -88,7 +87,7 @@ def test_the_check_is_billed_to_its_own_stage_not_to_a_requests(random_checkpoin
     from service.pipeline.hostcost import CLOCK, FORWARD, HEALTH_CHECK
     from service.replica.compute import ComputeSlot
 
-    runner = BackboneRunner(random_checkpoint, manifest, {"yesno": HeadStage()})
+    runner = BackboneRunner(random_checkpoint, manifest, {"yesno": None})
     before = CLOCK.snapshot()["stages"]
     asyncio.run(self_test(ComputeSlot(1, "backbone"), runner.self_test, "backbone"))
     after = CLOCK.snapshot()["stages"]

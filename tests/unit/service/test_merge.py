@@ -111,7 +111,7 @@ def test_a_target_failure_in_a_batch_request_still_fails_the_whole_batch():
         from service.http.schemas import PredictRequest
         from service.pipeline.predict import plan
 
-        items = [plan(PredictRequest(task=t, inputs={"question": "q?", "context": "A b."}), catalog, Limits())
+        items = [plan(PredictRequest(task=t, inputs={"question": "q?", "context": "A b."}).query(), catalog, Limits())
                  for t in ("squad", "drop_number", "drop_number")]
         return await predictor.predict(items, "rid")
 

@@ -10,7 +10,7 @@ import pytest
 from service.pipeline.calls import ColocatedRequest, EncodeCall, HeadOptions
 from service.replica.payload import unpack
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.deploy.stages import Fault, HeadStage
+from service.replica.faults import Fault
 from model.checkpoint import CheckpointError, load_model
 from training.data.synthetic import generate
 from model.encoding import encode
@@ -45,7 +45,7 @@ def _close(a, b):
 
 def test_one_forward_pass_serves_a_whole_batch_of_calls_and_colocated_heads_match(random_checkpoint, reference):
     r = reference
-    runner = BackboneRunner(random_checkpoint, r["manifest"], {"span": HeadStage(), "summary": HeadStage()})
+    runner = BackboneRunner(random_checkpoint, r["manifest"], {"span": None, "summary": None})
     calls = [
         EncodeCall(request_id="a", questions=r["questions"][:2], contexts=r["contexts"][:2],
                    colocated=[ColocatedRequest(head="span", inputs=[0, 1]), ColocatedRequest(head="summary", inputs=[1])]),

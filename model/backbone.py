@@ -116,7 +116,7 @@ def run_backbone(backbone: PreTrainedModel, inputs: dict[str, torch.Tensor], len
     With `length_groups` > 1 the rows are sorted by length and run in that many groups, each cut
     to its own longest row. Real tokens get the same states (attention never reads padding), and
     less padding is computed: on a CPU a pass costs what its tokens cost, padding included, and a
-    batch of mixed lengths is a third padding (docs/training.md, session 9). The padding positions
+    batch of mixed lengths is a third padding (docs/training.md, Length groups). The padding positions
     of the result are then zero. On a GPU one big pass is cheaper than several small ones: keep 1.
     """
     mask = inputs["attention_mask"]

@@ -28,11 +28,11 @@ if [ "$MODE" = runtime ] && [ -f "$VENV/.wiyh-installed-dev" ] && [ "$(cat "$VEN
     exit 0
 fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
-# A bare torch requirement resolves to a multi-GB CUDA build; this machine keeps a CPU build on
+# A bare torch requirement resolves to a multi-GB CUDA build; a machine may keep a CPU build on
 # disk (in $PIP_FIND_LINKS), so torch==2.13.0 is installed first, before anything can ask for torch.
 # uv does the installing where it can: it unpacks in parallel, about 20 s for the project's
-# dependencies against ~2 min for pip on these 2 cores (docs/training.md). --compile-bytecode: uv
-# writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set (as on this machine) none is
+# dependencies against ~2 min for pip on 2 cores (docs/training.md, quick). --compile-bytecode: uv
+# writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set none is
 # ever written, so every process (each Ray worker, replica, `serve` CLI) compiled ray, torch and
 # transformers from source on import: 21 s instead of 8 s for that import, and a demo cold start
 # took 152 s instead of 55 s (tests/integration/test_demo.py). Compiling once costs ~20 s here.

@@ -7,10 +7,10 @@ import os
 import sys
 import time
 
-# Before torch loads its OpenMP runtime: waiting threads sleep instead of spinning. On this 2-core
+# Before torch loads its OpenMP runtime: waiting threads sleep instead of spinning. On a 2-core
 # CPU a quick step took the same wall time or less (2638 vs 2749 ms, 1586 vs 1646 ms, two threads,
-# interleaved) for 13-24% less CPU, which is what a busy machine has least of (session 7,
-# docs/training.md). A value the user set is kept.
+# interleaved) for 13-24% less CPU, which is what a busy machine has least of (docs/training.md,
+# Knobs and their measured effect). A value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
@@ -109,7 +109,7 @@ def cmd_controls(args: argparse.Namespace) -> int:
     config = TrainConfig.model_validate(manifest.training["config"])
     heads = args.heads.split(",") if args.heads else [h for h in ANALYSED_HEADS if h in {e.name for e in manifest.heads}]
     # The same budget as the multi-task model: the steps it actually ran (a time budget may have
-    # stopped it early), whatever this machine's speed is now.
+    # stopped it early), whatever the machine's speed is now.
     steps = args.steps or manifest.training["steps"]
     for head in heads:
         out = control_dir(args.out, head)

@@ -183,7 +183,7 @@ class OptimConfig(_Strict):
     dropout: float | None = Field(None, ge=0, lt=1)
     # The backbone runs each batch in this many groups of rows of similar length, each cut to its
     # longest row (model/backbone.py: run_backbone): the same numbers, 0.88x the CPU time of a quick
-    # step (docs/training.md, session 9). 1 on a GPU, where one big pass is cheaper.
+    # step (docs/training.md, Length groups). 1 on a GPU, where one big pass is cheaper.
     length_groups: int = Field(1, ge=1)
     # Stop once training steps have run this long (then evaluate and keep the best as usual);
     # the learning rate decays to zero over whichever ends first, steps or budget. For a slot

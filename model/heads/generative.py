@@ -7,7 +7,7 @@ distribution with an attention over the input's tokens, so writing a token that 
 passage (a name, a digit, a whole news sentence; never the question's words) is one attention
 away instead of something the output layer must learn token by token. On the quick preset's few thousand examples that is the
 difference between a summariser that copies its sentence and one that has barely started
-(docs/training.md).
+(docs/training.md, Knobs and their measured effect).
 
 With `writes: expression` a number decoder writes the arithmetic ("24 - 17") instead of the number,
 and the head evaluates it (model/expressions.py): the answer's text is the value and its

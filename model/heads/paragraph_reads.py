@@ -10,7 +10,7 @@ so this reads as a multi-hop reader does: find each named entity's paragraph, th
   needs no training). The best match is one compared entity; the other is the next best match, or
   the paragraph whose title the first one's text mentions (a hop: "Was the director of F born in
   C?" names F, whose paragraph names the director), whichever matches better; they are ordered by
-  where the question names them, a hop's second. Session 8 first tried learned queries for this:
+  where the question names them, a hop's second. Learned queries do worse here:
   two reads queried by the question, supervised on the supporting sentences, learned in 150 steps
   to land on the relation's verb ("founded", "born") in every paragraph alike, 0.4 of each read
   inside its own sentence.
@@ -228,7 +228,7 @@ def read_targets(examples: Sequence[Any], batch: Any, reads: int = 2) -> torch.T
     compared value where the example names them (`argument_spans`: "Mexico" of "born in Monterrey,
     Mexico"), else its r-th supporting sentence (`evidence_spans`, as HotpotQA gives them); all
     False for an input with fewer than `reads` of either. A sentence alone left the reads of a
-    "same country" question on "born", which says nothing about the country (session 8)."""
+    "same country" question on "born", which says nothing about the country (docs/training.md, Knobs and their measured effect)."""
     segments = batch.segments.cpu().numpy()
     starts = batch.offsets[..., 0].cpu().numpy()
     ends = batch.offsets[..., 1].cpu().numpy()

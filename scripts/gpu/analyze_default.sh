@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4's results on one lent GPU, in one call: train the `default` preset for a fixed time,
+# The emergent-behaviour analysis on one lent GPU, in one call: train the `default` preset for a fixed time,
 # train its single-task controls for the same number of steps, run `python -m training analyze`,
 # and copy the report (markdown, JSON, PNGs, worked examples) to OUT_DIR.
 # Needs what train_default.sh needs (carry .device, made by scripts/gpu/prepare.sh).

@@ -1,7 +1,7 @@
 """The batched span and tag decoding (model/heads/decoding.py) answers exactly what the per-window
 decoding it replaced answered, on random logits over several inputs with several windows each.
 
-The reference functions below are the heads' decode as it was before (issue 13), kept here to
+The reference functions below are the heads' decode as it was before batching, kept here to
 compare against: same spans, same order, same scores. The tag decoding was then vectorised over
 windows and tokens (NumPy), so the reference keeps its per-token loops too."""
 from __future__ import annotations

@@ -1,18 +1,16 @@
 """A checkpoint with more heads over the same trained backbone, for the cost-per-head sweep.
 
-The trained `quick` checkpoint has six heads; the sweep goes to eight. The extra heads are linear
-heads of the kinds already there (span, classification) with random weights: their predictions are
-noise, but their cost is exactly a real head's, which is what the sweep measures. Everything else
-(backbone, tokenizer, the trained heads, tasks) is the source checkpoint's.
+The trained `quick` checkpoint has six heads; the sweep goes to eight. The extra heads are copies,
+with random weights, of one head of each linear kind of the checkpoint in turn (span, tagging,
+classification for the quick preset): their predictions are noise, but their cost is exactly a real
+head's, which is what the sweep measures. Everything else (backbone, tokenizer, the trained heads,
+tasks) is the source checkpoint's.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-
-EXTRA_KINDS = ("span", "classification")  # the kinds the extra heads copy: two cheap, linear ones
-
 
 def is_linear(kind: str) -> bool:
     """A head that reads the hidden states once and writes no tokens: its kind declares no
@@ -34,12 +32,15 @@ def with_extra_heads(source: Path, out: Path, extra: int, seed: int = 0) -> Path
         if made.training.get("derived_from") == source_manifest.checkpoint_hash and len(made.heads) == len(source_manifest.heads) + extra:
             return out
     model, tokenizer, manifest = load_model(source)
-    configs = {h.kind: h.config for h in manifest.heads}
+    # one head of each linear kind the checkpoint has, in turn
+    linear = list({h.kind: h for h in manifest.heads if is_linear(h.kind)}.values())
+    if extra and not linear:
+        raise ValueError(f"{source} has no linear head to copy for the extra heads")
     torch.manual_seed(seed)
     for i in range(extra):
-        kind = EXTRA_KINDS[i % len(EXTRA_KINDS)]
-        name = f"{kind}_extra{i + 1}"
-        model.heads[name] = build_head(name, kind, manifest.backbone_info, configs.get(kind, {})).eval()
+        copied = linear[i % len(linear)]
+        name = f"{copied.kind}_extra{i + 1}"
+        model.heads[name] = build_head(name, copied.kind, manifest.backbone_info, copied.config).eval()
     head_tasks = {h.name: h.tasks for h in manifest.heads}
     save_checkpoint(out, model, tokenizer, name=f"{manifest.name}+{extra}", head_tasks=head_tasks, tasks=manifest.tasks,
                     encoding=manifest.encoding.model_dump(), backbone_source=manifest.backbone.source,
@@ -76,8 +77,10 @@ def sweep_order(source: Path) -> tuple[list[str], int]:
     """Heads in the order the sweep adds them (a span head first as the target, then the other
     linear heads, then the generative ones) and how many are linear."""
     from model.checkpoint import read_manifest
+    from model.heads import HEAD_KINDS
 
     heads = read_manifest(source).heads
     linear = [h.name for h in heads if is_linear(h.kind)]
-    linear.sort(key=lambda name: name != next((h.name for h in heads if h.kind == "span"), ""))
+    first = next((h.name for h in heads if HEAD_KINDS[h.kind].answers_with == "span"), "")
+    linear.sort(key=lambda name: name != first)
     return linear + [h.name for h in heads if not is_linear(h.kind)], len(linear)

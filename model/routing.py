@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Protocol
 
+from model.heads import HEAD_KINDS
+
 
 class _HeadSpec(Protocol):  # a training config's HeadConfig or a manifest's HeadEntry
     name: str
@@ -39,16 +41,16 @@ class Route:
 
 
 def routing_heads(heads: Iterable[_HeadSpec], task: str, target: str) -> RouteHeads | None:
-    """The heads that route `task`, or None when the task is not routed: its target must be a
-    generative head, and a classification head with "number" and "span" labels and a span head
-    must both train on it."""
+    """The heads that route `task`, or None when the task is not routed: its target must be a head
+    that writes its answer, and a classifier with "number" and "span" labels and a head that answers
+    with one span must both train on it."""
     heads = list(heads)
-    by_name = {h.name: h for h in heads}
-    if target not in by_name or by_name[target].kind != "generative":
+    answers_with = {h.name: HEAD_KINDS[h.kind].answers_with for h in heads if h.kind in HEAD_KINDS}
+    if answers_with.get(target) != "text":
         return None
-    classifier = next((h.name for h in heads if h.kind == "classification" and task in h.tasks
+    classifier = next((h.name for h in heads if answers_with.get(h.name) == "label" and task in h.tasks
                        and {"number", "span"} <= set(h.config.get("labels", ()))), None)
-    span = next((h.name for h in heads if h.kind == "span" and task in h.tasks), None)
+    span = next((h.name for h in heads if answers_with.get(h.name) == "span" and task in h.tasks), None)
     if classifier is None or span is None:
         return None
     return RouteHeads(classifier=classifier, span=span, decoder=target)

@@ -42,7 +42,7 @@ def build_model(config: TrainConfig, tokenizer_texts: Iterable[str] = ()) -> tup
     embeddings = backbone.get_input_embeddings()
     heads = {}
     for spec in config.heads:
-        kwargs = {"word_embeddings": embeddings} if spec.kind == "generative" else {}
+        kwargs = {"word_embeddings": embeddings} if HEAD_KINDS[spec.kind].ties_embeddings else {}
         config = HEAD_KINDS[spec.kind].new_config(spec.config)
         heads[spec.name] = build_head(spec.name, spec.kind, info, config, **kwargs)
     return MultiTaskModel(backbone, heads, info), tokenizer, source

@@ -116,6 +116,18 @@ class Head(nn.Module):
     # forward() keyword arguments of the replica's health check: the cheapest run that still
     # exercises every layer
     health_check_options: ClassVar[dict[str, Any]] = {}
+    # What an answer of this kind is, which decides how it is explained and routed
+    # (service/pipeline/explanations.py, model/routing.py): "span" (one span of the input: nothing
+    # to explain; a routed number question falls back to it), "spans" (a set of spans), "label" (a
+    # class: the other heads' spans are its evidence), "text" (written: a number it writes is
+    # explained by arithmetic over the other heads' spans, and it is what routing routes away from).
+    answers_with: ClassVar[Literal["span", "spans", "label", "text"]] = "text"
+
+    @classmethod
+    def top_spans(cls, output: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """The spans of an output that an explanation reads (its answer, never the alternatives),
+        and whether they form a set (what a `count` counts); none for a kind that extracts none."""
+        return [], False
 
     @classmethod
     def map_spans(cls, output: dict[str, Any], fn: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:

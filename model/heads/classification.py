@@ -84,6 +84,7 @@ class ClassificationHead(Head):
     [CLS], so a head built from such a config keeps "cls"."""
 
     output_model = ClassLabel
+    answers_with = "label"
 
     @classmethod
     def map_spans(cls, output, fn):

@@ -34,6 +34,11 @@ class SpanHead(Head):
     """config: max_answer_tokens (30), top_k alternatives returned by decode (3)."""
 
     output_model = SpanAnswer
+    answers_with = "span"
+
+    @classmethod
+    def top_spans(cls, output):
+        return [output], False
 
     @classmethod
     def map_spans(cls, output, fn):

@@ -36,6 +36,11 @@ class TaggingHead(Head):
     """config: min_score, the mean tag probability a decoded span needs (0.0 keeps all)."""
 
     output_model = TaggedSpans
+    answers_with = "spans"
+
+    @classmethod
+    def top_spans(cls, output):
+        return list(output.get("spans", [])), True
 
     @classmethod
     def map_spans(cls, output, fn):

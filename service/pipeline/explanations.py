@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 
 from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, unique_spans
+from model.heads import HEAD_KINDS
 from service.pipeline.results import Evidence, Explanation, HeadOutput
 
-SPAN_KINDS = ("span", "tagging")
 DEFAULT_CHANCE_BOUND = 0.05
 PASSAGE_FIELDS = ("context", "text")
 SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
@@ -31,16 +31,11 @@ QUESTION_WORDS = {"Was", "Were", "Is", "Are", "Did", "Does", "Do", "Has", "Have"
 
 
 def top_spans(outputs: list[HeadOutput]) -> list[tuple[Evidence, bool]]:
-    """Each non-empty top span once (a span head's best, a tagging head's set), with whether it
-    came from a set (what `count` counts)."""
+    """Each non-empty top span once (what each head's kind calls its answer's spans), with whether
+    it came from a set (what `count` counts)."""
     extracted = []
     for out in outputs:
-        if out.kind == "span":
-            spans, from_set = [out.output], False
-        elif out.kind == "tagging":
-            spans, from_set = out.output.get("spans", []), True
-        else:
-            continue
+        spans, from_set = HEAD_KINDS[out.kind].top_spans(out.output)
         extracted.append(([{**s, "head": out.head} for s in spans], from_set))
     return [(Evidence(head=s["head"], text=s["text"], start=s["start"], end=s["end"], field=s["field"], score=s["score"]),
              from_set)
@@ -86,14 +81,15 @@ def _evidence(target: HeadOutput, spans: list[Evidence], question: str, passage:
 
 def explain(target: HeadOutput, non_target: list[HeadOutput], question: str = "", passage: str = "",
             chance: float | None = None, bound: float = DEFAULT_CHANCE_BOUND) -> Explanation | None:
-    if target.kind in SPAN_KINDS:
+    answers_with = HEAD_KINDS[target.kind].answers_with
+    if answers_with in ("span", "spans"):
         return None
     found = top_spans(non_target)
     spans = [s for s, _ in found]
-    if target.kind == "classification":
+    if answers_with == "label":
         return _evidence(target, spans, question, passage)
     number = parse_whole_number(str(target.output.get("text", "")))
-    if target.kind != "generative" or number is None:
+    if number is None:
         return None
     candidates = [Candidate(s.text, s.score, parse_number(s.text), in_set) for s, in_set in found]
     numeric = [s for s, c in zip(spans, candidates) if c.number is not None]

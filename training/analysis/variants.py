@@ -19,7 +19,7 @@ import torch
 from model.checkpoint import load_model
 from training.controls import control_dir
 from training.evaluate import predict_texts
-from model import MultiTaskModel, build_head
+from model import HEAD_KINDS, MultiTaskModel, build_head
 
 MULTI_TASK, SINGLE_TASK, RANDOM_HEADS = "multi-task", "single-task", "random heads"
 
@@ -75,7 +75,7 @@ def random_heads(trained: Variant, seed: int = 1234) -> Variant:
     torch.manual_seed(seed)
     heads = {}
     for name, head in any_loaded.model.heads.items():
-        extra = {"word_embeddings": backbone.get_input_embeddings()} if head.kind == "generative" else {}
+        extra = {"word_embeddings": backbone.get_input_embeddings()} if HEAD_KINDS[head.kind].ties_embeddings else {}
         heads[name] = build_head(name, head.kind, info, head.config, **extra)
     device = next(backbone.parameters()).device
     model = MultiTaskModel(backbone, heads, info).to(device).eval()

@@ -1,4 +1,4 @@
-"""Are stored inputs lost under load while every replica lives? (issue 13, item 3)
+"""Are stored inputs lost under load while every replica lives?
 
     python -m loadtests.lost_inputs [--concurrency 32] [--seconds 60] [--checkpoint DIR]
 

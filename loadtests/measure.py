@@ -146,7 +146,7 @@ def _role(cmdline: str, app: str) -> str | None:
 
 
 def cpu_by_role(app: str) -> dict[str, float]:
-    """CPU seconds used so far by each part of the serving path on this machine: this process
+    """CPU seconds used so far by each part of the serving path on the local host: this process
     (the load generator), Serve's proxy and controller, each deployment's replicas (heads summed),
     and Ray's raylet and GCS."""
     totals: dict[str, float] = {}

@@ -39,7 +39,7 @@ def per_head_cost(mode: ModeResult | None, concurrency: int, counts: list[int], 
 
 
 def goal_cell(plan) -> Cell:
-    """Where issue 13's goals are read: c=32 (the sweep's concurrency) with 4 linear heads, single-item requests."""
+    """Where the goals are read: c=32 (the sweep's concurrency) with 4 linear heads, single-item requests."""
     return Cell(concurrency=plan.heads_concurrency, heads=min(4, plan.linear_heads))
 
 

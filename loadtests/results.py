@@ -12,7 +12,7 @@ Mode = Literal["model_only", "inprocess", "fanout", "colocated", "colocated_dire
 MODES: tuple[Mode, ...] = ("model_only", "inprocess", "fanout", "colocated", "colocated_direct", "colocated_split", "per_task")
 # Run only when asked for (--modes): the colocated application as it was before it became one
 # deployment, to compare with `colocated` in one run. (`colocated_direct`, the colocated
-# application on its router replica's own port, runs by default since session 10: it is the
+# application on its router replica's own port, runs by default: it is the
 # configuration that meets the Serve host-cost goal, and the whole benchmark cluster then runs with
 # Serve's direct ingress on, next to the proxy that the other Serve modes use.)
 NOT_BY_DEFAULT: tuple[Mode, ...] = ("colocated_split",)

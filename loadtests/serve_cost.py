@@ -3,8 +3,8 @@ per request at all or the busy machine's.
 
 The benchmark bills Serve's controller, its HTTP proxy and Ray's raylet/GCS to the requests of a
 cell (their CPU during the cell, less what they use with nothing to do). Under direct ingress no
-request passes through the proxy, yet it read 2.5-3.8 ms per request (docs/service.md, Speed,
-session 8). This separates the two readings. One cluster runs the colocated application with
+request passes through the proxy, yet the benchmark billed it a few ms per request. This
+separates the two readings (docs/results.md, Serve's own processes). One cluster runs the colocated application with
 `router.ingress: direct`; three phases run interleaved over rounds:
 
     idle       nothing runs

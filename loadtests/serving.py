@@ -81,7 +81,7 @@ def scale_gpu_asks(args: dict[str, Any], replica_heads: int, share: float) -> No
 
 
 class LocalServe:
-    """A private Ray head node on this machine and Serve's HTTP proxy on a free 127.0.0.1 port: the
+    """A private Ray head node on the local host and Serve's HTTP proxy on a free 127.0.0.1 port: the
     one "start Serve and wait until it is ready" of the load scripts (bench, autoscale, profile)
     and the integration tests. Private as the demo's cluster is: its own temp dir ($RAY_TMPDIR
     while it runs, so it needs nothing and leaves nothing in the machine's), and free ports

@@ -99,7 +99,7 @@ def start(checkpoint: Path, config_path: Path, port: int | None, dashboard_port:
     resolved.write_text(f"# written by `python -m service.demo` from {config_path}\n" + yaml.safe_dump(config, sort_keys=False))
     print(f"deploying {manifest.name} from {checkpoint}")
     cluster.wait_for_dashboard(timeout_s)
-    # Through the dashboard's REST API, as in production (docs/service.md, Deployment): the
+    # Through the dashboard's REST API, as in production (docs/service.md, Deploy): the
     # command returns once Serve has the config; wait_ready then waits for the replicas.
     run([str(BIN / "serve"), "deploy", "--address", cluster.dashboard_url, str(resolved)], "serve deploy", cluster)
     wait_ready(url, manifest.checkpoint_hash, timeout_s, cluster)

@@ -1,4 +1,4 @@
-"""The demo's own Ray cluster: one head node on this machine that no other Ray shares.
+"""The demo's own Ray cluster: one head node on the local host that no other Ray shares.
 
 Everything about it is its own: a new temp dir (sessions, sockets, logs and Ray's "current
 cluster" file land there, so nobody's `ray.init()` joins it by accident), free ports for the GCS,

@@ -4,9 +4,9 @@ loadtests.serving.LocalServe, the KubeRay pods: deploy/kuberay/rayservice.yaml),
 config. A value already set in the environment wins.
 
 RAY_SERVE_CONTROL_LOOP_INTERVAL_S (Serve's default 0.1 s): how often the controller runs its loop
-(replica states, health-check results, autoscaling decisions, long-poll updates). On the 2-core
-machine its CPU was 20-40 ms per request at c=32 (most of it per second, not per request) and
-1.0 s cut that to 8-14 ms (docs/service.md, Speed, session 7). The cost: the controller notices
+(replica states, health-check results, autoscaling decisions, long-poll updates). On a 2-core
+CPU its CPU was 20-40 ms per request at c=32 (most of it per second, not per request) and
+1.0 s cut that to 8-14 ms (docs/results.md, Speed options). The cost: the controller notices
 a state change up to 1 s later, so a deploy or a replacement replica is that much slower to
 become RUNNING; health checks and autoscaling keep their own periods and delays (5 s and more).
 """
@@ -29,9 +29,9 @@ DIRECT_INGRESS_CLUSTER_ENV: dict[str, str] = {**SERVE_CLUSTER_ENV, DIRECT_INGRES
 # request code on its own event loop (where direct ingress's uvicorn hands it the request) instead
 # of passing every request to a second thread's loop and back (Serve's default; part of
 # RAY_SERVE_THROUGHPUT_OPTIMIZED). It asks that no user code block the loop, which ours does not: the
-# model runs in replica/compute.py's worker thread, sync methods in Serve's thread pool. On the 2-core
-# machine it changed the router's CPU per request by less than the noise (docs/service.md, Speed,
-# session 9); tests/integration/test_direct_ingress.py runs with it and checks it takes effect.
+# model runs in replica/compute.py's worker thread, sync methods in Serve's thread pool. On a 2-core
+# CPU it changed the router's CPU per request by less than the noise (docs/results.md, Serve's own
+# processes); tests/integration/test_direct_ingress.py runs with it and checks it takes effect.
 USER_CODE_THREAD_ENV = "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"
 
 

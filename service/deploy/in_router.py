@@ -4,7 +4,7 @@ the whole model, colocated heads included, served by one deployment.
 Why: with every head colocated, the router's one handle call per pass to the backbone replica
 cost more CPU than the model work it carried on a 2-core machine: Serve's handle and routing code
 in the router, the replica's request handling and pickling in the backbone, Ray's task
-bookkeeping, and a second deployment for the controller to watch (docs/service.md, Speed). Here
+bookkeeping, and a second deployment for the controller to watch (docs/results.md, Speed options). Here
 the same batching (backbone_batches.py) runs in the router's event loop; nothing is pickled.
 
 The router's guarantees stay as they are: validation and the proxy's 503 past the router's queue

@@ -144,8 +144,8 @@ class RouterStage(Stage):
     access_log: bool = True
     # proxy: clients reach the router replicas through Serve's HTTP proxy (port 8000), one hop more.
     # direct: the router replica serves HTTP itself on a port Serve's controller gives it (Serve's
-    # direct ingress; the proxy keeps working too): no proxy hop, 15-16 ms of CPU per request less
-    # on the 2-core machine (docs/service.md, Speed). Needs the cluster started with it, and one
+    # direct ingress; the proxy keeps working too): no proxy hop, about 18 ms of CPU per request less
+    # on a 2-core CPU (docs/results.md, Speed options). Needs the cluster started with it, and one
     # router replica per node unless HAProxy spreads clients over them (settings.ingress_problems).
     ingress: Literal["proxy", "direct"] = "proxy"
 

@@ -133,7 +133,8 @@ def json_response(body: BaseModel) -> Response:
     """The response model as JSON in one pass of pydantic-core's serializer. Returned as it is, FastAPI
     would dump it to a dict, validate that dict against `response_model` again and walk it with
     jsonable_encoder before json.dumps: three more passes over every head's output (measured:
-    docs/service.md, Speed). `response_model` stays on the route for the OpenAPI document."""
+    docs/results.md, "Why the host path is written as it is"). `response_model` stays on the route
+    for the OpenAPI document."""
     return Response(body.model_dump_json(), media_type="application/json")
 
 

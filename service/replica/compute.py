@@ -1,7 +1,8 @@
 """Where a replica runs model code: one batch at a time, in a worker thread with the stage's
 torch threads, and new calls held back while a batch runs.
 
-Two facts of Ray Serve 2.60 on CPU that this answers, both measured on this machine:
+Two facts of Ray Serve 2.60 on CPU that this answers, both measured on a 2-core CPU
+(docs/results.md, "Why the host path is written as it is"):
 
 - @serve.batch closes a batch `batch_wait_timeout_s` after its first call and only then waits for
   a compute slot (batching.py, _process_batches: wait_for_batch, then the semaphore). When a

@@ -1,10 +1,9 @@
-"""Hidden states the backbone computed stay readable for every head of the request (issue 13, item 3).
+"""Hidden states the backbone computed stay readable for every head of the request.
 
-The backbone used to `ray.put()` them and nest the reference in its answer: the replica owned them,
-and Ray can lose the caller's borrow of a reference nested in an item of the streaming generator
-Serve answers with (ray-project/ray issue 58080), so the owner freed them under the heads (53-64
-of 240 reads lost, 12 of 80 with this test's calls; docs/results.md, "Lost inputs"). A clock-based
-hold in the backbone hid most of it and still lost 1 of 80 under load 10-31. Now the backbone
+A reference the backbone `ray.put()` and nested in its answer would be owned by the replica, and Ray
+can lose the caller's borrow of a reference nested in an item of the streaming generator Serve
+answers with (ray-project/ray#58080): the owner frees the object under the heads (with that
+ownership put back, this test loses reads: docs/results.md, "Lost inputs"). So the backbone
 returns them in its answer, the router owns that answer, and RayEngine hands it to every head as a
 top-level argument. This test takes the router's place with the router's own engine: a steady flow
 of encode calls, each answer handed to a head replica after a full garbage collection (what

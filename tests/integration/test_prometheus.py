@@ -40,7 +40,7 @@ def test_a_prometheus_server_scrapes_our_metrics_and_serves_queries(service, tmp
     with service.client() as client:  # something to count
         assert client.post("/v1/predict", json={"task": "squad", "inputs": {"question": "Who?", "context": "Ann wrote it."}}).status_code == 200
 
-    # deploy/prometheus.yml as shipped, pointed at this session's metrics port and scraping faster
+    # deploy/prometheus.yml as shipped, pointed at the test cluster's metrics port and scraping faster
     config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     [job] = [j for j in config["scrape_configs"] if j["job_name"] == "ray"]

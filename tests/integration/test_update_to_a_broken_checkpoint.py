@@ -2,7 +2,7 @@
 
 build_app verifies the checkpoint in full before it describes any deployment
 (tests/unit/service/test_checkpoint_deploy.py covers each kind of damage). Here, on the real
-cluster of this session:
+cluster of the integration tests:
 
 - `serve run` (imperative): the build fails in the caller with the file named, before Serve is
   asked anything; the running application keeps answering with its checkpoint.

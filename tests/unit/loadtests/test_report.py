@@ -47,7 +47,7 @@ def test_goals_compare_the_right_cells():
     with_host_cost(r.mode("inprocess"), 2.5)
     with_host_cost(r.mode("colocated"), 9.0)
     goals = {g.name: g for g in evaluate_goals(r)}
-    # issue 13's goals are read at the sweep's concurrency with 4 linear heads
+    # the goals are read at the sweep's concurrency with 4 linear heads
     fan = goals["fan-out / in-process throughput at c=8, 4 heads"]
     assert fan.value == pytest.approx(15 / 37) and fan.met is False
     colocated = goals["colocated / in-process throughput at c=8, 4 heads"]

@@ -37,7 +37,7 @@ def single_threaded(device: torch.device | str) -> Iterator[None]:
 
     Why: decoding's tensors are small (a batch's logits, [W, T, 30] span scores), so torch splits
     each op over its thread pool only to wait at the end of it for the other threads; on a busy
-    machine they are descheduled and the wait spins. Measured on this 2-core machine under load
+    machine they are descheduled and the wait spins. Measured on a 2-core CPU under load
     (a batch of 16, 27 windows, CPU per input): span decoding 1.2-4.4 ms with 2 threads, 0.26-0.45
     with 1. torch's OpenMP build may share the setting between threads, so it is put back on
     leaving, and callers run one batch at a time (service/replica/compute.py)."""

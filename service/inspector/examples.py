@@ -26,7 +26,9 @@ class ExampleView(BaseModel):
     task: str = Field(description="The task to send it as; its target head answers.")
     question: str
     context: str
-    answer: str = Field(description="The generator's reference answer.")
+    answer: str = Field(description="The reference answer: the generator's, or the dataset's gold answer.")
+    answer_from: str = Field(description="Where `answer` comes from: \"generator\" for a synthetic example, else the "
+                                         "real data it was read from (e.g. \"held-out articles\" of SQuAD).")
     answer_type: str
     operation: str | None = Field(None, description="numeric: the operation behind the answer.")
     argument_spans: list[SpanView] = Field(description="numeric: where the operation's numbers stand.")
@@ -36,9 +38,15 @@ class ExampleView(BaseModel):
     def of(cls, example: Example) -> "ExampleView":
         spans = lambda xs: [SpanView(start=s.start, end=s.end, text=s.text, field=s.field) for s in xs]  # noqa: E731
         return cls(id=example.id, setting=example.setting, task=example.task, question=example.question,
-                   context=example.context, answer=example.answer, answer_type=example.answer_type,
+                   context=example.context, answer=example.answer, answer_from=_answer_from(example),
+                   answer_type=example.answer_type,
                    operation=example.operation, argument_spans=spans(example.argument_spans),
                    evidence_spans=spans(example.evidence_spans))
+
+
+def _answer_from(example: Example) -> str:
+    # Readers name their examples' source (training/data/loading.py); generators write templates.
+    return example.extra.get("source") or ("generator" if example.template else "real data")
 
 
 class ExamplesResponse(BaseModel):

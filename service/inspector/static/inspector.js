@@ -478,7 +478,7 @@
     if (meta.length) box.append(el("p", { class: "meta", text: meta.join(" · ") }));
     const ref = state.reference;
     if (ref && body.inputs.question === (ref.question || undefined) && (body.inputs.context ?? body.inputs.text) === ref.context) {
-      box.append(el("p", { class: "meta", text: `reference answer (the generator's): ${ref.answer}` +
+      box.append(el("p", { class: "meta", text: `reference answer (${ref.answer_from === "generator" ? "the generator's" : `gold, ${ref.answer_from}`}): ${ref.answer}` +
         (ref.operation ? ` · operation: ${ref.operation} of ${ref.argument_spans.map((s) => quote(s.text)).join(", ")}` : "") }));
     }
     // The answer is already on top; what the head says beyond it (offsets, alternatives, probabilities).

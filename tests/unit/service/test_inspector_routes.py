@@ -51,7 +51,7 @@ def test_examples_are_the_checkpoints_held_out_examples_of_all_three_settings(ra
     for example in body["examples"]:
         source = stored[example["id"]]
         assert (example["question"], example["context"], example["answer"]) == (source.question, source.context, source.answer)
-        assert source.split == "heldout"
+        assert source.split == "heldout" and example["answer_from"] == "generator"
         for span in example["argument_spans"]:
             assert example["context"][span["start"]:span["end"]] == span["text"]
 
@@ -74,3 +74,12 @@ def test_examples_are_in_the_openapi_document_and_the_page_is_not(random_checkpo
     paths = client_for(random_checkpoint).get("/openapi.json").json()["paths"]
     assert "/v1/examples" in paths
     assert not any(p.startswith("/inspect") for p in paths)
+
+
+def test_a_real_examples_answer_is_labelled_with_where_it_was_read_from():
+    from model.example import Example, Span
+    from service.inspector.examples import ExampleView
+
+    real = Example("q1", "qa_summary", "squad", "Denver won.", "Denver", "span", question="Who won?",
+                   answer_spans=[Span(0, 6, "Denver")], extra={"source": "held-out articles", "title": "Super_Bowl_50"})
+    assert ExampleView.of(real).answer_from == "held-out articles"

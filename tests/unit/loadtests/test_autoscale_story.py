@@ -1,5 +1,5 @@
-from ray.serve._private.common import DeploymentStatus, DeploymentStatusTrigger, ReplicaState
-from ray.serve.schema import ApplicationStatus, ApplicationStatusOverview, DeploymentStatusOverview, ServeStatus
+from ray.serve.schema import (ApplicationStatus, ApplicationStatusOverview, DeploymentStatus, DeploymentStatusOverview,
+                              DeploymentStatusTrigger, ReplicaState, ServeStatus)
 
 from loadtests.autoscale import LoadSample, ReplicaSample, read_history, read_totals, replica_counts, tell_story, timeline
 

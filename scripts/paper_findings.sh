@@ -13,6 +13,7 @@
 # test split the analysis reads, is the same for every seed. On a quiet 2-core CPU this takes
 # hours (three settings x three seeds x a model and its two or three controls).
 #
+# SETTINGS (environment) picks the settings to run, e.g. SETTINGS=qa_summary (default: all three).
 # TRAIN_ARGS (environment, split on spaces) is added to every `train`: e.g. a smoke run of the
 # script itself, in about a minute, on a tiny random backbone:
 #   TRAIN_ARGS="--set backbone.source=tiny --set optim.freeze_layers=1 --set optim.steps=2
@@ -28,7 +29,9 @@ declare -A findings=([numeric]=numeric,numeric_in_passage [multihop]=yesno [qa_s
 # the heads the analysis reads, and the target heads for the multi- vs single-task table
 declare -A control_heads=([numeric]=span,multispan,number [multihop]=span,yesno [qa_summary]=span,summary)
 
-for setting in numeric multihop qa_summary; do
+read -r -a settings <<< "${SETTINGS:-numeric multihop qa_summary}"
+for setting in "${settings[@]}"; do
+  [ -n "${findings[$setting]:-}" ] || { echo "unknown setting '$setting' in SETTINGS (numeric, multihop, qa_summary)" >&2; exit 2; }
   checkpoints=() controls=()
   for seed in $seeds; do
     ckpt=$out/$setting/seed$seed
@@ -42,4 +45,4 @@ for setting in numeric multihop qa_summary; do
   $py -m training analyze --checkpoint "${checkpoints[@]}" --controls "${controls[@]}" \
       --out "$out/$setting/report" --n "$n" --findings "${findings[$setting]}" --quiet
 done
-echo "reports: $out/{numeric,multihop,qa_summary}/report/report.md"
+for setting in "${settings[@]}"; do echo "report: $out/$setting/report/report.md"; done

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-# Before torch loads its OpenMP runtime: waiting threads sleep instead of spinning. On a 2-core
-# CPU a quick step took the same wall time or less (2638 vs 2749 ms, 1586 vs 1646 ms, two threads,
-# interleaved) for 13-24% less CPU, which is what a busy machine has least of (docs/training.md,
-# Knobs and their measured effect). A value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP's own wait policy is kept (threads spin briefly, then sleep): OMP_WAIT_POLICY=PASSIVE,
+# sleeping at once, made a step 1.3x slower on a quiet 2-core CPU (docs/training.md, Knobs and
+# their measured effect).
 
 
 def _parse_overrides(pairs: list[str]) -> dict:

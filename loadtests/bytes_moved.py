@@ -20,7 +20,7 @@ def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_head
     from model.heads import HeadBatch
 
     manifest = read_manifest(checkpoint)
-    runner = BackboneRunner(checkpoint, manifest, colocated={})
+    runner = BackboneRunner(checkpoint, manifest, colocated=[])
     hidden_size = manifest.backbone.hidden_size
     cfg = manifest.encoding
     totals = {"tokens": 0.0, "f32": 0.0, "f16": 0.0, "padded": 0.0, "cls": 0.0}

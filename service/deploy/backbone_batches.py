@@ -19,6 +19,7 @@ from service.pipeline.calls import EncodeCall, EncodeResult, HiddenStatesRef
 from service.pipeline.failures import BACKBONE
 from service.pipeline.hostcost import CLOCK, HEALTH_CHECK
 from service.replica.compute import ComputeSlot
+from service.replica.faults import FaultyBackbone
 from service.replica.health import UnhealthyModel
 from service.replica.runners import BackboneRunner
 
@@ -65,8 +66,10 @@ class BackboneBatches:
     def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
         set_threads(stage)
         manifest = read_manifest(checkpoint)
-        faults = {name: head.fault for name, head in colocated.items()}
-        self.runner = BackboneRunner(checkpoint, manifest, faults, device=stage.device, hidden_dtype=hidden_dtype)
+        self.runner = BackboneRunner(checkpoint, manifest, list(colocated), device=stage.device, hidden_dtype=hidden_dtype)
+        faults = {name: head.fault for name, head in colocated.items() if head.fault is not None}
+        if faults:  # a testing aid: the settings inject failures into some colocated heads
+            self.runner = FaultyBackbone(self.runner, faults)
         configure_batching(self._encode_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, BACKBONE)
         self.metrics = StageMetrics(BACKBONE)

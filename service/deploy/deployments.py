@@ -25,6 +25,7 @@ from service.deploy.liveness import lost_unnoticed
 from service.deploy.in_router import InRouterEngine
 from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
+from service.replica.faults import FaultyHead
 from service.replica.runners import HeadRunner
 from service.deploy.settings import ServiceSettings
 from service.deploy.stages import HeadStage, ModelStage
@@ -78,7 +79,9 @@ class Head:
         set_threads(stage)
         manifest = read_manifest(checkpoint)
         self.name = name
-        self.runner = HeadRunner.load(checkpoint, manifest, name, device=stage.device, fault=stage.fault)
+        self.runner = HeadRunner.load(checkpoint, manifest, name, device=stage.device)
+        if stage.fault is not None:  # a testing aid: the settings inject failures into this head
+            self.runner = FaultyHead(self.runner, stage.fault)
         configure_batching(self._predict_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, stage_of_head(name))
         self.metrics = StageMetrics(stage_of_head(name))

@@ -13,8 +13,7 @@
 
 Raised elsewhere, for the same reasons: http/errors.ApiError (4xx the HTTP layer decides: 400,
 413, 415, 401 from http/auth), replica/health.UnhealthyModel (Serve replaces the replica),
-replica/faults.InjectedFault (a test fault, reported as "failed"), deploy/settings.ServiceConfigError
-and deploy/app.DeployRefused (a config or checkpoint refused before anything is deployed), and
+deploy/settings.ServiceConfigError and deploy/app.DeployRefused (a config or checkpoint refused before anything is deployed), and
 model.checkpoint.CheckpointError. Anything else is a bug: 500 without internals (http/errors.py).
 
 A stage has one name everywhere (deployment, metrics label, log line, error message):

@@ -6,17 +6,15 @@ same runners serve the colocated placement (heads inside the backbone process) a
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 
 from service.pipeline.calls import EncodeCall, HeadOptions, HeadReply
 from service.pipeline.hostcost import CLOCK, FORWARD
 from service.replica.health import CANNED_CONTEXT, CANNED_QUESTION, canned_head_batch, require_finite
-from service.replica.faults import Fault, InjectedFault
 from service.replica.payload import PackedHiddenStates, pack, unpack
 from model.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
 from model.encoding import Encoding, encode
@@ -29,25 +27,18 @@ log = logging.getLogger("wiyh.service")
 class HeadRunner:
     """One head, loaded from its own file, turning hidden states into readable outputs."""
 
-    def __init__(self, name: str, head: Head, tokenizer=None, fault: Fault | None = None, device: str = "cpu"):
-        self.name, self.head, self.tokenizer, self.fault, self.device = name, head.eval(), tokenizer, fault, device
+    def __init__(self, name: str, head: Head, tokenizer=None, device: str = "cpu"):
+        self.name, self.head, self.tokenizer, self.device = name, head.eval(), tokenizer, device
         self.kind = head.kind
 
     @classmethod
-    def load(cls, ckpt_dir: str | Path, manifest: Manifest, name: str, device: str = "cpu", fault: Fault | None = None,
+    def load(cls, ckpt_dir: str | Path, manifest: Manifest, name: str, device: str = "cpu",
              word_embeddings: torch.nn.Embedding | None = None, tokenizer=None) -> "HeadRunner":
         """Only this head's file (and the tokenizer when its kind decodes token ids)."""
         head = load_head(ckpt_dir, name, manifest, word_embeddings=word_embeddings).to(device)
         if head.needs_tokenizer and tokenizer is None:
             tokenizer = load_tokenizer(ckpt_dir, manifest)
-        return cls(name, head, tokenizer, fault, device)
-
-    def check_fault(self, questions: Sequence[str], contexts: Sequence[str]) -> None:
-        if self.fault is None or not any(self.fault.trigger in t for t in (*questions, *contexts)):
-            return
-        if self.fault.mode == "hang":
-            time.sleep(self.fault.hang_s)
-        raise InjectedFault(f"head {self.name!r}: injected fault ({self.fault.mode}) fired")
+        return cls(name, head, tokenizer, device)
 
     @torch.no_grad()
     def run(self, batch: HeadBatch, options: HeadOptions) -> list[dict]:
@@ -79,12 +70,7 @@ class HeadRunner:
                     request_ids: Sequence[str]) -> list[HeadReply]:
         replies: list[HeadReply | None] = [None] * len(calls)
         groups: dict[HeadOptions, list[int]] = {}
-        for i, (packed, chosen, options) in enumerate(calls):
-            try:
-                self.check_fault([packed.questions[j] for j in chosen], [packed.contexts[j] for j in chosen])
-            except InjectedFault as err:
-                replies[i] = HeadReply(error=str(err))
-                continue
+        for i, (_, _, options) in enumerate(calls):
             groups.setdefault(options, []).append(i)
         for options, members in groups.items():
             try:
@@ -114,9 +100,9 @@ class EncodedCall:
 class BackboneRunner:
     """The backbone and tokenizer, plus the heads placed in the same process."""
 
-    def __init__(self, ckpt_dir: str | Path, manifest: Manifest, colocated: dict[str, Fault | None],
+    def __init__(self, ckpt_dir: str | Path, manifest: Manifest, colocated: Iterable[str],
                  device: str = "cpu", hidden_dtype: str = "float32"):
-        """`colocated`: the heads to run in this process, each with the fault to inject, if any."""
+        """`colocated`: the names of the heads to run in this process."""
         self.manifest, self.device, self.hidden_dtype = manifest, device, hidden_dtype
         self.tokenizer = load_tokenizer(ckpt_dir, manifest)
         self.model = load_backbone(ckpt_dir, manifest).to(device).eval()
@@ -124,8 +110,8 @@ class BackboneRunner:
         # Colocated heads that tie embeddings read the backbone's own (as in training) rather than
         # holding a second copy; the head file's copy is identical, its fingerprint says so.
         self.heads = {
-            name: HeadRunner.load(ckpt_dir, manifest, name, device, fault, word_embeddings=embeddings, tokenizer=self.tokenizer)
-            for name, fault in colocated.items()
+            name: HeadRunner.load(ckpt_dir, manifest, name, device, word_embeddings=embeddings, tokenizer=self.tokenizer)
+            for name in colocated
         }
         self.forward_passes = 0
 
@@ -188,11 +174,6 @@ class BackboneRunner:
                 runner = self.heads.get(req.head)
                 if runner is None:
                     replies[ci][slot] = HeadReply(error=f"head {req.head!r} is not colocated with this backbone")
-                    continue
-                try:
-                    runner.check_fault([call.questions[i] for i in req.inputs], [call.contexts[i] for i in req.inputs])
-                except InjectedFault as err:
-                    replies[ci][slot] = HeadReply(error=str(err))
                     continue
                 groups.setdefault((req.head, req.options), []).append((ci, slot, [r.start + i for i in req.inputs]))
         for (head, options), members in groups.items():

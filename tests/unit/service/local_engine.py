@@ -16,7 +16,7 @@ from model.checkpoint import read_manifest
 class LocalEngine:
     def __init__(self, checkpoint: Path):
         manifest = read_manifest(checkpoint)
-        self.runner = BackboneRunner(checkpoint, manifest, {h.name: None for h in manifest.heads})
+        self.runner = BackboneRunner(checkpoint, manifest, [h.name for h in manifest.heads])
         self.catalog = Catalog.from_manifest(manifest, {h.name: "colocated" for h in manifest.heads})
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
@@ -30,4 +30,4 @@ class LocalEngine:
         raise StageError(f"head {head}", "unavailable", "every head is colocated in the local engine")
 
     async def readiness(self, timeout_s: float) -> dict[str, str | None]:
-        return {"backbone": None}
+        return ["backbone"]

@@ -120,7 +120,7 @@ def test_every_built_in_kind_decodes_to_its_declared_output_model(random_checkpo
     from service.pipeline.calls import ColocatedRequest, EncodeCall
 
     manifest = read_manifest(random_checkpoint)
-    runner = BackboneRunner(random_checkpoint, manifest, {h.name: None for h in manifest.heads})
+    runner = BackboneRunner(random_checkpoint, manifest, [h.name for h in manifest.heads])
     call = EncodeCall(request_id="kinds", questions=["How many points?"], contexts=["Stallions won 24 to 20."],
                       colocated=[ColocatedRequest(head=h.name, inputs=[0]) for h in manifest.heads], keep_hidden=False)
     [done] = runner.run([call])

@@ -43,7 +43,7 @@ def test_inf_weights_fail_the_check_too(random_checkpoint, manifest):
 
 
 def test_the_backbone_check_covers_the_backbone_and_its_colocated_heads(random_checkpoint, manifest):
-    runner = BackboneRunner(random_checkpoint, manifest, {"yesno": None, "summary": None})
+    runner = BackboneRunner(random_checkpoint, manifest, ["yesno", "summary"])
     runner.self_test()
     assert runner.forward_passes == 0, "a health check is not a request's forward pass"
 
@@ -51,7 +51,7 @@ def test_the_backbone_check_covers_the_backbone_and_its_colocated_heads(random_c
     with pytest.raises(UnhealthyModel, match="head 'yesno'"):
         runner.self_test()
 
-    broken = BackboneRunner(random_checkpoint, manifest, {})
+    broken = BackboneRunner(random_checkpoint, manifest, [])
     poison(broken.model.encoder, float("nan"))
     with pytest.raises(UnhealthyModel, match="backbone: NaN or inf in output"):
         broken.self_test()
@@ -87,7 +87,7 @@ def test_the_check_is_billed_to_its_own_stage_not_to_a_requests(random_checkpoin
     from service.pipeline.hostcost import CLOCK, FORWARD, HEALTH_CHECK
     from service.replica.compute import ComputeSlot
 
-    runner = BackboneRunner(random_checkpoint, manifest, {"yesno": None})
+    runner = BackboneRunner(random_checkpoint, manifest, ["yesno"])
     before = CLOCK.snapshot()["stages"]
     asyncio.run(self_test(ComputeSlot(1, "backbone"), runner.self_test, "backbone"))
     after = CLOCK.snapshot()["stages"]

@@ -10,7 +10,7 @@ import pytest
 from service.pipeline.calls import ColocatedRequest, EncodeCall, HeadOptions
 from service.replica.payload import unpack
 from service.replica.runners import BackboneRunner, HeadRunner
-from service.replica.faults import Fault
+from service.replica.faults import Fault, FaultyBackbone, FaultyHead
 from model.checkpoint import CheckpointError, load_model
 from training.data.synthetic import generate
 from model.encoding import encode
@@ -45,7 +45,7 @@ def _close(a, b):
 
 def test_one_forward_pass_serves_a_whole_batch_of_calls_and_colocated_heads_match(random_checkpoint, reference):
     r = reference
-    runner = BackboneRunner(random_checkpoint, r["manifest"], {"span": None, "summary": None})
+    runner = BackboneRunner(random_checkpoint, r["manifest"], ["span", "summary"])
     calls = [
         EncodeCall(request_id="a", questions=r["questions"][:2], contexts=r["contexts"][:2],
                    colocated=[ColocatedRequest(head="span", inputs=[0, 1]), ColocatedRequest(head="summary", inputs=[1])]),
@@ -65,7 +65,7 @@ def test_one_forward_pass_serves_a_whole_batch_of_calls_and_colocated_heads_matc
 @pytest.mark.parametrize("head", HEADS)
 def test_a_head_replica_reading_packed_hidden_states_answers_like_the_model(random_checkpoint, reference, head):
     r = reference
-    runner = BackboneRunner(random_checkpoint, r["manifest"], {})
+    runner = BackboneRunner(random_checkpoint, r["manifest"], [])
     first, second = runner.run([
         EncodeCall(request_id="a", questions=r["questions"][:2], contexts=r["contexts"][:2]),
         EncodeCall(request_id="b", questions=r["questions"][2:], contexts=r["contexts"][2:]),
@@ -79,8 +79,8 @@ def test_a_head_replica_reading_packed_hidden_states_answers_like_the_model(rand
 def test_only_real_tokens_are_stored_and_float16_halves_the_bytes(random_checkpoint, reference):
     r = reference
     calls = [EncodeCall(request_id="a", questions=r["questions"], contexts=r["contexts"])]
-    full = BackboneRunner(random_checkpoint, r["manifest"], {}).run(calls)[0].packed
-    half = BackboneRunner(random_checkpoint, r["manifest"], {}, hidden_dtype="float16").run(calls)[0].packed
+    full = BackboneRunner(random_checkpoint, r["manifest"], []).run(calls)[0].packed
+    half = BackboneRunner(random_checkpoint, r["manifest"], [], hidden_dtype="float16").run(calls)[0].packed
     real_tokens = int(r["enc"].attention_mask.sum())
     assert full.hidden.shape == (real_tokens, r["manifest"].backbone.hidden_size)
     assert full.hidden.dtype == np.float32 and half.hidden.dtype == np.float16
@@ -103,7 +103,7 @@ def test_a_head_loads_only_its_own_file(random_checkpoint, reference, tmp_path):
 
 def test_generative_options_cap_the_tokens_written(random_checkpoint, reference):
     r = reference
-    packed = BackboneRunner(random_checkpoint, r["manifest"], {}).run(
+    packed = BackboneRunner(random_checkpoint, r["manifest"], []).run(
         [EncodeCall(request_id="a", questions=r["questions"], contexts=r["contexts"])])[0].packed
     summary = HeadRunner.load(random_checkpoint, r["manifest"], "summary")
     short, default = summary.run_packed([(packed, [0, 1], HeadOptions(max_new_tokens=2)), (packed, [0, 1], HeadOptions())])
@@ -113,9 +113,24 @@ def test_generative_options_cap_the_tokens_written(random_checkpoint, reference)
 
 def test_an_injected_fault_fails_only_the_calls_it_fires_for(random_checkpoint, reference):
     r = reference
-    packed = BackboneRunner(random_checkpoint, r["manifest"], {}).run(
+    packed = BackboneRunner(random_checkpoint, r["manifest"], []).run(
         [EncodeCall(request_id="a", questions=["FAIL-ME " + r["questions"][0], r["questions"][1]], contexts=r["contexts"][:2])])[0].packed
-    head = HeadRunner.load(random_checkpoint, r["manifest"], "span", fault=Fault(mode="raise", trigger="FAIL-ME"))
+    head = FaultyHead(HeadRunner.load(random_checkpoint, r["manifest"], "span"), Fault(mode="raise", trigger="FAIL-ME"))
     failing, healthy = head.run_packed([(packed, [0], HeadOptions()), (packed, [1], HeadOptions())])
     assert failing.outputs is None and "injected fault" in failing.error
     assert healthy.error is None and len(healthy.outputs) == 1
+
+
+def test_a_fault_on_a_colocated_head_fails_only_that_heads_request_in_the_calls_it_fires_for(random_checkpoint, reference):
+    r = reference
+    runner = FaultyBackbone(BackboneRunner(random_checkpoint, r["manifest"], ["span", "yesno"]),
+                            {"span": Fault(mode="raise", trigger="FAIL-ME")})
+    asked = [ColocatedRequest(head="span", inputs=[0]), ColocatedRequest(head="yesno", inputs=[0])]
+    failing, healthy = runner.run([
+        EncodeCall(request_id="a", questions=["FAIL-ME " + r["questions"][0]], contexts=r["contexts"][:1], colocated=asked),
+        EncodeCall(request_id="b", questions=r["questions"][:1], contexts=r["contexts"][:1], colocated=asked),
+    ])
+    assert "injected fault" in failing.colocated[0].error and failing.colocated[1].error is None
+    assert [reply.error for reply in healthy.colocated] == [None, None]
+    assert failing.colocated[1].outputs and healthy.colocated[0].outputs  # the other head, the other call: answered
+    assert runner.forward_passes == 1  # the fault takes nothing else out of the batch

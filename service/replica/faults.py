@@ -25,9 +25,10 @@ class Fault(BaseModel):
     trigger: str = Field(min_length=1)
     hang_s: float = Field(5.0, gt=0, le=60)
 
-    def fire(self, head: str, texts: Sequence[str]) -> HeadReply | None:
-        """The error reply when the trigger stands in `texts` (after hanging, in "hang" mode)."""
-        if not any(self.trigger in t for t in texts):
+    def fire(self, head: str, questions: Sequence[str], contexts: Sequence[str], inputs: Sequence[int]) -> HeadReply | None:
+        """The error reply when the trigger stands in a question or context of `inputs` (after
+        hanging, in "hang" mode)."""
+        if not any(self.trigger in questions[i] or self.trigger in contexts[i] for i in inputs):
             return None
         if self.mode == "hang":
             time.sleep(self.hang_s)  # in the compute thread, as a stuck model would be
@@ -44,9 +45,7 @@ class FaultyHead:
         return getattr(self.runner, name)
 
     def run_packed(self, calls: Sequence[tuple[Any, list[int], Any]], request_ids: Sequence[str] = ()) -> list[HeadReply]:
-        fired = [self.fault.fire(self.runner.name, [*(packed.questions[j] for j in chosen),
-                                                    *(packed.contexts[j] for j in chosen)])
-                 for packed, chosen, _ in calls]
+        fired = [self.fault.fire(self.runner.name, packed.questions, packed.contexts, chosen) for packed, chosen, _ in calls]
         kept = [i for i, reply in enumerate(fired) if reply is None]
         answered = iter(self.runner.run_packed([calls[i] for i in kept], [request_ids[i] for i in kept if i < len(request_ids)])
                         if kept else [])
@@ -70,8 +69,7 @@ class FaultyBackbone:
             errors = {}
             for slot, request in enumerate(call.colocated):
                 fault = self.faults.get(request.head)
-                texts = [*(call.questions[i] for i in request.inputs), *(call.contexts[i] for i in request.inputs)]
-                reply = fault.fire(request.head, texts) if fault is not None else None
+                reply = fault.fire(request.head, call.questions, call.contexts, request.inputs) if fault is not None else None
                 if reply is not None:
                     errors[slot] = reply
             fired.append(errors)

@@ -140,7 +140,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     from loadtests.cells import Target, run_interleaved
     from loadtests.engines import InProcess, ModelOnly, PerTaskModels, check_outputs
     from loadtests.inputs import sample_requests
-    from loadtests.measure import PeakSampler, cpu_by_role, gpu_memory_used_mib, serve_replica_rss
+    from loadtests.measure import PeakSampler, gpu_memory_used_mib, serve_replica_rss
     from loadtests.serving import LocalServe, ServeCaller, cpu_asked
 
     base = sample_requests(plan.requests_per_setting)
@@ -187,11 +187,11 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 engines[mode] = PerTaskModels(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
             else:
                 caller = ServeCaller(urls[mode])
-                targets[mode] = Target(caller, caller.breakdown, lambda app=f"bench-{mode}": cpu_by_role(app),
-                                       host=lambda app=f"bench-{mode}": host.serve(app))
+                targets[mode] = Target(caller, caller.breakdown, cpu=lambda app=f"bench-{mode}": host.serve(app))
         for mode, engine in engines.items():
             if isinstance(engine, ModelOnly):
-                targets[mode] = Target(call=None, loop=engine.loop)  # type: ignore[arg-type]
+                # its CPU per input is what the model alone costs: the others' host cost is what they spend beyond it
+                targets[mode] = Target(call=None, loop=engine.loop, cpu=host.in_process)  # type: ignore[arg-type]
                 continue
 
             async def call(request: dict, engine=engine) -> list[str]:
@@ -199,7 +199,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                     answers = await asyncio.gather(*(engine(item) for item in request["items"]))
                     return [p for item, answer in zip(request["items"], answers) for p in check_outputs(answer, item, engine.loaded.catalog)]
                 return check_outputs(await engine(request), request, engine.loaded.catalog)
-            targets[mode] = Target(call, host=host.in_process)
+            targets[mode] = Target(call, cpu=host.in_process)
         # As Serve does in every replica once it is built (RAY_SERVE_FREEZE_GC_ON_STARTUP, on by
         # default): what was loaded lives for the whole run, so the collector stops scanning it.
         # Without this, the in-process engine shares its heap with the Ray driver and the models,

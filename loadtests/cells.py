@@ -13,11 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from loadtests import host
 from loadtests.inputs import with_heads
 from loadtests.measure import Call, ForeignLoad, LoopResult, closed_loop
 from loadtests.results import Cell, CellResult, Plan
 from loadtests.stats import summarize
-from service.pipeline.hostcost import host_split, idle_rates
+
+CPU = "cpu_ms_per_request."  # a cell's breakdown key: CPU ms per request of one process of the mode (host.py)
 
 
 def requests_for(cell: Cell, plan: Plan, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -44,17 +46,14 @@ class _Tally:
         self.busy: list[tuple[float, float]] = []  # (foreign share, seconds)
         self.problems: list[str] = []
         self.timings: list[dict[str, float]] = []
-        self.cpu: dict[str, float] = defaultdict(float)
-        self.host_ms: dict[str, float] = defaultdict(float)  # host CPU ms by stage, summed over requests
-        self.host_requests = 0
+        self.cpu_ms: dict[str, float] = defaultdict(float)  # CPU ms by process, summed over requests
+        self.cpu_requests = 0
 
     def result(self, cell: Cell) -> CellResult:
         s = summarize(self.latencies, self.seconds, self.failures)
         foreign = sum(share * secs for share, secs in self.busy) / max(self.seconds, 1e-9)
         details = {k: sum(t.get(k, 0.0) for t in self.timings) / len(self.timings) for k in self.timings[0]} if self.timings else {}
-        answered = max(s.requests + s.failures, 1)
-        details.update({f"cpu_ms_per_request.{role}": round(used * 1000 / answered, 2) for role, used in self.cpu.items()})
-        details.update({f"host_ms_per_request.{stage}": round(ms / max(self.host_requests, 1), 3) for stage, ms in self.host_ms.items()})
+        details.update({f"{CPU}{role}": round(ms / max(self.cpu_requests, 1), 3) for role, ms in self.cpu_ms.items()})
         return CellResult(cell=cell, summary=s, foreign_cpu=round(foreign, 3), latencies_ms=[round(x, 2) for x in self.latencies],
                           problems=self.problems[:5], breakdown=details)
 
@@ -62,14 +61,12 @@ class _Tally:
 @dataclass
 class Target:
     """One mode as the runner sees it: how to call it, and optionally where its time went
-    (`breakdown`: means of the answers' timings since the last read; `cpu`: CPU seconds so far
-    per part of the serving path)."""
+    (`breakdown`: means of the answers' timings since the last read; `cpu`: CPU seconds so far of
+    every process of the mode, host.py; blocking, run in a thread)."""
 
     call: Call
     breakdown: Callable[[], dict[str, float]] | None = None
-    cpu: Callable[[], dict[str, float]] | None = None
-    # host cost counters of every process of the mode (loadtests/host.py); blocking, run in a thread
-    host: Callable[[], dict[str, dict[str, Any]]] | None = None
+    cpu: Callable[[], host.Reading] | None = None
     # a mode measured by its own loop instead of clients' calls (the model-only ceiling):
     # (concurrency, requests, seconds) -> what it did
     loop: Callable[[int, list[dict[str, Any]], float], Awaitable[LoopResult]] | None = None
@@ -105,16 +102,15 @@ async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dic
 
 async def _idle_rates(targets: dict[str, Target], seconds: float) -> dict[str, dict[str, float]]:
     """Each mode's processes' CPU per second while nothing is sent, watched for as long as a cell
-    between the same two readings as a cell's. One mode after another: the readings of a Serve mode
-    run in this process and in Serve's controller, so a window shared by every mode would bill one
-    mode's readings to another's background (measured: the in-process engine's read 309 ms/s)."""
+    between the same two readings as a cell's, one mode after another (every mode's reading
+    includes the benchmark's own process or the Serve processes the modes share)."""
     rates = {}
     for mode, target in targets.items():
-        if not target.host:
+        if not target.cpu:
             continue
-        before = await asyncio.to_thread(target.host)
+        before = await asyncio.to_thread(target.cpu)
         await asyncio.sleep(seconds)
-        rates[mode] = idle_rates(before, await asyncio.to_thread(target.host), seconds)
+        rates[mode] = host.idle_rates(before, await asyncio.to_thread(target.cpu), seconds)
         print(f"  {mode}: background CPU with no request " + ", ".join(f"{k} {v * 1000:.0f} ms/s" for k, v in rates[mode].items()), flush=True)
     return rates
 
@@ -122,8 +118,7 @@ async def _idle_rates(targets: dict[str, Target], seconds: float) -> dict[str, d
 async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, requests: list[dict[str, Any]], seconds: float, label: str,
                    idle: dict[str, float] | None = None) -> None:
     t0 = time.monotonic()
-    cpu_before = target.cpu() if target.cpu else {}
-    host_before = await asyncio.to_thread(target.host) if target.host else {}
+    cpu_before = await asyncio.to_thread(target.cpu) if target.cpu else {}
     with ForeignLoad() as load:
         if target.loop and cell.items:  # the model alone: the items as inputs, as many in flight as the clients' batches hold
             measured = await target.loop(cell.concurrency * cell.items, [i for r in requests for i in r["items"]], seconds)
@@ -144,16 +139,11 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
         if timings:
             tally.timings.append(timings)
     if target.cpu:
-        for role, used in target.cpu().items():
-            tally.cpu[role] += used - cpu_before.get(role, 0.0)
-    if target.host:
         requests = len(measured.latencies_ms) + measured.failures
-        host_after = await asyncio.to_thread(target.host)
-        for stage, ms in host_split(host_before, host_after, requests, idle, measured.seconds).items():
-            tally.host_ms[stage] += ms * requests
-        # the same with the background CPU left in (what a run before the idle correction printed)
-        tally.host_ms["total with background"] += host_split(host_before, host_after, requests)["total"] * requests
-        tally.host_requests += requests
+        cpu_after = await asyncio.to_thread(target.cpu)
+        for role, ms in host.per_request(cpu_before, cpu_after, requests, idle, measured.seconds).items():
+            tally.cpu_ms[role] += ms * requests
+        tally.cpu_requests += requests
     rps = len(measured.latencies_ms) / measured.seconds
     print(f"  {label} {cell.label:<14} {mode:<10} {rps:6.1f} req/s  failed {measured.failures}  other load {load.share:.0%}  "
           f"({time.monotonic() - t0:.0f} s)" + (f"  first problem: {measured.problems[0]}" if measured.problems else ""), flush=True)
@@ -161,6 +151,6 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
 
 async def run_cells(mode: str, call: Call, plan: Plan, base: list[dict[str, Any]],
                     breakdown: Callable[[], dict[str, float]] | None = None,
-                    cpu: Callable[[], dict[str, float]] | None = None) -> list[CellResult]:
+                    cpu: Callable[[], host.Reading] | None = None) -> list[CellResult]:
     """One mode alone (the in-process modes' memory probes)."""
     return (await run_interleaved({mode: Target(call, breakdown, cpu)}, plan, base))[mode]

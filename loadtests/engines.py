@@ -20,7 +20,6 @@ import torch
 from loadtests.checks import Catalog
 from loadtests.measure import LoopResult
 from model.heads.decoding import single_threaded
-from service.pipeline.hostcost import CLOCK, FORWARD
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -97,9 +96,8 @@ class _Loaded:
         cfg = self.manifest.encoding
         questions = [r["inputs"].get("question") or "" for r in requests]
         passages = [r["inputs"].get("context") or r["inputs"]["text"] for r in requests]
-        with CLOCK.stage("tokenise"):
-            return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
-                          max_question_tokens=cfg.max_question_tokens).to(self.device)
+        return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
+                      max_question_tokens=cfg.max_question_tokens).to(self.device)
 
     def heads_of(self, request: dict[str, Any]) -> list[str]:
         target = self.catalog.target_of(request)
@@ -119,12 +117,11 @@ class InProcess(MicroBatcher):
 
     @torch.no_grad()
     def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        with CLOCK.stage("batch"):
-            wanted = [self.loaded.heads_of(r) for r in requests]
-            union = [h for h in self.loaded.catalog.heads if any(h in w for w in wanted)]
-            with self.loaded.autocast():
-                outputs = run_heads(self.model, self.loaded.encode(requests), self.loaded.tokenizer, union)
-            return [{h: outputs[h][i] for h in w} for i, w in enumerate(wanted)]
+        wanted = [self.loaded.heads_of(r) for r in requests]
+        union = [h for h in self.loaded.catalog.heads if any(h in w for w in wanted)]
+        with self.loaded.autocast():
+            outputs = run_heads(self.model, self.loaded.encode(requests), self.loaded.tokenizer, union)
+        return [{h: outputs[h][i] for h in w} for i, w in enumerate(wanted)]
 
 
 class PerTaskModels(MicroBatcher):
@@ -209,16 +206,14 @@ class ModelOnly:
 
 
 def run_heads(model, enc, tokenizer, heads: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """MultiTaskModel.predict, with the forward passes and the decoding to text timed apart
-    (service/pipeline/hostcost.py): one backbone pass, then each head's forward and decode."""
-    with CLOCK.stage(FORWARD, with_workers=True):
-        batch = model.encode(enc)
+    """MultiTaskModel.predict as a serving replica runs it: one backbone pass, then each head's
+    forward, and its decoding to text on one thread (model/heads/decoding.py single_threaded says why)."""
+    batch = model.encode(enc)
     outputs = {}
     for name in heads:
         head = model.heads[name]
-        with CLOCK.stage(FORWARD, with_workers=True):
-            raw = head(batch)
-        with CLOCK.stage("decode"), single_threaded(batch.hidden.device):
+        raw = head(batch)
+        with single_threaded(batch.hidden.device):
             outputs[name] = head.decode(raw, batch, tokenizer)
     return outputs
 

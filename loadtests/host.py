@@ -1,54 +1,51 @@
-"""Readings of the host cost counters (service/pipeline/hostcost.py) of every process of a mode:
-{role: {"process_cpu_s", "stages"}}, taken before and after each measured cell.
+"""Where a mode's CPU goes, read from outside the serving code: each process's CPU seconds so far
+(psutil), by its part of the serving path, taken before and after each measured cell.
 
     in-process   the benchmark's own process (engine, micro-batcher and the clients' loop)
-    Serve        the router, the backbone and the head replicas (their counters, read over a
-                 handle), plus Serve's HTTP proxy, its controller and Ray's raylet and GCS (their
-                 CPU from psutil: they run none of our code, so all of it is unattributed)
+    Serve        each deployment's replicas (heads summed), Serve's HTTP proxy and controller,
+                 Ray's raylet and GCS (measure.cpu_by_role)
+
+The serving code keeps no clocks: what a request costs beyond the model is the mode's CPU per
+request (every process, less what each spends with no request at all) minus what the model alone
+costs per request at the same cell (the model-only mode; report.host_ms).
 """
 from __future__ import annotations
 
-from typing import Any
+import psutil
 
-from service.pipeline.hostcost import CLOCK, HARNESS
-
-Reading = dict[str, dict[str, Any]]
-# Processes of the serving path that run none of our code, by measure._role's names.
-SERVE_SYSTEM_ROLES = ("http_proxy", "serve_controller", "ray_system")
+# {process role: CPU seconds so far}
+Reading = dict[str, float]
+TOTAL = "total"
+WITH_BACKGROUND = "total with background"
 
 
 def in_process() -> Reading:
-    return {"engine": CLOCK.snapshot()}
-
-
-def add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two processes' readings as one (head replicas are reported together as `heads`)."""
-    stages = dict(a.get("stages") or {})
-    for k, v in (b.get("stages") or {}).items():
-        stages[k] = stages.get(k, 0.0) + v
-    return {"process_cpu_s": a.get("process_cpu_s", 0.0) + b.get("process_cpu_s", 0.0), "stages": stages}
+    t = psutil.Process().cpu_times()
+    return {"benchmark process": t.user + t.system}
 
 
 def serve(app: str) -> Reading:
-    """Every replica of `app` (one per deployment, as the benchmark deploys them) and Serve's own
-    processes. Blocking: call it from a thread, never from the event loop."""
-    with CLOCK.stage(HARNESS):  # it runs in the benchmark's process, which is the in-process engine's too
-        return _read_serve(app)
-
-
-def _read_serve(app: str) -> Reading:
-    from ray import serve as ray_serve
-
+    """Every replica of `app` and Serve's and Ray's own processes; the load generator is not the mode's."""
     from loadtests.measure import cpu_by_role
 
-    status = ray_serve.status().applications[app]
-    reading: Reading = {}
-    for deployment in status.deployments:
-        handle = ray_serve.get_deployment_handle(deployment, app_name=app)
-        snap = handle.host_cost.remote().result(timeout_s=180)  # a starved replica (nice 15 next to training) took over 30 s
-        role = "heads" if deployment.startswith("head_") else deployment
-        reading[role] = add(reading[role], snap) if role in reading else snap
-    cpu = cpu_by_role(app)
-    for role in SERVE_SYSTEM_ROLES:
-        reading[role] = {"process_cpu_s": cpu.get(role, 0.0), "stages": {}}
-    return reading
+    return {role: seconds for role, seconds in cpu_by_role(app).items() if role != "client"}
+
+
+def idle_rates(before: Reading, after: Reading, seconds: float) -> dict[str, float]:
+    """CPU seconds per second each process spends with no request to serve (Serve's controller
+    polling, metrics pushes, health checks: a canned input through the model every few seconds),
+    from two readings `seconds` apart."""
+    return {role: max(0.0, end - before.get(role, end)) / max(seconds, 1e-9) for role, end in after.items()}
+
+
+def per_request(before: Reading, after: Reading, requests: int, idle: dict[str, float] | None = None,
+                seconds: float = 0.0) -> dict[str, float]:
+    """CPU ms per request by process between two readings, less each process's `idle` rate over
+    the `seconds` between them (so a slow cell does not bill its long wall time's background to
+    its few requests); TOTAL sums them, WITH_BACKGROUND is the sum with the background left in."""
+    requests = max(requests, 1)
+    spent = {role: end - before.get(role, end) for role, end in after.items()}
+    out = {role: (used - (idle or {}).get(role, 0.0) * seconds) * 1000 / requests for role, used in spent.items()}
+    out[TOTAL] = sum(out.values())
+    out[WITH_BACKGROUND] = sum(spent.values()) * 1000 / requests
+    return out

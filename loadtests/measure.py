@@ -10,7 +10,6 @@ from typing import Any, Awaitable, Callable
 
 import psutil
 
-from service.pipeline.hostcost import CLOCK, HARNESS
 
 # A call returns the problems found with its answer ([] = a valid answer).
 Call = Callable[[dict[str, Any]], Awaitable[list[str]]]
@@ -62,14 +61,12 @@ class ForeignLoad:
     share: float = 0.0
 
     def __enter__(self) -> "ForeignLoad":
-        with CLOCK.stage(HARNESS):
-            self._start = (time.monotonic(), self._busy(), self._ours())
+        self._start = (time.monotonic(), self._busy(), self._ours())
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = time.monotonic() - self._start[0]
-        with CLOCK.stage(HARNESS):
-            busy, ours = self._busy() - self._start[1], self._ours() - self._start[2]
+        busy, ours = self._busy() - self._start[1], self._ours() - self._start[2]
         self.share = max(0.0, busy - ours) / (max(wall, 1e-9) * (psutil.cpu_count() or 1))
 
     @staticmethod
@@ -182,6 +179,5 @@ class PeakSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with CLOCK.stage(HARNESS):  # it shares the in-process engine's process: not that engine's cost
-                self.peak = max(self.peak, self.sample())
+            self.peak = max(self.peak, self.sample())
             self._stop.wait(self.every_s)

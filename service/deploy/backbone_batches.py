@@ -17,7 +17,6 @@ from service.deploy.stages import HeadStage, ModelStage
 from service.http.logs import request_scope
 from service.pipeline.calls import EncodeCall, EncodeResult, HiddenStatesRef
 from service.pipeline.failures import BACKBONE
-from service.pipeline.hostcost import CLOCK, HEALTH_CHECK
 from service.replica.compute import ComputeSlot
 from service.replica.faults import FaultyBackbone
 from service.replica.health import UnhealthyModel
@@ -31,20 +30,13 @@ def inputs_in(calls: list) -> int:
     return sum(len(c.contexts) if isinstance(c, EncodeCall) else len(c.inputs) for c in calls)
 
 
-def _timed_self_test(test) -> None:
-    # Its own stage of the host-cost clock: it runs every health_check_period_s whether or not
-    # requests come, so it is not a cost per request (a per-second one: a forward of the canned input).
-    with CLOCK.stage(HEALTH_CHECK, with_workers=True):
-        test()
-
-
 async def self_test(compute: ComputeSlot, test, stage: str) -> None:
     """Serve calls check_health every health_check_period_s; raising makes it replace the replica.
 
     The canned input runs in the compute thread, behind any running batch, so a compute thread that
     hangs fails the check too (no answer within health_check_timeout_s)."""
     try:
-        await compute.run(_timed_self_test, test)
+        await compute.run(test)
     except UnhealthyModel as err:
         log.error("%s is unhealthy, asking Serve to replace this replica: %s", stage, err)
         raise

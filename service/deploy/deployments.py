@@ -3,7 +3,6 @@ runner (model code, in a thread so the replica keeps accepting calls while it co
 hidden states on once, and record metrics."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from service.deploy.backbone_batches import BackboneBatches, configure_batching,
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.catalog import Catalog
 from service.pipeline.failures import stage_of_head
-from service.pipeline.hostcost import reading as host_cost_reading
 from service.replica.compute import ComputeSlot
 from service.inspector.routes import inspector_routes
 from service.http.logs import request_scope
@@ -59,10 +57,6 @@ class Backbone:
     def stats(self) -> dict[str, int]:
         """Counters for tests and operators: forward passes vs calls served."""
         return self.batches.stats()
-
-    def host_cost(self) -> dict:
-        """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
-        return host_cost_reading()
 
     def ready(self) -> bool:
         return True
@@ -117,10 +111,6 @@ class Head:
         return {"calls_served": self.calls_served, "batches": self.batches,
                 "compute_ms_total": round(self.compute_s * 1000, 3)}
 
-    def host_cost(self) -> dict:
-        """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
-        return host_cost_reading()
-
     def ready(self) -> bool:
         return True
 
@@ -163,13 +153,3 @@ class Router:
     async def check_health(self) -> None:
         if self._backbone is not None:  # the model runs here: Serve replaces the replica when it breaks
             await self._backbone.check_health()
-
-    def host_cost(self) -> dict:
-        """This replica's CPU time by stage so far (service/pipeline/hostcost.py; the benchmark reads it)."""
-        return host_cost_reading()
-
-    async def event_loop_thread(self) -> str:
-        """The thread our request code runs on: Serve's replica loop ("AsyncIO Thread: default") under
-        RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 (service/deploy/cluster_env.py), else Serve's
-        user-code thread. The direct-ingress test checks the cluster setting took effect with it."""
-        return threading.current_thread().name

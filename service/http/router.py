@@ -24,7 +24,6 @@ from service.http.auth import ApiKeyAuth, KeyChecker
 from service.http.body_limit import BodySizeLimit
 from service.pipeline.catalog import Catalog
 from service.pipeline.failures import TargetFailed
-from service.pipeline.hostcost import CLOCK
 from service.pipeline.merge import RequestMerger
 from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
@@ -82,15 +81,13 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     async def predict(body: PredictRequest, request: Request) -> PredictResponse:
         started = time.perf_counter()
         rid = request_id_of(request)
-        with CLOCK.stage("router"):
-            planned = plan(body.query(), catalog, limits)
+        planned = plan(body.query(), catalog, limits)
         result, timings = await merged(planned, rid)
         if isinstance(result, TargetFailed):
             raise result
         metrics.request("/v1/predict", 200, _ms(started))
-        with CLOCK.stage("schema_json"):
-            # dict(result): the validated parts as they are (a model_dump() would rebuild and revalidate them)
-            return json_response(PredictResponse(**dict(result), request_id=rid, checkpoint=checkpoint, timings_ms=timings))
+        # dict(result): the validated parts as they are (a model_dump() would rebuild and revalidate them)
+        return json_response(PredictResponse(**dict(result), request_id=rid, checkpoint=checkpoint, timings_ms=timings))
 
     @app.post("/v1/predict/batch", response_model=BatchResponse, responses=ERRORS)
     async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
@@ -102,8 +99,7 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
         planned = [plan(item.query(), catalog, limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
         results, timings = await predictor.predict(planned, rid)
         metrics.request("/v1/predict/batch", 200, _ms(started))
-        with CLOCK.stage("schema_json"):
-            return json_response(BatchResponse(request_id=rid, checkpoint=checkpoint, results=results, timings_ms=timings))
+        return json_response(BatchResponse(request_id=rid, checkpoint=checkpoint, results=results, timings_ms=timings))
 
     @app.get("/v1/heads", response_model=HeadsResponse)
     async def heads() -> HeadsResponse:

@@ -21,7 +21,6 @@ from service.pipeline.engine import Engine
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
 from service.pipeline.retry import with_one_retry
 from service.pipeline.explanations import explain
-from service.pipeline.hostcost import CLOCK
 from service.pipeline.results import HeadError, HeadOutput, InputInfo, ItemResult, Route, Timings
 from service.pipeline.limits import Limits, Timeouts
 from model.heads import HEAD_KINDS
@@ -143,12 +142,11 @@ class Predictor:
             self._record(group, reply, backbone_ms, outcomes)
         head_ms = await self._run_replicas(replica, encoded, request_id, outcomes)
 
-        with CLOCK.stage("schema_json"):
-            results = [
-                TargetFailed(p.target, outcome, [0]) if isinstance(outcome := outcomes[(p.target, i)], StageError)
-                else self._assemble(i, p, encoded, outcomes)
-                for i, p in enumerate(planned)
-            ]
+        results = [
+            TargetFailed(p.target, outcome, [0]) if isinstance(outcome := outcomes[(p.target, i)], StageError)
+            else self._assemble(i, p, encoded, outcomes)
+            for i, p in enumerate(planned)
+        ]
         timings = Timings(total=_ms(started), backbone=backbone_ms, backbone_forward=round(encoded.forward_ms, 3),
                           backbone_batch_inputs=encoded.pass_inputs, heads=head_ms)
         return results, timings
@@ -230,9 +228,8 @@ class Predictor:
             else:
                 non_target.append(output_of(head))
         windows = encoded.windows_per_input[i]
-        with CLOCK.stage("explanation"):
-            explanation = explain(target, non_target, question=p.question, passage=p.passage,
-                                  chance=self.catalog.explanation_chance, bound=self.catalog.explanation_chance_bound)
+        explanation = explain(target, non_target, question=p.question, passage=p.passage,
+                              chance=self.catalog.explanation_chance, bound=self.catalog.explanation_chance_bound)
         return ItemResult(
             task=p.task,
             target=target,

@@ -13,7 +13,6 @@ from typing import Iterable, Sequence
 import torch
 
 from service.pipeline.calls import EncodeCall, HeadOptions, HeadReply
-from service.pipeline.hostcost import CLOCK, FORWARD
 from service.replica.health import CANNED_CONTEXT, CANNED_QUESTION, canned_head_batch, require_finite
 from service.replica.payload import PackedHiddenStates, pack, unpack
 from model.checkpoint import Manifest, load_backbone, load_head, load_tokenizer
@@ -44,9 +43,8 @@ class HeadRunner:
     def run(self, batch: HeadBatch, options: HeadOptions) -> list[dict]:
         """One output per input of `batch`."""
         kwargs = self.head.forward_options(options.model_dump())
-        with CLOCK.stage(FORWARD, with_workers=True):
-            raw = self.head(batch, **kwargs)
-        with CLOCK.stage("decode"), single_threaded(self.device):
+        raw = self.head(batch, **kwargs)
+        with single_threaded(self.device):
             return self.head.decode(raw, batch, self.tokenizer)
 
     @torch.no_grad()
@@ -63,19 +61,13 @@ class HeadRunner:
     def run_packed(self, calls: Sequence[tuple[PackedHiddenStates, list[int], HeadOptions]],
                    request_ids: Sequence[str] = ()) -> list[HeadReply]:
         """A head replica's batch: the calls of several requests, one forward per distinct options."""
-        with CLOCK.stage("batch"):
-            return self._run_packed(calls, request_ids)
-
-    def _run_packed(self, calls: Sequence[tuple[PackedHiddenStates, list[int], HeadOptions]],
-                    request_ids: Sequence[str]) -> list[HeadReply]:
         replies: list[HeadReply | None] = [None] * len(calls)
         groups: dict[HeadOptions, list[int]] = {}
         for i, (_, _, options) in enumerate(calls):
             groups.setdefault(options, []).append(i)
         for options, members in groups.items():
             try:
-                with CLOCK.stage("payload"):
-                    batch, ranges = unpack([(calls[i][0], calls[i][1]) for i in members], device=self.device)
+                batch, ranges = unpack([(calls[i][0], calls[i][1]) for i in members], device=self.device)
                 outputs = self.run(batch, options)
             except Exception as err:  # one failing group must not take the other groups down
                 log.exception("head %s failed on requests %s", self.name, [request_ids[i] for i in members if i < len(request_ids)])
@@ -118,26 +110,20 @@ class BackboneRunner:
     @torch.no_grad()
     def run(self, calls: Sequence[EncodeCall]) -> list[EncodedCall]:
         """One tokenisation and ONE forward pass for all the calls' inputs together."""
-        with CLOCK.stage("batch"):
-            return self._run(calls)
-
-    def _run(self, calls: Sequence[EncodeCall]) -> list[EncodedCall]:
         questions = [q for c in calls for q in c.questions]
         contexts = [x for c in calls for x in c.contexts]
         ranges, start = [], 0
         for c in calls:
             ranges.append(range(start, start + len(c.contexts)))
             start += len(c.contexts)
-        with CLOCK.stage("tokenise"):
-            enc = self._encode(questions, contexts)
-        with CLOCK.stage(FORWARD, with_workers=True):
-            hidden = self.model(**enc.model_inputs()).last_hidden_state
+        enc = self._encode(questions, contexts)
+        hidden = self.model(**enc.model_inputs()).last_hidden_state
         self.forward_passes += 1
         batch = HeadBatch.from_encoding(enc, hidden)
         colocated = self._run_colocated(calls, ranges, batch)
         return [
             EncodedCall(
-                packed=self._pack(batch, r) if c.keep_hidden else None,
+                packed=pack(batch, r, self.hidden_dtype) if c.keep_hidden else None,
                 windows_per_input=enc.windows_per_input[r.start:r.stop],
                 question_truncated=enc.question_truncated[r.start:r.stop],
                 colocated=colocated[i],
@@ -155,10 +141,6 @@ class BackboneRunner:
         batch = HeadBatch.from_encoding(enc, hidden)
         for runner in self.heads.values():
             runner.self_test(batch)
-
-    def _pack(self, batch: HeadBatch, inputs: range) -> PackedHiddenStates:
-        with CLOCK.stage("payload"):
-            return pack(batch, inputs, self.hidden_dtype)
 
     def _encode(self, questions: Sequence[str], contexts: Sequence[str]) -> Encoding:
         cfg = self.manifest.encoding

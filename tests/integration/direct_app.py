@@ -5,17 +5,17 @@ package's cluster (conftest.py) lives in the test process and has it off.
 
     python -m tests.integration.direct_app CHECKPOINT
 
-Prints one JSON line {"proxy": URL, "direct": URL, "router_thread": NAME} once both answer
-/health/ready (NAME: the thread the router replica runs our request code on), then serves until
-its stdin closes, then stops its cluster."""
+Prints one JSON line {"proxy": URL, "direct": URL, "router_user_code_env": VALUE} once both answer
+/health/ready (VALUE: USER_CODE_THREAD_ENV as the router replica's process has it, read from
+outside with psutil, or null), then serves until its stdin closes, then stops its cluster."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
+import psutil
 import yaml
-from ray import serve
 
 from loadtests.serving import LocalServe
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, USER_CODE_THREAD_ENV
@@ -47,11 +47,23 @@ def app_args(checkpoint: str) -> dict:
     })
 
 
+def router_env(name: str) -> str | None:
+    """`name` in the environment of the router replica's process (Ray titles it
+    `ray::ServeReplica:<app>:router`), one of this process's descendants."""
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if f"ServeReplica:{APP}:router" in " ".join(p.cmdline()):
+                return p.environ().get(name)
+        except psutil.Error:
+            continue
+    raise RuntimeError(f"no process of the router replica of {APP} among this process's descendants")
+
+
 def main(checkpoint: str) -> None:
     with LocalServe(num_cpus=2, serve_env=CLUSTER_ENV) as local:
         direct = local.deploy_direct(app_args(checkpoint), APP, route_prefix=PREFIX, ready_timeout_s=180)
-        thread = serve.get_deployment_handle("router", APP).event_loop_thread.remote().result(timeout_s=60)
-        print(json.dumps({"proxy": local.url + PREFIX, "direct": direct, "router_thread": thread}), flush=True)
+        print(json.dumps({"proxy": local.url + PREFIX, "direct": direct, "router_user_code_env": router_env(USER_CODE_THREAD_ENV)}),
+              flush=True)
         sys.stdin.read()  # until the test closes it
 
 

@@ -1,5 +1,8 @@
 """The cell runner: interleaved rounds add up to one result per cell, and failures are counted."""
 import asyncio
+import time
+
+import pytest
 
 from loadtests.cells import requests_for, run_cells
 from loadtests.measure import closed_loop
@@ -16,19 +19,27 @@ async def answer(request: dict) -> list[str]:
     return []
 
 
-def test_rounds_add_up_to_one_result_per_cell():
-    calls = {"cpu": 0}
+def test_rounds_add_up_to_one_result_per_cell_with_its_cpu_per_request_less_the_background():
+    served = {"n": 0}
+    started = time.monotonic()
+
+    async def costly(request: dict) -> list[str]:
+        served["n"] += 1
+        await asyncio.sleep(0.005)
+        return []
 
     def cpu() -> dict[str, float]:
-        calls["cpu"] += 1
-        return {"backbone": calls["cpu"] * 0.01}  # 10 ms more every time it is read
+        # the backbone spends 2 ms per answer; the router 50 ms a second whether or not requests come
+        return {"backbone": served["n"] * 0.002, "router": (time.monotonic() - started) * 0.05}
 
-    results = asyncio.run(run_cells("test", answer, PLAN, BASE, cpu=cpu))
+    results = asyncio.run(run_cells("test", costly, PLAN, BASE, cpu=cpu))
     assert [r.cell for r in results] == PLAN.cells()
     for r in results:
         assert 0.25 < r.summary.seconds < 0.6  # two rounds of 0.15 s each, plus the requests in flight
         assert r.summary.requests == len(r.latencies_ms) > 0 and r.summary.failures == 0
-        assert r.breakdown["cpu_ms_per_request.backbone"] > 0
+        assert r.breakdown["cpu_ms_per_request.backbone"] == pytest.approx(2.0)
+        assert abs(r.breakdown["cpu_ms_per_request.router"]) < 0.5  # its background is not the requests' cost
+        assert r.breakdown["cpu_ms_per_request.total with background"] > r.breakdown["cpu_ms_per_request.total"]
     by_cell = {r.cell: r.summary.throughput for r in results}
     assert by_cell[Cell(concurrency=4)] > 2 * by_cell[Cell(concurrency=1)]  # 4 clients, 4x the answers
 

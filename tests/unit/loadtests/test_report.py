@@ -34,18 +34,27 @@ def report() -> Report:
                                          padded_float32=300_000, cls_only_float16=768, replica_heads=8))
 
 
-def with_host_cost(m: ModeResult, total: float) -> ModeResult:
+MODEL_MS = 50.0  # the model-only mode's CPU per request at the goal cell
+
+
+def with_cpu(m: ModeResult, total: float) -> ModeResult:
+    """CPU ms per request at the goal cell, split over two processes, as cells.py records it."""
     for c in m.cells:
         if c.cell == Cell(concurrency=8, heads=4):
-            c.breakdown.update({"host_ms_per_request.tokenise": total / 2, "host_ms_per_request.engine: other": total / 2,
-                                "host_ms_per_request.total": total, "host_ms_per_request.forward": 50.0})
+            c.breakdown.update({"cpu_ms_per_request.router": total / 2, "cpu_ms_per_request.backbone": total / 2,
+                                "cpu_ms_per_request.total": total, "cpu_ms_per_request.total with background": total + 1})
     return m
 
 
+def with_model_only(r: Report) -> Report:
+    r.modes.insert(0, with_cpu(mode("model_only", {}, {4: 45}), MODEL_MS))
+    return r
+
+
 def test_goals_compare_the_right_cells():
-    r = report()
-    with_host_cost(r.mode("inprocess"), 2.5)
-    with_host_cost(r.mode("colocated"), 9.0)
+    r = with_model_only(report())
+    with_cpu(r.mode("inprocess"), MODEL_MS + 2.5)
+    with_cpu(r.mode("colocated"), MODEL_MS + 9.0)
     goals = {g.name: g for g in evaluate_goals(r)}
     # the goals are read at the sweep's concurrency with 4 linear heads
     fan = goals["fan-out / in-process throughput at c=8, 4 heads"]
@@ -62,12 +71,21 @@ def test_goals_compare_the_right_cells():
     assert goals["colocated: p99 / p50 at c=8"].met is True
 
 
-def test_host_cost_table_lists_every_stage_and_the_total():
-    r = report()
-    with_host_cost(r.mode("inprocess"), 2.5)
+def test_the_cpu_table_lists_every_process_and_what_is_beyond_the_model():
+    r = with_model_only(report())
+    with_cpu(r.mode("inprocess"), MODEL_MS + 2.5)
     text = markdown(r)
-    assert "Host cost at c=8, 4 heads" in text
-    assert "| tokenise | 1.25 |" in text and "| engine: other | 1.25 |" in text and "| **total** | 2.50 |" in text
+    assert "CPU per request at c=8, 4 heads" in text
+    assert "| router | 25.00 | 26.25 |" in text and "| total | 50.00 | 52.50 |" in text
+    assert "| **host (beyond the model)** | 0.00 | 2.50 |" in text
+
+
+def test_host_cost_is_not_measured_without_the_model_alone():
+    # the model-only mode is the forward passes' cost; without it no figure can say what is beyond them
+    r = report()
+    with_cpu(r.mode("colocated"), 9.0)
+    goals = {g.name: g for g in evaluate_goals(r)}
+    assert goals["colocated host CPU ms per request at c=8, 4 heads"].met is None
 
 
 def test_cost_per_linear_head_uses_the_largest_all_linear_count():
@@ -89,7 +107,8 @@ def test_a_mode_not_run_leaves_its_goals_unmeasured():
 def test_the_direct_ingress_mode_is_held_to_the_colocated_goals_and_rendered(tmp_path):
     r = report()
     r.modes.append(mode("colocated_direct", {1: 9, 8: 19, 32: 19.5}, {1: 38, 2: 37.5, 4: 29.6, 8: 19}))
-    with_host_cost(r.mode("colocated_direct"), 7.0)
+    with_model_only(r)
+    with_cpu(r.mode("colocated_direct"), MODEL_MS + 7.0)
     r.goals = evaluate_goals(r)
     goals = {g.name: g for g in r.goals}
     ratio = goals["colocated, direct ingress / in-process throughput at c=8, 4 heads"]

@@ -76,21 +76,3 @@ def test_non_finite_names_every_bad_tensor_and_ignores_integers():
     assert non_finite(_Output(ok, torch.tensor([1, 2]))) == []
     assert non_finite(_Output(bad, torch.tensor([1, 2]), loss=torch.tensor(float("inf")))) == ["output.logits", "output.loss"]
     assert non_finite({"a": [ok, bad], "b": float("-inf"), "c": "text"}) == ["output.a[1]", "output.b"]
-
-
-def test_the_check_is_billed_to_its_own_stage_not_to_a_requests(random_checkpoint, manifest):
-    # The benchmark's host cost per request leaves the health checks out (they run with or
-    # without requests); that only holds if the check's CPU lands in its own stage.
-    import asyncio
-
-    from service.deploy.backbone_batches import self_test
-    from service.pipeline.hostcost import CLOCK, FORWARD, HEALTH_CHECK
-    from service.replica.compute import ComputeSlot
-
-    runner = BackboneRunner(random_checkpoint, manifest, ["yesno"])
-    before = CLOCK.snapshot()["stages"]
-    asyncio.run(self_test(ComputeSlot(1, "backbone"), runner.self_test, "backbone"))
-    after = CLOCK.snapshot()["stages"]
-    assert after[HEALTH_CHECK] > before.get(HEALTH_CHECK, 0.0)
-    for request_stage in ("tokenise", FORWARD, "decode"):
-        assert after.get(request_stage, 0.0) == before.get(request_stage, 0.0), request_stage

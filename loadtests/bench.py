@@ -138,10 +138,12 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
 
     from loadtests import host
     from loadtests.cells import Target, run_interleaved
-    from loadtests.engines import InProcess, ModelOnly, PerTaskModels, check_outputs
+    from loadtests.engines import InProcess, ModelOnly, PerTaskModels
     from loadtests.inputs import sample_requests
     from loadtests.measure import PeakSampler, gpu_memory_used_mib, serve_replica_rss
     from loadtests.serving import LocalServe, ServeCaller, cpu_asked
+
+    ENGINES = {"inprocess": InProcess, "model_only": ModelOnly, "per_task": PerTaskModels}
 
     base = sample_requests(plan.requests_per_setting)
     served = [m for m in modes if m in SERVE_MODES]
@@ -178,13 +180,8 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
             if plan.device == "cuda":
                 gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"
         for mode in modes:
-            b = plan.batching
-            if mode == "inprocess":
-                engines[mode] = InProcess(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
-            elif mode == "model_only":
-                engines[mode] = ModelOnly(Path(plan.checkpoint), b.max_batch_size, b.torch_threads, plan.device, plan.dtype)
-            elif mode == "per_task":
-                engines[mode] = PerTaskModels(Path(plan.checkpoint), b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
+            if mode in ENGINES:
+                engines[mode] = ENGINES[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
             else:
                 caller = ServeCaller(urls[mode])
                 targets[mode] = Target(caller, caller.breakdown, cpu=lambda app=f"bench-{mode}": host.serve(app))
@@ -194,12 +191,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
                 targets[mode] = Target(call=None, loop=engine.loop, cpu=host.in_process)  # type: ignore[arg-type]
                 continue
 
-            async def call(request: dict, engine=engine) -> list[str]:
-                if "items" in request:  # a batch request: its items enter the engine's queue together
-                    answers = await asyncio.gather(*(engine(item) for item in request["items"]))
-                    return [p for item, answer in zip(request["items"], answers) for p in check_outputs(answer, item, engine.loaded.catalog)]
-                return check_outputs(await engine(request), request, engine.loaded.catalog)
-            targets[mode] = Target(call, cpu=host.in_process)
+            targets[mode] = Target(engine, cpu=host.in_process)
         # As Serve does in every replica once it is built (RAY_SERVE_FREEZE_GC_ON_STARTUP, on by
         # default): what was loaded lives for the whole run, so the collector stops scanning it.
         # Without this, the in-process engine shares its heap with the Ray driver and the models,
@@ -225,7 +217,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
             probe = memory[mode]
             results.append(ModeResult(mode=mode, peak_rss_mib=probe.peak_rss_mib, peak_gpu_mib=probe.peak_gpu_mib,
                                       memory_note=probe.memory_note + " (measured alone in a child process)", cells=cells[mode],
-                                      batch_inputs_mean=engines[mode].inputs / max(engines[mode].batches, 1)))
+                                      batch_inputs_mean=engines[mode].batch_inputs_mean()))
         else:
             results.append(ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode],
                                       memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; Ray's "

@@ -1,160 +1,109 @@
-"""The two engines that run without Ray or HTTP, behind the same micro-batcher as the backbone
-replica (same max batch size and wait):
+"""The modes that run without Ray or HTTP, each a call that answers one load-test request and
+returns the problems found with the answer ([] = valid), as the Serve modes' caller does:
 
-    InProcess     one backbone pass per batch, every requested head reads it (the limit)
-    PerTaskModels one full model per head: its own backbone copy, run once per head, which is
+    InProcess     the router's own work (plan, the pipeline, the response as JSON) over the
+                  service's in-process engine (service/deploy/in_process.py: the code of the
+                  one-deployment placement), with every head colocated: Serve's cost is the rest
+    PerTaskModels one full model per head (its own backbone copy, run once per head), which is
                   what a user without this system deploys (one fine-tuned model per task)
+    ModelOnly     the backbone and the heads on batches tokenised beforehand: the ceiling
 """
 from __future__ import annotations
 
-import abc
 import asyncio
-import contextlib
+import itertools
+import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
-from loadtests.checks import Catalog
+from loadtests.checks import Catalog as CheckCatalog, check_batch, check_predict
 from loadtests.measure import LoopResult
-from model.heads.decoding import single_threaded
+from loadtests.results import Batching
+from model.checkpoint import load_model, load_tokenizer, read_manifest
+from model.encoding import encode
+from service.deploy.in_process import InProcessEngine, load_in_process
+from service.deploy.stages import ModelStage
+from service.http.schemas import BatchResponse, CheckpointRef, PredictRequest, PredictResponse
+from service.pipeline.catalog import Catalog
+from service.pipeline.failures import InputError, StageError, TargetFailed
+from service.pipeline.limits import Limits, Timeouts
+from service.pipeline.predict import Predictor, plan
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# The clients are the benchmark's own: no queue bound of a deployment applies in process.
+QUEUE = 4096
 
 
-class MicroBatcher(abc.ABC):
-    """Requests queue; a batch forms from what waited, for at most `wait_s` after its first
-    request, and runs in one worker thread while the next batch gathers. Subclasses say what a
-    batch runs (`predict`)."""
-
-    def __init__(self, max_batch_size: int, wait_s: float, torch_threads: int | None):
-        self.max_batch_size, self.wait_s = max_batch_size, wait_s
-        initializer = (lambda: torch.set_num_threads(torch_threads)) if torch_threads else None
-        self._executor = ThreadPoolExecutor(max_workers=1, initializer=initializer)
-        self._queue: asyncio.Queue = asyncio.Queue()  # binds to the running loop on first use
-        self._worker: asyncio.Task | None = None
-        self.batches = self.inputs = 0
-
-    async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._loop())
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put((request, future))
-        return await future
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
-            deadline = time.perf_counter() + self.wait_s
-            while len(batch) < self.max_batch_size:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0 and self._queue.empty():
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), max(remaining, 0)))
-                except asyncio.TimeoutError:
-                    break
-            self.batches += 1
-            self.inputs += len(batch)
-            try:
-                answers = await loop.run_in_executor(self._executor, self.predict, [r for r, _ in batch])
-            except Exception as err:  # every caller of the batch learns it failed
-                for _, future in batch:
-                    future.set_exception(err)
-                continue
-            for (_, future), answer in zip(batch, answers):
-                future.set_result(answer)
-
-    @abc.abstractmethod
-    def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One answer ({head: output}) per request, in order; runs in the worker thread."""
+def stage_for(batching: Batching, device: str) -> ModelStage:
+    """The backbone stage the in-process modes run with: the config's batching and threads."""
+    return ModelStage(num_gpus=1 if device == "cuda" else 0, torch_threads=batching.torch_threads,
+                      max_ongoing_requests=max(batching.max_batch_size, 32), max_queued_requests=QUEUE,
+                      batching={"max_batch_size": batching.max_batch_size, "batch_wait_timeout_s": batching.wait_s})
 
 
-class _Loaded:
-    """Shared loading: tokenizer, manifest, encoding settings, device and autocast."""
+class InProcess:
+    def __init__(self, checkpoint: Path, batching: Batching, device: str = "cpu", dtype: str = "float32",
+                 heads: list[str] | None = None):
+        manifest = read_manifest(checkpoint)
+        self.catalog = Catalog.from_manifest(manifest, {h.name: "colocated" for h in manifest.heads})
+        self.checks = CheckCatalog(heads=[h.name for h in manifest.heads], tasks=manifest.tasks)
+        self.engine: InProcessEngine = load_in_process(checkpoint, stage_for(batching, device), heads,
+                                                       autocast=None if dtype == "float32" else dtype)
+        self.predictor = Predictor(self.engine, self.catalog, Timeouts())
+        self.limits = Limits()
+        self.checkpoint = CheckpointRef(name=self.catalog.checkpoint.name, hash=self.catalog.checkpoint.hash)
+        self._ids = itertools.count()
 
-    def __init__(self, checkpoint: Path, device: str, dtype: str):
-        from model.checkpoint import load_tokenizer, read_manifest
+    async def __call__(self, request: dict[str, Any]) -> list[str]:
+        """`request`: a /v1/predict body, or {"items": [...]} as /v1/predict/batch gets it."""
+        rid = f"inprocess-{next(self._ids)}"
+        try:
+            if "items" in request:
+                planned = [plan(PredictRequest(**item).query(), self.catalog, self.limits) for item in request["items"]]
+                results, timings = await self.predictor.predict(planned, rid)
+                body = BatchResponse(request_id=rid, checkpoint=self.checkpoint, results=results, timings_ms=timings)
+                return check_batch(200, json.loads(body.model_dump_json()), request["items"], self.checks)
+            result, timings = await self.predictor.predict_one(plan(PredictRequest(**request).query(), self.catalog, self.limits), rid)
+            if isinstance(result, TargetFailed):
+                return [f"target {result.head} failed: {result.error}"]
+            body = PredictResponse(**dict(result), request_id=rid, checkpoint=self.checkpoint, timings_ms=timings)
+            # to JSON as the router sends it, and back as a client reads it
+            return check_predict(200, json.loads(body.model_dump_json()), request, self.checks)
+        except (ValidationError, InputError, StageError, TargetFailed) as err:  # the router's 4xx and 5xx
+            return [f"{type(err).__name__}: {err}"]
 
-        self.manifest = read_manifest(checkpoint)
-        self.tokenizer = load_tokenizer(checkpoint, self.manifest)
-        self.catalog = Catalog(heads=[h.name for h in self.manifest.heads], tasks=self.manifest.tasks)
-        self.device, self.dtype = device, DTYPES[dtype]
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        # Weights stay float32; matmuls run in the half type, as mixed-precision serving does.
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype)
-
-    def encode(self, requests: list[dict[str, Any]]):
-        from model.encoding import encode
-
-        cfg = self.manifest.encoding
-        questions = [r["inputs"].get("question") or "" for r in requests]
-        passages = [r["inputs"].get("context") or r["inputs"]["text"] for r in requests]
-        return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
-                      max_question_tokens=cfg.max_question_tokens).to(self.device)
-
-    def heads_of(self, request: dict[str, Any]) -> list[str]:
-        target = self.catalog.target_of(request)
-        return [h for h in self.catalog.heads if h == target or h in self.catalog.expected_others(request)]
-
-
-class InProcess(MicroBatcher):
-    """The whole multi-task model in this process: one backbone pass per batch."""
-
-    def __init__(self, checkpoint: Path, max_batch_size: int, wait_s: float, torch_threads: int | None,
-                 device: str = "cpu", dtype: str = "float32"):
-        super().__init__(max_batch_size, wait_s, torch_threads)
-        from model.checkpoint import load_model
-
-        self.loaded = _Loaded(checkpoint, device, dtype)
-        self.model = load_model(checkpoint)[0].to(device).eval()
-
-    @torch.no_grad()
-    def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        wanted = [self.loaded.heads_of(r) for r in requests]
-        union = [h for h in self.loaded.catalog.heads if any(h in w for w in wanted)]
-        with self.loaded.autocast():
-            outputs = run_heads(self.model, self.loaded.encode(requests), self.loaded.tokenizer, union)
-        return [{h: outputs[h][i] for h in w} for i, w in enumerate(wanted)]
+    def batch_inputs_mean(self) -> float:
+        stats = self.engine.backbone.stats()
+        return stats["inputs_served"] / max(stats["forward_passes"], 1)
 
 
-class PerTaskModels(MicroBatcher):
-    """One full model (a backbone copy + one head) per head; a request runs every model it needs,
-    each tokenising and encoding the input itself, as separately deployed models would."""
+class PerTaskModels:
+    """One in-process model per head, each loading its own backbone; a request runs every model
+    it needs, side by side, each tokenising and encoding the input itself."""
 
-    def __init__(self, checkpoint: Path, max_batch_size: int, wait_s: float, torch_threads: int | None,
-                 device: str = "cpu", dtype: str = "float32", heads: list[str] | None = None):
-        super().__init__(max_batch_size, wait_s, torch_threads)
-        from model.checkpoint import load_backbone, load_head
-        from model.multitask import MultiTaskModel
+    def __init__(self, checkpoint: Path, batching: Batching, device: str = "cpu", dtype: str = "float32",
+                 heads: list[str] | None = None):
+        names = heads or [h.name for h in read_manifest(checkpoint).heads]
+        self.models = {name: InProcess(checkpoint, batching, device, dtype, heads=[name]) for name in names}
+        self.checks = next(iter(self.models.values())).checks
 
-        self.loaded = _Loaded(checkpoint, device, dtype)
-        manifest = self.loaded.manifest
-        self.models = {}
-        for name in heads or self.loaded.catalog.heads:
-            backbone = load_backbone(checkpoint, manifest)  # a separate copy of the weights per model
-            head = load_head(checkpoint, name, manifest, word_embeddings=backbone.get_input_embeddings())
-            self.models[name] = MultiTaskModel(backbone, {name: head}, manifest.backbone_info).to(device).eval()
+    async def __call__(self, request: dict[str, Any]) -> list[str]:
+        if "items" in request:
+            found = await asyncio.gather(*(self(item) for item in request["items"]))
+            return [f"item {i}: {p}" for i, problems in enumerate(found) for p in problems]
+        target = self.checks.target_of(request)
+        needed = [target, *sorted(self.checks.expected_others(request))]
+        alone = {k: v for k, v in request.items() if k not in ("task", "heads", "target_head")}
+        found = await asyncio.gather(*(self.models[h]({**alone, "target_head": h, "heads": []}) for h in needed))
+        return [f"{h}: {p}" for h, problems in zip(needed, found) for p in problems]
 
-    @torch.no_grad()
-    def predict(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        wanted = [self.loaded.heads_of(r) for r in requests]
-        answers: list[dict[str, Any]] = [{} for _ in requests]
-        for name, model in self.models.items():
-            members = [i for i, w in enumerate(wanted) if name in w]
-            if not members:
-                continue
-            with self.loaded.autocast():
-                outputs = run_heads(model, self.loaded.encode([requests[i] for i in members]), self.loaded.tokenizer, [name])[name]
-            for i, output in zip(members, outputs):
-                answers[i][name] = output
-        return answers
+    def batch_inputs_mean(self) -> float:
+        means = [m.batch_inputs_mean() for m in self.models.values()]
+        return sum(means) / len(means)
 
 
 class ModelOnly:
@@ -164,25 +113,36 @@ class ModelOnly:
     min(c, max batch size) inputs, the most a batching stage could gather there. Generative heads
     generate as in serving (to EOS or max_target_tokens) and the cell records how many tokens."""
 
-    def __init__(self, checkpoint: Path, max_batch_size: int, torch_threads: int | None, device: str = "cpu", dtype: str = "float32"):
-        from model.checkpoint import load_model
-
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
-        self.loaded = _Loaded(checkpoint, device, dtype)
+    def __init__(self, checkpoint: Path, batching: Batching, device: str = "cpu", dtype: str = "float32"):
+        if batching.torch_threads:
+            torch.set_num_threads(batching.torch_threads)
+        self.manifest = read_manifest(checkpoint)
+        self.tokenizer = load_tokenizer(checkpoint, self.manifest)
+        self.checks = CheckCatalog(heads=[h.name for h in self.manifest.heads], tasks=self.manifest.tasks)
         self.model = load_model(checkpoint)[0].to(device).eval()
-        self.max_batch_size = max_batch_size
+        self.device, self.dtype, self.max_batch_size = device, DTYPES[dtype], batching.max_batch_size
         self.generated_tokens: list[float] = []
+
+    def _heads_of(self, request: dict[str, Any]) -> set[str]:
+        return {self.checks.target_of(request), *self.checks.expected_others(request)}
+
+    def _encode(self, requests: list[dict[str, Any]]):
+        cfg = self.manifest.encoding
+        questions = [r["inputs"].get("question") or "" for r in requests]
+        passages = [r["inputs"].get("context") or r["inputs"]["text"] for r in requests]
+        return encode(self.tokenizer, questions, passages, max_length=cfg.max_length, stride=cfg.stride,
+                      max_question_tokens=cfg.max_question_tokens).to(self.device)
 
     async def loop(self, concurrency: int, requests: list[dict[str, Any]], seconds: float) -> LoopResult:
         size = min(concurrency, self.max_batch_size)
-        heads = [h for h in self.loaded.catalog.heads if any(h in self.loaded.heads_of(r) for r in requests)]
-        batches = [self.loaded.encode([requests[(i + j) % len(requests)] for j in range(size)]) for i in range(0, len(requests), size)]
+        heads = [h.name for h in self.manifest.heads if any(h.name in self._heads_of(r) for r in requests)]
+        batches = [self._encode([requests[(i + j) % len(requests)] for j in range(size)]) for i in range(0, len(requests), size)]
         return await asyncio.to_thread(self._run, batches, heads, seconds)
 
     @torch.no_grad()
     def _run(self, batches: list, heads: list[str], seconds: float) -> LoopResult:
-        cuda = torch.device(self.loaded.device).type == "cuda"
+        cuda = torch.device(self.device).type == "cuda"
+        autocast = torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype, enabled=self.dtype != torch.float32)
         result = LoopResult()
         started = time.perf_counter()
         i = 0
@@ -190,7 +150,7 @@ class ModelOnly:
             enc = batches[i % len(batches)]
             i += 1
             t0 = time.perf_counter()
-            with self.loaded.autocast():
+            with autocast:
                 batch = self.model.encode(enc)
                 outputs = [self.model.heads[h](batch) for h in heads]
             if cuda:
@@ -203,23 +163,3 @@ class ModelOnly:
                     self.generated_tokens.append(float((sequences != self.model.info.pad_token_id).sum(-1).float().mean()))
         result.seconds = time.perf_counter() - started
         return result
-
-
-def run_heads(model, enc, tokenizer, heads: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """MultiTaskModel.predict as a serving replica runs it: one backbone pass, then each head's
-    forward, and its decoding to text on one thread (model/heads/decoding.py single_threaded says why)."""
-    batch = model.encode(enc)
-    outputs = {}
-    for name in heads:
-        head = model.heads[name]
-        raw = head(batch)
-        with single_threaded(batch.hidden.device):
-            outputs[name] = head.decode(raw, batch, tokenizer)
-    return outputs
-
-
-def check_outputs(answer: dict[str, Any], request: dict[str, Any], catalog: Catalog) -> list[str]:
-    """An in-process answer is {head: output}; every head the request needs must be there."""
-    needed = catalog.expected_others(request) | {catalog.target_of(request)}
-    missing = sorted(h for h in needed if not isinstance(answer.get(h), dict))
-    return [f"no output from {missing}"] if missing else []

@@ -9,28 +9,19 @@ import resource
 import sys
 from pathlib import Path
 
-from loadtests.engines import InProcess, PerTaskModels, check_outputs
+from loadtests.engines import InProcess, PerTaskModels
 from loadtests.inputs import sample_requests
 from loadtests.cells import run_cells
 from loadtests.results import ModeResult, Plan
 
 
 def run(mode: str, plan: Plan) -> ModeResult:
-    b = plan.batching
-    checkpoint = Path(plan.checkpoint)
-    if mode == "inprocess":
-        engine = InProcess(checkpoint, b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
-    elif mode == "per_task":
-        engine = PerTaskModels(checkpoint, b.max_batch_size, b.wait_s, b.torch_threads, plan.device, plan.dtype)
-    else:
-        raise ValueError(f"{mode!r} is not an in-process mode; valid: inprocess, per_task")
-    catalog = engine.loaded.catalog
-
-    async def call(request: dict) -> list[str]:
-        return check_outputs(await engine(request), request, catalog)
-
+    engines = {"inprocess": InProcess, "per_task": PerTaskModels}
+    if mode not in engines:
+        raise ValueError(f"{mode!r} is not an in-process mode; valid: {', '.join(engines)}")
+    engine = engines[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
     base = sample_requests(plan.requests_per_setting)
-    cells = asyncio.run(run_cells(mode, call, plan, base))
+    cells = asyncio.run(run_cells(mode, engine, plan, base))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     note = "peak RSS of the one process (models, tokenizer, Python, torch)"
     gpu = None
@@ -40,7 +31,7 @@ def run(mode: str, plan: Plan) -> ModeResult:
         gpu = torch.cuda.max_memory_reserved() / 2**20
         note += "; GPU: torch's peak reserved memory"
     return ModeResult(mode=mode, peak_rss_mib=peak, memory_note=note, peak_gpu_mib=gpu, cells=cells,
-                      batch_inputs_mean=engine.inputs / max(engine.batches, 1))
+                      batch_inputs_mean=engine.batch_inputs_mean())
 
 
 def main() -> None:

@@ -114,7 +114,8 @@ def _checkpoint(name: str, work: Path) -> Path:
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     args = parse_args(argv)
     from loadtests.checkpoints import sweep_order
-    from loadtests.engines import InProcess, check_outputs
+    from loadtests.engines import InProcess
+    from loadtests.results import Batching
     from loadtests.inputs import sample_requests, with_heads
     from loadtests.serving import LocalServe, ServeCaller, placement_args
     from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
@@ -132,11 +133,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             serve_args = placement_args(config, "colocated", str(checkpoint), order)
             serve_args["router"]["ingress"] = "direct"
             url = local.deploy_direct(serve_args, app, route_prefix="/cost")
-            engine = InProcess(checkpoint, batching.get("max_batch_size", 16), batching.get("batch_wait_timeout_s", 0.002),
-                               config["backbone"].get("torch_threads"))
-
-            async def inprocess(request: dict[str, Any]) -> list[str]:
-                return check_outputs(await engine(request), request, engine.loaded.catalog)
+            inprocess = InProcess(checkpoint, Batching(max_batch_size=batching.get("max_batch_size", 16),
+                                                       wait_s=batching.get("batch_wait_timeout_s", 0.002),
+                                                       torch_threads=config["backbone"].get("torch_threads")))
 
             gc.collect()
             gc.freeze()  # as the benchmark does (bench.py): the engine's collections would stall the clients

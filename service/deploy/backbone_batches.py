@@ -1,7 +1,9 @@
-"""The backbone's batching, wherever it runs: in the `Backbone` deployment, or inside the router's
+"""The backbone's batching, wherever it runs: in the `Backbone` deployment, inside the router's
 own replica when the whole model is served by one deployment (`backbone.placement: router`,
-in_router.py). Calls queue into @serve.batch, one forward pass per batch runs in the compute
-thread, and each call's hidden states go back inside its answer (calls.py says why not ray.put).
+in_process.py), or in a process without Ray (the benchmark's in-process baseline, the tests).
+Calls queue into the process's one Batcher (replica/batcher.py), one forward pass per batch runs
+in the compute thread, and each call's hidden states go back inside its answer (calls.py says
+why not ray.put).
 """
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ import logging
 import time
 
 import torch
-from ray import serve
 
 from model.checkpoint import read_manifest
-from service.deploy.metrics import StageMetrics
 from service.deploy.stages import HeadStage, ModelStage
 from service.http.logs import request_scope
 from service.pipeline.calls import EncodeCall, EncodeResult, HiddenStatesRef
 from service.pipeline.failures import BACKBONE
+from service.pipeline.metrics import StageRecorder
+from service.replica.batcher import Batcher
 from service.replica.compute import ComputeSlot
 from service.replica.faults import FaultyBackbone
 from service.replica.health import UnhealthyModel
@@ -25,9 +27,13 @@ from service.replica.runners import BackboneRunner
 log = logging.getLogger("wiyh.service")
 
 
-def inputs_in(calls: list) -> int:
+def inputs_of(call) -> int:
     # A batch is measured in inputs, not calls: one batch-endpoint call may carry many.
-    return sum(len(c.contexts) if isinstance(c, EncodeCall) else len(c.inputs) for c in calls)
+    return len(call.contexts) if isinstance(call, EncodeCall) else len(call.inputs)
+
+
+def inputs_in(calls: list) -> int:
+    return sum(inputs_of(c) for c in calls)
 
 
 async def self_test(compute: ComputeSlot, test, stage: str) -> None:
@@ -42,9 +48,9 @@ async def self_test(compute: ComputeSlot, test, stage: str) -> None:
         raise
 
 
-def configure_batching(batch_method, stage: ModelStage) -> None:
-    batch_method.set_max_batch_size(stage.batching.max_batch_size)
-    batch_method.set_batch_wait_timeout_s(stage.batching.batch_wait_timeout_s)
+def batcher_for(run, stage: ModelStage) -> Batcher:
+    """The stage's batching settings over `run` (a whole batch of calls -> one result each)."""
+    return Batcher(run, stage.batching.max_batch_size, stage.batching.batch_wait_timeout_s, size=inputs_of)
 
 
 def set_threads(stage: ModelStage) -> None:
@@ -55,24 +61,25 @@ def set_threads(stage: ModelStage) -> None:
 class BackboneBatches:
     """Tokenise + one forward pass per batch of calls (+ the colocated heads on it)."""
 
-    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
+    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str,
+                 metrics: StageRecorder, autocast: str | None = None):
+        """`metrics`: deploy/metrics.StageMetrics(BACKBONE) in a Serve replica. `autocast`: a half
+        type for the model code on a GPU (default: $WIYH_AUTOCAST, compute.py)."""
         set_threads(stage)
         manifest = read_manifest(checkpoint)
         self.runner = BackboneRunner(checkpoint, manifest, list(colocated), device=stage.device, hidden_dtype=hidden_dtype)
         faults = {name: head.fault for name, head in colocated.items() if head.fault is not None}
         if faults:  # a testing aid: the settings inject failures into some colocated heads
             self.runner = FaultyBackbone(self.runner, faults)
-        configure_batching(self._encode_batch, stage)
-        self.compute = ComputeSlot(stage.torch_threads, BACKBONE)
-        self.metrics = StageMetrics(BACKBONE)
-        self.calls_served = 0
+        self.batcher = batcher_for(self._encode_batch, stage)
+        self.compute = ComputeSlot(stage.torch_threads, BACKBONE, autocast)
+        self.metrics = metrics
+        self.calls_served = self.inputs_served = 0
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
         with request_scope(call.request_id):
-            await self.compute.wait_idle()
-            return await self._encode_batch(call)
+            return await self.batcher(call)
 
-    @serve.batch(batch_size_fn=inputs_in)
     async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
         started = time.perf_counter()
         with request_scope(",".join(c.request_id for c in calls)):
@@ -91,12 +98,13 @@ class BackboneBatches:
                 colocated=item.colocated, forward_ms=forward_ms, pass_inputs=inputs_in(calls), payload=item.packed,
             ))
         self.calls_served += len(calls)
+        self.inputs_served += inputs_in(calls)
         self.metrics.batch(inputs_in(calls), forward_ms)
         return results
 
     def stats(self) -> dict[str, int]:
-        """Counters for tests and operators: forward passes vs calls served."""
-        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served}
+        """Counters for tests and operators: forward passes vs calls and inputs served."""
+        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served, "inputs_served": self.inputs_served}
 
     async def check_health(self) -> None:
         await self_test(self.compute, self.runner.self_test, BACKBONE)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from service.deploy.backbone_batches import BackboneBatches, configure_batching, inputs_in, self_test, set_threads
+from service.deploy.backbone_batches import BackboneBatches, batcher_for, inputs_in, self_test, set_threads
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.catalog import Catalog
-from service.pipeline.failures import stage_of_head
+from service.pipeline.failures import BACKBONE, stage_of_head
 from service.replica.compute import ComputeSlot
 from service.inspector.routes import inspector_routes
 from service.http.logs import request_scope
@@ -20,7 +20,7 @@ from service.deploy.metrics import RouterMetrics, StageMetrics
 from service.replica.payload import PackedHiddenStates
 from service.pipeline.predict import Predictor
 from service.deploy.liveness import lost_unnoticed
-from service.deploy.in_router import InRouterEngine
+from service.deploy.in_process import InProcessEngine
 from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
 from service.replica.faults import FaultyHead
@@ -49,7 +49,7 @@ class Backbone:
     without reading it (RayEngine): one copy in the object store, read zero-copy by every head."""
 
     def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
-        self.batches = BackboneBatches(checkpoint, stage, colocated, hidden_dtype)
+        self.batches = BackboneBatches(checkpoint, stage, colocated, hidden_dtype, StageMetrics(BACKBONE))
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
         return await self.batches.encode(call)
@@ -76,7 +76,7 @@ class Head:
         self.runner = HeadRunner.load(checkpoint, manifest, name, device=stage.device)
         if stage.fault is not None:  # a testing aid: the settings inject failures into this head
             self.runner = FaultyHead(self.runner, stage.fault)
-        configure_batching(self._predict_batch, stage)
+        self.batcher = batcher_for(self._predict_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, stage_of_head(name))
         self.metrics = StageMetrics(stage_of_head(name))
         self.calls_served = self.batches = 0
@@ -89,10 +89,8 @@ class Head:
         with request_scope(call.request_id):
             fetched = _FetchedCall(call, encoded.payload)
             self.metrics.hidden_bytes("read", call.hidden.nbytes)
-            await self.compute.wait_idle()
-            return await self._predict_batch(fetched)
+            return await self.batcher(fetched)
 
-    @serve.batch(batch_size_fn=inputs_in)
     async def _predict_batch(self, calls: list[_FetchedCall]) -> list[HeadReply]:
         started = time.perf_counter()
         work = [(c.packed, c.call.inputs, c.call.options) for c in calls]
@@ -123,7 +121,7 @@ class Head:
 class Router:
     """The ingress: validates, plans, fans out, assembles. Holds handles, never hidden states; or,
     with `backbone` None (backbone.placement: router), runs the backbone and the colocated heads
-    of `checkpoint` in its own replica (in_router.py)."""
+    of `checkpoint` in its own replica (in_process.py)."""
 
     def __init__(self, backbone: DeploymentHandle | None, heads: dict[str, DeploymentHandle], catalog: Catalog,
                  settings: ServiceSettings, checkpoint: str | None = None, colocated: dict[str, HeadStage] | None = None):
@@ -131,8 +129,8 @@ class Router:
         self._backbone: BackboneBatches | None = None
         if backbone is None:
             self._backbone = BackboneBatches(checkpoint or str(settings.checkpoint_path()), settings.backbone,
-                                             colocated or {}, settings.resolved_hidden_dtype())
-            engine = InRouterEngine(self._backbone, settings.backbone, settings.router.retry_after_s)
+                                             colocated or {}, settings.resolved_hidden_dtype(), StageMetrics(BACKBONE))
+            engine = InProcessEngine(self._backbone, settings.backbone, settings.router.retry_after_s)
         else:
             app = serve.get_replica_context().app_name
             engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s,

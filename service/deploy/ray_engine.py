@@ -41,6 +41,8 @@ log = logging.getLogger("wiyh.service")
 
 
 class RayEngine:
+    calls_cross_processes = True
+
     def __init__(self, backbone: DeploymentHandle, heads: dict[str, DeploymentHandle], retry_after_s: float = 1.0,
                  lost_unnoticed: Callable[[str], bool] | None = None):
         """`lost_unnoticed(deployment)`: asked after a call timed out; True when a replica died that

@@ -124,7 +124,7 @@ class ModelStage(Stage):
 class BackboneStage(ModelStage):
     # replica: its own deployment, which the router calls over a handle (the default);
     # router: inside the router's replica, so the whole model is one deployment. Only with every
-    # head colocated; no handle hop, no second deployment (in_router.py says what it saves). The
+    # head colocated; no handle hop, no second deployment (in_process.py says what it saves). The
     # router's replicas then take this stage's num_cpus / num_gpus / resources and health checks.
     placement: Literal["replica", "router"] = "replica"
 

@@ -14,6 +14,7 @@ configured (auth.py), the body size limit (body_limit.py); then FastAPI, with on
 from __future__ import annotations
 
 import time
+from typing import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -27,7 +28,7 @@ from service.pipeline.failures import TargetFailed
 from service.pipeline.merge import RequestMerger
 from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
-from service.pipeline.predict import Predictor, plan
+from service.pipeline.predict import PlannedInput, Predictor, plan
 from service.http.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
                              PredictRequest, PredictResponse)
 from service.http.request_ids import RequestIdMiddleware
@@ -71,9 +72,12 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     app.add_middleware(RequestIdMiddleware, echo_header=echo_request_id)
     install_error_handlers(app, metrics, retry_after_s)
     # Single requests that arrive together share one pass through the stages (merge.py), at most
-    # as many inputs as a batch request may carry, which every stage's batch size admits.
-    merged: RequestMerger = RequestMerger(predictor.predict_items, max_inputs=limits.max_batch_items, max_in_flight=MERGED_IN_FLIGHT,
-                                          max_wait_s=predictor.timeouts.backbone_s, retry_after_s=retry_after_s)
+    # as many inputs as a batch request may carry, which every stage's batch size admits; where
+    # the engine batches in this process, each request goes to it alone (its batcher merges them).
+    merged: Callable[[PlannedInput, str], Awaitable[tuple]] = predictor.predict_one
+    if predictor.engine.calls_cross_processes:
+        merged = RequestMerger(predictor.predict_items, max_inputs=limits.max_batch_items, max_in_flight=MERGED_IN_FLIGHT,
+                               max_wait_s=predictor.timeouts.backbone_s, retry_after_s=retry_after_s)
     app.state.merged = merged
     openapi.install(app, catalog, limits, api_keys=checker.enabled)
 

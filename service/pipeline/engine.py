@@ -12,6 +12,11 @@ from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 
 
 class Engine(Protocol):
+    # True when each call crosses to another process (a Serve handle): the router then merges
+    # single requests that arrive together into one call (merge.py), since every call costs CPU
+    # of its own. False when the engine batches in this process: its batcher is the only one.
+    calls_cross_processes: bool
+
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
         """Tokenise and run the backbone once for all of the call's inputs (plus colocated heads)."""
         ...

@@ -110,6 +110,11 @@ class Predictor:
             raise TargetFailed(head, error, [i for i, o in failed if o.head == head])
         return outcomes, timings  # type: ignore[return-value]
 
+    async def predict_one(self, planned: PlannedInput, request_id: str) -> tuple[ItemResult | TargetFailed, Timings]:
+        """One input's answer, or its target's failure, in its own pass (merge.py's shape)."""
+        [outcome], timings = await self.predict_items([planned], request_id)
+        return outcome, timings
+
     async def predict_items(self, planned: list[PlannedInput], request_id: str) -> tuple[list[ItemResult | TargetFailed], Timings]:
         """Each input's answer, or the failure of its target (TargetFailed for item 0: the input
         alone); a backbone failure raises for all of them. Inputs of several requests can share

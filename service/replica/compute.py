@@ -1,18 +1,10 @@
-"""Where a replica runs model code: one batch at a time, in a worker thread with the stage's
-torch threads, and new calls held back while a batch runs.
+"""Where a replica runs model code: in a worker thread with the stage's torch threads, one call at
+a time (the batch, or Serve's health check behind it; batcher.py forms the batches).
 
-Two facts of Ray Serve 2.60 on CPU that this answers, both measured on a 2-core CPU
-(docs/results.md, "Why the host path is written as it is"):
-
-- @serve.batch closes a batch `batch_wait_timeout_s` after its first call and only then waits for
-  a compute slot (batching.py, _process_batches: wait_for_batch, then the semaphore). When a
-  forward pass takes longer than the wait, calls that arrive during it form many small batches
-  queued behind it: at concurrency 16 the backbone saw 2.8 inputs per pass instead of 16 and
-  throughput fell to a third of the in-process figure. Holding calls at the gate while a batch
-  runs makes the next batch form when the compute is free, from everything that waited.
-- Ray sets OMP_NUM_THREADS=1 in replicas; torch.set_num_threads() called in the replica's main
-  thread does not carry over to a thread started later (a 1024x1024 matmul loop took 230 ms in
-  asyncio.to_thread vs 140 ms in the main thread). The worker thread sets it itself.
+Ray sets OMP_NUM_THREADS=1 in replicas; torch.set_num_threads() called in the replica's main
+thread does not carry over to a thread started later (a 1024x1024 matmul loop took 230 ms in
+asyncio.to_thread vs 140 ms in the main thread, measured on a 2-core CPU). The worker thread sets
+it itself.
 
 On a GPU, $WIYH_AUTOCAST=float16|bfloat16 runs the model code under CUDA autocast (weights stay
 float32, matmuls run in the half type: 2-4x less time per pass on tensor cores). It is read here,
@@ -48,8 +40,6 @@ class ComputeSlot:
     def __init__(self, torch_threads: int | None = None, name: str = "model", autocast: str | None = None):
         initializer = (lambda: torch.set_num_threads(torch_threads)) if torch_threads else None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=initializer)
-        self._idle = asyncio.Event()
-        self._idle.set()
         dtype = autocast_dtype(autocast if autocast is not None else os.environ.get(AUTOCAST_ENV))
         # Autocast is per thread: it must be entered in the worker thread, around each batch.
         self._autocast = dtype if dtype is not None and torch.cuda.is_available() else None
@@ -59,14 +49,6 @@ class ComputeSlot:
         with guard:
             return fn(*args)
 
-    async def wait_idle(self) -> None:
-        """Return once no batch is running (at once when idle)."""
-        await self._idle.wait()
-
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` in the worker thread; calls wait at wait_idle() meanwhile."""
-        self._idle.clear()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn, *args)
-        finally:
-            self._idle.set()
+        """`fn(*args)` in the worker thread, after whatever runs there now."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn, *args)

@@ -41,6 +41,7 @@ def fake_output(head: str, question: str, passage: str) -> dict:
 @dataclass
 class FakeEngine:
     catalog: Catalog
+    calls_cross_processes = True  # as RayEngine: the router merges requests in front of it
     windows: int = 1
     # head -> what happens instead of an answer: a StageError to raise, "error" for an error reply,
     # "hang" to sleep past the timeout

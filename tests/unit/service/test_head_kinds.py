@@ -15,10 +15,7 @@ from torch import nn
 
 from model.heads import HEAD_KINDS, Head, HeadBatch, build_head, register_head
 from model.heads.base import pool_per_input
-from service.pipeline.predict import Predictor
-from service.http.router import create_api
-from service.deploy.settings import Limits, Timeouts
-from tests.unit.service.local_engine import LocalEngine
+from tests.unit.service.real_model import real_model_client
 
 TOY_KIND, TOY_HEAD, TOY_TASK = "toy_length", "toy", "toy_task"
 
@@ -80,9 +77,7 @@ def toy_checkpoint(tmp_path_factory, toy_kind_registered):
 
 
 def client_for(checkpoint) -> TestClient:
-    engine = LocalEngine(checkpoint)
-    predictor = Predictor(engine, engine.catalog, Timeouts())
-    return TestClient(create_api(predictor, engine.catalog, Limits()), raise_server_exceptions=False)
+    return real_model_client(checkpoint)
 
 
 def test_a_toy_kind_in_one_file_is_served_end_to_end(toy_checkpoint):

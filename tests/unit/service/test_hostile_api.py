@@ -3,7 +3,7 @@ the production limits (settings.Limits defaults). Each gets a 4xx whose message 
 change, or a correct answer; never a 5xx.
 
 Refusals are checked against fake stages (tests/unit/service/fakes.py). Answers are checked
-against the real model in this process (local_engine.py: the random tiny checkpoint, every head
+against the real model in this process (real_model.py: the random tiny checkpoint, every head
 colocated, no Ray), so spans are real offsets from the real tokenizer: each must satisfy
 field[start:end] == text.
 """
@@ -21,7 +21,7 @@ from service.http.router import create_api
 from service.deploy.settings import Limits, Timeouts
 from tests.hostile import record
 from tests.unit.service.fakes import FakeEngine, make_catalog
-from tests.unit.service.local_engine import LocalEngine
+from tests.unit.service.real_model import real_model_client
 
 LIMITS = Limits()  # the production defaults: 1 MiB body, 16 items, 20,000 characters a field
 JSON = {"content-type": "application/json"}
@@ -36,9 +36,7 @@ def fake_client() -> TestClient:
 
 @pytest.fixture(scope="module")
 def real_client(random_checkpoint) -> TestClient:
-    engine = LocalEngine(random_checkpoint)
-    return TestClient(create_api(Predictor(engine, engine.catalog, Timeouts()), engine.catalog, LIMITS),
-                      raise_server_exceptions=False)
+    return real_model_client(random_checkpoint, LIMITS)
 
 
 def nested(depth: int, leaf: bytes = b"1") -> bytes:

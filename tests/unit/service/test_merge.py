@@ -100,6 +100,22 @@ def test_concurrent_http_requests_share_backbone_and_head_calls_and_keep_their_o
     assert app.state.merged.passes == len(engine.encode_calls)
 
 
+def test_an_engine_that_batches_in_this_process_gets_each_request_alone():
+    # one batching point per process: the in-process engine's batcher merges, the router does not
+    catalog = make_catalog()
+    engine = FakeEngine(catalog)
+    engine.calls_cross_processes = False
+    app = create_api(Predictor(engine, catalog, Timeouts()), catalog, Limits(max_batch_items=8))
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            return await asyncio.gather(*(client.post("/v1/predict", json={"task": "squad", "inputs": {"question": "q?", "context": f"W{i} x"}})
+                                          for i in range(6)))
+
+    assert [r.status_code for r in asyncio.run(go())] == [200] * 6
+    assert [len(c.contexts) for c in engine.encode_calls] == [1] * 6
+
+
 def test_a_target_failure_in_a_batch_request_still_fails_the_whole_batch():
     catalog = make_catalog()
     engine = FakeEngine(catalog)

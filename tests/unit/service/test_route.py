@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from service.deploy.settings import Limits, Timeouts
-from service.http.router import create_api
-from service.pipeline.predict import Predictor
-from tests.unit.service.local_engine import LocalEngine
+from tests.unit.service.real_model import real_model_client
 
 BEARS = {"question": "How many more points did the Bears score than the Lions?",
          "context": "The Bears scored 24 points. The Lions scored 17 points."}
 
 
 def _client(checkpoint) -> TestClient:
-    engine = LocalEngine(checkpoint)
-    return TestClient(create_api(Predictor(engine, engine.catalog, Timeouts()), engine.catalog, Limits()),
-                      raise_server_exceptions=False)
+    return real_model_client(checkpoint)
 
 
 def test_a_number_question_says_which_head_answers_and_why(random_checkpoint):

@@ -1,11 +1,12 @@
-"""The Engine when the backbone runs inside the router's own replica (`backbone.placement: router`):
-the whole model, colocated heads included, served by one deployment.
+"""The engine that runs the whole model in this process, no handle in between: the backbone's
+batching (backbone_batches.py) with every head colocated in its replica. It is what serves
+`backbone.placement: router` (the CPU config: one deployment), and, with no Ray at all, the
+benchmark's in-process baseline and the tests' real-model router, so all three run one code path.
 
-Why: with every head colocated, the router's one handle call per pass to the backbone replica
-cost more CPU than the model work it carried on a 2-core machine: Serve's handle and routing code
-in the router, the replica's request handling and pickling in the backbone, Ray's task
-bookkeeping, and a second deployment for the controller to watch (docs/results.md, Speed options). Here
-the same batching (backbone_batches.py) runs in the router's event loop; nothing is pickled.
+Why in the router: with every head colocated, the router's one handle call per pass to a backbone
+replica cost more CPU than the model work it carried on a 2-core machine: Serve's handle and routing
+code in the router, the replica's request handling and pickling in the backbone, Ray's task
+bookkeeping, and a second deployment for the controller to watch (docs/results.md, Speed options).
 
 The router's guarantees stay as they are: validation and the proxy's 503 past the router's queue
 do not depend on where the backbone runs; every call is bounded by `timeouts.backbone_s` (504);
@@ -17,16 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
+from typing import Iterable
 
+from model.checkpoint import read_manifest
 from service.deploy.backbone_batches import BackboneBatches
-from service.deploy.stages import ModelStage
+from service.deploy.stages import HeadStage, ModelStage
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.failures import BACKBONE, StageError, stage_of_head
+from service.pipeline.metrics import NullStageMetrics
 
 log = logging.getLogger("wiyh.service")
 
 
-class InRouterEngine:
+class InProcessEngine:
+    """`calls_cross_processes` False: the router need not merge requests before calling it, the
+    backbone's batcher is the one batching point of this process (router.py)."""
+
+    calls_cross_processes = False
+
     def __init__(self, backbone: BackboneBatches, stage: ModelStage, retry_after_s: float = 1.0):
         self.backbone, self.retry_after_s = backbone, retry_after_s
         self.capacity = stage.max_ongoing_requests + stage.max_queued_requests
@@ -52,3 +62,14 @@ class InRouterEngine:
 
     async def readiness(self, timeout_s: float) -> dict[str, str | None]:
         return {BACKBONE: None}  # built in this replica's constructor, so up whenever the router is
+
+
+def load_in_process(checkpoint: str | Path, stage: ModelStage | None = None, heads: Iterable[str] | None = None,
+                    hidden_dtype: str = "float32", autocast: str | None = None) -> InProcessEngine:
+    """The checkpoint's model in this process, without Ray: `heads` (default: every head) colocated
+    with the backbone, batched as `stage` says (default: the backbone's default settings)."""
+    stage = stage or ModelStage()
+    names = list(heads) if heads is not None else [h.name for h in read_manifest(checkpoint).heads]
+    colocated = {name: HeadStage(placement="colocated") for name in names}
+    backbone = BackboneBatches(str(checkpoint), stage, colocated, hidden_dtype, NullStageMetrics(), autocast=autocast)
+    return InProcessEngine(backbone, stage)

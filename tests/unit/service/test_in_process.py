@@ -1,14 +1,14 @@
-"""The engine of a router that runs the backbone in its own replica (backbone.placement: router):
-what a slow, broken or overloaded backbone becomes. The backbone here is a stand-in with the
-batches' shape (`encode(call)`); @serve.batch needs a Serve replica, so the real one is served in
-tests/integration/test_in_router.py."""
+"""The in-process engine (the router's with backbone.placement: router, the benchmark's baseline,
+the tests' real-model router): what a slow, broken or overloaded backbone becomes (a stand-in with
+the batches' shape, `encode(call)`), and the real model batched without Ray. Served by a router
+replica in tests/integration/test_in_router.py."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from service.deploy.in_router import InRouterEngine
+from service.deploy.in_process import InProcessEngine, load_in_process
 from service.deploy.stages import ModelStage
 from service.pipeline.calls import EncodeCall, EncodeResult
 from service.pipeline.failures import StageError
@@ -29,20 +29,20 @@ class Backbone:
                             pass_inputs=1)
 
 
-def failure(engine: InRouterEngine, timeout_s: float = 1.0) -> StageError:
+def failure(engine: InProcessEngine, timeout_s: float = 1.0) -> StageError:
     with pytest.raises(StageError) as caught:
         asyncio.run(engine.encode(CALL, timeout_s))
     return caught.value
 
 
 def test_an_answer_passes_through():
-    assert asyncio.run(InRouterEngine(Backbone(), ModelStage()).encode(CALL, 1.0)).windows_per_input == [1]
+    assert asyncio.run(InProcessEngine(Backbone(), ModelStage()).encode(CALL, 1.0)).windows_per_input == [1]
 
 
 def test_a_slow_backbone_is_a_timeout_and_a_raising_one_a_failure_naming_the_class():
-    slow = failure(InRouterEngine(Backbone(delay_s=5), ModelStage()), timeout_s=0.05)
+    slow = failure(InProcessEngine(Backbone(delay_s=5), ModelStage()), timeout_s=0.05)
     assert (slow.stage, slow.kind, slow.status) == ("backbone", "timeout", 504)
-    broken = failure(InRouterEngine(Backbone(error=RuntimeError("secret input text")), ModelStage()))
+    broken = failure(InProcessEngine(Backbone(error=RuntimeError("secret input text")), ModelStage()))
     assert (broken.kind, broken.status) == ("failed", 502) and "RuntimeError" in broken.message
     assert "secret" not in broken.message  # the client never sees the model's own message
 
@@ -50,7 +50,7 @@ def test_a_slow_backbone_is_a_timeout_and_a_raising_one_a_failure_naming_the_cla
 def test_calls_beyond_the_backbones_queue_bound_are_refused_at_once_with_retry_after():
     stage = ModelStage(max_ongoing_requests=2, max_queued_requests=1, batching={"max_batch_size": 2})
     backbone = Backbone(delay_s=0.3)
-    engine = InRouterEngine(backbone, stage, retry_after_s=3)
+    engine = InProcessEngine(backbone, stage, retry_after_s=3)
 
     async def five() -> list:
         return await asyncio.gather(*(engine.encode(CALL, 5.0) for _ in range(5)), return_exceptions=True)
@@ -67,6 +67,20 @@ def test_there_are_no_head_replicas_to_call():
 
     call = HeadCall(request_id="r1", hidden=HiddenStatesRef(ref=None, nbytes=0, num_inputs=1), inputs=[0])
     with pytest.raises(StageError) as caught:
-        asyncio.run(InRouterEngine(Backbone(), ModelStage()).run_head("span", call, 1.0))
+        asyncio.run(InProcessEngine(Backbone(), ModelStage()).run_head("span", call, 1.0))
     assert caught.value.kind == "unavailable"
-    assert asyncio.run(InRouterEngine(Backbone(), ModelStage()).readiness(1.0)) == {"backbone": None}
+    assert asyncio.run(InProcessEngine(Backbone(), ModelStage()).readiness(1.0)) == {"backbone": None}
+
+
+def test_the_real_model_answers_concurrent_calls_in_one_pass_without_ray(random_checkpoint):
+    engine = load_in_process(random_checkpoint, ModelStage(batching={"max_batch_size": 8, "batch_wait_timeout_s": 0.05}))
+    calls = [EncodeCall(request_id=f"r{i}", questions=["Who won?"], contexts=[f"Team {i} won the game in {1990 + i}."],
+                        keep_hidden=False) for i in range(5)]
+
+    async def together() -> list[EncodeResult]:
+        return await asyncio.gather(*(engine.encode(c, 30.0) for c in calls))
+
+    results = asyncio.run(together())
+    assert [r.windows_per_input for r in results] == [[1]] * 5
+    assert all(r.pass_inputs == 5 for r in results)  # one forward pass carried all five
+    assert engine.backbone.stats() == {"forward_passes": 1, "calls_served": 5, "inputs_served": 5}

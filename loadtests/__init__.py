@@ -1,9 +1,10 @@
-"""Load tests and benchmarks of the serving path.
+"""Load tests and benchmarks of the serving path (docs/service.md: Speed; Load tests; Faults).
 
-    locustfile.py   locust users (single, batch, burst) that check every response
-    bench.py        `python -m loadtests.bench`: in-process vs Serve (heads as replicas / colocated)
-                    vs one full model per task, cost against the number of heads
-    autoscale.py    `python -m loadtests.autoscale`: a locust ramp past one replica, replica counts
-                    from serve.status() over time
-The pure parts (inputs, checks, stats, report) are unit-tested in tests/unit/loadtests.
+    scripts     bench (+ cells, engines, host, results, report, inprocess_run, bytes_moved),
+                autoscale (+ locustfile, ramp, stages), faults/, soak, lost_inputs, serve_cost,
+                process_profile
+    shared      loop (closed and open loops, Outcome), calls (HTTP), tally and stats (counting),
+                processes (CPU and memory from outside), serving (the private local cluster),
+                apps (the applications' args), replicas, inputs, checks, checkpoints, outputs
+The pure parts are unit-tested in tests/unit/loadtests.
 """

@@ -1,6 +1,6 @@
-"""Autoscaling under a locust ramp: serve deploy/serve_config.autoscaling.yaml on 127.0.0.1, drive
-it past one backbone replica's capacity, hold, drop back; record the replica counts from
-serve.status() every second and the latency from locust, and plot them together.
+"""Autoscaling under a locust ramp: serve deploy/serve_config.autoscaling.yaml, drive it past one
+backbone replica's capacity, hold, drop back; record the replica counts from serve.status() every
+second and the latency from locust, and plot them together.
 
     python -m loadtests.autoscale                         # ~3 min: ramp 1 -> 16 users -> 1
     python -m loadtests.autoscale --ramp 1:10,24:60,1:60 --out reports/autoscale
@@ -17,13 +17,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import yaml
+import httpx
 from pydantic import BaseModel
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = "wiyh"
+from loadtests.apps import ROOT, config_args
+from loadtests.outputs import markdown_table, pyplot, save
+from loadtests.processes import child_env
+from loadtests.replicas import APP, replica_counts
+from loadtests.serving import LocalServe
+from loadtests.stages import DEFAULT_RAMP
 
 
 class ReplicaSample(BaseModel):
@@ -61,14 +64,10 @@ class AutoscaleRun(BaseModel):
     load: list[LoadSample]
 
 
-def replica_counts(status: Any) -> tuple[dict[str, int], dict[str, int]]:
-    """RUNNING replicas and all replicas per deployment of our app, from serve.status()."""
-    app = status.applications.get(APP)
-    if app is None:
-        return {}, {}
-    running = {name: int(d.replica_states.get("RUNNING", 0)) for name, d in app.deployments.items()}
-    total = {name: int(sum(d.replica_states.values())) for name, d in app.deployments.items()}
-    return running, total
+def _aggregated(path: Path) -> list[dict[str, str]]:
+    """The rows of a locust CSV file that sum every request type."""
+    with path.open(newline="") as fh:
+        return [row for row in csv.DictReader(fh) if row.get("Name") == "Aggregated"]
 
 
 def read_history(path: Path) -> list[LoadSample]:
@@ -80,23 +79,15 @@ def read_history(path: Path) -> list[LoadSample]:
         except ValueError:
             return math.nan
 
-    rows = []
-    with path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("Name") != "Aggregated":
-                continue
-            rows.append(LoadSample(t=float(row["Timestamp"]), users=int(row["User Count"]), rps=number(row["Requests/s"]),
-                                   failures_per_s=number(row["Failures/s"]), p50_ms=number(row["50%"]), p95_ms=number(row["95%"])))
-    return rows
+    return [LoadSample(t=float(row["Timestamp"]), users=int(row["User Count"]), rps=number(row["Requests/s"]),
+                       failures_per_s=number(row["Failures/s"]), p50_ms=number(row["50%"]), p95_ms=number(row["95%"]))
+            for row in _aggregated(path)]
 
 
 def read_totals(path: Path) -> tuple[int, int]:
     """(requests, failures) of the aggregated row of locust's _stats.csv."""
-    with path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("Name") == "Aggregated":
-                return int(row["Request Count"]), int(row["Failure Count"])
-    return 0, 0
+    rows = _aggregated(path)
+    return (int(rows[0]["Request Count"]), int(rows[0]["Failure Count"])) if rows else (0, 0)
 
 
 def tell_story(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, requests: int, failures: int) -> Story:
@@ -121,27 +112,23 @@ def timeline(samples: list[ReplicaSample], load: list[LoadSample], deployment: s
     """A markdown table: every `every_s` seconds, users, replicas, throughput, latency, failures."""
     if not load:
         return ""
-    t0 = load[0].t
-    lines = ["| t (s) | users | backbone replicas | req/s | p50 ms | p95 ms | failures/s |", "|---|---|---|---|---|---|---|"]
-    next_t = t0
+    def ms(v: float) -> str:
+        return "-" if math.isnan(v) else f"{v:.0f}"
+
+    t0, next_t, rows = load[0].t, load[0].t, []
     for l in load:
         if l.t < next_t:
             continue
         next_t = l.t + every_s
         replicas = [s.running.get(deployment, 0) for s in samples if abs(s.t - l.t) <= 1.0]
-        fmt = lambda v: "-" if math.isnan(v) else f"{v:.0f}"  # noqa: E731
-        lines.append(f"| {l.t - t0:.0f} | {l.users} | {max(replicas) if replicas else '-'} | {l.rps:.1f} | {fmt(l.p50_ms)} | {fmt(l.p95_ms)} | {l.failures_per_s:.1f} |")
-    return "\n".join(lines)
+        rows.append([f"{l.t - t0:.0f}", l.users, max(replicas) if replicas else "-", f"{l.rps:.1f}", ms(l.p50_ms), ms(l.p95_ms),
+                     f"{l.failures_per_s:.1f}"])
+    return "\n".join(markdown_table(["t (s)", "users", "backbone replicas", "req/s", "p50 ms", "p95 ms", "failures/s"], rows))
 
 
 def plot(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     t0 = min([s.t for s in samples] + [l.t for l in load])
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    fig, (ax1, ax2, ax3) = pyplot().subplots(3, 1, figsize=(9, 8), sharex=True)
     ax1.step([l.t - t0 for l in load], [l.users for l in load], where="post", color="tab:grey", label="locust users")
     ax1b = ax1.twinx()
     ax1b.plot([l.t - t0 for l in load], [l.rps for l in load], color="tab:green", label="answers/s")
@@ -162,10 +149,7 @@ def plot(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, 
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
     fig.suptitle("Autoscaling the backbone under a locust ramp")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> Story:
@@ -180,13 +164,9 @@ def main(argv: list[str] | None = None) -> Story:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    import httpx
     from ray import serve
 
-    from loadtests.stages import DEFAULT_RAMP
-    from loadtests.serving import LocalServe
-
-    service_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
+    service_args = config_args(args.config)
     checkpoint = args.checkpoint or Path(os.environ.get("WIYH_CHECKPOINT") or ROOT / service_args["checkpoint"])
     service_args["checkpoint"] = str(checkpoint.resolve())
     samples: list[ReplicaSample] = []
@@ -199,8 +179,7 @@ def main(argv: list[str] | None = None) -> Story:
         url = local.deploy(service_args, APP)
         httpx.get(f"{url}/v1/heads", timeout=10).raise_for_status()
         print(f"serving {checkpoint} at {url}; ramp {args.ramp or DEFAULT_RAMP} (users:seconds)", flush=True)
-        env = {**os.environ, "WIYH_RAMP": args.ramp or DEFAULT_RAMP,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {**child_env(), "WIYH_RAMP": args.ramp or DEFAULT_RAMP}
         command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ramp.py"), "--headless", "--host", url,
                    "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "locust.html"), "--only-summary",
                    "--loglevel", "WARNING"]
@@ -212,11 +191,11 @@ def main(argv: list[str] | None = None) -> Story:
                 last_print = time.time()
                 print(f"  t={samples[-1].t - samples[0].t:5.0f} s  replicas running {samples[-1].running}", flush=True)
             time.sleep(1)
-        low = None
-        deadline = time.time() + args.tail
+        # then until the followed deployment is back to its fewest replicas, none starting or stopping
+        deadline, low = time.time() + args.tail, None
         while time.time() < deadline:
             sample()
-            low = low if low is not None else min(s.running.get(args.deployment, 0) for s in samples)
+            low = min(s.running.get(args.deployment, 0) for s in samples) if low is None else low
             if samples[-1].running.get(args.deployment) == low and samples[-1].total.get(args.deployment) == low:
                 break
             time.sleep(1)

@@ -1,21 +1,19 @@
 """Running a plan's cells against the modes: the same requests, warm-up and timing for every mode.
 
-Everything is interleaved: each round visits every cell, and each cell every mode, for a share of
-the cell's time. On a machine shared with other people's work a burst of their load then lands on
-all modes and cells alike instead of on whichever ran at that minute, so the ratios between modes
-and between head counts hold.
-"""
+Interleaved: each round visits every cell, and each cell every mode, for a share of the cell's time,
+so a burst of other people's load lands on all modes and cells alike and the ratios hold."""
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from loadtests import host
 from loadtests.inputs import with_heads
-from loadtests.measure import Call, ForeignLoad, LoopResult, closed_loop
+from loadtests.loop import Call, Run, closed_loop
+from loadtests.processes import ForeignLoad
 from loadtests.results import Cell, CellResult, Plan
 from loadtests.stats import summarize
 
@@ -36,28 +34,6 @@ def requests_for(cell: Cell, plan: Plan, base: list[dict[str, Any]]) -> list[dic
     return [{"items": [requests[(i * cell.items + j) % n] for j in range(cell.items)]} for i in range(n)]
 
 
-class _Tally:
-    """One cell's measurements summed over rounds."""
-
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.failures = 0
-        self.seconds = 0.0
-        self.busy: list[tuple[float, float]] = []  # (foreign share, seconds)
-        self.problems: list[str] = []
-        self.timings: list[dict[str, float]] = []
-        self.cpu_ms: dict[str, float] = defaultdict(float)  # CPU ms by process, summed over requests
-        self.cpu_requests = 0
-
-    def result(self, cell: Cell) -> CellResult:
-        s = summarize(self.latencies, self.seconds, self.failures)
-        foreign = sum(share * secs for share, secs in self.busy) / max(self.seconds, 1e-9)
-        details = {k: sum(t.get(k, 0.0) for t in self.timings) / len(self.timings) for k in self.timings[0]} if self.timings else {}
-        details.update({f"{CPU}{role}": round(ms / max(self.cpu_requests, 1), 3) for role, ms in self.cpu_ms.items()})
-        return CellResult(cell=cell, summary=s, foreign_cpu=round(foreign, 3), latencies_ms=[round(x, 2) for x in self.latencies],
-                          problems=self.problems[:5], breakdown=details)
-
-
 @dataclass
 class Target:
     """One mode as the runner sees it: how to call it, and optionally where its time went
@@ -69,7 +45,28 @@ class Target:
     cpu: Callable[[], host.Reading] | None = None
     # a mode measured by its own loop instead of clients' calls (the model-only ceiling):
     # (concurrency, requests, seconds) -> what it did
-    loop: Callable[[int, list[dict[str, Any]], float], Awaitable[LoopResult]] | None = None
+    loop: Callable[[int, list[dict[str, Any]], float], Awaitable[Run]] | None = None
+
+
+@dataclass
+class _Rounds:
+    """One cell of one mode, its rounds summed."""
+
+    run: Run = field(default_factory=lambda: Run([], 0.0))  # every round's answers and wall time
+    busy: list[tuple[float, float]] = field(default_factory=list)  # (foreign share, seconds)
+    problems: list[str] = field(default_factory=list)
+    timings: list[dict[str, float]] = field(default_factory=list)
+    cpu_ms: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # by process, summed over requests
+    cpu_requests: int = 0
+
+    def result(self, cell: Cell) -> CellResult:
+        latencies = self.run.latencies_ms
+        summary = summarize(latencies, self.run.seconds, self.run.failures)
+        foreign = sum(share * secs for share, secs in self.busy) / max(self.run.seconds, 1e-9)
+        details = {k: sum(t.get(k, 0.0) for t in self.timings) / len(self.timings) for k in self.timings[0]} if self.timings else {}
+        details.update({f"{CPU}{role}": round(ms / max(self.cpu_requests, 1), 3) for role, ms in self.cpu_ms.items()})
+        return CellResult(cell=cell, summary=summary, foreign_cpu=round(foreign, 3), latencies_ms=[round(x, 2) for x in latencies],
+                          problems=self.problems[:5], breakdown=details)
 
 
 async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dict[str, Any]]) -> dict[str, list[CellResult]]:
@@ -82,16 +79,16 @@ async def run_interleaved(targets: dict[str, Target], plan: Plan, base: list[dic
             await closed_loop(target.call, base, min(4, plan.warmup_requests), seconds=3600, max_requests=plan.warmup_requests)
         if target.breakdown:
             target.breakdown()
-    idle = await _idle_rates(targets, plan.seconds / plan.rounds)
-    cells = plan.cells()
-    tallies = {(mode, i): _Tally() for mode in targets for i in range(len(cells))}
     share = plan.seconds / plan.rounds
+    idle = await _idle_rates(targets, share)
+    cells = plan.cells()
+    rounds = {(mode, i): _Rounds() for mode in targets for i in range(len(cells))}
     for round_ in range(plan.rounds):
         for i, cell in enumerate(cells):
             for mode, target in targets.items():
-                await _measure(mode, target, tallies[(mode, i)], cell, requests_for(cell, plan, base), share, f"round {round_ + 1}/{plan.rounds}",
-                               idle.get(mode, {}))
-    results = {mode: [tallies[(mode, i)].result(cell) for i, cell in enumerate(cells)] for mode in targets}
+                await _measure(mode, target, rounds[(mode, i)], cell, requests_for(cell, plan, base), share,
+                               f"round {round_ + 1}/{plan.rounds}", idle.get(mode, {}))
+    results = {mode: [rounds[(mode, i)].result(cell) for i, cell in enumerate(cells)] for mode in targets}
     for mode, rows in results.items():
         for r in rows:
             s = r.summary
@@ -115,8 +112,8 @@ async def _idle_rates(targets: dict[str, Target], seconds: float) -> dict[str, d
     return rates
 
 
-async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, requests: list[dict[str, Any]], seconds: float, label: str,
-                   idle: dict[str, float] | None = None) -> None:
+async def _measure(mode: str, target: Target, rounds: _Rounds, cell: Cell, requests: list[dict[str, Any]], seconds: float,
+                   label: str, idle: dict[str, float] | None = None) -> None:
     t0 = time.monotonic()
     cpu_before = await asyncio.to_thread(target.cpu) if target.cpu else {}
     with ForeignLoad() as load:
@@ -126,27 +123,23 @@ async def _measure(mode: str, target: Target, tally: _Tally, cell: Cell, request
             measured = await target.loop(cell.concurrency, requests, seconds)
         else:
             measured = await closed_loop(target.call, requests, cell.concurrency, seconds)
-            if cell.items:  # count items: an answered batch is that many answers, a failed one that many failures
-                measured.latencies_ms = [ms for ms in measured.latencies_ms for _ in range(cell.items)]
-                measured.failures *= cell.items
-    tally.latencies += measured.latencies_ms
-    tally.failures += measured.failures
-    tally.seconds += measured.seconds
-    tally.busy.append((load.share, measured.seconds))
-    tally.problems += measured.problems
-    if target.breakdown:
-        timings = target.breakdown()
-        if timings:
-            tally.timings.append(timings)
+    rounds.problems += measured.problems
+    if not target.loop:  # count items: an answered batch is that many answers, a failed one that many failures
+        measured.outcomes = [o for o in measured.outcomes for _ in range(cell.items or 1)]
+    rounds.run.outcomes += measured.outcomes
+    rounds.run.seconds += measured.seconds
+    rounds.busy.append((load.share, measured.seconds))
+    if target.breakdown and (timings := target.breakdown()):
+        rounds.timings.append(timings)
     if target.cpu:
-        requests = len(measured.latencies_ms) + measured.failures
+        requests_done = len(measured.outcomes)
         cpu_after = await asyncio.to_thread(target.cpu)
-        for role, ms in host.per_request(cpu_before, cpu_after, requests, idle, measured.seconds).items():
-            tally.cpu_ms[role] += ms * requests
-        tally.cpu_requests += requests
-    rps = len(measured.latencies_ms) / measured.seconds
-    print(f"  {label} {cell.label:<14} {mode:<10} {rps:6.1f} req/s  failed {measured.failures}  other load {load.share:.0%}  "
-          f"({time.monotonic() - t0:.0f} s)" + (f"  first problem: {measured.problems[0]}" if measured.problems else ""), flush=True)
+        for role, ms in host.per_request(cpu_before, cpu_after, requests_done, idle, measured.seconds).items():
+            rounds.cpu_ms[role] += ms * requests_done
+        rounds.cpu_requests += requests_done
+    problems = measured.problems
+    print(f"  {label} {cell.label:<14} {mode:<10} {len(measured.latencies_ms) / measured.seconds:6.1f} req/s  failed {measured.failures}  "
+          f"other load {load.share:.0%}  ({time.monotonic() - t0:.0f} s)" + (f"  first problem: {problems[0]}" if problems else ""), flush=True)
 
 
 async def run_cells(mode: str, call: Call, plan: Plan, base: list[dict[str, Any]],

@@ -1,16 +1,14 @@
-"""A checkpoint with more heads over the same trained backbone, for the cost-per-head sweep.
-
-The trained `quick` checkpoint has six heads; the sweep goes to eight. The extra heads are copies,
-with random weights, of one head of each linear kind of the checkpoint in turn (span, tagging,
-classification for the quick preset): their predictions are noise, but their cost is exactly a real
-head's, which is what the sweep measures. Everything else (backbone, tokenizer, the trained heads,
-tasks) is the source checkpoint's.
-"""
+"""The checkpoints the load scripts serve when they are given none: the trained one plus random
+linear heads for the head sweep (copies, with random weights, of one head of each linear kind in
+turn: their predictions are noise, their cost exactly a real head's), the quick preset's model with
+random heads, or the tests' tiny random model."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
+
 
 def is_linear(kind: str) -> bool:
     """A head that reads the hidden states once and writes no tokens: its kind declares no
@@ -84,3 +82,15 @@ def sweep_order(source: Path) -> tuple[list[str], int]:
     first = next((h.name for h in heads if HEAD_KINDS[h.kind].answers_with == "span"), "")
     linear.sort(key=lambda name: name != first)
     return linear + [h.name for h in heads if not is_linear(h.kind)], len(linear)
+
+
+def tiny_random(out: Path, seed: int = 0) -> Path:
+    """The tests' tiny random model at `out`, made when there is none: it costs almost nothing to
+    run, so Serve's own path is most of what a request costs."""
+    from model.checkpoint import is_checkpoint
+    from training.testing import make_random_checkpoint
+
+    if not is_checkpoint(out):
+        print(f"no checkpoint at {out}: making a random one of the tiny preset", file=sys.stderr)
+        make_random_checkpoint(out, seed=seed)
+    return out

@@ -1,9 +1,6 @@
-"""What every load-test response must satisfy; a non-empty list of problems is a failure.
-
-A 200 must carry the target head's output (the head the task names, or the one asked for), and
-every requested non-target head either answered (`non_target`) or is listed in `errors[]`:
-a degraded answer is a valid answer, a silently missing head is not.
-"""
+"""What every load-test response must satisfy; a non-empty list of problems is a failure. A 200
+carries the target head's output and every requested non-target head either answered or is listed
+in `errors[]`: a degraded answer is a valid answer, a silently missing head is not."""
 from __future__ import annotations
 
 from typing import Any
@@ -71,6 +68,14 @@ def degraded_heads(body: Any) -> list[str]:
     """Non-target heads a valid answer went out without (reported, not failures)."""
     items = body.get("results", [body]) if isinstance(body, dict) else []
     return [e.get("head") for item in items if isinstance(item, dict) for e in item.get("errors") or [] if isinstance(e, dict)]
+
+
+def body_of(response: Any) -> Any:
+    """A response's JSON, or its text when it is not JSON (Serve's proxy answers 503 in plain text)."""
+    try:
+        return response.json()
+    except Exception:  # httpx and locust raise different errors for a body that is not JSON
+        return response.text
 
 
 def _short(body: Any, limit: int = 200) -> str:

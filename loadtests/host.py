@@ -1,17 +1,11 @@
-"""Where a mode's CPU goes, read from outside the serving code: each process's CPU seconds so far
-(psutil), by its part of the serving path, taken before and after each measured cell.
-
-    in-process   the benchmark's own process (engine, micro-batcher and the clients' loop)
-    Serve        each deployment's replicas (heads summed), Serve's HTTP proxy and controller,
-                 Ray's raylet and GCS (measure.cpu_by_role)
-
-The serving code keeps no clocks: what a request costs beyond the model is the mode's CPU per
-request (every process, less what each spends with no request at all) minus what the model alone
-costs per request at the same cell (the model-only mode; report.host_ms).
-"""
+"""Where a mode's CPU goes, read from outside the serving code (docs/service.md, Host cost per
+request): each process's CPU seconds so far, by its part of the serving path, taken before and
+after each measured cell; per request, less what each process spends with no request at all."""
 from __future__ import annotations
 
 import psutil
+
+from loadtests.processes import cpu_by_role
 
 # {process role: CPU seconds so far}
 Reading = dict[str, float]
@@ -26,8 +20,6 @@ def in_process() -> Reading:
 
 def serve(app: str) -> Reading:
     """Every replica of `app` and Serve's and Ray's own processes; the load generator is not the mode's."""
-    from loadtests.measure import cpu_by_role
-
     return {role: seconds for role, seconds in cpu_by_role(app).items() if role != "client"}
 
 

@@ -9,17 +9,16 @@ import resource
 import sys
 from pathlib import Path
 
-from loadtests.engines import InProcess, PerTaskModels
-from loadtests.inputs import sample_requests
 from loadtests.cells import run_cells
+from loadtests.engines import IN_PROCESS
+from loadtests.inputs import sample_requests
 from loadtests.results import ModeResult, Plan
 
 
 def run(mode: str, plan: Plan) -> ModeResult:
-    engines = {"inprocess": InProcess, "per_task": PerTaskModels}
-    if mode not in engines:
-        raise ValueError(f"{mode!r} is not an in-process mode; valid: {', '.join(engines)}")
-    engine = engines[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
+    if mode not in IN_PROCESS:
+        raise ValueError(f"{mode!r} is not an in-process mode; valid: {', '.join(IN_PROCESS)}")
+    engine = IN_PROCESS[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
     base = sample_requests(plan.requests_per_setting)
     cells = asyncio.run(run_cells(mode, engine, plan, base))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -1,16 +1,10 @@
-"""Locust users for the service; every answer is checked and a failed check is a failed request.
-
-    PredictUser  POST /v1/predict, one input of one of the paper's three settings (weight 6)
-    BatchUser    POST /v1/predict/batch, 2-8 inputs (up to the service's max_batch_items) (weight 2)
-    BurstUser    12 single predictions at the same instant, then quiet for 3-6 s (weight 1)
-
-Headless, bounded, against the local service (README, "Load tests"):
+"""Locust users for the service; every answer is checked and a failed check is a failed request
+(docs/service.md, "Load tests and autoscaling"): PredictUser (one input), BatchUser (2-8 inputs on
+/v1/predict/batch), BurstUser (12 requests at once, then quiet). $WIYH_API_KEY, when set, is sent
+as `Authorization: Bearer <key>`. Pick classes by naming them at the end of the command.
 
     .venv/bin/locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 \\
         -u 8 -r 2 -t 60s --csv reports/locust/run --html reports/locust/report.html
-
-Pick classes by naming them at the end of the command (`... PredictUser`). $WIYH_API_KEY, when
-set, is sent as `Authorization: Bearer <key>` (the service's auth.api_keys).
 """
 from __future__ import annotations
 
@@ -27,7 +21,7 @@ from locust import FastHttpUser, between, task
 # locust puts this file's folder on sys.path, not the repository root that `loadtests` lives in.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.checks import Catalog, check_batch, check_predict  # noqa: E402
+from loadtests.checks import Catalog, body_of, check_batch, check_predict  # noqa: E402
 from loadtests.inputs import sample_requests  # noqa: E402
 
 REQUESTS = sample_requests(int(os.environ.get("WIYH_LOCUST_INPUTS", "30")))
@@ -54,7 +48,7 @@ class _ServiceUser(FastHttpUser):
 
     def predict(self, request: dict[str, Any], name: str) -> None:
         with self.client.post("/v1/predict", json=request, headers=_headers(), name=name, catch_response=True) as r:
-            problems = check_predict(r.status_code, _json(r), request, _catalog)  # type: ignore[arg-type]
+            problems = check_predict(r.status_code, body_of(r), request, _catalog)  # type: ignore[arg-type]
             if problems:
                 r.failure("; ".join(problems))
 
@@ -79,7 +73,7 @@ class BatchUser(_ServiceUser):
         items = random.sample(REQUESTS, size)
         with self.client.post("/v1/predict/batch", json={"items": items}, headers=_headers(),
                               name="/v1/predict/batch", catch_response=True) as r:
-            problems = check_batch(r.status_code, _json(r), items, _catalog)  # type: ignore[arg-type]
+            problems = check_batch(r.status_code, body_of(r), items, _catalog)  # type: ignore[arg-type]
             if problems:
                 r.failure("; ".join(problems[:3]))
 
@@ -96,10 +90,3 @@ class BurstUser(_ServiceUser):
         for request in random.sample(REQUESTS, min(BURST_SIZE, len(REQUESTS))):
             group.spawn(self.predict, request, "/v1/predict [burst]")
         group.join()
-
-
-def _json(response: Any) -> Any:
-    try:
-        return response.json()
-    except Exception:  # a non-JSON body (Serve's proxy answers 503 in plain text)
-        return response.text

@@ -1,31 +1,34 @@
-"""Where a Serve mode's time goes: deploy it, load it, and sample every serving process with py-spy
-(router, backbone, head replicas, the HTTP proxy, Serve's controller) at once; print each process's CPU by category
-and its hottest functions.
+"""Where a Serve mode's time goes: deploy it, load it, and sample every serving process (router,
+backbone, a head replica, the HTTP proxy, Serve's controller) with py-spy at once; print each
+process's CPU by category and its hottest functions. py-spy comes with the dev extra.
 
     python -m loadtests.process_profile --placement replica --heads 4      # fan-out, target + 3 heads
-    python -m loadtests.process_profile --placement colocated --seconds 15
-    python -m loadtests.process_profile --placement colocated --heads 4 --concurrency 32 --ingress direct   # no proxy hop
+    python -m loadtests.process_profile --placement colocated --heads 4 --concurrency 32 --ingress direct
 
-py-spy comes with the dev extra (pip install -e '.[dev]'). Writes OUT/profile.md and each
-process's raw stacks (py-spy's collapsed format) next to it.
+Writes OUT/profile.md and each process's raw stacks (py-spy's collapsed format) next to it.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-import yaml
+from loadtests.apps import CONFIG, ROOT, config_args, placement_args
+from loadtests.calls import ServeCaller
+from loadtests.cells import requests_for
+from loadtests.checkpoints import sweep_order
+from loadtests.inputs import sample_requests
+from loadtests.loop import Background, Run, closed_loop
+from loadtests.outputs import markdown_table
+from loadtests.processes import cmdline, ours, role
+from loadtests.results import Batching, Cell, Plan
+from loadtests.serving import LocalServe
+from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
-from loadtests.measure import _cmdline, _ours, _role
-
-ROOT = Path(__file__).resolve().parents[1]
 APP = "prof"
 
 # Leaf frame's file -> what the time was spent on; the first match wins.
@@ -74,7 +77,7 @@ def summarize_stacks(stacks: Counter, rate: int, top: int = 8) -> tuple[float, d
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None, help="default: the bench's 8-head checkpoint if made, else checkpoints/quick")
-    p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.yaml")
+    p.add_argument("--config", type=Path, default=CONFIG)
     p.add_argument("--placement", choices=["replica", "colocated"], default="replica")
     p.add_argument("--heads", type=int, default=0, help="heads per request, target first (0: every head, each input's task)")
     p.add_argument("--concurrency", type=int, default=8, help="clients; 0: no request at all (what the processes do idle)")
@@ -89,44 +92,33 @@ def main(argv: list[str] | None = None) -> None:
         p.error("py-spy is not installed: pip install py-spy (it is in the dev extra)")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = args.checkpoint or next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick") if (c / "manifest.json").is_file())
-
-
-    from loadtests.cells import requests_for
-    from loadtests.checkpoints import sweep_order
-    from loadtests.inputs import sample_requests
-    from loadtests.measure import LoopResult, closed_loop
-    from loadtests.results import Batching, Cell, Plan
-    from loadtests.serving import LocalServe, ServeCaller, placement_args
+    checkpoint = args.checkpoint or next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick")
+                                         if (c / "manifest.json").is_file())
 
     order, linear = sweep_order(checkpoint)
     cell_clients = max(args.concurrency, 1)  # the requests of a cell with clients (none are sent at 0)
     plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[cell_clients], head_counts=[], heads_concurrency=cell_clients,
                 head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
     requests = requests_for(Cell(concurrency=cell_clients, heads=args.heads), plan, sample_requests(10))
-    base_args = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
-    from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
-
-    app_args = placement_args(base_args, args.placement, str(checkpoint), order)
+    app_args = placement_args(config_args(args.config), args.placement, str(checkpoint), order)
     app_args["router"]["ingress"] = args.ingress
     with LocalServe(serve_env=DIRECT_INGRESS_CLUSTER_ENV if args.ingress == "direct" else None) as local:
         url = (local.deploy_direct(app_args, APP, "/") if args.ingress == "direct" else local.deploy(app_args, APP))
         targets = {}
-        for proc in _ours():
-            role = _role(_cmdline(proc), APP)
-            if role in ("router", "backbone", "http_proxy", "serve_controller") or (role == "heads" and f"head_{order[0]}" in _cmdline(proc)):
-                name = role if role != "heads" else f"head_{order[0]} (one head replica)"
-                if role == "heads" and args.heads:
-                    name = f"head_{order[0]} (target)"
-                targets[name] = proc.pid
-        targets["client (this process)"] = _ours()[0].pid
+        for proc in ours():
+            found = role(cmdline(proc), APP)
+            if found == "heads" and f"head_{order[0]}" in cmdline(proc):
+                targets[f"head_{order[0]} ({'target' if args.heads else 'one head replica'})"] = proc.pid
+            elif found in ("router", "backbone", "http_proxy", "serve_controller"):
+                targets[found] = proc.pid
+        targets["client (this process)"] = ours()[0].pid
 
         caller = ServeCaller(url)
-        measured: dict = {}
-        if args.concurrency:
-            load = threading.Thread(target=lambda: measured.update(r=asyncio.run(closed_loop(caller, requests, args.concurrency, args.seconds + 6))))
-        else:  # idle: the background work every process does with no request (polling, health checks, metrics)
-            load = threading.Thread(target=lambda: measured.update(r=LoopResult(latencies_ms=[], failures=0, seconds=args.seconds + 6)))
+
+        async def idle() -> Run:  # the background work every process does with no request (polling, health checks, metrics)
+            return Run([], args.seconds + 6)
+
+        load = Background(lambda: closed_loop(caller, requests, args.concurrency, args.seconds + 6) if args.concurrency else idle())
         load.start()
         time.sleep(3)  # warm: the first batches pay lazy initialisation
         spies = {name: subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", str(args.rate),
@@ -135,21 +127,21 @@ def main(argv: list[str] | None = None) -> None:
                  for name, pid in targets.items()}
         for s in spies.values():
             s.wait()
-        load.join()
+        r = load.result()
 
-    r = measured["r"]
-    lines = [f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}",
-             "", f"{len(r.latencies_ms)} answers ({r.failures} failed) in {r.seconds:.1f} s = {len(r.latencies_ms) / r.seconds:.1f} req/s; "
-             f"py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
-             "| process | CPU s | by category | hottest functions (CPU s) |", "|---|---|---|---|"]
+    rows = []
     for name in targets:
         path = out / f"{name.split()[0]}.txt"
         if not path.is_file():
-            lines.append(f"| {name} | - | py-spy wrote nothing | |")
+            rows.append([name, "-", "py-spy wrote nothing", ""])
             continue
         cpu, cats, hot = summarize_stacks(read_collapsed(path), args.rate)
-        lines.append(f"| {name} | {cpu:.1f} | " + ", ".join(f"{k} {v:.1f}" for k, v in cats.items() if v >= 0.05)
-                     + " | " + "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot[:5]) + " |")
+        rows.append([name, f"{cpu:.1f}", ", ".join(f"{k} {v:.1f}" for k, v in cats.items() if v >= 0.05),
+                     "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot[:5])])
+    lines = [f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}",
+             "", f"{len(r.latencies_ms)} answers ({r.failures} failed) in {r.seconds:.1f} s = {len(r.latencies_ms) / r.seconds:.1f} req/s; "
+             f"py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
+             *markdown_table(["process", "CPU s", "by category", "hottest functions (CPU s)"], rows)]
     text = "\n".join(lines) + "\n"
     (out / "profile.md").write_text(text)
     print(text)

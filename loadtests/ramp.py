@@ -1,9 +1,5 @@
-"""A locust load shape for the autoscaling run: PredictUser following stages of (users, seconds).
-
-    WIYH_RAMP="1:15,16:75,1:60"  locust -f loadtests/ramp.py --headless --host URL ...
-
-`python -m loadtests.autoscale` runs it; loadtests/stages.py holds the default ramp.
-"""
+"""The autoscaling run's locust load shape: PredictUser following stages of (users, seconds) from
+$WIYH_RAMP (`python -m loadtests.autoscale` runs it; loadtests/stages.py holds the default)."""
 from __future__ import annotations
 
 import os

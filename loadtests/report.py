@@ -7,7 +7,8 @@ from pathlib import Path
 
 from loadtests.cells import CPU
 from loadtests.host import TOTAL, WITH_BACKGROUND
-from loadtests.results import LABELS, Cell, Goal, ModeResult, Report
+from loadtests.outputs import markdown_table, pyplot, save
+from loadtests.results import LABELS, Cell, CellResult, Goal, ModeResult, Report
 
 
 def _throughput(mode: ModeResult | None, cell: Cell) -> float | None:
@@ -17,6 +18,11 @@ def _throughput(mode: ModeResult | None, cell: Cell) -> float | None:
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def _relative(mode: ModeResult | None, to: ModeResult | None, cell: Cell) -> float | None:
+    """`mode`'s throughput as a fraction of `to`'s at `cell`."""
+    return _ratio(_throughput(mode, cell), _throughput(to, cell))
 
 
 def _goal(name: str, value: float | None, threshold: float, higher_is_better: bool, detail: str = "") -> Goal:
@@ -62,8 +68,8 @@ def evaluate_goals(report: Report) -> list[Goal]:
     top = goal_cell(plan)
     at = f"at {top.label}"
     goals = [
-        _goal(f"colocated / in-process throughput {at}", _ratio(_throughput(colocated, top), _throughput(inproc, top)), 0.8, True),
-        _goal(f"fan-out / in-process throughput {at}", _ratio(_throughput(fanout, top), _throughput(inproc, top)), 0.6, True),
+        _goal(f"colocated / in-process throughput {at}", _relative(colocated, inproc, top), 0.8, True),
+        _goal(f"fan-out / in-process throughput {at}", _relative(fanout, inproc, top), 0.6, True),
         _goal(f"in-process host CPU ms per request {at}", host_ms(inproc, model_only, top), 3.0, False,
               "beyond the model alone (needs the model_only mode); the clients' loop included"),
         _goal(f"colocated host CPU ms per request {at}", host_ms(colocated, model_only, top), 8.0, False,
@@ -71,16 +77,14 @@ def evaluate_goals(report: Report) -> list[Goal]:
     ]
     direct = report.mode("colocated_direct")
     if direct is not None:
-        goals += [
-            _goal(f"colocated, direct ingress / in-process throughput {at}", _ratio(_throughput(direct, top), _throughput(inproc, top)), 0.8, True),
-            _goal(f"colocated, direct ingress, host CPU ms per request {at}", host_ms(direct, model_only, top), 8.0, False,
-                  "as above, with no proxy hop"),
-        ]
+        goals += [_goal(f"colocated, direct ingress / in-process throughput {at}", _relative(direct, inproc, top), 0.8, True),
+                  _goal(f"colocated, direct ingress, host CPU ms per request {at}", host_ms(direct, model_only, top), 8.0, False,
+                        "as above, with no proxy hop")]
     if model_only is not None:
-        goals.append(_goal(f"in-process / model-only throughput {at}", _ratio(_throughput(inproc, top), _throughput(model_only, top)), 0.3, True,
+        goals.append(_goal(f"in-process / model-only throughput {at}", _relative(inproc, model_only, top), 0.3, True,
                            "the GPU goal; on a CPU the forward pass itself is the limit"))
     four = Cell(concurrency=plan.heads_concurrency, heads=4)
-    goals.append(_goal("fan-out / one-model-per-task throughput, 4 heads", _ratio(_throughput(fanout, four), _throughput(per_task, four)), 2.5, True,
+    goals.append(_goal("fan-out / one-model-per-task throughput, 4 heads", _relative(fanout, per_task, four), 2.5, True,
                        f"at c={plan.heads_concurrency}"))
     if plan.batch_items:
         batch = plan.batch_cell()
@@ -112,6 +116,16 @@ def _memory(mode: ModeResult) -> str:
     return f"{mode.peak_rss_mib:.0f}" + (f" (GPU {mode.peak_gpu_mib:.0f})" if mode.peak_gpu_mib is not None else "")
 
 
+def _ms(found: CellResult, *fields: str) -> list[str]:
+    return [_fmt(getattr(found.summary, f), ".0f") for f in fields]
+
+
+def _vs(mode: ModeResult, found: CellResult, inproc: ModeResult | None) -> str:
+    """Throughput as a multiple of the in-process mode's at the same cell."""
+    ratio = 1.0 if mode.mode == "inprocess" else _ratio(found.summary.throughput, _throughput(inproc, found.cell))
+    return f"{_fmt(ratio, '.2f')}x"
+
+
 def markdown(report: Report) -> str:
     plan = report.plan
     inproc = report.mode("inprocess")
@@ -123,17 +137,10 @@ def markdown(report: Report) -> str:
         f"({len(plan.head_order)}) unless a head count is given. Ratios are to (a) at the same cell."
         + (f" Serve cluster environment beyond cluster_env.py: {report.cluster_env}." if report.cluster_env else ""),
         "",
-        "| mode | cell | req/s | p50 ms | p95 ms | p99 ms | vs (a) | failed | peak MiB | other load |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for mode in report.modes:
-        for r in mode.cells:
-            if r.cell.heads:
-                continue
-            s = r.summary
-            ratio = _ratio(s.throughput, _throughput(inproc, r.cell)) if mode.mode != "inprocess" else 1.0
-            lines.append(f"| {LABELS[mode.mode]} | {r.cell.label} | {s.throughput:.1f} | {_fmt(s.p50_ms, '.0f')} | {_fmt(s.p95_ms, '.0f')} | "
-                         f"{_fmt(s.p99_ms, '.0f')} | {_fmt(ratio, '.2f')}x | {s.failures} | {_memory(mode)} | {r.foreign_cpu:.0%} |")
+    rows = [[LABELS[m.mode], r.cell.label, f"{r.summary.throughput:.1f}", *_ms(r, "p50_ms", "p95_ms", "p99_ms"), _vs(m, r, inproc),
+             r.summary.failures, _memory(m), f"{r.foreign_cpu:.0%}"] for m in report.modes for r in m.cells if not r.cell.heads]
+    lines += markdown_table(["mode", "cell", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs (a)", "failed", "peak MiB", "other load"], rows)
     model_only = report.mode("model_only")
     if model_only is not None:
         trained = {True: "trained heads: they stop at the lengths they learnt",
@@ -146,32 +153,24 @@ def markdown(report: Report) -> str:
     counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
     if counts:
         lines += ["", f"Cost against the number of heads (req/s at c={plan.heads_concurrency}, target `{plan.head_order[0]}`; "
-                      f"heads in order {', '.join(plan.head_order)}; the first {plan.linear_heads} are linear):", "",
-                  "| mode | " + " | ".join(f"{k} head{'s' if k > 1 else ''}" for k in counts) + " |",
-                  "|---|" + "---|" * len(counts)]
-        for mode in report.modes:
-            values = [_throughput(mode, Cell(concurrency=plan.heads_concurrency, heads=k)) for k in counts]
-            lines.append(f"| {LABELS[mode.mode]} | " + " | ".join(_fmt(v) for v in values) + " |")
+                      f"heads in order {', '.join(plan.head_order)}; the first {plan.linear_heads} are linear):", ""]
+        rows = [[LABELS[m.mode], *(_fmt(_throughput(m, Cell(concurrency=plan.heads_concurrency, heads=k))) for k in counts)]
+                for m in report.modes]
+        lines += markdown_table(["mode", *(f"{k} head{'s' if k > 1 else ''}" for k in counts)], rows)
     if plan.batch_items:
         batch = plan.batch_cell()
         lines += ["", f"The batch endpoint (`/v1/predict/batch`): {batch.items} items a request, the first {batch.heads} heads, "
                       f"{batch.concurrency} clients; throughput in items/s, latency per request ((0): its batches of "
-                      f"min({batch.concurrency * batch.items}, {plan.batching.max_batch_size}) inputs):", "",
-                  "| mode | items/s | p50 ms | p99 ms | vs (a) | failed items |", "|---|---|---|---|---|---|"]
-        for mode in report.modes:
-            found = mode.at(batch)
-            if found is None:
-                continue
-            s = found.summary
-            ratio = _ratio(s.throughput, _throughput(inproc, batch)) if mode.mode != "inprocess" else 1.0
-            lines.append(f"| {LABELS[mode.mode]} | {s.throughput:.1f} | {_fmt(s.p50_ms, '.0f')} | {_fmt(s.p99_ms, '.0f')} | "
-                         f"{_fmt(ratio, '.2f')}x | {s.failures} |")
+                      f"min({batch.concurrency * batch.items}, {plan.batching.max_batch_size}) inputs):", ""]
+        found = [(m, r) for m in report.modes if (r := m.at(batch)) is not None]
+        rows = [[LABELS[m.mode], f"{r.summary.throughput:.1f}", *_ms(r, "p50_ms", "p99_ms"), _vs(m, r, inproc), r.summary.failures]
+                for m, r in found]
+        lines += markdown_table(["mode", "items/s", "p50 ms", "p99 ms", "vs (a)", "failed items"], rows)
     if report.goals:
-        lines += ["", "| goal | measured | wanted | |", "|---|---|---|---|"]
-        for g in report.goals:
-            verdict = {True: "met", False: "**missed**", None: "not measured"}[g.met]
-            wanted = f"{'>=' if g.higher_is_better else '<='} {g.threshold:g}"
-            lines.append(f"| {g.name} | {_fmt(g.value, '.3f')} | {wanted} | {verdict} {g.detail} |")
+        verdicts = {True: "met", False: "**missed**", None: "not measured"}
+        rows = [[g.name, _fmt(g.value, ".3f"), f"{'>=' if g.higher_is_better else '<='} {g.threshold:g}", f"{verdicts[g.met]} {g.detail}"]
+                for g in report.goals]
+        lines += ["", *markdown_table(["goal", "measured", "wanted", ""], rows)]
     lines += host_cost_table(report, goal_cell(plan))
     b = report.bytes_per_request
     if b:
@@ -211,12 +210,10 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
                  "each process less the CPU it spends with no request at all, watched before the cells for as long as a cell: "
                  "Serve's health checks and metrics pushes, the controller's polling; `total with background` keeps it). "
                  "**Host** is what a request costs beyond the model: the mode's total less the model-only mode's at the same cell "
-                 "(the forward passes on batches of the same size, nothing else).", "",
-             "| process | " + " | ".join(LABELS[m.mode] for m in modes) + " |", "|---|" + "---|" * len(modes)]
-    for process in [*processes, TOTAL, WITH_BACKGROUND]:
-        lines.append(f"| {process} | " + " | ".join(_fmt(cpu_ms(m, cell, process), ".2f") for m in modes) + " |")
-    lines.append("| **host (beyond the model)** | " + " | ".join(_fmt(host_ms(m, model_only, cell), ".2f") for m in modes) + " |")
-    return lines
+                 "(the forward passes on batches of the same size, nothing else).", ""]
+    rows = [[process, *(_fmt(cpu_ms(m, cell, process), ".2f") for m in modes)] for process in [*processes, TOTAL, WITH_BACKGROUND]]
+    rows.append(["**host (beyond the model)**", *(_fmt(host_ms(m, model_only, cell), ".2f") for m in modes)])
+    return lines + markdown_table(["process", *(LABELS[m.mode] for m in modes)], rows)
 
 
 def write(report: Report, out_dir: Path) -> list[Path]:
@@ -227,11 +224,7 @@ def write(report: Report, out_dir: Path) -> list[Path]:
 
 
 def plot(report: Report, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     plan, paths = report.plan, []
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for mode in report.modes:
@@ -241,7 +234,7 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
     ax.set_xticks(plan.concurrency, [str(c) for c in plan.concurrency])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out_dir / "throughput_vs_concurrency.png"))
+    paths.append(save(fig, out_dir / "throughput_vs_concurrency.png"))
 
     shown = [c for c in plan.concurrency if any(m.at(Cell(concurrency=c)) for m in report.modes)]
     if shown:  # none when only the head sweep ran (--concurrency "")
@@ -254,7 +247,7 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
             ax.set(yscale="log", title=f"c={c} (whiskers p1-p99)", ylabel="latency ms")
             ax.grid(alpha=0.3, axis="y")
         fig.suptitle("Latency distribution, every head")
-        paths.append(_save(fig, out_dir / "latency_distribution.png"))
+        paths.append(save(fig, out_dir / "latency_distribution.png"))
 
     counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
     if counts:
@@ -268,17 +261,8 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
         ax.set_xticks(counts)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
-        paths.append(_save(fig, out_dir / "heads_cost.png"))
+        paths.append(save(fig, out_dir / "heads_cost.png"))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
 
 
 def load(path: Path) -> Report:

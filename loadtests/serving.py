@@ -1,107 +1,61 @@
-"""The Serve application under test: started on 127.0.0.1 with a given placement of the heads,
-called over HTTP, every answer checked."""
+"""A private Ray cluster on 127.0.0.1 with Serve and this project's applications on it: the one
+cluster of the load scripts and the integration tests.
+
+Private as the demo's cluster is: its own temp dir ($RAY_TMPDIR while it runs, so it needs nothing
+and leaves nothing in the machine's, and no one else's `ray.init()` joins it), and free ports for
+the dashboard agent and the Ray client server (two clusters on one machine both take the agent's
+default port 52365, and the second one's raylet dies at startup). Closing it stops only the
+processes it started, never `ray stop`, which would stop everyone's.
+"""
 from __future__ import annotations
 
-import copy
+import argparse
+import logging
 import os
 import shutil
-import statistics
 import time
 from contextlib import ExitStack
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Iterator
+from unittest.mock import patch
 
 import httpx
 
-from loadtests.checks import Catalog, check_batch, check_predict
 # one definition: the demo picks its ports and its temp dir the same way
 from service.demo.cluster import free_port, private_temp_dir, ray_tmpdir
 from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV
 
-
-Placement = Literal["replica", "colocated"]
-
 # The cluster variables the application's build reads (service.deploy.settings.ingress_problems).
 BUILD_READS = (DIRECT_INGRESS_ENV, HA_PROXY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED")
-
-
-def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str],
-                   gpu_share: float = 1.0, backbone_placement: str | None = None) -> dict[str, Any]:
-    """The deploy config's `args:` with one replica per stage (autoscaling would blur the rows)
-    and every head in `placement`; its GPU asks fit `gpu_share` of one device (several
-    applications up at once on one GPU split it). The backbone keeps the config's placement
-    (`backbone_placement` replaces it), except that heads as replicas need it as its own deployment."""
-    args = copy.deepcopy(base)
-    args["checkpoint"] = checkpoint
-    backbone = args.setdefault("backbone", {})
-    if backbone_placement is not None:
-        backbone["placement"] = backbone_placement
-    if placement == "replica":
-        backbone["placement"] = "replica"
-    single = {"autoscaling": None, "num_replicas": 1}
-    for stage in (args.setdefault("router", {}), args.setdefault("backbone", {}), args.setdefault("heads", {}).setdefault("default", {})):
-        stage.update(single)
-    args["heads"]["overrides"] = {name: {"placement": placement} for name in head_names}
-    if placement == "replica":
-        fit_gpu_fractions(args, len(head_names))
-    scale_gpu_asks(args, len(head_names) if placement == "replica" else 0, gpu_share)
-    return args
-
-
-def fit_gpu_fractions(args: dict[str, Any], replica_heads: int) -> None:
-    """Head replicas that ask for a GPU share what the backbone leaves of one device: eight heads
-    at the GPU config's 0.1 each plus the backbone's 0.5 would ask for 1.3 GPUs and never start."""
-    head = args["heads"]["default"]
-    wanted = head.get("num_gpus", 0) * replica_heads
-    left = 1.0 - args.get("backbone", {}).get("num_gpus", 0)
-    if wanted > left > 0:
-        head["num_gpus"] = left / replica_heads
-
-
-def gpu_asked(args: dict[str, Any], replica_heads: int) -> float:
-    """GPUs the application asks Ray for: the backbone and each head replica (colocated heads none)."""
-    return args.get("backbone", {}).get("num_gpus", 0) + args["heads"]["default"].get("num_gpus", 0) * replica_heads
-
-
-def cpu_asked(args: dict[str, Any], replica_heads: int) -> float:
-    """Logical CPUs the application asks Ray for (service/deploy/stages.py: 0.1 a stage unless set)."""
-    return (args.get("router", {}).get("num_cpus", 0.1) + args.get("backbone", {}).get("num_cpus", 0.1)
-            + args["heads"]["default"].get("num_cpus", 0.1) * replica_heads)
-
-
-def scale_gpu_asks(args: dict[str, Any], replica_heads: int, share: float) -> None:
-    """Scale every GPU ask down so the application asks at most `share` of a GPU: the fan-out and
-    colocated applications of the GPU config asked 1.0 + 0.5 together, and the second never started."""
-    asked = gpu_asked(args, replica_heads)
-    if asked <= share or asked == 0:
-        return
-    factor = share / asked
-    for stage in (args.get("backbone", {}), args["heads"]["default"]):
-        if stage.get("num_gpus"):
-            stage["num_gpus"] = stage["num_gpus"] * factor
+WORKER_RESOURCE = "wiyh_worker_node"  # offered by every worker node, to pin replicas there
+log = logging.getLogger("wiyh.loadtests")
 
 
 class LocalServe:
-    """A private Ray head node on the local host and Serve's HTTP proxy on a free 127.0.0.1 port: the
-    one "start Serve and wait until it is ready" of the load scripts (bench, autoscale, profile)
-    and the integration tests. Private as the demo's cluster is: its own temp dir ($RAY_TMPDIR
-    while it runs, so it needs nothing and leaves nothing in the machine's), and free ports
-    for the dashboard agent and the Ray client server, so two runs on one machine do not collide
-    (two `ray.init()` clusters both take the agent's default port 52365, and the second one's
-    raylet dies at startup). A context manager; `deploy()` runs one application of this project
-    under a route prefix and returns once its /health/ready answers 200. The fault and soak runs
-    need several nodes: loadtests/faults/cluster.LocalService."""
+    """A context manager: a head node with Serve's controller and its HTTP proxy on a free port,
+    worker nodes on demand (`add_worker`); `deploy()` runs one application of this project under a
+    route prefix and returns once its /health/ready answers 200.
+
+    `serve_env`: environment of the cluster's processes beyond this one's, as `ray start` would be
+    given it (the benchmark's: service.deploy.cluster_env.SERVE_CLUSTER_ENV, as the demo's cluster
+    has it; None: Serve's defaults, which the tests keep for quicker deploys). `request_timeout_s`:
+    the proxy's bound on a request."""
 
     def __init__(self, num_cpus: int | None = None, metrics_port: int | None = None,
-                 system_config: dict[str, Any] | None = None, serve_env: dict[str, str] | None = None):
-        """`serve_env`: environment of the cluster's processes beyond this one's, as `ray start` would
-        be given it (the benchmark passes service.deploy.cluster_env.SERVE_CLUSTER_ENV, as the demo's
-        cluster has it; None: Serve's defaults, which the tests keep for quicker deploys)."""
-        self.num_cpus, self.metrics_port, self.system_config = num_cpus, metrics_port, system_config or {}
-        self.serve_env = dict(serve_env or {})
+                 system_config: dict[str, Any] | None = None, serve_env: dict[str, str] | None = None,
+                 head_resources: dict[str, float] | None = None, object_store_mib: int | None = None,
+                 request_timeout_s: float | None = None):
+        # ray.cluster_utils.Cluster gives a node 1 CPU unless told: with the CPU config's fractions
+        # the fan-out application (router 0.1 + backbone 0.5 + 8 heads x 0.1) never fits.
+        self.head = {"num_cpus": num_cpus if num_cpus is not None else os.cpu_count() or 1, "include_dashboard": False,
+                     "metrics_export_port": metrics_port, "_system_config": system_config or {},
+                     "env_vars": dict(serve_env or {}), "resources": head_resources or {}}
+        if object_store_mib:
+            self.head["object_store_memory"] = object_store_mib * 2**20
+        self.http = {"host": "127.0.0.1", **({"request_timeout_s": request_timeout_s} if request_timeout_s else {})}
         self.port = 0
-        self.temp_dir = ""
-        self._saved_env: dict[str, str | None] = {}
-        self._cluster: Any = None
+        self.temp_dir: Path | None = None
+        self.workers: list[Any] = []
         self._scope = ExitStack()
 
     @property
@@ -113,36 +67,58 @@ class LocalServe:
         from ray import serve
         from ray.cluster_utils import Cluster
 
-        # This process builds the applications (serve.run), as `ray start`'s environment builds them
-        # for `serve deploy`: the build checks the settings against the cluster's environment
-        # (settings.ingress_problems), so it gets the variables that check reads for as long as the
-        # cluster runs. Only those: this process is a client too, and a flag such as
-        # RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0 would change how its own handle calls run.
-        exported = {k: v for k, v in self.serve_env.items() if k in BUILD_READS}
-        self._saved_env = {k: os.environ.get(k) for k in exported}
-        os.environ.update(exported)
-        self.temp_dir = str(private_temp_dir("wiyh-serve-"))
-        node_temp_dir = self._scope.enter_context(ray_tmpdir(self.temp_dir))
-        head = {"include_dashboard": False, "temp_dir": str(node_temp_dir), "dashboard_agent_listen_port": free_port(),
-                "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port(),
-                "metrics_export_port": self.metrics_port or free_port(), "_system_config": self.system_config,
-                "env_vars": self.serve_env}
-        # ray.cluster_utils.Cluster gives a node 1 CPU unless told: with the CPU config's fractions
-        # the fan-out application (router 0.1 + backbone 0.5 + 8 heads x 0.1) then never fits.
-        head["num_cpus"] = self.num_cpus if self.num_cpus is not None else os.cpu_count() or 1
         try:
-            self._cluster = Cluster(initialize_head=True, head_node_args=head)
-            ray.init(address=self._cluster.address, log_to_driver=False, logging_level="WARNING")
+            self.temp_dir = private_temp_dir("wiyh-serve-")
+            self._scope.callback(shutil.rmtree, self.temp_dir, ignore_errors=True)
+            # This process builds the applications (serve.run), as `ray start`'s environment builds
+            # them for `serve deploy`: the build checks the settings against the cluster's environment
+            # (settings.ingress_problems), so it gets the variables that check reads for as long as
+            # the cluster runs. Only those: this process is a client too, and a flag such as
+            # RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0 would change how its own handle calls run.
+            exported = {k: v for k, v in self.head["env_vars"].items() if k in BUILD_READS}
+            self._scope.enter_context(patch.dict(os.environ, exported))
+            # Before any Ray call: every path Ray derives (sessions, sockets, the address file) lands here.
+            node_temp_dir = self._scope.enter_context(ray_tmpdir(self.temp_dir))
+            self.cluster = Cluster(initialize_head=True, head_node_args={
+                **self.head, "temp_dir": str(node_temp_dir), "metrics_export_port": self.head["metrics_export_port"] or free_port(),
+                "dashboard_agent_listen_port": free_port(), "ray_client_server_port": free_port(), "runtime_env_agent_port": free_port()})
+            self._scope.callback(self.cluster.shutdown)
+            ray.init(address=self.cluster.address, log_to_driver=False, logging_level="WARNING")
             self.port = free_port()
-            serve.start(http_options={"host": "127.0.0.1", "port": self.port})
+            # One proxy, on the head node: the nodes share this machine's 127.0.0.1, and the head
+            # node, which is never killed, keeps the clients' port.
+            serve.start(proxy_location="HeadOnly", http_options={**self.http, "port": self.port})
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
+    def __exit__(self, *exc: object) -> None:
+        import ray
+        from ray import serve
+
+        try:
+            if ray.is_initialized():
+                serve.shutdown()
+        except Exception as err:  # the cluster goes anyway; say why Serve did not stop cleanly
+            log.warning("serve.shutdown failed: %s", err)
+        finally:
+            ray.shutdown()
+            self._scope.close()  # the cluster's processes, then its environment and its temp dir
+
+    def add_worker(self, num_cpus: int = 2) -> Any:
+        """A worker node offering WORKER_RESOURCE (what `ray start --address=...` does on a new machine)."""
+        node = self.cluster.add_node(num_cpus=num_cpus, resources={WORKER_RESOURCE: 1000}, object_store_memory=200 * 2**20)
+        self.workers.append(node)
+        return node
+
+    def kill_worker(self, node: Any) -> None:
+        """The whole node at once: raylet, object store and every replica on it, no graceful stop."""
+        self.cluster.remove_node(node, allow_graceful=False)
+        self.workers.remove(node)
+
     def deploy(self, args: dict[str, Any], name: str, route_prefix: str = "/", ready_timeout_s: float = 300) -> str:
-        """Build the application from `args` (the config's `args:`), run it, wait until ready;
-        returns its base URL."""
+        """Build the application from `args` (a config's `args:`), run it, wait until ready; returns its base URL."""
         from ray import serve
 
         from service.deploy.app import build_app
@@ -161,24 +137,23 @@ class LocalServe:
         wait_ready(url, ready_timeout_s)
         return url
 
-    def __exit__(self, *exc: object) -> None:
-        import ray
-        from ray import serve
+    def count_in_logs(self, phrase: str) -> int:
+        """Lines of this cluster's logs (every process, every node) that contain `phrase`: how often
+        the replicas did something the clients cannot see, such as a retry."""
+        return sum(phrase in line for path in log_files(self.temp_dir) for line in path.read_text(errors="replace").splitlines())
 
-        try:
-            if ray.is_initialized():
-                serve.shutdown()
-        finally:
-            ray.shutdown()
-            if self._cluster is not None:
-                self._cluster.shutdown()
-            self._scope.close()
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-            for key, value in self._saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+
+def under_load(head_resources: dict[str, float] | None = None) -> LocalServe:
+    """The fault and soak runs' cluster: a head node of 2 CPUs and a 300 MiB object store, and the
+    proxy's bound on a request: nothing waits longer than 30 s for an HTTP answer. Ours are
+    shorter, so a client normally sees our 5xx with a reason first."""
+    return LocalServe(num_cpus=2, head_resources=head_resources, object_store_mib=300, request_timeout_s=30.0)
+
+
+def log_files(root: Path | None) -> Iterator[Path]:
+    """The log files under a cluster's temp dir."""
+    files = Path(root).glob("**/logs/**/*") if root is not None else iter(())
+    return (p for p in files if p.is_file() and p.suffix in (".log", ".err", ".out"))
 
 
 def direct_ingress_url(app: str, route_prefix: str) -> str:
@@ -204,45 +179,19 @@ def wait_ready(url: str, timeout_s: float = 300) -> None:
             if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
-            pass
+            pass  # the proxy is not up yet
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} was not ready within {timeout_s:g} s")
+            raise TimeoutError(f"{url} was not ready within {timeout_s:g} s")
         time.sleep(0.5)
 
 
-class ServeCaller:
-    """POST /v1/predict (or /v1/predict/batch); the answer is checked (status, target, every requested head), and its
-    timings_ms kept so a cell can say where the time went."""
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"takes KEY=VALUE, got {text!r}")
+    return key, value
 
-    def __init__(self, url: str):
-        self.catalog = Catalog.from_heads_response(httpx.get(f"{url}/v1/heads", timeout=10).json())
-        self.client = httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=64))
-        self.timings: list[dict[str, Any]] = []
 
-    async def __call__(self, request: dict[str, Any]) -> list[str]:
-        """`request`: a /v1/predict body, or {"items": [...]} for /v1/predict/batch (each result checked)."""
-        batch = "items" in request
-        response = await self.client.post("/v1/predict/batch" if batch else "/v1/predict", json=request)
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text
-        if batch:
-            return check_batch(response.status_code, body, request["items"], self.catalog)
-        if response.status_code == 200 and isinstance(body, dict) and "timings_ms" in body:
-            self.timings.append(body["timings_ms"])
-        return check_predict(response.status_code, body, request, self.catalog)
-
-    def breakdown(self) -> dict[str, float]:
-        """Means over the answers since the last call: router total, backbone call, the forward
-        pass, the slowest head replica call, and inputs per backbone pass."""
-        timed, self.timings = self.timings, []
-        if not timed:
-            return {}
-        return {
-            "router_total_ms": statistics.mean(t["total"] for t in timed),
-            "backbone_call_ms": statistics.mean(t["backbone"] for t in timed),
-            "backbone_forward_ms": statistics.mean(t["backbone_forward"] for t in timed),
-            "slowest_head_call_ms": statistics.mean(max(t["heads"].values(), default=0.0) for t in timed),
-            "backbone_batch_inputs": statistics.mean(t["backbone_batch_inputs"] for t in timed),
-        }
+def cluster_env_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """--cluster-env KEY=VALUE, repeatable: more environment for the cluster's processes (dict(args.cluster_env))."""
+    parser.add_argument("--cluster-env", action="append", type=_key_value, default=[], metavar="KEY=VALUE", help=help)

@@ -2,47 +2,31 @@
 
     python -m loadtests.soak [--duration 300] [--rate-multiplier 2] [--checkpoint checkpoints/quick]
 
-1. Starts the application of deploy/serve_config.yaml (the CPU config, whatever checkpoint is
-   named) on a private local Ray cluster on 127.0.0.1 (loadtests/faults/cluster.py).
-2. Capacity: a closed loop of `--concurrency` clients for `--capacity-s` seconds; answers per
-   second is the capacity.
-3. Soak: an open loop at multiplier x capacity for `--duration` seconds, while the resident
-   memory of every process of the cluster is sampled (psutil).
-4. Prints sent / answered / 503 / other / lost, how fast the 503s came and the memory figures;
-   writes soak.json and soak.png (RSS over time, and what the requests got, per second).
-
-What must hold: nothing lost (every request gets an HTTP answer), the excess refused with 503 +
-Retry-After at once, no answer later than the bound the timeouts set, and memory flat once
-warmed up. The script prints the figures; it does not judge them on a machine it cannot control.
+Capacity is what a closed loop of `--concurrency` clients gets answered per second; the soak is an
+open loop at the multiple, while every cluster process's resident memory is sampled. What must
+hold: nothing lost, the excess refused with 503 + Retry-After at once, no answer later than the
+timeouts' bound, memory flat once warmed up. It prints the figures and writes soak.json and
+soak.png; it does not judge them on a machine it cannot control.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
-import itertools
 import json
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
-from loadtests.faults.cluster import LocalService, deploy_args
-from loadtests.faults.load import Outcome, Tally, open_loop, request_bodies, tally
-from loadtests.faults.memory import RssSample, sample
-
-
-class Window(BaseModel):
-    """What the requests sent during one second got."""
-
-    t: int
-    sent: int
-    ok: int
-    refused: int  # 503
-    other: int
-    lost: int
+from loadtests.apps import deploy_args
+from loadtests.calls import OPEN_LOOP, Http
+from loadtests.inputs import target_requests
+from loadtests.loop import Run, closed_loop, open_loop
+from loadtests.outputs import aligned, pyplot, save
+from loadtests.processes import RssSample, Sampler
+from loadtests.replicas import APP
+from loadtests.serving import under_load
+from loadtests.tally import Second, Tally, per_second, tally
 
 
 class MemoryStory(BaseModel):
@@ -72,7 +56,7 @@ class SoakReport(BaseModel):
     slowest_answer_s: float  # the longest any request waited for its HTTP answer, whatever it was
     memory: MemoryStory
     rss: list[RssSample]
-    per_second: list[Window]
+    per_second: list[Second]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,67 +75,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def capacity(url: str, bodies: list[dict[str, Any]], concurrency: int, seconds: float) -> float:
-    """200s per second of a closed loop: each client sends its next request when the last returns."""
-    answered = 0
-    cycle = itertools.cycle(bodies)
-
-    async def client_loop(client: httpx.AsyncClient, end: float) -> None:
-        nonlocal answered
-        while time.monotonic() < end:
-            try:
-                r = await client.post("/v1/predict", json=next(cycle))
-            except httpx.HTTPError:
-                continue  # counts as not answered; the soak proper tallies these as lost
-            answered += r.status_code == 200
-
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        await asyncio.gather(*(client_loop(client, time.monotonic() + 5) for _ in range(concurrency)))  # warm-up
-        answered = 0
-        started = time.monotonic()
-        await asyncio.gather(*(client_loop(client, started + seconds) for _ in range(concurrency)))
-        return answered / (time.monotonic() - started)
-
-
-async def sample_memory(every_s: float, done: asyncio.Event) -> list[RssSample]:
-    samples: list[RssSample] = []
-    t0 = time.monotonic()
-    while not done.is_set():
-        samples.append(await asyncio.to_thread(sample, time.monotonic() - t0))
-        try:
-            await asyncio.wait_for(done.wait(), every_s)
-        except asyncio.TimeoutError:
-            pass
-    samples.append(await asyncio.to_thread(sample, time.monotonic() - t0))
-    return samples
-
-
-async def soak(url: str, bodies: list[dict[str, Any]], rate: float, duration_s: float,
-               every_s: float) -> tuple[list[Outcome], list[RssSample]]:
-    done = asyncio.Event()
-    sampler = asyncio.create_task(sample_memory(every_s, done))
-    try:
-        outcomes = await open_loop(url, bodies, rate, duration_s)
-    finally:
-        done.set()
-    return outcomes, await sampler
-
-
-def per_second(outcomes: list[Outcome]) -> list[Window]:
-    rows: dict[int, Window] = {}
-    for o in outcomes:
-        t = int(o.sent_at)
-        w = rows.setdefault(t, Window(t=t, sent=0, ok=0, refused=0, other=0, lost=0))
-        w.sent += 1
-        if o.status is None:
-            w.lost += 1
-        elif o.status == 200:
-            w.ok += 1
-        elif o.status == 503:
-            w.refused += 1
-        else:
-            w.other += 1
-    return [rows[t] for t in sorted(rows)]
+async def capacity_then_soak(url: str, args: argparse.Namespace) -> tuple[float, Run, list[RssSample]]:
+    """Capacity: 200s per second of a closed loop; then the open loop at the multiple, memory sampled."""
+    bodies = target_requests()
+    clients = Http(url)
+    await closed_loop(clients, bodies, args.concurrency, 5)  # warm-up
+    measured = await closed_loop(clients, bodies, args.concurrency, args.capacity_s)
+    cap = len(measured.latencies_ms) / measured.seconds
+    rate = args.rate_multiplier * cap
+    print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
+    with Sampler(every_s=args.sample_every) as memory:
+        soaked = await open_loop(Http(url, OPEN_LOOP), bodies, rate, args.duration)
+    return cap, soaked, memory.samples
 
 
 def memory_story(samples: list[RssSample]) -> MemoryStory:
@@ -173,12 +108,7 @@ def memory_story(samples: list[RssSample]) -> MemoryStory:
 
 
 def plot(report: SoakReport, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (mem, req) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
+    fig, (mem, req) = pyplot().subplots(2, 1, figsize=(10, 8), sharex=True)
     ts = [s.t for s in report.rss]
     mem.plot(ts, [s.total_mb for s in report.rss], label="all cluster processes", linewidth=2, color="black")
     top = sorted({k for s in report.rss for k in s.by_process}, key=lambda k: -max(s.by_process.get(k, 0) for s in report.rss))[:6]
@@ -201,9 +131,7 @@ def plot(report: SoakReport, path: Path) -> None:
     req.set_ylabel("requests per second")
     req.legend(fontsize=8)
     req.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def summary(report: SoakReport) -> str:
@@ -228,8 +156,7 @@ def summary(report: SoakReport) -> str:
         ("largest, start -> end", ", ".join(f"{k} {m.by_process_start.get(k, 0):.0f} -> {v:.0f}"
                                             for k, v in list(m.by_process_end.items())[:3]) + " MiB"),
     ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k.ljust(width)} | {v}" for k, v in rows)
+    return aligned(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,22 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         plot(report, args.replot.with_suffix(".png"))
         print(summary(report))
         return 0
-    bodies = request_bodies()
-    service = LocalService(deploy_args(args.checkpoint))
-    try:
-        print("starting a private Ray cluster and the app of deploy/serve_config.yaml ...", flush=True)
-        service.start()
+    print("starting a private Ray cluster and the app of deploy/serve_config.yaml ...", flush=True)
+    with under_load() as local:
+        url = local.deploy(deploy_args(args.checkpoint), APP)
         started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        cap = asyncio.run(capacity(service.url, bodies, args.concurrency, args.capacity_s))
-        rate = args.rate_multiplier * cap
-        print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
-        outcomes, rss = asyncio.run(soak(service.url, bodies, rate, args.duration, args.sample_every))
-    finally:
-        service.close()
+        cap, soaked, rss = asyncio.run(capacity_then_soak(url, args))
+    outcomes = soaked.outcomes
     report = SoakReport(
         checkpoint=str(args.checkpoint), started_utc=started, capacity_rps=round(cap, 2), capacity_concurrency=args.concurrency,
-        rate_multiplier=args.rate_multiplier, rate_per_s=round(rate, 2), duration_s=args.duration, tally=tally(outcomes),
-        slowest_answer_s=round(max(o.latency_s for o in outcomes), 2), memory=memory_story(rss), rss=rss,
+        rate_multiplier=args.rate_multiplier, rate_per_s=round(args.rate_multiplier * cap, 2), duration_s=args.duration,
+        tally=tally(outcomes), slowest_answer_s=round(max(o.latency_s for o in outcomes), 2), memory=memory_story(rss), rss=rss,
         per_second=per_second(outcomes),
     )
     args.out.mkdir(parents=True, exist_ok=True)

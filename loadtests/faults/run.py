@@ -1,24 +1,48 @@
 """One fault run: start the service, load it, kill something mid-run, measure what clients got and
-how long until the service is whole again."""
+how long until the service is whole again (every check of `is_whole` passes at once); a table to
+read, JSON to keep."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
 import logging
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from loadtests.faults.cluster import APP, LocalService
-from loadtests.faults.load import Outcome, open_loop, request_bodies, tally
-from loadtests.faults.recovery import time_to_recover
-from loadtests.faults.replicas import running_counts
-from loadtests.faults.report import FaultReport, per_second, table, write
-from loadtests.faults.scenarios import FAULTS, KILLERS, Fault, fault_args, worker_nodes_for
+import httpx
+from pydantic import BaseModel
+
+from loadtests.calls import OPEN_LOOP, Http
+from loadtests.faults.scenarios import FAULTS, HEAD_NODE_RESOURCE, KILLERS, Fault, fault_args, worker_nodes_for
+from loadtests.inputs import target_requests
+from loadtests.loop import Background, open_loop, send
+from loadtests.outputs import aligned
+from loadtests.replicas import APP, replica_counts, serve_whole
+from loadtests.serving import LocalServe, under_load
+from loadtests.tally import Second, Tally, is_degraded, per_second, tally
 from service.deploy.settings import load_settings
 
-log = logging.getLogger("wiyh.loadtests")
+
+class FaultReport(BaseModel):
+    fault: str
+    checkpoint: str
+    started_utc: str
+    rate_per_s: float
+    duration_s: float
+    kill_at_s: float
+    killed: str
+    killed_pids: list[int]
+    health_check_period_s: float
+    tally: Tally
+    recovered: bool
+    recovery_s: float | None  # from the kill until the service is whole again (is_whole)
+    node_back_at_s: float | None = None  # node fault: when a new worker node joined, after the kill
+    # from the router's log: calls whose replica died and were sent once more; calls whose input died
+    retries_logged: int = 0
+    inputs_lost_logged: int = 0
+    per_second: list[Second]
 
 
 def parse_args(argv: list[str] | None = None, fault: Fault | None = None) -> argparse.Namespace:
@@ -43,76 +67,107 @@ def parse_args(argv: list[str] | None = None, fault: Fault | None = None) -> arg
     return args
 
 
-async def _node_comes_back(service: LocalService, after_s: float, since: float) -> float:
+async def is_whole(http: Http, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]]) -> bool:
+    """/health/ready answers 200; every deployment is HEALTHY with as many RUNNING replicas as
+    before the fault, none of them a killed one (replicas.serve_whole); a request for every target
+    head gets a 200 that is not degraded (a stage may be back for some calls and not others)."""
+    try:
+        if (await http.client.get("/health/ready")).status_code != 200:
+            return False
+    except httpx.HTTPError:
+        return False
+    if not await asyncio.to_thread(serve_whole, APP, expected, dead):
+        return False
+    answers = await asyncio.gather(*(send(http, b, 0.0) for b in probes))
+    return all(o.status == 200 and not is_degraded(o) for o in answers)
+
+
+async def time_to_recover(url: str, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]], since: float,
+                          deadline_s: float) -> float | None:
+    """Seconds from `since` (a time.monotonic()) until the service is whole; None past the deadline."""
+    http = Http(url, timeout_s=10)
+    while time.monotonic() - since < deadline_s:
+        if await is_whole(http, expected, dead, probes):
+            return round(time.monotonic() - since, 2)
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def _node_comes_back(service: LocalServe, after_s: float, since: float) -> float:
     await asyncio.sleep(after_s)
     # On this (the main) thread on purpose: starting a Ray node installs signal handlers, which
-    # only the main thread may do. It stalls the recovery polling for those seconds, not the load.
+    # only the main thread may do. It stalls the recovery polling for those seconds, not the load,
+    # which runs on its own thread.
     service.add_worker()
     return round(time.monotonic() - since, 2)
 
 
-class _BackgroundLoad(threading.Thread):
-    """The load on its own thread and event loop, so nothing the fault run does on the main
-    thread (a node start blocks for seconds) can delay a request's departure."""
+async def _drive(service: LocalServe, url: str, app_args: dict[str, Any], args: argparse.Namespace) -> FaultReport:
+    from ray import serve
 
-    def __init__(self, url: str, bodies: list, rate: float, duration_s: float):
-        super().__init__(name="load", daemon=True)
-        self.args = (url, bodies, rate, duration_s)
-        self.outcomes: list[Outcome] = []
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.outcomes = asyncio.run(open_loop(*self.args))
-        except BaseException as err:  # re-raised on the main thread by result()
-            self.error = err
-
-    def result(self) -> list[Outcome]:
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.outcomes
-
-
-async def _drive(service: LocalService, args: argparse.Namespace) -> FaultReport:
-    bodies = request_bodies()
+    bodies = target_requests()
     probes = list({b["task"]: b for b in bodies}.values())
-    expected = running_counts(APP)
+    expected = replica_counts(serve.status(), APP)[0]
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    load = _BackgroundLoad(service.url, bodies, args.rate, args.duration)
+    load = Background(lambda: open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration))
     load.start()
     await asyncio.sleep(args.kill_at)
     kill = KILLERS[args.fault](service)
     killed_at = time.monotonic()
     print(f"[{args.kill_at:.0f} s] {kill.what}", flush=True)
     node_back = asyncio.create_task(_node_comes_back(service, args.node_down, killed_at)) if args.fault == "node" else None
-    recovery_s = await time_to_recover(service.url, APP, expected, {r.actor_id for r in kill.replicas}, probes,
-                                       since=killed_at, deadline_s=args.recovery_deadline)
+    recovery_s = await time_to_recover(url, expected, {r.actor_id for r in kill.replicas}, probes, killed_at, args.recovery_deadline)
     back_at = await node_back if node_back is not None else None
-    outcomes = await asyncio.to_thread(load.result)
+    outcomes = (await asyncio.to_thread(load.result)).outcomes
     return FaultReport(
         fault=args.fault, checkpoint=str(args.checkpoint), started_utc=started,
         rate_per_s=args.rate, duration_s=args.duration, kill_at_s=args.kill_at, killed=kill.what,
-        killed_pids=[r.pid for r in kill.replicas], health_check_period_s=load_settings(service.args).backbone.health_check_period_s,
+        killed_pids=[r.pid for r in kill.replicas], health_check_period_s=load_settings(app_args).backbone.health_check_period_s,
         tally=tally(outcomes), recovered=recovery_s is not None, recovery_s=recovery_s, node_back_at_s=back_at,
         per_second=per_second(outcomes),
     )
 
 
+def table(report: FaultReport) -> str:
+    t = report.tally
+    recovery = f"{report.recovery_s:.1f} s" if report.recovery_s is not None else "NOT RECOVERED"
+    return aligned([
+        ("fault", report.fault),
+        ("killed", report.killed),
+        ("load", f"{report.rate_per_s:g} req/s for {report.duration_s:g} s, kill at {report.kill_at_s:g} s "
+                 f"(checkpoint {report.checkpoint})"),
+        ("sent", str(t.sent)),
+        ("answered (200)", f"{t.answered} ({t.degraded} degraded: a non-target head in errors[])"),
+        ("errored by status", ", ".join(f"{code}: {n}" for code, n in t.errored.items()) or "none"),
+        ("lost (no HTTP response)", f"{t.lost} {t.lost_reasons or ''}".strip()),
+        ("503 without Retry-After", str(t.refusals_without_retry_after)),
+        ("latency of 200s p50/p99/max", f"{t.answered_latency.p50_ms} / {t.answered_latency.p99_ms} / {t.answered_latency.max_ms} ms"),
+        ("time to full recovery", recovery + (f" (new worker node joined at +{report.node_back_at_s:.1f} s)"
+                                              if report.node_back_at_s is not None else "")),
+        ("retried after a lost replica", f"{report.retries_logged} calls (router log)"),
+        ("inputs lost with their backbone", f"{report.inputs_lost_logged} calls (router log)"),
+        ("health_check_period_s", f"{report.health_check_period_s:g}"),
+    ])
+
+
 def run(args: argparse.Namespace) -> FaultReport:
-    service = LocalService(fault_args(args.checkpoint, args.fault))
-    try:
-        print(f"starting a private Ray cluster ({1 + worker_nodes_for(args.fault)} node(s)) and the app ...", flush=True)
-        service.start(workers=worker_nodes_for(args.fault))
-        print(f"serving {args.checkpoint} at {service.url}; load {args.rate:g} req/s for {args.duration:g} s", flush=True)
-        report = asyncio.run(_drive(service, args))
+    workers = worker_nodes_for(args.fault)
+    print(f"starting a private Ray cluster ({1 + workers} node(s)) and the app ...", flush=True)
+    with under_load(head_resources={HEAD_NODE_RESOURCE: 1000}) as service:
+        for _ in range(workers):
+            service.add_worker()
+        app_args = fault_args(args.checkpoint, args.fault)
+        url = service.deploy(app_args, APP)
+        print(f"serving {args.checkpoint} at {url}; load {args.rate:g} req/s for {args.duration:g} s", flush=True)
+        report = asyncio.run(_drive(service, url, app_args, args))
         # the phrases service/pipeline/retry.py and service/deploy/ray_engine.py log
         report.retries_logged = service.count_in_logs("calling it once more")
         report.inputs_lost_logged = service.count_in_logs("lost its input")
-    finally:
-        service.close()
     print(table(report))
-    print(f"JSON: {write(report, args.out)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"fault_{report.fault}.json"
+    path.write_text(report.model_dump_json(indent=2) + "\n")
+    print(f"JSON: {path}")
     return report
 
 

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from loadtests.faults.cluster import APP, HEAD_NODE_RESOURCE, WORKER_RESOURCE, LocalService, deploy_args
-from loadtests.faults.replicas import Replica, alive_replicas, sigkill
+from loadtests.apps import deploy_args
+from loadtests.replicas import APP, Replica, alive_replicas, sigkill
+from loadtests.serving import WORKER_RESOURCE, LocalServe
 
 Fault = Literal["head", "backbone", "node"]
 FAULTS: tuple[Fault, ...] = ("head", "backbone", "node")
 REPLICA_HEADS = ("span", "number", "summary")
 KILLED_HEAD = "span"  # target of squad and drop/hotpot span tasks, non-target of everything else
 WORKER_ONLY_HEAD = "summary"  # on two nodes: both replicas on the worker node
+HEAD_NODE_RESOURCE = "wiyh_head_node"  # pins the router next to the proxy, on the node that is never killed
 
 
 def fault_args(checkpoint: Path, fault: Fault, replicas: int = 2) -> dict[str, Any]:
@@ -47,19 +49,16 @@ class Kill:
     replicas: list[Replica]  # the replica processes that died with it
 
 
-def kill_head(service: LocalService) -> Kill:
-    victim = alive_replicas(APP, f"head_{KILLED_HEAD}")[0]
-    sigkill(victim)
-    return Kill(f"SIGKILL pid {victim.pid}: one of the head_{KILLED_HEAD} replicas", [victim])
+def _kill_replica(deployment: str) -> Callable[[LocalServe], Kill]:
+    def kill(service: LocalServe) -> Kill:
+        victim = alive_replicas(APP, deployment)[0]
+        sigkill(victim)
+        return Kill(f"SIGKILL pid {victim.pid}: one of the {deployment} replicas", [victim])
+
+    return kill
 
 
-def kill_backbone(service: LocalService) -> Kill:
-    victim = alive_replicas(APP, "backbone")[0]
-    sigkill(victim)
-    return Kill(f"SIGKILL pid {victim.pid}: one of the backbone replicas", [victim])
-
-
-def kill_node(service: LocalService) -> Kill:
+def kill_node(service: LocalServe) -> Kill:
     [node] = service.workers
     on_node = [r for r in alive_replicas(APP) if r.node_id == node.node_id]
     service.kill_worker(node)
@@ -67,7 +66,8 @@ def kill_node(service: LocalService) -> Kill:
     return Kill(f"worker node {node.node_id[:8]} removed (raylet, object store and {len(on_node)} replicas: {names})", on_node)
 
 
-KILLERS: dict[Fault, Callable[[LocalService], Kill]] = {"head": kill_head, "backbone": kill_backbone, "node": kill_node}
+KILLERS: dict[Fault, Callable[[LocalServe], Kill]] = {"head": _kill_replica(f"head_{KILLED_HEAD}"), "backbone": _kill_replica("backbone"),
+                                                      "node": kill_node}
 
 
 def worker_nodes_for(fault: Fault) -> int:

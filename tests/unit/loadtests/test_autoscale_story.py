@@ -1,7 +1,8 @@
 from ray.serve.schema import (ApplicationStatus, ApplicationStatusOverview, DeploymentStatus, DeploymentStatusOverview,
                               DeploymentStatusTrigger, ReplicaState, ServeStatus)
 
-from loadtests.autoscale import LoadSample, ReplicaSample, read_history, read_totals, replica_counts, tell_story, timeline
+from loadtests.autoscale import LoadSample, ReplicaSample, read_history, read_totals, tell_story, timeline
+from loadtests.replicas import replica_counts
 
 HEADER = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,"
           "Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,"

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from loadtests.cells import requests_for, run_cells
-from loadtests.measure import closed_loop
+from loadtests.loop import closed_loop
 from loadtests.results import Batching, Cell, Plan
 
 PLAN = Plan(checkpoint="ckpt", seconds=0.3, rounds=2, warmup_requests=2, concurrency=[1, 4], head_counts=[1, 2],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtests.lost_inputs import Tally, lost_classes, verdict
+from loadtests.loop import Outcome
+from loadtests.lost_inputs import lost_classes, verdict
+from loadtests.tally import tally
 
 LOST_503 = {"error": {"code": "unavailable", "message": "target head 'span' unavailable: its input was lost with the "
                       "replica that stored it. Retry after 1 s.", "request_id": "r1"}}
@@ -19,16 +21,17 @@ def report(lost_target: int, lost_non_target: int, died: dict[str, int]) -> dict
 
 
 def test_lost_inputs_are_counted_in_503s_and_in_a_200s_errors():
-    tally = Tally()
-    tally.add(503, LOST_503)
-    tally.add(200, DEGRADED_200)
-    tally.add(200, {"target": {"head": "span", "output": {}}, "errors": []})
-    tally.add(503, "Service Unavailable")  # Serve's proxy refusing past the router's queue
-    tally.add(None, "ReadTimeout")
-    assert (tally.lost_target, tally.lost_non_target, tally.lost) == (1, 1, 2)
-    assert tally.by_status == {"503": 2, "200": 2, "no answer": 1}
-    assert tally.by_message["number: no answer within 5 s"] == 1
-    assert tally.transport_errors == 1
+    counts = tally([
+        Outcome(status=503, body=LOST_503),
+        Outcome(status=200, body=DEGRADED_200),
+        Outcome(status=200, body={"target": {"head": "span", "output": {}}, "errors": []}),
+        Outcome(status=503, body="Service Unavailable"),  # Serve's proxy refusing past the router's queue
+        Outcome(lost="ReadTimeout"),
+    ])
+    assert (counts.inputs_lost_target, counts.inputs_lost_non_target) == (1, 1)
+    assert counts.by_status == {"503": 2, "200": 2, "no answer": 1}
+    assert counts.by_message["number: no answer within 5 s"] == 1
+    assert counts.lost == 1 and counts.lost_reasons == {"ReadTimeout": 1}  # no HTTP answer at all
 
 
 def test_a_lost_input_fails_the_run_only_when_no_replica_died():

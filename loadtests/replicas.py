@@ -1,16 +1,16 @@
-"""Which processes serve a deployment, and whether the application is whole again.
-
-Replica actors are found in the GCS actor table by `service.deploy.liveness.alive_replica_actors`,
-the same reading the router uses to tell a dead replica from a slow one after a timeout.
-"""
+"""Which processes serve a deployment (the GCS actor table, read as the router reads it after a
+timeout: service.deploy.liveness), how many replicas each deployment runs, whether the
+application is whole again."""
 from __future__ import annotations
 
 import os
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 from service.deploy.liveness import alive_replica_actors
 
+APP = "wiyh"  # the application's name where a run serves one
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,14 @@ def sigkill(replica: Replica) -> None:
     os.kill(replica.pid, signal.SIGKILL)
 
 
-def running_counts(app: str) -> dict[str, int]:
-    """Deployment -> replicas RUNNING now (taken while healthy: what "whole again" means)."""
-    from ray import serve
-
-    status = serve.status().applications[app]
-    return {name: d.replica_states.get("RUNNING", 0) for name, d in status.deployments.items()}
+def replica_counts(status: Any, app: str = APP) -> tuple[dict[str, int], dict[str, int]]:
+    """RUNNING replicas and replicas in any state (starting, stopping included) per deployment of
+    `app`, from serve.status()."""
+    found = status.applications.get(app)
+    if found is None:
+        return {}, {}
+    running = {name: int(d.replica_states.get("RUNNING", 0)) for name, d in found.deployments.items()}
+    return running, {name: int(sum(d.replica_states.values())) for name, d in found.deployments.items()}
 
 
 def serve_whole(app: str, expected: dict[str, int], dead: set[str]) -> bool:

@@ -1,0 +1,179 @@
+"""The processes of a load run and of the private cluster it started, read from outside (psutil):
+what each one is, its CPU time, its resident memory. A private cluster's processes are this
+driver's descendants (the GCS, the raylet, every worker), so walking the process tree finds them
+all and none of another cluster's; Ray titles a Serve replica's `...ServeReplica:<app>:<deployment>`."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from pydantic import BaseModel
+
+
+def ours() -> list[psutil.Process]:
+    """This process, then its descendants."""
+    me = psutil.Process()
+    try:
+        return [me, *me.children(recursive=True)]
+    except psutil.Error:
+        return [me]
+
+
+def cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def role(command: str, app: str) -> str | None:
+    """Which part of `app`'s serving path a process is: a deployment's name (head replicas summed
+    as "heads"), Serve's proxy or controller, or Ray's own processes."""
+    marker = f"ServeReplica:{app}:"
+    if marker in command:
+        deployment = command.split(marker, 1)[1].split(".", 1)[0].split()[0]
+        return "heads" if deployment.startswith("head_") else deployment
+    if "ProxyActor" in command:
+        return "http_proxy"
+    if "ServeController" in command:
+        return "serve_controller"
+    if "raylet" in command or "gcs_server" in command:
+        return "ray_system"
+    return None
+
+
+def cpu_by_role(app: str) -> dict[str, float]:
+    """CPU seconds used so far by this process ("client", the load generator) and by each part of
+    `app`'s serving path."""
+    totals: dict[str, float] = {}
+    me = os.getpid()
+    for p in ours():
+        try:
+            found = "client" if p.pid == me else role(cmdline(p), app)
+            if found is not None:
+                t = p.cpu_times()
+                totals[found] = totals.get(found, 0.0) + t.user + t.system
+        except psutil.Error:
+            pass
+    return totals
+
+
+def label(p: psutil.Process, cmd: list[str]) -> str:
+    """`replica:backbone`, `ray::ServeController`, `raylet`, `gcs_server`, ... (stable across restarts)."""
+    first = cmd[0] if cmd else p.name()
+    if first.startswith("ray::"):
+        # e.g. ray::SERVE_REPLICA::wiyh#backbone#8loxorpz:ServeReplica:wiyh:backbone.encode (method while busy)
+        replica = re.search(r"ServeReplica:[^:\s]+:([A-Za-z0-9_-]+)", first)
+        if replica:
+            return "replica:" + replica.group(1)
+        return "ray::" + (first.removeprefix("ray::").split()[0].split(".")[0] if first.strip() != "ray::" else "idle")
+    base = os.path.basename(first)
+    if base.startswith("python") and len(cmd) > 1:  # dashboard, log monitor, ... started as scripts
+        return next((os.path.basename(a) for a in cmd[1:] if a.endswith(".py")), base).removesuffix(".py")
+    return base
+
+
+class RssSample(BaseModel):
+    t: float  # seconds since sampling started
+    total_mb: float
+    by_process: dict[str, float]  # label -> MiB (replicas of one deployment summed)
+    processes: int
+
+
+def rss(t: float, app: str | None = None) -> RssSample:
+    """Resident memory of this process's descendants, or of `app`'s replica processes only. Shared
+    pages (torch's libraries) count once per process, as they do for separate models."""
+    by: dict[str, float] = {}
+    count = 0
+    for p in ours()[1:]:
+        try:
+            cmd = p.cmdline()
+            if app is not None and f"ServeReplica:{app}:" not in " ".join(cmd):
+                continue
+            key, mib = label(p, cmd), p.memory_info().rss / 2**20
+        except psutil.Error:
+            continue  # exited between the listing and the read (a replaced replica)
+        count += 1
+        by[key] = by.get(key, 0.0) + mib
+    by = {k: round(v, 1) for k, v in sorted(by.items(), key=lambda kv: -kv[1])}
+    return RssSample(t=round(t, 2), total_mb=round(sum(by.values()), 1), by_process=by, processes=count)
+
+
+class Sampler:
+    """`rss(t, app)` every `every_s` seconds, from a thread, while the block runs (and once more
+    at its end)."""
+
+    def __init__(self, app: str | None = None, every_s: float = 0.5):
+        self.app, self.every_s = app, every_s
+        self.samples: list[RssSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def peak(self) -> float:
+        return max((s.total_mb for s in self.samples), default=0.0)
+
+    def __enter__(self) -> "Sampler":
+        self._t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(rss(time.monotonic() - self._t0, self.app))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(rss(time.monotonic() - self._t0, self.app))
+            self._stop.wait(self.every_s)
+
+
+class ForeignLoad:
+    """The share of the machine's CPU (0..1) that processes outside this run and its descendants
+    (Ray included) used meanwhile: says whether a row can be trusted on a shared box."""
+
+    share: float = 0.0
+
+    def __enter__(self) -> "ForeignLoad":
+        self._start = (time.monotonic(), self._busy(), self._ours())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.monotonic() - self._start[0]
+        busy, mine = self._busy() - self._start[1], self._ours() - self._start[2]
+        self.share = max(0.0, busy - mine) / (max(wall, 1e-9) * (psutil.cpu_count() or 1))
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.system + getattr(t, "nice", 0.0)
+
+    @staticmethod
+    def _ours() -> float:
+        total = 0.0
+        for p in ours():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                pass
+        return total
+
+
+def gpu_memory_used_mib() -> float:
+    """Memory in use on GPU 0 as nvidia-smi reports it (every process's, ours included)."""
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                         capture_output=True, text=True, timeout=10)
+    return float(out.stdout.strip() or 0)
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment with the repository on PYTHONPATH, for a child that imports `loadtests`."""
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}

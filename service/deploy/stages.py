@@ -18,7 +18,8 @@ class _Strict(BaseModel):
 
 
 class Batching(_Strict):
-    """@serve.batch settings of one stage."""
+    """Batching of one stage (service/replica/batcher.py): inputs per batch, and how long a lone call
+    waits for company."""
 
     max_batch_size: int = Field(16, ge=1, le=1024)
     batch_wait_timeout_s: float = Field(0.005, ge=0, le=1)

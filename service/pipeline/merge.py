@@ -2,7 +2,7 @@
 backbone call and one call per replica head for all of them, as a batch request would be.
 
 Why: every handle call costs the router and the stage it calls CPU of its own (pickling the
-message, Serve's routing and queueing, the replica's asyncio and @serve.batch bookkeeping),
+message, Serve's routing and queueing, the replica's asyncio and batching bookkeeping),
 several milliseconds a call on a 2-core CPU (docs/results.md), while the model is
 already batched behind it. Merging in the router makes that cost per batch instead of per request.
 

@@ -85,6 +85,7 @@ class BackboneBatches:
         with request_scope(",".join(c.request_id for c in calls)):
             encoded = await self.compute.run(self.runner.run, calls)
         forward_ms = (time.perf_counter() - started) * 1000
+        inputs = inputs_in(calls)
         results = []
         for call, item in zip(calls, encoded):
             hidden = None
@@ -95,11 +96,11 @@ class BackboneBatches:
                 self.metrics.hidden_bytes("stored", hidden.nbytes)
             results.append(EncodeResult(
                 hidden=hidden, windows_per_input=item.windows_per_input, question_truncated=item.question_truncated,
-                colocated=item.colocated, forward_ms=forward_ms, pass_inputs=inputs_in(calls), payload=item.packed,
+                colocated=item.colocated, forward_ms=forward_ms, pass_inputs=inputs, payload=item.packed,
             ))
         self.calls_served += len(calls)
-        self.inputs_served += inputs_in(calls)
-        self.metrics.batch(inputs_in(calls), forward_ms)
+        self.inputs_served += inputs
+        self.metrics.batch(inputs, forward_ms)
         return results
 
     def stats(self) -> dict[str, int]:

@@ -94,7 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_controls(args: argparse.Namespace) -> int:
     from model.checkpoint import CheckpointError, is_checkpoint, read_manifest
     from training.config import TrainConfig, apply_overrides
-    from training.controls import ANALYSED_HEADS, control_dir, single_task_config
+    from training.analysis.roles import analysed_heads
+    from training.controls import control_dir, single_task_config
     from training.evaluate import format_table
     from training.train import train
 
@@ -104,7 +105,7 @@ def cmd_controls(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     config = TrainConfig.model_validate(manifest.training["config"])
-    heads = args.heads.split(",") if args.heads else [h for h in ANALYSED_HEADS if h in {e.name for e in manifest.heads}]
+    heads = args.heads.split(",") if args.heads else list(analysed_heads(manifest.heads).values())
     # The same budget as the multi-task model: the steps it actually ran (a time budget may have
     # stopped it early), whatever the machine's speed is now.
     steps = args.steps or manifest.training["steps"]

@@ -11,12 +11,6 @@ from pathlib import Path
 from training.config import TrainConfig
 from model.example import TASKS
 
-# The heads whose non-target outputs the analysis reads (span and multi-span heads on numeric
-# questions, the span head on yes/no questions, the summariser on QA inputs), by the names the
-# presets give them. The one place these names are written: the analysis imports them from here.
-SPAN_HEAD, MULTISPAN_HEAD, SUMMARY_HEAD = "span", "multispan", "summary"
-ANALYSED_HEADS = (SPAN_HEAD, MULTISPAN_HEAD, SUMMARY_HEAD)
-
 
 def single_task_config(config: TrainConfig, head: str, steps: int | None = None) -> TrainConfig:
     """`config` reduced to one head and the tasks it trains on: same backbone source, encoding,

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 from model.arithmetic import NUMBER
 from training.analysis import heuristics as H
 from training.analysis.heuristics import Extraction
-from training.controls import ANALYSED_HEADS, MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
+from training.analysis.roles import MULTISPAN, ROLES, SPAN, SUMMARY
 
 SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 
@@ -66,7 +66,7 @@ class Baseline:
     rule: Rule
 
     def has(self, head: str) -> bool:
-        return head in ANALYSED_HEADS
+        return head in ROLES
 
     def extract(self, question: str, context: str, head: str) -> Extraction:
         """What the rule says for one head; the same for every head unless a subclass says otherwise."""
@@ -74,20 +74,20 @@ class Baseline:
 
     def predict(self, questions: Sequence[str], contexts: Sequence[str], heads: Sequence[str],
                 batch_size: int = 32) -> list[dict[str, dict[str, Any]]]:
-        unknown = [h for h in heads if h not in ANALYSED_HEADS]
+        unknown = [h for h in heads if h not in ROLES]
         if unknown:
-            raise KeyError(f"baseline {self.name!r} answers only for heads {list(ANALYSED_HEADS)}, not {unknown}")
+            raise KeyError(f"baseline {self.name!r} answers only for heads {list(ROLES)}, not {unknown}")
         out = []
         for question, context in zip(questions, contexts):
             row: dict[str, dict[str, Any]] = {}
-            if SPAN_HEAD in heads:
-                ranked = self.extract(question, context, SPAN_HEAD).ranked
+            if SPAN in heads:
+                ranked = self.extract(question, context, SPAN).ranked
                 best = ranked[0] if ranked else {"text": "", "start": 0, "end": 0, "field": "context", "score": 0.0}
-                row[SPAN_HEAD] = {**best, "alternatives": ranked[1:]}
-            if MULTISPAN_HEAD in heads:
-                row[MULTISPAN_HEAD] = {"spans": self.extract(question, context, MULTISPAN_HEAD).chosen}
-            if SUMMARY_HEAD in heads:
-                row[SUMMARY_HEAD] = {"text": " ".join(s["text"] for s in self.extract(question, context, SUMMARY_HEAD).chosen)}
+                row[SPAN] = {**best, "alternatives": ranked[1:]}
+            if MULTISPAN in heads:
+                row[MULTISPAN] = {"spans": self.extract(question, context, MULTISPAN).chosen}
+            if SUMMARY in heads:
+                row[SUMMARY] = {"text": " ".join(s["text"] for s in self.extract(question, context, SUMMARY).chosen)}
             out.append(row)
         return out
 

@@ -17,6 +17,7 @@ from model.checkpoint import MANIFEST, ExplanationChance, Manifest, read_manifes
 from model.arithmetic import parse_whole_number
 from model.example import Example
 from training.analysis import findings as F
+from training.analysis.roles import MULTISPAN, SPAN, analysed_heads
 from training.analysis.variants import multi_task
 from training.config import TrainConfig
 from training.data.loading import load_data
@@ -40,7 +41,7 @@ def numeric_questions(manifest: Manifest, n: int) -> list[Example]:
 def chance_rate(predictor: F.Predictor, examples: list[Example], batch_size: int = 32,
                 progress: bool = False) -> tuple[float, list[float]]:
     """The mean share of wrong answers explained, and each question's share."""
-    heads = [h for h in (F.SPAN_HEAD, F.MULTISPAN_HEAD) if predictor.has(h)]
+    heads = [r for r in (SPAN, MULTISPAN) if predictor.has(r)]
     per_question: list[float] = []
     for i in tqdm(range(0, len(examples), batch_size), desc="chance", disable=not progress, leave=False):
         batch = examples[i : i + batch_size]
@@ -54,11 +55,11 @@ def measure_chance(checkpoint: str | Path, n: int = 200, device: str = "auto", p
     from training.train import pick_device
 
     manifest = read_manifest(checkpoint)
-    kinds = {h.name: h.kind for h in manifest.heads}
-    heads = [h for h in (F.SPAN_HEAD, F.MULTISPAN_HEAD) if h in kinds]
+    roles = analysed_heads(manifest.heads)
+    heads = [roles[r] for r in (SPAN, MULTISPAN) if r in roles]
     if not heads:
-        raise ValueError(f"checkpoint {checkpoint} has no {F.SPAN_HEAD!r} or {F.MULTISPAN_HEAD!r} head, so no "
-                         f"explanation to measure; its heads: {sorted(kinds)}")
+        raise ValueError(f"checkpoint {checkpoint} has no span or tagging head, so no explanation to measure; "
+                         f"its heads: {[(h.name, h.kind) for h in manifest.heads]}")
     examples = numeric_questions(manifest, n)
     if not examples:
         raise ValueError(f"no numeric validation questions for n={n}; pass a larger --n")

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Sequence
 
 from model.arithmetic import Candidate, derive, parse_number, parse_whole_number, unique_spans, wrong_answers
 from model.example import Example, Span, span_supervision
-from training.controls import MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
+from training.analysis.roles import MULTISPAN, SPAN, SUMMARY
 from training.analysis.spans import score_spans, span_head_top, span_tokens, tagged_spans
 from training.metrics import rouge_l
 
@@ -209,10 +209,10 @@ def top_spans(prediction: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any
     """The span head's best span and the multi-span head's set, each once, with whether it came
     from the set: what an explanation may use (never the alternatives)."""
     extracted = []
-    if SPAN_HEAD in prediction:
-        extracted.append((span_head_top(prediction[SPAN_HEAD], 1), False))
-    if MULTISPAN_HEAD in prediction:
-        extracted.append((tagged_spans(prediction[MULTISPAN_HEAD]), True))
+    if SPAN in prediction:
+        extracted.append((span_head_top(prediction[SPAN], 1), False))
+    if MULTISPAN in prediction:
+        extracted.append((tagged_spans(prediction[MULTISPAN]), True))
     return unique_spans(extracted)
 
 
@@ -239,10 +239,10 @@ def _mean_tokens(spans: Sequence[dict[str, Any] | Span]) -> float | None:
 
 
 def _add_lengths(measured: Measured, pred: dict[str, dict[str, Any]], gold: Sequence[Span]) -> None:
-    if MULTISPAN_HEAD in pred:
-        measured.add("multispan_count", len(tagged_spans(pred[MULTISPAN_HEAD])))
-    for metric, spans in (("span_tokens", span_head_top(pred[SPAN_HEAD], 1) if SPAN_HEAD in pred else []),
-                          ("multispan_tokens", tagged_spans(pred[MULTISPAN_HEAD]) if MULTISPAN_HEAD in pred else []),
+    if MULTISPAN in pred:
+        measured.add("multispan_count", len(tagged_spans(pred[MULTISPAN])))
+    for metric, spans in (("span_tokens", span_head_top(pred[SPAN], 1) if SPAN in pred else []),
+                          ("multispan_tokens", tagged_spans(pred[MULTISPAN]) if MULTISPAN in pred else []),
                           ("gold_tokens", gold)):
         value = _mean_tokens(spans)
         if value is not None:
@@ -253,7 +253,7 @@ def measure_numeric(variant: Predictor, examples: Sequence[Example], target_numb
                     span_k: int = 3) -> Measured:
     """`span_k`: how many spans the span head returns at most (the multi-task model's, for every
     variant, so that all are asked for the same number)."""
-    heads = _present(variant, (SPAN_HEAD, MULTISPAN_HEAD))
+    heads = _present(variant, (SPAN, MULTISPAN))
     measured = Measured()
     if not heads:
         return measured
@@ -262,18 +262,18 @@ def measure_numeric(variant: Predictor, examples: Sequence[Example], target_numb
         args = ex.argument_spans
         k = min(len(args), span_k)
         measured.groups.append(ex.operation or "?")
-        if SPAN_HEAD in pred:
-            top1, topk = span_head_top(pred[SPAN_HEAD], 1), span_head_top(pred[SPAN_HEAD], k)
+        if SPAN in pred:
+            top1, topk = span_head_top(pred[SPAN], 1), span_head_top(pred[SPAN], k)
             measured.add("span_top1_precision", score_spans(top1, args).precision)
             measured.add("span_top1_exact", score_spans(top1, args, rule="exact").precision)
             measured.add("span_topk_recall", score_spans(topk, args, k=k).recall)
             measured.add("span_topk_recall_exact", score_spans(topk, args, rule="exact", k=k).recall)
-        if MULTISPAN_HEAD in pred:
-            scores = score_spans(tagged_spans(pred[MULTISPAN_HEAD]), args)
+        if MULTISPAN in pred:
+            scores = score_spans(tagged_spans(pred[MULTISPAN]), args)
             measured.add("multispan_precision", scores.precision)
             measured.add("multispan_recall", scores.recall)
             measured.add("multispan_f1", scores.f1)
-            measured.add("multispan_f1_exact", score_spans(tagged_spans(pred[MULTISPAN_HEAD]), args, rule="exact").f1)
+            measured.add("multispan_f1_exact", score_spans(tagged_spans(pred[MULTISPAN]), args, rule="exact").f1)
             measured.add("multispan_exact_set", scores.exact_set)
         _add_lengths(measured, pred, args)
         if target is not None:
@@ -286,7 +286,7 @@ def measure_numeric(variant: Predictor, examples: Sequence[Example], target_numb
 
 
 def measure_yesno(variant: Predictor, examples: Sequence[Example], span_k: int = 3) -> Measured:
-    heads = _present(variant, (SPAN_HEAD, MULTISPAN_HEAD))
+    heads = _present(variant, (SPAN, MULTISPAN))
     measured = Measured()
     if not heads:
         return measured
@@ -295,13 +295,13 @@ def measure_yesno(variant: Predictor, examples: Sequence[Example], span_k: int =
         facts = ex.evidence_spans
         k = min(len(facts), span_k)
         measured.groups.append(str(ex.extra.get("kind", "?")))
-        if SPAN_HEAD in pred:
-            top1 = span_head_top(pred[SPAN_HEAD], 1)
+        if SPAN in pred:
+            top1 = span_head_top(pred[SPAN], 1)
             measured.add("span_top1_hit", score_spans(top1, facts, rule="lies_in").precision)
             measured.add("span_top1_exact", score_spans(top1, facts, rule="exact").precision)
-            measured.add("span_topk_recall", score_spans(span_head_top(pred[SPAN_HEAD], k), facts, rule="lies_in", k=k).recall)
-        if MULTISPAN_HEAD in pred:
-            scores = score_spans(tagged_spans(pred[MULTISPAN_HEAD]), facts, rule="lies_in")
+            measured.add("span_topk_recall", score_spans(span_head_top(pred[SPAN], k), facts, rule="lies_in", k=k).recall)
+        if MULTISPAN in pred:
+            scores = score_spans(tagged_spans(pred[MULTISPAN]), facts, rule="lies_in")
             measured.add("multispan_precision", scores.precision)
             measured.add("multispan_recall", scores.recall)
         _add_lengths(measured, pred, facts)
@@ -335,10 +335,10 @@ class SummaryTriple:
 
 def summaries(variant: Predictor, examples: Sequence[Example]) -> list[SummaryTriple]:
     contexts = [e.context for e in examples]
-    asked = variant.predict([e.question for e in examples], contexts, [SUMMARY_HEAD])
-    plain = variant.predict([""] * len(examples), contexts, [SUMMARY_HEAD])
-    steered = variant.predict([e.extra["steer_question"] for e in examples], contexts, [SUMMARY_HEAD])
-    return [SummaryTriple(a[SUMMARY_HEAD]["text"], p[SUMMARY_HEAD]["text"], s[SUMMARY_HEAD]["text"])
+    asked = variant.predict([e.question for e in examples], contexts, [SUMMARY])
+    plain = variant.predict([""] * len(examples), contexts, [SUMMARY])
+    steered = variant.predict([e.extra["steer_question"] for e in examples], contexts, [SUMMARY])
+    return [SummaryTriple(a[SUMMARY]["text"], p[SUMMARY]["text"], s[SUMMARY]["text"])
             for a, p, s in zip(asked, plain, steered)]
 
 
@@ -376,7 +376,7 @@ def contains(summary: str, answer: str) -> bool:
 
 def measure_qa_summary(variant: Predictor, examples: Sequence[Example]) -> Measured:
     measured = Measured()
-    if not variant.has(SUMMARY_HEAD):
+    if not variant.has(SUMMARY):
         return measured
     for ex, triple in zip(examples, summaries(variant, examples)):
         sentences = sentences_of(ex)

@@ -20,7 +20,7 @@ from training.analysis.report import FindingResult, summarise, target_lines, wri
 from training.analysis.spans import span_head_capacity
 from training.analysis.variants import MULTI_TASK, Variant, multi_task, random_heads, single_task
 from training.config import DataFile, TrainConfig
-from training.controls import ANALYSED_HEADS, MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
+from training.analysis.roles import MULTISPAN, ROLES, SPAN, SUMMARY, analysed_heads
 from training.data.loading import by_eval_set, load_test_data, task_of
 from training.train import pick_device
 
@@ -165,12 +165,12 @@ def _measure_step(step: Step, variants: list[F.Predictor], multi: Variant, numbe
 def random_span_for(multi: F.Measured, span_k: int, seed: int) -> RandomSpans:
     """Random spans as long as the multi-task heads' mean on this finding (at least one word),
     as many as the span head returns and as the multi-span head marks on average."""
-    lengths, counts = {}, {SPAN_HEAD: span_k}
-    for head, metric in ((SPAN_HEAD, "span_tokens"), (MULTISPAN_HEAD, "multispan_tokens"), (SUMMARY_HEAD, "summary_tokens")):
+    lengths, counts = {}, {SPAN: span_k}
+    for head, metric in ((SPAN, "span_tokens"), (MULTISPAN, "multispan_tokens"), (SUMMARY, "summary_tokens")):
         if (mean := _mean(multi, metric)) is not None:
             lengths[head] = max(1, round(mean))
     if (count := _mean(multi, "multispan_count")) is not None:
-        counts[MULTISPAN_HEAD] = max(1, round(count))
+        counts[MULTISPAN] = max(1, round(count))
     return random_span_baseline(lengths, counts, seed=seed)
 
 
@@ -192,10 +192,11 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
     except (CheckpointError, FileNotFoundError) as err:
         raise AnalysisError(str(err)) from None
     same_variant(manifests, paths)
-    heads = {h.name for h in manifests[0].heads}
-    if not heads & set(ANALYSED_HEADS):
-        raise AnalysisError(f"checkpoint {paths[0]} has none of the heads the analysis reads {list(ANALYSED_HEADS)}; "
-                            f"its heads: {sorted(heads)}")
+    roles = analysed_heads(manifests[0].heads)
+    if not roles:
+        raise AnalysisError(f"checkpoint {paths[0]} has none of the heads the analysis reads (a span head, a tagging "
+                            f"head, a summariser: {list(ROLES)}); its heads: "
+                            f"{[(h.name, h.kind) for h in manifests[0].heads]}")
     tasks = manifests[0].tasks
     examples = held_out_examples(paths[0], n, files, synthetic, real_n)
     # real held-out examples are scored apart from the templates of their task ("squad@<source>")
@@ -219,8 +220,8 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
             raise AnalysisError(str(err)) from None
         variants: list[F.Predictor] = [multi]
         if control is not None:
-            single = single_task(control, [h for h in ANALYSED_HEADS if h in heads], torch_device)
-            missing = [h for h in ANALYSED_HEADS if h in heads and not single.has(h)]
+            single = single_task(control, roles, torch_device)
+            missing = [head for role, head in roles.items() if not single.has(role)]
             if missing:
                 notes.append(f"seed {s + 1} ({path}): no single-task control for heads {missing} under {control}")
             variants.append(single)
@@ -229,7 +230,7 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
         descriptions |= {v.name: v.description for v in variants}
         shared = multi.models[next(iter(multi.models))]  # every head of the multi-task variant is one model
         scores.add(T.MULTI, s, seeds, T.multi_task_scores(shared, path, test_sets))
-        span_k = span_head_capacity(multi.head_config(SPAN_HEAD)) if multi.has(SPAN_HEAD) else 3
+        span_k = span_head_capacity(multi.head_config(SPAN)) if multi.has(SPAN) else 3
         for step in steps:
             bar.set_postfix_str(f"seed {s + 1}: {step.spec.key}")
             per_variant, lengths = _measure_step(step, variants, multi, tasks.get("drop_number"), span_k, seed + s)
@@ -237,8 +238,9 @@ def run_analysis(checkpoints: str | Path | Sequence[str | Path], out: str | Path
                 measured[step.spec.key].setdefault(name, [None] * seeds)[s] = m if m.values else None
             random_lengths[step.spec.key].append(lengths)
             if s == 0:
+                target = _target_head(step.spec, tasks)
                 worked_md[step.spec.key] = _worked(step.spec, step.examples[:examples_per_finding], multi,
-                                                   _target_head(step.spec, tasks), sorted(heads))
+                                                   multi.key_of(target) if target else None, multi.keys())
             bar.update(1)
         del variants, multi, shared
     bar.close()
@@ -299,8 +301,9 @@ def _control_dirs(controls, paths: list) -> list[Path | None]:
 def _target_numbers(multi: Variant, number_head: str | None, step: Step, exs: list[Example]) -> list[str | None]:
     if step.spec not in (F.NUMERIC, F.NUMERIC_IN_PASSAGE) or number_head is None or not multi.has(number_head) or not exs:
         return [None] * len(exs)
-    preds = multi.predict([e.question for e in exs], [e.context for e in exs], [number_head])
-    return [p[number_head]["text"] for p in preds]
+    key = multi.key_of(number_head)
+    preds = multi.predict([e.question for e in exs], [e.context for e in exs], [key])
+    return [p[key]["text"] for p in preds]
 
 
 def _target_head(spec: F.FindingSpec, tasks: dict[str, str]) -> str | None:
@@ -316,7 +319,7 @@ def _worked(spec: F.FindingSpec, exs: list[Example], multi: Variant, target: str
     elif spec is F.YESNO:
         blocks = [worked.yesno_example(i + 1, e, p, target) for i, (e, p) in enumerate(zip(exs, preds))]
     else:
-        triples = F.summaries(multi, exs) if multi.has(SUMMARY_HEAD) else [F.SummaryTriple("", "", "")] * len(exs)
+        triples = F.summaries(multi, exs) if multi.has(SUMMARY) else [F.SummaryTriple("", "", "")] * len(exs)
         blocks = [worked.qa_summary_example(i + 1, e, p, target, t.without_question, t.steered)
                   for i, (e, p, t) in enumerate(zip(exs, preds, triples))]
     return worked.section(spec.title, blocks)

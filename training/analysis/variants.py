@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from model.checkpoint import load_model
+from training.analysis.roles import analysed_heads
 from training.controls import control_dir
 from training.evaluate import predict_texts
 from model import HEAD_KINDS, MultiTaskModel, build_head
@@ -33,30 +34,48 @@ class LoadedModel:
 
 @dataclass
 class Variant:
+    """Heads asked for by role (training/analysis/roles.py: `roles[role]` names the head that plays
+    it) or, for a head no role names (the target number decoder), by name."""
     name: str
     description: str
-    models: dict[str, LoadedModel] = field(default_factory=dict)  # head -> the model that holds it
+    models: dict[str, LoadedModel] = field(default_factory=dict)  # head name -> the model that holds it
+    roles: dict[str, str] = field(default_factory=dict)  # role -> head name
 
-    def has(self, head: str) -> bool:
-        return head in self.models
+    def head_name(self, key: str) -> str:
+        return self.roles.get(key, key)
 
-    def head_config(self, head: str) -> dict[str, Any]:
-        return dict(self.models[head].model.heads[head].config)
+    def key_of(self, head: str) -> str:
+        """The key `predict` answers a head under: its role, where it plays one, else its name."""
+        return next((role for role, name in self.roles.items() if name == head), head)
+
+    def keys(self) -> list[str]:
+        """Every head's key, sorted."""
+        return sorted(self.key_of(head) for head in self.models)
+
+    def has(self, key: str) -> bool:
+        return self.head_name(key) in self.models
+
+    def head_config(self, key: str) -> dict[str, Any]:
+        name = self.head_name(key)
+        return dict(self.models[name].model.heads[name].config)
 
     def predict(self, questions: Sequence[str], contexts: Sequence[str], heads: Sequence[str],
                 batch_size: int = 32) -> list[dict[str, dict[str, Any]]]:
-        """{head: prediction} per input; heads that share a model share its backbone pass."""
+        """{role or head name, as asked: prediction} per input; heads that share a model share
+        its backbone pass."""
         out: list[dict[str, dict[str, Any]]] = [{} for _ in contexts]
         by_model: dict[int, list[str]] = {}
-        for head in heads:
-            if head not in self.models:
-                raise KeyError(f"variant {self.name!r} has no head {head!r}; it has {sorted(self.models)}")
-            by_model.setdefault(id(self.models[head]), []).append(head)
-        for group in by_model.values():
-            loaded = self.models[group[0]]
-            preds = predict_texts(loaded.model, loaded.tokenizer, questions, contexts, group, loaded.encoding, batch_size)
+        for key in heads:
+            if not self.has(key):
+                raise KeyError(f"variant {self.name!r} has no head {key!r}; it has {sorted(self.models)}"
+                               f" (by role: {self.roles})")
+            by_model.setdefault(id(self.models[self.head_name(key)]), []).append(key)
+        for keys in by_model.values():
+            loaded = self.models[self.head_name(keys[0])]
+            names = [self.head_name(k) for k in keys]
+            preds = predict_texts(loaded.model, loaded.tokenizer, questions, contexts, names, loaded.encoding, batch_size)
             for row, pred in zip(out, preds):
-                row.update(pred)
+                row.update({key: pred[name] for key, name in zip(keys, names)})
         return out
 
 
@@ -64,7 +83,7 @@ def multi_task(checkpoint: str | Path, device: torch.device) -> Variant:
     model, tokenizer, manifest = load_model(checkpoint)
     loaded = LoadedModel(model.to(device).eval(), tokenizer, manifest.encoding.model_dump())
     return Variant(MULTI_TASK, f"checkpoint {manifest.name}: every head over the jointly trained backbone",
-                   {h.name: loaded for h in manifest.heads})
+                   {h.name: loaded for h in manifest.heads}, analysed_heads(manifest.heads))
 
 
 def random_heads(trained: Variant, seed: int = 1234) -> Variant:
@@ -80,15 +99,18 @@ def random_heads(trained: Variant, seed: int = 1234) -> Variant:
     device = next(backbone.parameters()).device
     model = MultiTaskModel(backbone, heads, info).to(device).eval()
     loaded = LoadedModel(model, any_loaded.tokenizer, any_loaded.encoding)
-    return Variant(RANDOM_HEADS, "the multi-task backbone with randomly initialised heads", {h: loaded for h in heads})
+    return Variant(RANDOM_HEADS, "the multi-task backbone with randomly initialised heads",
+                   {h: loaded for h in heads}, dict(trained.roles))
 
 
-def single_task(controls: str | Path, heads: Sequence[str], device: torch.device) -> Variant:
-    """One control checkpoint per head, where one exists under `controls`."""
+def single_task(controls: str | Path, roles: dict[str, str], device: torch.device) -> Variant:
+    """For each role -> head name in `roles`, the control checkpoint of that head under `controls`
+    (`python -m training controls` names them by head), where one exists."""
     models = {}
-    for head in heads:
+    for head in roles.values():
         path = control_dir(controls, head)
         if (path / "manifest.json").is_file():
             model, tokenizer, manifest = load_model(path)
             models[head] = LoadedModel(model.to(device).eval(), tokenizer, manifest.encoding.model_dump())
-    return Variant(SINGLE_TASK, f"each head trained alone on its own tasks ({controls})", models)
+    return Variant(SINGLE_TASK, f"each head trained alone on its own tasks ({controls})", models,
+                   {role: head for role, head in roles.items() if head in models})

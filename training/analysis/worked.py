@@ -8,7 +8,7 @@ from model.arithmetic import derive, parse_whole_number
 from training.analysis.findings import candidates_of, sentences_of
 from training.analysis.spans import mark, span_head_top, tagged_spans
 from model.example import Example
-from training.controls import MULTISPAN_HEAD, SPAN_HEAD
+from training.analysis.roles import MULTISPAN, SPAN
 
 LEGEND = ("Marks: `[[text]]^span` = the span head's top spans, `[[text]]^multi` = the multi-span head's spans, "
           "`[[text]]^answer` / `[[text]]^steer` = the answer and steering sentences.")
@@ -36,10 +36,10 @@ def _outputs(prediction: dict[str, dict[str, Any]], target: str) -> list[str]:
 
 def _span_marks(prediction: dict[str, dict[str, Any]], k: int) -> list[tuple[int, int, str]]:
     marks = []
-    if SPAN_HEAD in prediction:
-        marks += [(s["start"], s["end"], "span") for s in span_head_top(prediction[SPAN_HEAD], k) if s.get("field") == "context"]
-    if MULTISPAN_HEAD in prediction:
-        marks += [(s["start"], s["end"], "multi") for s in tagged_spans(prediction[MULTISPAN_HEAD]) if s.get("field") == "context"]
+    if SPAN in prediction:
+        marks += [(s["start"], s["end"], "span") for s in span_head_top(prediction[SPAN], k) if s.get("field") == "context"]
+    if MULTISPAN in prediction:
+        marks += [(s["start"], s["end"], "multi") for s in tagged_spans(prediction[MULTISPAN]) if s.get("field") == "context"]
     return marks
 
 

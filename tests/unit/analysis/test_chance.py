@@ -25,13 +25,13 @@ class _Gold:
     """The multi-span head marks exactly the arguments."""
 
     def has(self, head):
-        return head == F.MULTISPAN_HEAD
+        return head == F.MULTISPAN
 
     def __init__(self, examples):
         self.args = {e.question + e.context: e.argument_spans for e in examples}
 
     def predict(self, questions, contexts, heads):
-        return [{F.MULTISPAN_HEAD: {"spans": [{"text": s.text, "start": s.start, "end": s.end, "field": s.field,
+        return [{F.MULTISPAN: {"spans": [{"text": s.text, "start": s.start, "end": s.end, "field": s.field,
                                                "score": 1.0} for s in self.args[q + c]]}} for q, c in zip(questions, contexts)]
 
 
@@ -39,7 +39,7 @@ def test_exact_arguments_explain_gold_but_rarely_a_near_miss():
     examples = _numeric()
     rate, per_question = chance_rate(_Gold(examples), examples)
     assert len(per_question) == len(examples) and rate < 0.05
-    preds = _Gold(examples).predict([e.question for e in examples], [e.context for e in examples], [F.MULTISPAN_HEAD])
+    preds = _Gold(examples).predict([e.question for e in examples], [e.context for e in examples], [F.MULTISPAN])
     assert all(F.explains(parse_whole_number(e.answer), p) for e, p in zip(examples, preds)
                if not (e.operation == "count" and len(e.argument_spans) == 1))
 

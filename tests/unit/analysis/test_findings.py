@@ -27,13 +27,13 @@ class Oracle:
         self.gold = {(e.question, e.context): e.argument_spans or e.evidence_spans for e in examples}
 
     def has(self, head: str) -> bool:
-        return head in (F.SPAN_HEAD, F.MULTISPAN_HEAD)
+        return head in (F.SPAN, F.MULTISPAN)
 
     def predict(self, questions, contexts, heads):
         out = []
         for q, c in zip(questions, contexts):
             spans = [_span(s) for s in self.gold[(q, c)]]
-            out.append({F.SPAN_HEAD: {**spans[0], "alternatives": spans[1:3]}, F.MULTISPAN_HEAD: {"spans": spans}})
+            out.append({F.SPAN: {**spans[0], "alternatives": spans[1:3]}, F.MULTISPAN: {"spans": spans}})
         return out
 
 
@@ -156,15 +156,15 @@ def tiny_variants(tmp_path_factory):
 
 def test_random_heads_are_fresh_heads_on_the_trained_backbone(tiny_variants):
     multi, fresh = tiny_variants
-    trained_model, random_model = multi.models[F.SPAN_HEAD].model, fresh.models[F.SPAN_HEAD].model
+    trained_model, random_model = multi.models[F.SPAN].model, fresh.models[F.SPAN].model
     assert random_model.backbone is trained_model.backbone
     assert set(random_model.heads) == set(trained_model.heads)
     for name, head in random_model.heads.items():
         old = dict(trained_model.heads[name].named_parameters())
         assert any(not torch.equal(p, old[n]) for n, p in head.named_parameters()), name
     # Seeded: the same control every run.
-    again = random_heads(multi, seed=1234).models[F.SPAN_HEAD].model.heads[F.SPAN_HEAD]
-    assert all(torch.equal(p, q) for p, q in zip(again.parameters(), random_model.heads[F.SPAN_HEAD].parameters()))
+    again = random_heads(multi, seed=1234).models[F.SPAN].model.heads[F.SPAN]
+    assert all(torch.equal(p, q) for p, q in zip(again.parameters(), random_model.heads[F.SPAN].parameters()))
 
 
 DEGENERATE = ("whole passage", "every number", "copy the question", "first sentence")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from training.analysis.baselines import baselines, random_span_baseline
 from training.analysis.heuristics import (first_year_or_country, last_sentence_numbers, question_sentence,
                                           question_sentence_numbers, random_spans, sentences)
-from training.controls import MULTISPAN_HEAD, SPAN_HEAD, SUMMARY_HEAD
+from training.analysis.roles import MULTISPAN, SPAN, SUMMARY
 
 GAME = ("The Bears hosted the Lions on Sunday. Kim Ross kicked a 40-yard field goal. "
         "The Bears scored 24 points in the first half. The Lions scored 17 points after the break. "
@@ -74,23 +74,23 @@ def test_random_spans_have_the_length_asked_for_do_not_overlap_and_are_seeded():
 
 def test_every_rule_answers_every_head_from_one_extraction():
     by_name = {b.name: b for b in baselines()}
-    row = by_name["question's sentences' numbers"].predict([HOW_MANY_MORE], [GAME], [SPAN_HEAD, MULTISPAN_HEAD, SUMMARY_HEAD])[0]
-    assert row[SPAN_HEAD]["text"] == "24" and texts(row[SPAN_HEAD]["alternatives"])[0] == "17"
-    assert texts(row[MULTISPAN_HEAD]["spans"]) == ["24", "17"] and row[SUMMARY_HEAD]["text"] == "24 17"
-    summary = by_name["question's sentence"].predict(["Which country was it shot in?"], [FILMS], [SUMMARY_HEAD])[0]
-    assert summary[SUMMARY_HEAD]["text"] == "It was shot in Spain."
+    row = by_name["question's sentences' numbers"].predict([HOW_MANY_MORE], [GAME], [SPAN, MULTISPAN, SUMMARY])[0]
+    assert row[SPAN]["text"] == "24" and texts(row[SPAN]["alternatives"])[0] == "17"
+    assert texts(row[MULTISPAN]["spans"]) == ["24", "17"] and row[SUMMARY]["text"] == "24 17"
+    summary = by_name["question's sentence"].predict(["Which country was it shot in?"], [FILMS], [SUMMARY])[0]
+    assert summary[SUMMARY]["text"] == "It was shot in Spain."
     # Names count as much as the verb: "Red Harbour" outweighs "shot".
-    named = by_name["question's sentence"].predict(["Where was Red Harbour shot?"], [FILMS], [SUMMARY_HEAD])[0]
-    assert named[SUMMARY_HEAD]["text"] == "Red Harbour is a war film."
+    named = by_name["question's sentence"].predict(["Where was Red Harbour shot?"], [FILMS], [SUMMARY])[0]
+    assert named[SUMMARY]["text"] == "Red Harbour is a war film."
 
 
 def test_the_random_span_control_matches_the_lengths_it_is_given():
-    control = random_span_baseline({SPAN_HEAD: 2, SUMMARY_HEAD: 6}, {SPAN_HEAD: 3}, seed=0)
-    assert control.has(SPAN_HEAD) and not control.has(MULTISPAN_HEAD)  # no multi-span head to match
-    row = control.predict([HOW_MANY_MORE], [GAME], [SPAN_HEAD, SUMMARY_HEAD])[0]
-    assert len(row[SPAN_HEAD]["alternatives"]) == 2 and len(row[SPAN_HEAD]["text"].split()) == 2
-    assert len(row[SUMMARY_HEAD]["text"].replace("-", " ").split()) == 6
+    control = random_span_baseline({SPAN: 2, SUMMARY: 6}, {SPAN: 3}, seed=0)
+    assert control.has(SPAN) and not control.has(MULTISPAN)  # no multi-span head to match
+    row = control.predict([HOW_MANY_MORE], [GAME], [SPAN, SUMMARY])[0]
+    assert len(row[SPAN]["alternatives"]) == 2 and len(row[SPAN]["text"].split()) == 2
+    assert len(row[SUMMARY]["text"].replace("-", " ").split()) == 6
     # The draw depends on the input, not on what else is in the batch.
-    alone = control.predict([HOW_MANY_MORE], [GAME], [SPAN_HEAD])[0][SPAN_HEAD]
-    batched = control.predict(["q", HOW_MANY_MORE], [FILMS, GAME], [SPAN_HEAD])[1][SPAN_HEAD]
+    alone = control.predict([HOW_MANY_MORE], [GAME], [SPAN])[0][SPAN]
+    batched = control.predict(["q", HOW_MANY_MORE], [FILMS, GAME], [SPAN])[1][SPAN]
     assert alone == batched

@@ -9,7 +9,7 @@ import pytest
 
 from training.__main__ import main
 from training.config import PRESETS_DIR, load_config
-from training.controls import ANALYSED_HEADS
+from training.analysis.roles import ROLES
 
 PAPER = ("numeric", "multihop", "qa_summary")
 
@@ -37,4 +37,4 @@ def test_the_preset_trains_and_is_analysed_on_a_tiny_backbone(setting, tmp_path)
                  "--examples", "1", "--findings", finding, "--quiet"]) == 0
     data = json.loads((tmp_path / "report" / "findings.json").read_text())
     assert data["findings"][finding]["verdicts"]
-    assert any(h in ANALYSED_HEADS for h in json.loads((out / "manifest.json").read_text())["tasks"].values())
+    assert any(h in ROLES for h in json.loads((out / "manifest.json").read_text())["tasks"].values())

@@ -79,7 +79,7 @@ class Head:
         self.batcher = batcher_for(self._predict_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, stage_of_head(name))
         self.metrics = StageMetrics(stage_of_head(name))
-        self.calls_served = self.batches = 0
+        self.calls_served = 0
         self.compute_s = 0.0
 
     async def predict(self, call: HeadCall, encoded: EncodeResult) -> HeadReply:
@@ -99,14 +99,13 @@ class Head:
             replies = await self.compute.run(self.runner.run_packed, work, ids)
         done = time.perf_counter()
         self.calls_served += len(calls)
-        self.batches += 1
         self.compute_s += done - started
         self.metrics.batch(inputs_in(calls), (done - started) * 1000)
         return replies
 
     def stats(self) -> dict[str, float]:
         """Counters for tests and operators: calls, batches, and where a batch's time went."""
-        return {"calls_served": self.calls_served, "batches": self.batches,
+        return {"calls_served": self.calls_served, "batches": self.batcher.batches,
                 "compute_ms_total": round(self.compute_s * 1000, 3)}
 
     def ready(self) -> bool:

@@ -14,22 +14,20 @@ configured (auth.py), the body size limit (body_limit.py); then FastAPI, with on
 from __future__ import annotations
 
 import time
-from typing import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from service.http import logs, openapi
+from service.http.answers import Answers
 from service.http.auth import ApiKeyAuth, KeyChecker
 from service.http.body_limit import BodySizeLimit
 from service.pipeline.catalog import Catalog
-from service.pipeline.failures import TargetFailed
-from service.pipeline.merge import RequestMerger
-from service.http.errors import ApiError, error_response, install_error_handlers, request_id_of
+from service.http.errors import error_response, install_error_handlers, request_id_of
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
-from service.pipeline.predict import PlannedInput, Predictor, plan
-from service.http.schemas import (BatchRequest, BatchResponse, CheckpointRef, ErrorResponse, HeadsResponse, LimitsView,
+from service.pipeline.predict import Predictor
+from service.http.schemas import (BatchRequest, BatchResponse, ErrorResponse, HeadsResponse, LimitsView,
                              PredictRequest, PredictResponse)
 from service.http.request_ids import RequestIdMiddleware
 from service.http.auth import Auth
@@ -47,11 +45,6 @@ ERRORS = {
 }
 
 
-# Merged passes out at once per router replica: one running in the backbone while the next one
-# is tokenised and queued behind it, and room for the head replicas' calls of a third and fourth.
-MERGED_IN_FLIGHT = 4
-
-
 def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_after_s: int = 1,
                metrics: PipelineMetrics | None = None, *, auth: Auth | None = None, log_inputs: bool = False,
                echo_request_id: bool = True) -> FastAPI:
@@ -60,7 +53,6 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     metrics = metrics or NullMetrics()
     logs.configure(log_inputs)
     checker = KeyChecker([k.get_secret_value() for k in (auth or Auth()).api_keys])
-    checkpoint = CheckpointRef(name=catalog.checkpoint.name, hash=catalog.checkpoint.hash)
     app = FastAPI(
         title="whats-in-your-head",
         version="1",
@@ -71,39 +63,23 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     app.add_middleware(ApiKeyAuth, checker=checker, refuse=error_response, on_refused=lambda code: metrics.error("router", code))
     app.add_middleware(RequestIdMiddleware, echo_header=echo_request_id)
     install_error_handlers(app, metrics, retry_after_s)
-    # Single requests that arrive together share one pass through the stages (merge.py), at most
-    # as many inputs as a batch request may carry, which every stage's batch size admits; where
-    # the engine batches in this process, each request goes to it alone (its batcher merges them).
-    merged: Callable[[PlannedInput, str], Awaitable[tuple]] = predictor.predict_one
-    if predictor.engine.calls_cross_processes:
-        merged = RequestMerger(predictor.predict_items, max_inputs=limits.max_batch_items, max_in_flight=MERGED_IN_FLIGHT,
-                               max_wait_s=predictor.timeouts.backbone_s, retry_after_s=retry_after_s)
-    app.state.merged = merged
+    answers = Answers(predictor, catalog, limits, retry_after_s)
+    app.state.merged = answers.merged
     openapi.install(app, catalog, limits, api_keys=checker.enabled)
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
     async def predict(body: PredictRequest, request: Request) -> PredictResponse:
         started = time.perf_counter()
-        rid = request_id_of(request)
-        planned = plan(body.query(), catalog, limits)
-        result, timings = await merged(planned, rid)
-        if isinstance(result, TargetFailed):
-            raise result
+        response = await answers.predict(body, request_id_of(request))
         metrics.request("/v1/predict", 200, _ms(started))
-        # dict(result): the validated parts as they are (a model_dump() would rebuild and revalidate them)
-        return json_response(PredictResponse(**dict(result), request_id=rid, checkpoint=checkpoint, timings_ms=timings))
+        return json_response(response)
 
     @app.post("/v1/predict/batch", response_model=BatchResponse, responses=ERRORS)
     async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
         started = time.perf_counter()
-        rid = request_id_of(request)
-        if len(body.items) > limits.max_batch_items:
-            raise ApiError(413, "batch_too_large", f"the batch has {len(body.items)} items; the limit is "
-                           f"{limits.max_batch_items}: split it into batches of at most {limits.max_batch_items}")
-        planned = [plan(item.query(), catalog, limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
-        results, timings = await predictor.predict(planned, rid)
+        response = await answers.predict_batch(body, request_id_of(request))
         metrics.request("/v1/predict/batch", 200, _ms(started))
-        return json_response(BatchResponse(request_id=rid, checkpoint=checkpoint, results=results, timings_ms=timings))
+        return json_response(response)
 
     @app.get("/v1/heads", response_model=HeadsResponse)
     async def heads() -> HeadsResponse:

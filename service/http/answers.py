@@ -1,0 +1,51 @@
+"""What the predict routes answer, apart from HTTP: the request planned against the checkpoint's
+catalog, run through the Predictor, and the response built. The routes (router.py) wrap this with
+the request id, metrics and error handling; the benchmark's in-process mode runs it as it is, so
+the serving path it measures is the routes' own."""
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from service.http.errors import ApiError
+from service.http.schemas import BatchRequest, BatchResponse, CheckpointRef, PredictRequest, PredictResponse
+from service.pipeline.catalog import Catalog
+from service.pipeline.failures import TargetFailed
+from service.pipeline.limits import Limits
+from service.pipeline.merge import RequestMerger
+from service.pipeline.predict import PlannedInput, Predictor, plan
+
+# Merged passes out at once per router replica: one running in the backbone while the next one
+# is tokenised and queued behind it, and room for the head replicas' calls of a third and fourth.
+MERGED_IN_FLIGHT = 4
+
+
+class Answers:
+    def __init__(self, predictor: Predictor, catalog: Catalog, limits: Limits, retry_after_s: int = 1):
+        self.predictor, self.catalog, self.limits = predictor, catalog, limits
+        self.checkpoint = CheckpointRef(name=catalog.checkpoint.name, hash=catalog.checkpoint.hash)
+        # Single requests that arrive together share one pass through the stages (merge.py), at
+        # most as many inputs as a batch request may carry, which every stage's batch size admits;
+        # where the engine batches in this process, each request goes to it alone (its batcher
+        # merges them).
+        self.merged: Callable[[PlannedInput, str], Awaitable[tuple]] = predictor.predict_one
+        if predictor.engine.calls_cross_processes:
+            self.merged = RequestMerger(predictor.predict_items, max_inputs=limits.max_batch_items,
+                                        max_in_flight=MERGED_IN_FLIGHT, max_wait_s=predictor.timeouts.backbone_s,
+                                        retry_after_s=retry_after_s)
+
+    async def predict(self, body: PredictRequest, request_id: str) -> PredictResponse:
+        """Raises what the routes turn into 4xx/5xx: InputError, StageError, TargetFailed."""
+        result, timings = await self.merged(plan(body.query(), self.catalog, self.limits), request_id)
+        if isinstance(result, TargetFailed):
+            raise result
+        # dict(result): the validated parts as they are (a model_dump() would rebuild and revalidate them)
+        return PredictResponse(**dict(result), request_id=request_id, checkpoint=self.checkpoint, timings_ms=timings)
+
+    async def predict_batch(self, body: BatchRequest, request_id: str) -> BatchResponse:
+        """Raises ApiError 413 for a batch over the limit, and what `predict` raises."""
+        if len(body.items) > self.limits.max_batch_items:
+            raise ApiError(413, "batch_too_large", f"the batch has {len(body.items)} items; the limit is "
+                           f"{self.limits.max_batch_items}: split it into batches of at most {self.limits.max_batch_items}")
+        planned = [plan(item.query(), self.catalog, self.limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
+        results, timings = await self.predictor.predict(planned, request_id)
+        return BatchResponse(request_id=request_id, checkpoint=self.checkpoint, results=results, timings_ms=timings)

@@ -13,6 +13,14 @@ from service.deploy.settings import deep_merge
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "serve_config.yaml"
 Placement = Literal["replica", "colocated"]
+# The benchmark's Serve modes: where the heads go, the backbone's placement (None: the config's),
+# the router's ingress (None: the config's)
+LAYOUTS: dict[str, tuple[Placement, str | None, str | None]] = {
+    "fanout": ("replica", None, None),
+    "colocated": ("colocated", None, None),
+    "colocated_direct": ("colocated", None, "direct"),
+    "colocated_split": ("colocated", "replica", None),
+}
 
 
 def config_args(path: Path = CONFIG) -> dict[str, Any]:
@@ -34,13 +42,16 @@ def batching(args: dict[str, Any]) -> Batching:
 
 
 def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str],
-                   gpu_share: float = 1.0, backbone_placement: str | None = None) -> dict[str, Any]:
+                   gpu_share: float = 1.0, backbone_placement: str | None = None, ingress: str | None = None) -> dict[str, Any]:
     """The config's `args:` with one replica per stage (autoscaling would blur the rows) and every
     head in `placement`; its GPU asks fit `gpu_share` of one device (several applications up at
     once on one GPU split it). The backbone keeps the config's placement (`backbone_placement`
-    replaces it), except that heads as replicas need it as its own deployment."""
+    replaces it), except that heads as replicas need it as its own deployment; `ingress` replaces
+    the router's."""
     args = copy.deepcopy(base)
     args["checkpoint"] = checkpoint
+    if ingress is not None:
+        args.setdefault("router", {})["ingress"] = ingress
     backbone = args.setdefault("backbone", {})
     if backbone_placement is not None:
         backbone["placement"] = backbone_placement
@@ -53,6 +64,12 @@ def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, 
         fit_gpu_fractions(args, len(head_names))
     scale_gpu_asks(args, len(head_names) if placement == "replica" else 0, gpu_share)
     return args
+
+
+def mode_args(mode: str, base: dict[str, Any], checkpoint: str, head_names: list[str], gpu_share: float = 1.0) -> dict[str, Any]:
+    """The application of one of the benchmark's Serve modes (LAYOUTS)."""
+    placement, backbone, ingress = LAYOUTS[mode]
+    return placement_args(base, placement, checkpoint, head_names, gpu_share, backbone, ingress)
 
 
 def fit_gpu_fractions(args: dict[str, Any], replica_heads: int) -> None:

@@ -22,11 +22,10 @@ import httpx
 from pydantic import BaseModel
 
 from loadtests.apps import ROOT, config_args
-from loadtests.outputs import markdown_table, pyplot, save
+from loadtests.outputs import markdown_table, pyplot, save, write_json
 from loadtests.processes import child_env
-from loadtests.replicas import APP, replica_counts
-from loadtests.serving import LocalServe
-from loadtests.stages import DEFAULT_RAMP
+from loadtests.serving import APP, LocalServe, replica_counts
+from loadtests.stages import DEFAULT_RAMP, parse_stages
 
 
 class ReplicaSample(BaseModel):
@@ -64,42 +63,36 @@ class AutoscaleRun(BaseModel):
     load: list[LoadSample]
 
 
-def _aggregated(path: Path) -> list[dict[str, str]]:
-    """The rows of a locust CSV file that sum every request type."""
-    with path.open(newline="") as fh:
-        return [row for row in csv.DictReader(fh) if row.get("Name") == "Aggregated"]
+def read_locust(prefix: Path) -> tuple[list[LoadSample], int, int]:
+    """The aggregated rows (every request type summed) of locust's CSV files: --csv-full-history's,
+    one a second, percentiles over locust's recent window ('N/A', no answers yet, becomes NaN);
+    and the totals of _stats.csv: requests, failures."""
+    def rows(path: Path) -> list[dict[str, str]]:
+        with path.open(newline="") as fh:
+            return [row for row in csv.DictReader(fh) if row.get("Name") == "Aggregated"]
 
-
-def read_history(path: Path) -> list[LoadSample]:
-    """Locust's --csv-full-history rows of the aggregated line: one per second, percentiles over
-    locust's recent window; 'N/A' (no answers yet) becomes NaN."""
     def number(value: str) -> float:
         try:
             return float(value)
         except ValueError:
             return math.nan
 
-    return [LoadSample(t=float(row["Timestamp"]), users=int(row["User Count"]), rps=number(row["Requests/s"]),
-                       failures_per_s=number(row["Failures/s"]), p50_ms=number(row["50%"]), p95_ms=number(row["95%"]))
-            for row in _aggregated(path)]
-
-
-def read_totals(path: Path) -> tuple[int, int]:
-    """(requests, failures) of the aggregated row of locust's _stats.csv."""
-    rows = _aggregated(path)
-    return (int(rows[0]["Request Count"]), int(rows[0]["Failure Count"])) if rows else (0, 0)
+    history = [LoadSample(t=float(r["Timestamp"]), users=int(r["User Count"]), rps=number(r["Requests/s"]),
+                          failures_per_s=number(r["Failures/s"]), p50_ms=number(r["50%"]), p95_ms=number(r["95%"]))
+               for r in rows(Path(f"{prefix}_stats_history.csv"))]
+    totals = rows(Path(f"{prefix}_stats.csv"))
+    return history, *((int(totals[0]["Request Count"]), int(totals[0]["Failure Count"])) if totals else (0, 0))
 
 
 def tell_story(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, requests: int, failures: int) -> Story:
     counts = [(s.t, s.running.get(deployment, 0)) for s in samples if deployment in s.running]
     if not counts:
         raise ValueError(f"no replica samples of deployment {deployment!r}")
-    low = min(c for _, c in counts)
-    high = max(c for _, c in counts)
-    loaded = [l.t for l in load if l.users > 0]
+    low, high = min(c for _, c in counts), max(c for _, c in counts)
+    loaded = [sample.t for sample in load if sample.users > 0]
     start = loaded[0] if loaded else counts[0][0]
-    peak_users = max((l.users for l in load), default=0)
-    peak_end = max((l.t for l in load if l.users == peak_users), default=None)
+    peak_users = max((sample.users for sample in load), default=0)
+    peak_end = max((sample.t for sample in load if sample.users == peak_users), default=None)
     up = next((t for t, c in counts if c > low and t >= start), None)
     down = next((t for t, c in counts if peak_end is not None and t >= peak_end and c == low), None) if high > low else None
     return Story(deployment=deployment, min_running=low, max_running=high,
@@ -110,40 +103,41 @@ def tell_story(samples: list[ReplicaSample], load: list[LoadSample], deployment:
 
 def timeline(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, every_s: float = 10) -> str:
     """A markdown table: every `every_s` seconds, users, replicas, throughput, latency, failures."""
-    if not load:
-        return ""
     def ms(v: float) -> str:
         return "-" if math.isnan(v) else f"{v:.0f}"
 
-    t0, next_t, rows = load[0].t, load[0].t, []
-    for l in load:
-        if l.t < next_t:
+    rows, next_t = [], load[0].t if load else 0.0
+    for sample in load:
+        if sample.t < next_t:
             continue
-        next_t = l.t + every_s
-        replicas = [s.running.get(deployment, 0) for s in samples if abs(s.t - l.t) <= 1.0]
-        rows.append([f"{l.t - t0:.0f}", l.users, max(replicas) if replicas else "-", f"{l.rps:.1f}", ms(l.p50_ms), ms(l.p95_ms),
-                     f"{l.failures_per_s:.1f}"])
-    return "\n".join(markdown_table(["t (s)", "users", "backbone replicas", "req/s", "p50 ms", "p95 ms", "failures/s"], rows))
+        next_t = sample.t + every_s
+        replicas = [s.running.get(deployment, 0) for s in samples if abs(s.t - sample.t) <= 1.0]
+        rows.append([f"{sample.t - load[0].t:.0f}", sample.users, max(replicas) if replicas else "-", f"{sample.rps:.1f}",
+                     ms(sample.p50_ms), ms(sample.p95_ms), f"{sample.failures_per_s:.1f}"])
+    header = ["t (s)", "users", "backbone replicas", "req/s", "p50 ms", "p95 ms", "failures/s"]
+    return "\n".join(markdown_table(header, rows)) if rows else ""
 
 
 def plot(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, path: Path) -> Path:
-    t0 = min([s.t for s in samples] + [l.t for l in load])
+    t0 = min([s.t for s in samples] + [sample.t for sample in load])
+    ts = [sample.t - t0 for sample in load]
     fig, (ax1, ax2, ax3) = pyplot().subplots(3, 1, figsize=(9, 8), sharex=True)
-    ax1.step([l.t - t0 for l in load], [l.users for l in load], where="post", color="tab:grey", label="locust users")
+    ax1.step(ts, [sample.users for sample in load], where="post", color="tab:grey", label="locust users")
     ax1b = ax1.twinx()
-    ax1b.plot([l.t - t0 for l in load], [l.rps for l in load], color="tab:green", label="answers/s")
-    ax1b.plot([l.t - t0 for l in load], [l.failures_per_s for l in load], color="tab:red", label="failures/s")
+    ax1b.plot(ts, [sample.rps for sample in load], color="tab:green", label="answers/s")
+    ax1b.plot(ts, [sample.failures_per_s for sample in load], color="tab:red", label="failures/s")
     ax1.set_ylabel("users")
     ax1b.set_ylabel("requests / s")
     ax1.legend(loc="upper left", fontsize=8)
     ax1b.legend(loc="upper right", fontsize=8)
-    ax2.step([s.t - t0 for s in samples], [s.running.get(deployment, 0) for s in samples], where="post", lw=2, label=f"{deployment} RUNNING")
-    ax2.step([s.t - t0 for s in samples], [s.total.get(deployment, 0) for s in samples], where="post", ls="--", label=f"{deployment} all states")
+    replica_ts = [s.t - t0 for s in samples]
+    ax2.step(replica_ts, [s.running.get(deployment, 0) for s in samples], where="post", lw=2, label=f"{deployment} RUNNING")
+    ax2.step(replica_ts, [s.total.get(deployment, 0) for s in samples], where="post", ls="--", label=f"{deployment} all states")
     ax2.set_ylabel("replicas")
     ax2.set_yticks(range(0, max([s.total.get(deployment, 0) for s in samples] + [1]) + 2))
     ax2.legend(fontsize=8)
-    ax3.plot([l.t - t0 for l in load], [l.p50_ms for l in load], label="p50")
-    ax3.plot([l.t - t0 for l in load], [l.p95_ms for l in load], label="p95")
+    ax3.plot(ts, [sample.p50_ms for sample in load], label="p50")
+    ax3.plot(ts, [sample.p95_ms for sample in load], label="p95")
     ax3.set(ylabel="latency ms (locust, recent window)", xlabel="seconds since start")
     ax3.legend(fontsize=8)
     for ax in (ax1, ax2, ax3):
@@ -156,58 +150,52 @@ def main(argv: list[str] | None = None) -> Story:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.autoscaling.yaml")
     p.add_argument("--checkpoint", type=Path, default=None, help="default: the config's (checkpoints/quick) or $WIYH_CHECKPOINT")
-    p.add_argument("--ramp", default=None, help="users:seconds,... (default loadtests/ramp.py's)")
+    p.add_argument("--ramp", default=DEFAULT_RAMP, help="users:seconds,... (default: %(default)s)")
     p.add_argument("--deployment", default="backbone", help="the deployment whose replicas the story follows")
     p.add_argument("--tail", type=float, default=45, help="seconds to keep watching after locust ends, until replicas are back to the minimum")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "autoscale")
     args = p.parse_args(argv)
+    try:
+        parse_stages(args.ramp)
+    except ValueError as err:
+        p.error(str(err))
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-
     from ray import serve
 
     service_args = config_args(args.config)
     checkpoint = args.checkpoint or Path(os.environ.get("WIYH_CHECKPOINT") or ROOT / service_args["checkpoint"])
     service_args["checkpoint"] = str(checkpoint.resolve())
     samples: list[ReplicaSample] = []
-
-    def sample() -> None:
-        running, total = replica_counts(serve.status())
-        samples.append(ReplicaSample(t=time.time(), running=running, total=total))
-
     with LocalServe() as local:
         url = local.deploy(service_args, APP)
         httpx.get(f"{url}/v1/heads", timeout=10).raise_for_status()
-        print(f"serving {checkpoint} at {url}; ramp {args.ramp or DEFAULT_RAMP} (users:seconds)", flush=True)
-        env = {**child_env(), "WIYH_RAMP": args.ramp or DEFAULT_RAMP}
+        print(f"serving {checkpoint} at {url}; ramp {args.ramp} (users:seconds)", flush=True)
         command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ramp.py"), "--headless", "--host", url,
                    "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "locust.html"), "--only-summary",
                    "--loglevel", "WARNING"]
-        locust = subprocess.Popen(command, cwd=ROOT, env=env)
-        last_print = 0.0
-        while locust.poll() is None:
-            sample()
-            if time.time() - last_print >= 10:
-                last_print = time.time()
-                print(f"  t={samples[-1].t - samples[0].t:5.0f} s  replicas running {samples[-1].running}", flush=True)
-            time.sleep(1)
-        # then until the followed deployment is back to its fewest replicas, none starting or stopping
-        deadline, low = time.time() + args.tail, None
-        while time.time() < deadline:
-            sample()
-            low = min(s.running.get(args.deployment, 0) for s in samples) if low is None else low
-            if samples[-1].running.get(args.deployment) == low and samples[-1].total.get(args.deployment) == low:
-                break
+        locust = subprocess.Popen(command, cwd=ROOT, env={**child_env(), "WIYH_RAMP": args.ramp})
+        low: int | None = None
+        # while locust runs, then until the followed deployment is back to its fewest replicas, none starting or stopping
+        while True:
+            running, total = replica_counts(serve.status())
+            samples.append(ReplicaSample(t=time.time(), running=running, total=total))
+            if locust.poll() is None:
+                if len(samples) % 10 == 1:
+                    print(f"  t={samples[-1].t - samples[0].t:5.0f} s  replicas running {running}", flush=True)
+            else:
+                if low is None:
+                    deadline, low = time.time() + args.tail, min(s.running.get(args.deployment, 0) for s in samples)
+                if running.get(args.deployment) == total.get(args.deployment) == low or time.time() >= deadline:
+                    break
             time.sleep(1)
 
-    load = read_history(out / "locust_stats_history.csv")
-    requests, failures = read_totals(out / "locust_stats.csv")
+    load, requests, failures = read_locust(out / "locust")
     story = tell_story(samples, load, args.deployment, requests, failures)
-    table = timeline(samples, load, args.deployment)
-    (out / "autoscale.json").write_text(AutoscaleRun(story=story, replicas=samples, load=load).model_dump_json(indent=1))
+    write_json(AutoscaleRun(story=story, replicas=samples, load=load), out / "autoscale.json")
     summary = (f"{story.deployment}: {story.min_running} -> {story.max_running} replicas; first scale-up {story.first_scale_up_s} s "
                f"after the load started; back to {story.min_running} {story.back_to_min_s} s after the peak ended; "
-               f"{story.requests} requests, {story.failures} failed\n\n{table}\n")
+               f"{story.requests} requests, {story.failures} failed\n\n{timeline(samples, load, args.deployment)}\n")
     (out / "autoscale.md").write_text(summary)
     png = plot(samples, load, args.deployment, out / "autoscale.png")
     print("\n" + summary)

@@ -11,28 +11,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
-from loadtests import host
-from loadtests.apps import CONFIG, ROOT, batching, config_args, cpu_asked, placement_args, without_gpus
+from loadtests.apps import CONFIG, LAYOUTS, ROOT, batching, config_args, cpu_asked, mode_args, without_gpus
 from loadtests.calls import ServeCaller
 from loadtests.cells import Target, run_interleaved
 from loadtests.checkpoints import random_heads_checkpoint, sweep_order, with_extra_heads
 from loadtests.inputs import sample_requests
-from loadtests.processes import Sampler, child_env, gpu_memory_used_mib
+from loadtests.processes import Sampler, child_env, cpu_by_role, gpu_memory_used_mib, own_cpu
 from loadtests.report import evaluate_goals, markdown, write
-from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, SERVE_MODES, ModeResult, Plan, Report
+from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, ModeResult, Plan, Report
 from loadtests.serving import LocalServe, cluster_env_option
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, SERVE_CLUSTER_ENV
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n]
+
+
+def _modes(text: str) -> list[str]:
+    unknown = sorted(set(text.split(",")) - set(MODES) - {""})
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown modes {unknown}; valid: {list(MODES)}")
+    return [m for m in MODES if m in text.split(",")]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,10 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="with no trained checkpoint: a local pre-trained encoder to put random heads on (scripts/gpu/bench.sh)")
     p.add_argument("--heads", type=int, default=8, help="random linear heads are added up to this many heads (0: none added)")
     p.add_argument("--config", type=Path, default=CONFIG, help="Serve config whose args the Serve modes use")
-    p.add_argument("--modes", default=",".join(m for m in MODES if m not in NOT_BY_DEFAULT),
+    p.add_argument("--modes", type=_modes, default=",".join(m for m in MODES if m not in NOT_BY_DEFAULT),
                    help=f"comma-separated subset of {','.join(MODES)} (default: all but {','.join(NOT_BY_DEFAULT)})")
-    p.add_argument("--concurrency", default="1,8,32")
-    p.add_argument("--head-counts", default="1,2,4,8")
+    p.add_argument("--concurrency", type=_numbers, default="1,8,32", help='"": the head sweep only')
+    p.add_argument("--head-counts", type=_numbers, default="1,2,4,8")
     p.add_argument("--heads-concurrency", type=int, default=32, help="the sweep's concurrency; the goals are read at 4 heads there")
     p.add_argument("--batch-items", type=int, default=None,
                    help="items per /v1/predict/batch request in the batch cell (4 heads; default: the config's "
@@ -65,12 +74,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     args = p.parse_args(argv)
     args.cluster_env = dict(args.cluster_env)
-    args.modes = [m for m in args.modes.split(",") if m]
-    unknown = sorted(set(args.modes) - set(MODES))
-    if unknown:
-        p.error(f"unknown modes {unknown}; valid: {list(MODES)}")
-    args.concurrency = [int(c) for c in args.concurrency.split(",") if c]  # "": the head sweep only
-    args.head_counts = [int(k) for k in args.head_counts.split(",") if k]
     return args
 
 
@@ -97,18 +100,9 @@ def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
     print(f"{mode}: peak memory, alone in a child process", flush=True)
     plan_path, out_path = work / "plan.json", work / f"{mode}.json"
     plan_path.write_text(probe.model_dump_json())
-    subprocess.run([sys.executable, "-m", "loadtests.inprocess_run", mode, str(plan_path), str(out_path)], check=True, cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "loadtests.engines", mode, str(plan_path), str(out_path)], check=True, cwd=ROOT,
                    env=child_env())
-    return ModeResult.model_validate(json.loads(out_path.read_text()))
-
-
-def _app_args(mode: str, base_args: dict, plan: Plan, gpu_share: float) -> dict:
-    """The Serve application's `args:` for one mode."""
-    args = placement_args(base_args, "replica" if mode == "fanout" else "colocated", plan.checkpoint, plan.head_order,
-                          gpu_share=gpu_share, backbone_placement="replica" if mode == "colocated_split" else None)
-    if mode == "colocated_direct":
-        args["router"]["ingress"] = "direct"
-    return args
+    return ModeResult.model_validate_json(out_path.read_text())
 
 
 def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None = None,
@@ -117,14 +111,14 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
     from loadtests.engines import IN_PROCESS, ModelOnly, freeze_heap
 
-    served = [m for m in modes if m in SERVE_MODES]
+    served = [m for m in modes if m in LAYOUTS]
     # The cluster environment a deployment gets from the demo's `ray start` (cluster_env.py);
     # direct ingress is cluster-wide, so with colocated_direct every Serve mode runs with it (the
     # proxy keeps serving the others, and their replicas listen on a port nobody calls).
     env = {**(DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV), **(cluster_env or {})}
     # Every application up at once fits one GPU: each asks for its share of it.
     share = 1.0 / len(served) if plan.device == "cuda" and served else 1.0
-    app_args = {mode: _app_args(mode, base_args, plan, share) for mode in served}
+    app_args = {mode: mode_args(mode, base_args, plan.checkpoint, plan.head_order, share) for mode in served}
     if ray_cpus is None and served:
         # Logical CPUs are Ray's bookkeeping: every application must fit them at once or the last
         # one stays pending (fan-out 1.4 + colocated 0.6 + colocated direct 0.6 > 2 cores here).
@@ -132,55 +126,48 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
         ray_cpus = max(os.cpu_count() or 1, math.ceil(asked))
     samplers: dict[str, Sampler] = {}
     targets: dict[str, Target] = {}
-    engines: dict[str, Any] = {}
-    gpu_note = ""
+    results: dict[str, ModeResult] = {}
     with ExitStack() as running:
         if served:
             print(f"Ray is given {ray_cpus} logical CPUs", flush=True)
             local = running.enter_context(LocalServe(num_cpus=ray_cpus, serve_env=env))
         for mode, args in app_args.items():
-            t0 = time.monotonic()
-            samplers[mode] = running.enter_context(Sampler(app=f"bench-{mode}"))
-            deploy = local.deploy_direct if mode == "colocated_direct" else local.deploy
-            caller = ServeCaller(deploy(args, f"bench-{mode}", route_prefix=f"/{mode}"))
-            targets[mode] = Target(caller, caller.breakdown, cpu=lambda app=f"bench-{mode}": host.serve(app))
+            t0, app = time.monotonic(), f"bench-{mode}"
+            samplers[mode] = running.enter_context(Sampler(app=app))
+            caller = ServeCaller(local.deploy(args, app, route_prefix=f"/{mode}"))
+            targets[mode] = Target(caller, caller.breakdown, cpu=lambda app=app: cpu_by_role(app))
             print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
+        gpu_note = ""
         if served and plan.device == "cuda":
             gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"
-        for mode in modes:
-            if mode == "model_only":
-                engines[mode] = ModelOnly(Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
-                # its CPU per input is what the model alone costs: the others' host cost is what they spend beyond it
-                targets[mode] = Target(call=None, loop=engines[mode].loop, cpu=host.in_process)  # type: ignore[arg-type]
-            elif mode in IN_PROCESS:
-                engines[mode] = IN_PROCESS[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
-                targets[mode] = Target(engines[mode], cpu=host.in_process)
+        if "model_only" in modes:
+            model_only = ModelOnly(Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
+            # its CPU per input is what the model alone costs: the others' host cost is what they spend beyond it
+            targets["model_only"] = Target(call=None, loop=model_only.loop, cpu=own_cpu)  # type: ignore[arg-type]
+        engines = {m: IN_PROCESS[m](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype) for m in modes if m in IN_PROCESS}
+        targets.update({m: Target(engine, cpu=own_cpu) for m, engine in engines.items()})
         freeze_heap()
         ordered = {m: targets[m] for m in modes}
         print(f"measuring {list(ordered)} interleaved: {plan.rounds} rounds of {len(plan.cells())} cells", flush=True)
         cells = asyncio.run(run_interleaved(ordered, plan, sample_requests(plan.requests_per_setting)))
-    results = []
-    for mode in modes:
-        if mode == "model_only":
-            made = engines[mode].generated_tokens
-            results.append(ModeResult(mode=mode, peak_rss_mib=0.0, cells=cells[mode],
-                                      memory_note="not measured: the model of (a), without its queue",
-                                      generated_tokens_mean=sum(made) / len(made) if made else None))
-        elif mode in engines:
-            probe = memory[mode]
-            results.append(ModeResult(mode=mode, peak_rss_mib=probe.peak_rss_mib, peak_gpu_mib=probe.peak_gpu_mib,
-                                      memory_note=probe.memory_note + " (measured alone in a child process)", cells=cells[mode],
-                                      batch_inputs_mean=engines[mode].batch_inputs_mean()))
-        else:
-            results.append(ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode],
-                                      memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; Ray's "
-                                                  "controller, proxy and raylet not counted)" + gpu_note))
-    return results
+    for mode in served:
+        results[mode] = ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode],
+                                   memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; Ray's "
+                                               "controller, proxy and raylet not counted)" + gpu_note)
+    for mode, engine in engines.items():
+        probe = memory[mode]
+        results[mode] = ModeResult(mode=mode, peak_rss_mib=probe.peak_rss_mib, peak_gpu_mib=probe.peak_gpu_mib,
+                                   memory_note=probe.memory_note + " (measured alone in a child process)", cells=cells[mode],
+                                   batch_inputs_mean=engine.batch_inputs_mean())
+    if "model_only" in modes:
+        made = model_only.generated_tokens
+        results["model_only"] = ModeResult(mode="model_only", peak_rss_mib=0.0, cells=cells["model_only"],
+                                           memory_note="not measured: the model of (a), without its queue",
+                                           generated_tokens_mean=sum(made) / len(made) if made else None)
+    return [results[m] for m in modes]
 
 
 def device_name(device: str) -> str:
-    import platform
-
     if device == "cuda":
         import torch
 
@@ -212,12 +199,11 @@ def main(argv: list[str] | None = None) -> Report:
     print(f"checkpoint {checkpoint}: heads {order} ({linear} linear); cells {[c.label for c in plan.cells()]}", flush=True)
     report = Report(plan=plan, started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), device_name=device_name(args.device), modes=[],
                     cluster_env=args.cluster_env)
-    modes = [m for m in MODES if m in args.modes]
     with tempfile.TemporaryDirectory(prefix="wiyh-bench-") as work:
-        memory = {m: probe_memory(m, plan, Path(work)) for m in modes if m in IN_PROCESS_MODES}
-    report.modes = measure_all(modes, plan, config, memory, args.ray_cpus, args.cluster_env)
+        memory = {m: probe_memory(m, plan, Path(work)) for m in args.modes if m in IN_PROCESS_MODES}
+    report.modes = measure_all(args.modes, plan, config, memory, args.ray_cpus, args.cluster_env)
 
-    from loadtests.bytes_moved import measure_bytes
+    from loadtests.engines import measure_bytes
 
     report.bytes_per_request = measure_bytes(checkpoint, sample_requests(10), replica_heads=len(order))
     report.goals = evaluate_goals(report)

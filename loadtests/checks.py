@@ -64,12 +64,6 @@ def check_batch(status: int, body: Any, items: list[dict[str, Any]], catalog: Ca
     return [f"item {i}: {p}" for i, (result, item) in enumerate(zip(results, items)) for p in check_item(result, item, catalog)]
 
 
-def degraded_heads(body: Any) -> list[str]:
-    """Non-target heads a valid answer went out without (reported, not failures)."""
-    items = body.get("results", [body]) if isinstance(body, dict) else []
-    return [e.get("head") for item in items if isinstance(item, dict) for e in item.get("errors") or [] if isinstance(e, dict)]
-
-
 def body_of(response: Any) -> Any:
     """A response's JSON, or its text when it is not JSON (Serve's proxy answers 503 in plain text)."""
     try:

@@ -2,13 +2,21 @@
 problems found in its answer, as the Serve modes' caller does: InProcess (the router's own work
 over the service's in-process engine, every head colocated: Serve's cost is the rest),
 PerTaskModels (one full model per head, what a user without this system deploys) and ModelOnly
-(the backbone and the heads on batches tokenised beforehand: the ceiling)."""
+(the backbone and the heads on batches tokenised beforehand: the ceiling); and the bytes of hidden
+states a request moves to head replicas.
+
+    python -m loadtests.engines MODE PLAN.json OUT.json
+
+runs one in-process mode's cells in a process of its own, so its peak memory is its own (the bench
+starts it; not meant to be run by hand)."""
 from __future__ import annotations
 
 import asyncio
 import gc
 import itertools
 import json
+import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,18 +24,22 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
+from loadtests.cells import run_cells
 from loadtests.checks import Catalog as CheckCatalog, check_batch, check_predict
+from loadtests.inputs import sample_requests
 from loadtests.loop import Outcome, Run
-from loadtests.results import Batching
+from loadtests.results import Batching, BytesPerRequest, ModeResult, Plan
 from model.checkpoint import load_model, load_tokenizer, read_manifest
 from model.encoding import encode
 from service.deploy.in_process import InProcessEngine, load_in_process
 from service.deploy.stages import ModelStage
-from service.http.schemas import BatchResponse, CheckpointRef, PredictRequest, PredictResponse
+from service.http.answers import Answers
+from service.http.errors import ApiError
+from service.http.schemas import BatchRequest, PredictRequest
 from service.pipeline.catalog import Catalog
 from service.pipeline.failures import InputError, StageError, TargetFailed
 from service.pipeline.limits import Limits, Timeouts
-from service.pipeline.predict import Predictor, plan
+from service.pipeline.predict import Predictor
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # The clients are the benchmark's own: no queue bound of a deployment applies in process.
@@ -49,27 +61,21 @@ class InProcess:
         self.checks = CheckCatalog(heads=[h.name for h in manifest.heads], tasks=manifest.tasks)
         self.engine: InProcessEngine = load_in_process(checkpoint, stage_for(batching, device), heads,
                                                        autocast=None if dtype == "float32" else dtype)
-        self.predictor = Predictor(self.engine, self.catalog, Timeouts())
-        self.limits = Limits()
-        self.checkpoint = CheckpointRef(name=self.catalog.checkpoint.name, hash=self.catalog.checkpoint.hash)
+        self.answers = Answers(Predictor(self.engine, self.catalog, Timeouts()), self.catalog, Limits())
         self._ids = itertools.count()
 
     async def __call__(self, request: dict[str, Any]) -> list[str]:
-        """`request`: a /v1/predict body, or {"items": [...]} as /v1/predict/batch gets it."""
+        """`request`: a /v1/predict body, or {"items": [...]} as /v1/predict/batch gets it; the
+        routes' own work (service/http/answers.py), the response to JSON as the router sends it and
+        back as a client reads it."""
         rid = f"inprocess-{next(self._ids)}"
         try:
             if "items" in request:
-                planned = [plan(PredictRequest(**item).query(), self.catalog, self.limits) for item in request["items"]]
-                results, timings = await self.predictor.predict(planned, rid)
-                body = BatchResponse(request_id=rid, checkpoint=self.checkpoint, results=results, timings_ms=timings)
-                return check_batch(200, json.loads(body.model_dump_json()), request["items"], self.checks)
-            result, timings = await self.predictor.predict_one(plan(PredictRequest(**request).query(), self.catalog, self.limits), rid)
-            if isinstance(result, TargetFailed):
-                return [f"target {result.head} failed: {result.error}"]
-            body = PredictResponse(**dict(result), request_id=rid, checkpoint=self.checkpoint, timings_ms=timings)
-            # to JSON as the router sends it, and back as a client reads it
-            return check_predict(200, json.loads(body.model_dump_json()), request, self.checks)
-        except (ValidationError, InputError, StageError, TargetFailed) as err:  # the router's 4xx and 5xx
+                batch = await self.answers.predict_batch(BatchRequest(**request), rid)
+                return check_batch(200, json.loads(batch.model_dump_json()), request["items"], self.checks)
+            one = await self.answers.predict(PredictRequest(**request), rid)
+            return check_predict(200, json.loads(one.model_dump_json()), request, self.checks)
+        except (ValidationError, ApiError, InputError, StageError, TargetFailed) as err:  # the router's 4xx and 5xx
             return [f"{type(err).__name__}: {err}"]
 
     def batch_inputs_mean(self) -> float:
@@ -170,3 +176,60 @@ def freeze_heap() -> None:
     collection (0.39 s of CPU, measured) landed in whichever stage allocated."""
     gc.collect()
     gc.freeze()
+
+
+@torch.no_grad()
+def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_heads: int) -> BytesPerRequest:
+    """Bytes of hidden states one request makes the backbone store for head replicas, measured with
+    the service's own code (BackboneRunner + payload.pack), one request at a time."""
+    from model.heads import HeadBatch
+    from service.pipeline.calls import EncodeCall
+    from service.replica.payload import pack
+    from service.replica.runners import BackboneRunner
+
+    manifest = read_manifest(checkpoint)
+    runner = BackboneRunner(checkpoint, manifest, colocated=[])
+    hidden_size = manifest.backbone.hidden_size
+    cfg = manifest.encoding
+    totals = {"tokens": 0.0, "f32": 0.0, "f16": 0.0, "padded": 0.0, "cls": 0.0}
+    for i, r in enumerate(requests):
+        call = EncodeCall(request_id=str(i), questions=[r["inputs"].get("question") or ""],
+                          contexts=[r["inputs"].get("context") or r["inputs"]["text"]])
+        enc = encode(runner.tokenizer, call.questions, call.contexts, max_length=cfg.max_length, stride=cfg.stride,
+                     max_question_tokens=cfg.max_question_tokens)
+        hidden = runner.model(**enc.model_inputs()).last_hidden_state.detach()
+        batch = HeadBatch.from_encoding(enc, hidden)
+        f32, f16 = pack(batch, range(0, 1), "float32"), pack(batch, range(0, 1), "float16")
+        windows = f32.tokens_per_window.shape[0]
+        totals["tokens"] += int(f32.tokens_per_window.sum())
+        totals["f32"] += f32.nbytes
+        totals["f16"] += f16.nbytes
+        # What an unpacked batch would carry: every window padded to the model's length.
+        totals["padded"] += windows * cfg.max_length * hidden_size * 4
+        totals["cls"] += windows * hidden_size * 2
+    n = max(len(requests), 1)
+    return BytesPerRequest(
+        requests=len(requests), tokens_mean=totals["tokens"] / n, stored_float32=totals["f32"] / n,
+        stored_float16=totals["f16"] / n, padded_float32=totals["padded"] / n, cls_only_float16=totals["cls"] / n,
+        replica_heads=replica_heads,
+    )
+
+def alone(mode: str, plan: Plan) -> ModeResult:
+    """The cells of one in-process mode, and the peak memory of this process."""
+    engine = IN_PROCESS[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
+    cells = asyncio.run(run_cells(mode, engine, plan, sample_requests(plan.requests_per_setting)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    note = "peak RSS of the one process (models, tokenizer, Python, torch)"
+    gpu = None
+    if plan.device == "cuda":
+        gpu = torch.cuda.max_memory_reserved() / 2**20
+        note += "; GPU: torch's peak reserved memory"
+    return ModeResult(mode=mode, peak_rss_mib=peak, memory_note=note, peak_gpu_mib=gpu, cells=cells,
+                      batch_inputs_mean=engine.batch_inputs_mean())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] not in IN_PROCESS:
+        sys.exit(f"usage: python -m loadtests.engines {{{','.join(IN_PROCESS)}}} PLAN.json OUT.json")
+    mode, plan_path, out_path = sys.argv[1:]
+    Path(out_path).write_text(alone(mode, Plan.model_validate_json(Path(plan_path).read_text())).model_dump_json())

@@ -1,8 +1,11 @@
-"""How the load scripts show what they measured: aligned `key | value` rows, markdown tables, PNGs."""
+"""How the load scripts show what they measured: aligned `key | value` rows, markdown tables, PNGs,
+JSON."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterable
+
+from pydantic import BaseModel
 
 
 def aligned(rows: list[tuple[str, str]]) -> str:
@@ -31,4 +34,10 @@ def save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     pyplot().close(fig)
+    return path
+
+
+def write_json(model: BaseModel, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model.model_dump_json(indent=1) + "\n")
     return path

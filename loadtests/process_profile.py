@@ -19,18 +19,15 @@ from pathlib import Path
 
 from loadtests.apps import CONFIG, ROOT, config_args, placement_args
 from loadtests.calls import ServeCaller
-from loadtests.cells import requests_for
 from loadtests.checkpoints import sweep_order
-from loadtests.inputs import sample_requests
+from loadtests.inputs import sample_requests, with_heads
 from loadtests.loop import Background, Run, closed_loop
 from loadtests.outputs import markdown_table
 from loadtests.processes import cmdline, ours, role
-from loadtests.results import Batching, Cell, Plan
 from loadtests.serving import LocalServe
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "prof"
-
 # Leaf frame's file -> what the time was spent on; the first match wins.
 CATEGORIES = (
     ("tokenize", ("tokenizers", "tokenization_", "model/encoding.py")),
@@ -45,32 +42,21 @@ CATEGORIES = (
 
 
 def category(frame: str) -> str:
-    for name, needles in CATEGORIES:
-        if any(n in frame for n in needles):
-            return name
-    return "other"
+    return next((name for name, needles in CATEGORIES if any(n in frame for n in needles)), "other")
 
 
-def read_collapsed(path: Path) -> Counter:
-    """py-spy --format raw: `frame;frame;...;leaf count` per line -> Counter of stacks."""
-    stacks: Counter = Counter()
+def summarize_stacks(path: Path, rate: int, top: int = 5) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
+    """py-spy's raw output (`frame;frame;...;leaf count` a line) -> (CPU seconds, seconds per
+    category of the leaf frame, the hottest leaf functions)."""
+    by_category: Counter = Counter()
+    leaves: Counter = Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            stacks[stack] += int(count)
-    return stacks
-
-
-def summarize_stacks(stacks: Counter, rate: int, top: int = 8) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
-    """(CPU seconds, seconds per category of the leaf frame, hottest leaf functions)."""
-    total = sum(stacks.values())
-    by_category: Counter = Counter()
-    leaves: Counter = Counter()
-    for stack, count in stacks.items():
-        leaf = stack.split(";")[-1]
-        by_category[category(leaf)] += count
-        leaves[leaf] += count
-    return (total / rate, {k: v / rate for k, v in by_category.most_common()},
+            leaf = stack.split(";")[-1]
+            by_category[category(leaf)] += int(count)
+            leaves[leaf] += int(count)
+    return (sum(leaves.values()) / rate, {k: v / rate for k, v in by_category.most_common()},
             [(leaf, n / rate) for leaf, n in leaves.most_common(top)])
 
 
@@ -94,26 +80,21 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick")
                                          if (c / "manifest.json").is_file())
-
-    order, linear = sweep_order(checkpoint)
-    cell_clients = max(args.concurrency, 1)  # the requests of a cell with clients (none are sent at 0)
-    plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, concurrency=[cell_clients], head_counts=[], heads_concurrency=cell_clients,
-                head_order=order, linear_heads=linear, batching=Batching(max_batch_size=16, wait_s=0.002))
-    requests = requests_for(Cell(concurrency=cell_clients, heads=args.heads), plan, sample_requests(10))
-    app_args = placement_args(config_args(args.config), args.placement, str(checkpoint), order)
-    app_args["router"]["ingress"] = args.ingress
+    order, _ = sweep_order(checkpoint)
+    requests = sample_requests(10)
+    if args.heads:
+        requests = [with_heads(r, order[0], order[1:args.heads]) for r in requests]
+    app_args = placement_args(config_args(args.config), args.placement, str(checkpoint), order, ingress=args.ingress)
     with LocalServe(serve_env=DIRECT_INGRESS_CLUSTER_ENV if args.ingress == "direct" else None) as local:
-        url = (local.deploy_direct(app_args, APP, "/") if args.ingress == "direct" else local.deploy(app_args, APP))
-        targets = {}
-        for proc in ours():
+        caller = ServeCaller(local.deploy(app_args, APP))
+        pids = {}
+        for proc in ours()[1:]:
             found = role(cmdline(proc), APP)
             if found == "heads" and f"head_{order[0]}" in cmdline(proc):
-                targets[f"head_{order[0]} ({'target' if args.heads else 'one head replica'})"] = proc.pid
+                pids[f"head_{order[0]} ({'target' if args.heads else 'one head replica'})"] = proc.pid
             elif found in ("router", "backbone", "http_proxy", "serve_controller"):
-                targets[found] = proc.pid
-        targets["client (this process)"] = ours()[0].pid
-
-        caller = ServeCaller(url)
+                pids[found] = proc.pid
+        pids["client (this process)"] = ours()[0].pid
 
         async def idle() -> Run:  # the background work every process does with no request (polling, health checks, metrics)
             return Run([], args.seconds + 6)
@@ -121,28 +102,27 @@ def main(argv: list[str] | None = None) -> None:
         load = Background(lambda: closed_loop(caller, requests, args.concurrency, args.seconds + 6) if args.concurrency else idle())
         load.start()
         time.sleep(3)  # warm: the first batches pay lazy initialisation
-        spies = {name: subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", str(args.rate),
-                                         "--format", "raw", "--nonblocking", "-o", str(out / f"{name.split()[0]}.txt")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for name, pid in targets.items()}
-        for s in spies.values():
-            s.wait()
-        r = load.result()
+        spies = [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", str(args.rate),
+                                   "--format", "raw", "--nonblocking", "-o", str(out / f"{name.split()[0]}.txt")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
+        for spy_process in spies:
+            spy_process.wait()
+        run = load.result()
 
     rows = []
-    for name in targets:
+    for name in pids:
         path = out / f"{name.split()[0]}.txt"
         if not path.is_file():
             rows.append([name, "-", "py-spy wrote nothing", ""])
             continue
-        cpu, cats, hot = summarize_stacks(read_collapsed(path), args.rate)
-        rows.append([name, f"{cpu:.1f}", ", ".join(f"{k} {v:.1f}" for k, v in cats.items() if v >= 0.05),
-                     "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot[:5])])
-    lines = [f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}",
-             "", f"{len(r.latencies_ms)} answers ({r.failures} failed) in {r.seconds:.1f} s = {len(r.latencies_ms) / r.seconds:.1f} req/s; "
-             f"py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
-             *markdown_table(["process", "CPU s", "by category", "hottest functions (CPU s)"], rows)]
-    text = "\n".join(lines) + "\n"
+        cpu, categories, hot = summarize_stacks(path, args.rate)
+        rows.append([name, f"{cpu:.1f}", ", ".join(f"{k} {v:.1f}" for k, v in categories.items() if v >= 0.05),
+                     "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot)])
+    text = "\n".join([
+        f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}", "",
+        f"{len(run.latencies_ms)} answers ({run.failures} failed) in {run.seconds:.1f} s = {len(run.latencies_ms) / run.seconds:.1f} "
+        f"req/s; py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
+        *markdown_table(["process", "CPU s", "by category", "hottest functions (CPU s)"], rows)]) + "\n"
     (out / "profile.md").write_text(text)
     print(text)
 

@@ -48,19 +48,24 @@ def role(command: str, app: str) -> str | None:
 
 
 def cpu_by_role(app: str) -> dict[str, float]:
-    """CPU seconds used so far by this process ("client", the load generator) and by each part of
-    `app`'s serving path."""
+    """CPU seconds used so far by each part of `app`'s serving path (the load generator, this
+    process, is not one)."""
     totals: dict[str, float] = {}
-    me = os.getpid()
-    for p in ours():
+    for p in ours()[1:]:
         try:
-            found = "client" if p.pid == me else role(cmdline(p), app)
+            found = role(cmdline(p), app)
             if found is not None:
                 t = p.cpu_times()
                 totals[found] = totals.get(found, 0.0) + t.user + t.system
         except psutil.Error:
             pass
     return totals
+
+
+def own_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process: an in-process mode's engine and its clients."""
+    t = psutil.Process().cpu_times()
+    return {"benchmark process": t.user + t.system}
 
 
 def label(p: psutil.Process, cmd: list[str]) -> str:

@@ -1,13 +1,12 @@
 """The benchmark's verdicts and outputs: goals, a markdown table, JSON, PNG plots."""
 from __future__ import annotations
 
-import json
 import math
+import sys
 from pathlib import Path
 
-from loadtests.cells import CPU
-from loadtests.host import TOTAL, WITH_BACKGROUND
-from loadtests.outputs import markdown_table, pyplot, save
+from loadtests.cells import CPU, CPU_PER_S, TOTAL, WITH_BACKGROUND
+from loadtests.outputs import markdown_table, pyplot, save, write_json
 from loadtests.results import LABELS, Cell, CellResult, Goal, ModeResult, Report
 
 
@@ -21,7 +20,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def _relative(mode: ModeResult | None, to: ModeResult | None, cell: Cell) -> float | None:
-    """`mode`'s throughput as a fraction of `to`'s at `cell`."""
     return _ratio(_throughput(mode, cell), _throughput(to, cell))
 
 
@@ -49,7 +47,7 @@ def goal_cell(plan) -> Cell:
 
 
 def cpu_ms(mode: ModeResult | None, cell: Cell, process: str = TOTAL) -> float | None:
-    """CPU ms per request of one process of the mode, or of all of them (loadtests/host.py)."""
+    """CPU ms per request of one process of the mode, or of all of them (cells.py)."""
     found = mode.at(cell) if mode else None
     return found.breakdown.get(f"{CPU}{process}") if found else None
 
@@ -88,21 +86,16 @@ def evaluate_goals(report: Report) -> list[Goal]:
                        f"at c={plan.heads_concurrency}"))
     if plan.batch_items:
         batch = plan.batch_cell()
-        for mode in (colocated, fanout):
-            if mode is not None:
-                goals.append(_goal(f"{mode.mode}: /v1/predict/batch items/s at {batch.label}", _throughput(mode, batch), 20000, True,
-                                   "the GPU goal (one H100 or H200)"))
+        for mode in (m for m in (colocated, fanout) if m is not None):
+            goals.append(_goal(f"{mode.mode}: /v1/predict/batch items/s at {batch.label}", _throughput(mode, batch), 20000, True,
+                               "the GPU goal (one H100 or H200)"))
     eight = Cell(concurrency=8)
-    for mode in (fanout, colocated):
-        if mode is None:
-            continue
+    for mode in (m for m in (fanout, colocated) if m is not None):
         found = mode.at(eight)
         value = found.summary.p99_ms / found.summary.p50_ms if found and found.summary.requests else None
         goals.append(_goal(f"{mode.mode}: p99 / p50 at c=8", value, 2.0, False,
                            f"p50 {found.summary.p50_ms:.0f} ms, p99 {found.summary.p99_ms:.0f} ms" if found else ""))
-    for mode in (inproc, colocated, fanout):
-        if mode is None:
-            continue
+    for mode in (m for m in (inproc, colocated, fanout) if m is not None):
         cost, detail = per_head_cost(mode, plan.heads_concurrency, plan.head_counts, plan.linear_heads)
         goals.append(_goal(f"{mode.mode}: throughput cost of one more linear head", cost, 0.05, False, detail))
     return goals
@@ -187,8 +180,8 @@ def markdown(report: Report) -> str:
         lines += ["", "Where the time goes in the Serve modes: CPU ms per request by process (`cpu_ms_per_request.*`; "
                       "2 cores give 2000 CPU ms per second), and the answers' mean `timings_ms`:", ""]
         for m, r in where:
-            cpu = {k.split(".", 1)[1]: v for k, v in r.breakdown.items() if k.startswith("cpu_ms_per_request.")}
-            timing = {k: v for k, v in r.breakdown.items() if not k.startswith("cpu_ms_per_request.")}
+            cpu = {k[len(CPU):]: v for k, v in r.breakdown.items() if k.startswith(CPU)}
+            timing = {k: v for k, v in r.breakdown.items() if not k.startswith((CPU, CPU_PER_S))}
             lines.append(f"- {m.mode} {r.cell.label}: CPU " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
                          + "; timings " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
     for mode in report.modes:
@@ -217,8 +210,7 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
 
 
 def write(report: Report, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bench.json").write_text(report.model_dump_json(indent=1))
+    write_json(report, out_dir / "bench.json")
     (out_dir / "bench.md").write_text(markdown(report))
     return [out_dir / "bench.json", out_dir / "bench.md", *plot(report, out_dir)]
 
@@ -266,13 +258,11 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
 
 
 def load(path: Path) -> Report:
-    return Report.model_validate(json.loads(path.read_text()))
+    return Report.model_validate_json(path.read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
     """Re-render a run's markdown and plots from its JSON: `python -m loadtests.report OUT/bench.json`."""
-    import sys
-
     path = Path((argv if argv is not None else sys.argv[1:])[0])
     report = load(path)
     report.goals = evaluate_goals(report)

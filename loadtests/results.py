@@ -2,14 +2,14 @@
 read back by the report (and by the GPU script's comparison)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtests.stats import LatencySummary
 
 Mode = Literal["model_only", "inprocess", "fanout", "colocated", "colocated_direct", "colocated_split", "per_task"]
-MODES: tuple[Mode, ...] = ("model_only", "inprocess", "fanout", "colocated", "colocated_direct", "colocated_split", "per_task")
+MODES: tuple[Mode, ...] = get_args(Mode)
 # Run only when asked for (--modes): the colocated application as it was before it became one
 # deployment, to compare with `colocated` in one run. (`colocated_direct`, the colocated
 # application on its router replica's own port, runs by default: it is the
@@ -26,7 +26,6 @@ LABELS: dict[str, str] = {
     "per_task": "d. one full model per task",
 }
 IN_PROCESS_MODES = ("inprocess", "per_task")  # engines measured alone in a child for their peak memory
-SERVE_MODES = ("fanout", "colocated", "colocated_direct", "colocated_split")
 
 
 class Cell(BaseModel):

@@ -1,13 +1,14 @@
 """Serve's own CPU per request, process by process, under one cluster setting; and whether it is
 per request at all or the busy machine's (docs/results.md, "Serve's own processes").
 
-One cluster runs the colocated application with `router.ingress: direct`; three phases run
-interleaved over rounds: `idle` (nothing runs), `inprocess` (the same model at the same
-concurrency in this process: the machine as busy, no request to Serve) and `direct` (the clients
-on the router replica's own port). It prints each process's CPU in ms per second of each phase,
-and per request. `--checkpoint tiny` serves the tests' tiny random model, so Serve's own path is
-most of the router's CPU and a setting's effect shows in a short run (one `--cluster-env` setting
-per run: run two back to back).
+The benchmark's cell runner (cells.py) with three modes on one cluster serving the colocated
+application with direct ingress (the bench's `colocated_direct`), each reading the CPU of Serve's
+processes: `idle` (nothing runs), `inprocess` (the same model at the same concurrency in this
+process: the machine as busy, no request to Serve) and `direct` (the clients on the router
+replica's own port), interleaved over rounds. It prints each process's CPU in ms per second of each
+phase, and per request. `--checkpoint tiny` serves the tests' tiny random model, so Serve's own path
+is most of the router's CPU and a setting's effect shows in a short run (one `--cluster-env`
+setting per run: run two back to back).
 
     python -m loadtests.serve_cost --checkpoint tiny --seconds 40 --rounds 2
     python -m loadtests.serve_cost --checkpoint tiny --cluster-env RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0
@@ -22,18 +23,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtests.apps import CONFIG, batching, config_args, placement_args
+from loadtests.apps import CONFIG, batching, config_args, mode_args
 from loadtests.calls import ServeCaller
+from loadtests.cells import CPU_PER_S, Target, run_interleaved
 from loadtests.checkpoints import sweep_order, tiny_random
-from loadtests.inputs import sample_requests, with_heads
-from loadtests.loop import closed_loop
+from loadtests.inputs import sample_requests
+from loadtests.loop import Run
 from loadtests.outputs import markdown_table
 from loadtests.processes import cpu_by_role
+from loadtests.results import CellResult, Plan
 from loadtests.serving import LocalServe, cluster_env_option
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
+APP = "serve-cost"
 ROLES = ("router", "serve_controller", "http_proxy", "ray_system")
-PHASES = ("idle", "inprocess", "direct")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,71 +55,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _phase(phase: str, calls: dict[str, Any], requests: list[dict[str, Any]], args: argparse.Namespace,
-                 app: str) -> tuple[dict[str, float], int, int, float]:
-    """CPU seconds by role, answers, failures and wall seconds of one phase."""
-    before, t0 = cpu_by_role(app), time.monotonic()
-    answers = failures = 0
-    seconds = args.seconds / args.rounds
-    if phase == "idle":
-        await asyncio.sleep(seconds)
-    else:
-        run = await closed_loop(calls[phase], requests, args.concurrency, seconds)
-        answers, failures = len(run.latencies_ms), run.failures
-    after = cpu_by_role(app)
-    return {r: after.get(r, 0.0) - before.get(r, 0.0) for r in ROLES}, answers, failures, time.monotonic() - t0
+def serve_processes() -> dict[str, float]:
+    found = cpu_by_role(APP)
+    return {role: found.get(role, 0.0) for role in ROLES}
 
 
-async def _run(calls: dict[str, Any], requests: list[dict[str, Any]], args: argparse.Namespace, app: str) -> dict[str, dict[str, float]]:
-    totals = {p: {"seconds": 0.0, "answers": 0.0, "failures": 0.0, **{r: 0.0 for r in ROLES}} for p in PHASES}
-    for i in range(args.rounds):
-        for phase in PHASES:
-            cpu, answers, failures, wall = await _phase(phase, calls, requests, args, app)
-            t = totals[phase]
-            t["seconds"] += wall
-            t["answers"] += answers
-            t["failures"] += failures
-            for role, used in cpu.items():
-                t[role] += used
-            print(f"  round {i + 1} {phase:<9} {answers / wall:6.1f} req/s  failed {failures}  "
-                  + ", ".join(f"{r} {cpu[r] * 1000 / wall:.0f} ms/s" for r in ROLES), flush=True)
-    return totals
+async def nothing(concurrency: int, requests: list[dict[str, Any]], seconds: float) -> Run:
+    """The idle phase: no request, the processes watched as long as a phase with load."""
+    await asyncio.sleep(seconds)
+    return Run([], seconds)
 
 
-def table(totals: dict[str, dict[str, float]]) -> str:
-    def per(t: dict[str, float], role: str) -> str:
-        return f"{t[role] * 1000 / t['seconds']:.1f}" + (f" ({t[role] * 1000 / t['answers']:.2f}/req)" if t["answers"] > 0 else "")
+def table(phases: dict[str, CellResult]) -> str:
+    def per(r: CellResult, role: str) -> str:
+        ms = r.breakdown.get(f"{CPU_PER_S}{role}", 0.0)
+        return f"{ms:.1f}" + (f" ({ms / r.summary.throughput:.2f}/req)" if r.summary.requests else "")
 
-    rows = [[phase, f"{t['answers'] / t['seconds']:.1f}", *(per(t, r) for r in ROLES)] for phase, t in totals.items()]
+    rows = [[phase, f"{r.summary.throughput:.1f}", *(per(r, role) for role in ROLES)] for phase, r in phases.items()]
     return "\n".join(markdown_table(["phase", "req/s", *(f"{r} ms/s" for r in ROLES)], rows))
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+def main(argv: list[str] | None = None) -> dict[str, CellResult]:
     args = parse_args(argv)
     from loadtests.engines import InProcess, freeze_heap
 
     config = config_args(args.config)
-    app = "serve-cost"
     with tempfile.TemporaryDirectory(prefix="wiyh-serve-cost-") as work:
         checkpoint = tiny_random(Path(work) / "tiny-random") if args.checkpoint == "tiny" else Path(args.checkpoint)
-        order, _ = sweep_order(checkpoint)
-        target, *others = order[: args.heads]
-        requests = [with_heads(b, target, others) for b in sample_requests(20)]
+        order, linear = sweep_order(checkpoint)
+        # one cell: `concurrency` clients, each request the first `heads` heads of the sweep order
+        plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, rounds=args.rounds, concurrency=[], head_counts=[args.heads],
+                    heads_concurrency=args.concurrency, head_order=order, linear_heads=linear, batching=batching(config))
         with LocalServe(num_cpus=args.ray_cpus, serve_env={**DIRECT_INGRESS_CLUSTER_ENV, **args.cluster_env}) as local:
-            serve_args = placement_args(config, "colocated", str(checkpoint), order)
-            serve_args["router"]["ingress"] = "direct"
-            url = local.deploy_direct(serve_args, app, route_prefix="/cost")
-            inprocess = InProcess(checkpoint, batching(config))
+            url = local.deploy(mode_args("colocated_direct", config, plan.checkpoint, order), APP, route_prefix="/cost")
+            targets = {"idle": Target(call=None, loop=nothing, cpu=serve_processes),  # type: ignore[arg-type]
+                       "inprocess": Target(InProcess(checkpoint, plan.batching), cpu=serve_processes),
+                       "direct": Target(ServeCaller(url), cpu=serve_processes)}
             freeze_heap()  # as the benchmark does: the engine's collections would stall the clients
             print(f"cluster env beyond cluster_env.py: {args.cluster_env or 'none'}; {checkpoint}; c={args.concurrency}, "
-                  f"{args.heads} heads; {args.rounds} rounds of {list(PHASES)}", flush=True)
-            totals = asyncio.run(_run({"inprocess": inprocess, "direct": ServeCaller(url)}, requests, args, app))
-    print("\nCPU ms per second of each phase (per request answered in brackets):\n" + table(totals))
+                  f"{args.heads} heads; {args.rounds} rounds of {list(targets)}", flush=True)
+            cells = asyncio.run(run_interleaved(targets, plan, sample_requests(plan.requests_per_setting), watch_idle=False))
+    phases = {phase: found for phase, (found,) in cells.items()}
+    print("\nCPU ms per second of each phase (per request answered in brackets):\n" + table(phases))
     if args.json:
         with args.json.open("a") as f:
             f.write(json.dumps({"started": time.strftime("%H:%M:%S", time.gmtime()), "checkpoint": args.checkpoint,
-                                "cluster_env": args.cluster_env, "totals": totals}) + "\n")
-    return totals
+                                "cluster_env": args.cluster_env,
+                                "phases": {p: r.model_dump(mode="json", exclude={"latencies_ms"}) for p, r in phases.items()}}) + "\n")
+    return phases
 
 
 if __name__ == "__main__":

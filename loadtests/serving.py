@@ -1,5 +1,7 @@
 """A private Ray cluster on 127.0.0.1 with Serve and this project's applications on it: the one
-cluster of the load scripts and the integration tests.
+cluster of the load scripts and the integration tests; and its replicas, as the GCS actor table
+lists them (read as the router reads it after a timeout: service.deploy.liveness) and as
+serve.status() counts them.
 
 Private as the demo's cluster is: its own temp dir ($RAY_TMPDIR while it runs, so it needs nothing
 and leaves nothing in the machine's, and no one else's `ray.init()` joins it), and free ports for
@@ -12,11 +14,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
+import signal
 import time
+from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from unittest.mock import patch
 
 import httpx
@@ -24,10 +30,12 @@ import httpx
 # one definition: the demo picks its ports and its temp dir the same way
 from service.demo.cluster import free_port, private_temp_dir, ray_tmpdir
 from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV
+from service.deploy.liveness import alive_replica_actors
 
 # The cluster variables the application's build reads (service.deploy.settings.ingress_problems).
 BUILD_READS = (DIRECT_INGRESS_ENV, HA_PROXY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED")
 WORKER_RESOURCE = "wiyh_worker_node"  # offered by every worker node, to pin replicas there
+APP = "wiyh"  # the application's name where a run serves one
 log = logging.getLogger("wiyh.loadtests")
 
 
@@ -118,7 +126,10 @@ class LocalServe:
         self.workers.remove(node)
 
     def deploy(self, args: dict[str, Any], name: str, route_prefix: str = "/", ready_timeout_s: float = 300) -> str:
-        """Build the application from `args` (a config's `args:`), run it, wait until ready; returns its base URL."""
+        """Build the application from `args` (a config's `args:`), run it, wait until ready; returns
+        the base URL its clients call: the proxy's, or with `router.ingress: direct` (on a cluster
+        whose serve_env has service.deploy.cluster_env.DIRECT_INGRESS_CLUSTER_ENV) the router
+        replica's own HTTP server."""
         from ray import serve
 
         from service.deploy.app import build_app
@@ -126,21 +137,10 @@ class LocalServe:
         serve.run(build_app(args), name=name, route_prefix=route_prefix)
         url = self.url + ("" if route_prefix == "/" else route_prefix)
         wait_ready(url, ready_timeout_s)
+        if args.get("router", {}).get("ingress") == "direct":
+            url = direct_ingress_url(name, route_prefix)
+            wait_ready(url, ready_timeout_s)
         return url
-
-    def deploy_direct(self, args: dict[str, Any], name: str, route_prefix: str, ready_timeout_s: float = 300) -> str:
-        """As deploy(), on a cluster started with direct ingress (serve_env with
-        service.deploy.cluster_env.DIRECT_INGRESS_CLUSTER_ENV); returns the base URL of the
-        application's router replica's own HTTP server instead of the proxy's."""
-        self.deploy(args, name, route_prefix, ready_timeout_s)
-        url = direct_ingress_url(name, route_prefix)
-        wait_ready(url, ready_timeout_s)
-        return url
-
-    def count_in_logs(self, phrase: str) -> int:
-        """Lines of this cluster's logs (every process, every node) that contain `phrase`: how often
-        the replicas did something the clients cannot see, such as a retry."""
-        return sum(phrase in line for path in log_files(self.temp_dir) for line in path.read_text(errors="replace").splitlines())
 
 
 def under_load(head_resources: dict[str, float] | None = None) -> LocalServe:
@@ -150,10 +150,19 @@ def under_load(head_resources: dict[str, float] | None = None) -> LocalServe:
     return LocalServe(num_cpus=2, head_resources=head_resources, object_store_mib=300, request_timeout_s=30.0)
 
 
-def log_files(root: Path | None) -> Iterator[Path]:
-    """The log files under a cluster's temp dir."""
-    files = Path(root).glob("**/logs/**/*") if root is not None else iter(())
-    return (p for p in files if p.is_file() and p.suffix in (".log", ".err", ".out"))
+def logged(root: Path | None, pattern: str) -> Counter[str]:
+    """What the replicas did that the clients cannot see, such as a retry: the matches of `pattern`
+    in the logs under a cluster's temp dir (every process, every node), counted by the pattern's
+    first group (by the match itself when it has none)."""
+    regex = re.compile(pattern)
+    found: Counter[str] = Counter()
+    for path in Path(root).glob("**/logs/**/*") if root is not None else ():
+        try:
+            if path.suffix in (".log", ".err", ".out") and path.is_file():
+                found.update(regex.findall(path.read_text(errors="replace")))
+        except OSError:  # rotated away meanwhile
+            continue
+    return found
 
 
 def direct_ingress_url(app: str, route_prefix: str) -> str:
@@ -195,3 +204,53 @@ def _key_value(text: str) -> tuple[str, str]:
 def cluster_env_option(parser: argparse.ArgumentParser, help: str) -> None:
     """--cluster-env KEY=VALUE, repeatable: more environment for the cluster's processes (dict(args.cluster_env))."""
     parser.add_argument("--cluster-env", action="append", type=_key_value, default=[], metavar="KEY=VALUE", help=help)
+
+
+@dataclass(frozen=True)
+class Replica:
+    deployment: str
+    actor_id: str
+    pid: int
+    node_id: str
+
+
+def alive_replicas(app: str, deployment: str | None = None) -> list[Replica]:
+    """The ALIVE replica actors of `app` (of one deployment when named)."""
+    found = [Replica(actor["ActorClassName"].rsplit(":", 1)[1], actor["ActorID"], int(actor["Pid"]),
+                     actor["Address"]["NodeID"]) for actor in alive_replica_actors(app, deployment)]
+    return sorted(found, key=lambda r: (r.deployment, r.actor_id))
+
+
+def sigkill(replica: Replica) -> None:
+    """What an OOM kill or a segfault does: no cleanup, no goodbye to the controller."""
+    os.kill(replica.pid, signal.SIGKILL)
+
+
+def replica_counts(status: Any, app: str = APP) -> tuple[dict[str, int], dict[str, int]]:
+    """RUNNING replicas and replicas in any state (starting, stopping included) per deployment of
+    `app`, from serve.status()."""
+    found = status.applications.get(app)
+    if found is None:
+        return {}, {}
+    running = {name: int(d.replica_states.get("RUNNING", 0)) for name, d in found.deployments.items()}
+    return running, {name: int(sum(d.replica_states.values())) for name, d in found.deployments.items()}
+
+
+def serve_whole(app: str, expected: dict[str, int], dead: set[str]) -> bool:
+    """Every deployment HEALTHY with all its replicas RUNNING, as many ALIVE replica actors as
+    expected, and none of the killed ones among them.
+
+    serve.status() alone is not enough: right after a kill it still reports the dead replica as
+    RUNNING until the controller's next health check finds out."""
+    from ray import serve
+
+    status = serve.status().applications[app]
+    for name, want in expected.items():
+        d = status.deployments.get(name)
+        if d is None or d.status != "HEALTHY" or d.replica_states.get("RUNNING", 0) != want:
+            return False
+    alive = alive_replicas(app)
+    if any(r.actor_id in dead for r in alive):
+        return False
+    counts = Counter(r.deployment for r in alive)
+    return all(counts[name] == want for name, want in expected.items())

@@ -11,10 +11,9 @@ soak.png; it does not judge them on a machine it cannot control.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -22,11 +21,10 @@ from loadtests.apps import deploy_args
 from loadtests.calls import OPEN_LOOP, Http
 from loadtests.inputs import target_requests
 from loadtests.loop import Run, closed_loop, open_loop
-from loadtests.outputs import aligned, pyplot, save
+from loadtests.outputs import aligned, pyplot, save, write_json
 from loadtests.processes import RssSample, Sampler
-from loadtests.replicas import APP
-from loadtests.serving import under_load
-from loadtests.tally import Second, Tally, per_second, tally
+from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
+from loadtests.serving import LocalServe, under_load
 
 
 class MemoryStory(BaseModel):
@@ -44,19 +42,15 @@ class MemoryStory(BaseModel):
     by_process_end: dict[str, float]
 
 
-class SoakReport(BaseModel):
-    checkpoint: str
-    started_utc: str
+class SoakReport(RunReport):
     capacity_rps: float
     capacity_concurrency: int
     rate_multiplier: float
     rate_per_s: float
     duration_s: float
-    tally: Tally
     slowest_answer_s: float  # the longest any request waited for its HTTP answer, whatever it was
     memory: MemoryStory
     rss: list[RssSample]
-    per_second: list[Second]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,23 +64,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("reports/soak"), help="where soak.json and soak.png go (default: %(default)s)")
     p.add_argument("--replot", type=Path, help="only redraw the PNG and reprint the figures of this soak.json")
     args = p.parse_args(argv)
-    if args.replot is None and not (args.checkpoint / "manifest.json").exists():
-        p.error(f"no checkpoint at {args.checkpoint}; train one: python -m training train --preset quick --out {args.checkpoint}")
+    if args.replot is None:
+        require_checkpoint(p, args.checkpoint, "quick")
     return args
 
 
-async def capacity_then_soak(url: str, args: argparse.Namespace) -> tuple[float, Run, list[RssSample]]:
+def capacity_then_soak(args: argparse.Namespace) -> Drive:
     """Capacity: 200s per second of a closed loop; then the open loop at the multiple, memory sampled."""
-    bodies = target_requests()
-    clients = Http(url)
-    await closed_loop(clients, bodies, args.concurrency, 5)  # warm-up
-    measured = await closed_loop(clients, bodies, args.concurrency, args.capacity_s)
-    cap = len(measured.latencies_ms) / measured.seconds
-    rate = args.rate_multiplier * cap
-    print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
-    with Sampler(every_s=args.sample_every) as memory:
-        soaked = await open_loop(Http(url, OPEN_LOOP), bodies, rate, args.duration)
-    return cap, soaked, memory.samples
+    async def drive(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
+        bodies = target_requests()
+        clients = Http(url)
+        await closed_loop(clients, bodies, args.concurrency, 5)  # warm-up
+        measured = await closed_loop(clients, bodies, args.concurrency, args.capacity_s)
+        cap = len(measured.latencies_ms) / measured.seconds
+        rate = args.rate_multiplier * cap
+        print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
+        with Sampler(every_s=args.sample_every) as memory:
+            soaked = await open_loop(Http(url, OPEN_LOOP), bodies, rate, args.duration)
+        return soaked, {"capacity_rps": round(cap, 2), "rate_per_s": round(rate, 2), "memory": memory_story(memory.samples),
+                        "rss": memory.samples, "slowest_answer_s": round(max(o.latency_s for o in soaked.outcomes), 2),
+                        "load": f"{rate:.1f} req/s ({args.rate_multiplier:g}x capacity) for {args.duration:g} s, open loop"}
+
+    return drive
 
 
 def memory_story(samples: list[RssSample]) -> MemoryStory:
@@ -135,19 +134,10 @@ def plot(report: SoakReport, path: Path) -> None:
 
 
 def summary(report: SoakReport) -> str:
-    t, m = report.tally, report.memory
-    other = {k: v for k, v in t.errored.items() if k != "503"}
-    rows = [
-        ("checkpoint", report.checkpoint),
+    m = report.memory
+    return aligned([
         ("capacity", f"{report.capacity_rps:.1f} req/s (closed loop, {report.capacity_concurrency} clients)"),
-        ("soak", f"{report.rate_per_s:.1f} req/s ({report.rate_multiplier:g}x) for {report.duration_s:g} s"),
-        ("sent", str(t.sent)),
-        ("answered (200)", f"{t.answered} ({t.degraded} degraded)"),
-        ("503", f"{t.errored.get('503', 0)} ({t.refusals_without_retry_after} without Retry-After)"),
-        ("other", ", ".join(f"{k}: {v}" for k, v in other.items()) or "0"),
-        ("lost (no HTTP response)", f"{t.lost} {t.lost_reasons or ''}".strip()),
-        ("503 latency p50/p99/max", f"{t.refusal_latency.p50_ms} / {t.refusal_latency.p99_ms} / {t.refusal_latency.max_ms} ms"),
-        ("200 latency p50/p99/max", f"{t.answered_latency.p50_ms} / {t.answered_latency.p99_ms} / {t.answered_latency.max_ms} ms"),
+        *report.rows(),
         ("slowest answer of any kind", f"{report.slowest_answer_s:.1f} s"),
         ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, minute means: first {m.first_minute_mean_mb:.0f}, middle "
                                        f"{m.middle_minute_mean_mb:.0f}, last {m.last_minute_mean_mb:.0f} (second half "
@@ -155,8 +145,7 @@ def summary(report: SoakReport) -> str:
         ("processes", f"{m.processes_start} at the start, {m.processes_end} at the end"),
         ("largest, start -> end", ", ".join(f"{k} {m.by_process_start.get(k, 0):.0f} -> {v:.0f}"
                                             for k, v in list(m.by_process_end.items())[:3]) + " MiB"),
-    ]
-    return aligned(rows)
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,22 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(report))
         return 0
     print("starting a private Ray cluster and the app of deploy/serve_config.yaml ...", flush=True)
-    with under_load() as local:
-        url = local.deploy(deploy_args(args.checkpoint), APP)
-        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        cap, soaked, rss = asyncio.run(capacity_then_soak(url, args))
-    outcomes = soaked.outcomes
-    report = SoakReport(
-        checkpoint=str(args.checkpoint), started_utc=started, capacity_rps=round(cap, 2), capacity_concurrency=args.concurrency,
-        rate_multiplier=args.rate_multiplier, rate_per_s=round(args.rate_multiplier * cap, 2), duration_s=args.duration,
-        tally=tally(outcomes), slowest_answer_s=round(max(o.latency_s for o in outcomes), 2), memory=memory_story(rss), rss=rss,
-        per_second=per_second(outcomes),
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.json").write_text(report.model_dump_json(indent=2) + "\n")
+    report = run_served(SoakReport, under_load(), deploy_args(args.checkpoint), capacity_then_soak(args),
+                        checkpoint=str(args.checkpoint), capacity_concurrency=args.concurrency,
+                        rate_multiplier=args.rate_multiplier, duration_s=args.duration)
+    path = write_json(report, args.out / "soak.json")
     plot(report, args.out / "soak.png")
     print(summary(report))
-    print(f"JSON: {args.out / 'soak.json'}  plot: {args.out / 'soak.png'}")
+    print(f"JSON: {path}  plot: {args.out / 'soak.png'}")
     return 0 if report.tally.lost == 0 else 1
 
 

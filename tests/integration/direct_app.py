@@ -61,7 +61,7 @@ def router_env(name: str) -> str | None:
 
 def main(checkpoint: str) -> None:
     with LocalServe(num_cpus=2, serve_env=CLUSTER_ENV) as local:
-        direct = local.deploy_direct(app_args(checkpoint), APP, route_prefix=PREFIX, ready_timeout_s=180)
+        direct = local.deploy(app_args(checkpoint), APP, route_prefix=PREFIX, ready_timeout_s=180)  # the router's own port
         print(json.dumps({"proxy": local.url + PREFIX, "direct": direct, "router_user_code_env": router_env(USER_CODE_THREAD_ENV)}),
               flush=True)
         sys.stdin.read()  # until the test closes it

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from loadtests.replicas import alive_replicas, sigkill
+from loadtests.serving import alive_replicas, sigkill
 from tests.integration.conftest import wait_for
 from tests.integration.test_service import body_for
 

@@ -1,8 +1,8 @@
 from ray.serve.schema import (ApplicationStatus, ApplicationStatusOverview, DeploymentStatus, DeploymentStatusOverview,
                               DeploymentStatusTrigger, ReplicaState, ServeStatus)
 
-from loadtests.autoscale import LoadSample, ReplicaSample, read_history, read_totals, tell_story, timeline
-from loadtests.replicas import replica_counts
+from loadtests.autoscale import LoadSample, ReplicaSample, read_locust, tell_story, timeline
+from loadtests.serving import replica_counts
 
 HEADER = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,"
           "Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,"
@@ -19,18 +19,16 @@ def test_replica_counts_read_serve_status():
 
 
 def test_locust_history_and_totals_are_read(tmp_path):
-    history = tmp_path / "h.csv"
-    history.write_text(HEADER
+    (tmp_path / "locust_stats_history.csv").write_text(HEADER
                        + "100,0,,Aggregated,0.000,0.000,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0,0.0,0,0,0\n"
                        + "101,4,GET,/v1/heads,1.0,0.0,5,5,5,5,5,5,5,5,5,5,5,1,0,5,5.0,5,5,10\n"
                        + "101,4,,Aggregated,3.5,0.5,120,130,140,150,160,170,180,190,200,200,200,7,1,120,125.0,100,200,900\n")
-    rows = read_history(history)
+    (tmp_path / "locust_stats.csv").write_text("Type,Name,Request Count,Failure Count\nPOST,/v1/predict,40,2\n,Aggregated,41,2\n")
+    rows, requests, failures = read_locust(tmp_path / "locust")
     assert [r.users for r in rows] == [0, 4]
     assert rows[1].p50_ms == 120 and rows[1].p95_ms == 170 and rows[1].failures_per_s == 0.5
     assert rows[0].p50_ms != rows[0].p50_ms  # N/A -> NaN
-    stats = tmp_path / "s.csv"
-    stats.write_text("Type,Name,Request Count,Failure Count\nPOST,/v1/predict,40,2\n,Aggregated,41,2\n")
-    assert read_totals(stats) == (41, 2)
+    assert (requests, failures) == (41, 2)
 
 
 def _load(points):

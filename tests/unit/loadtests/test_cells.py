@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from loadtests.cells import requests_for, run_cells
-from loadtests.loop import closed_loop
+from loadtests.cells import Target, requests_for, run_cells, run_interleaved
+from loadtests.loop import Run, closed_loop
 from loadtests.results import Batching, Cell, Plan
 
 PLAN = Plan(checkpoint="ckpt", seconds=0.3, rounds=2, warmup_requests=2, concurrency=[1, 4], head_counts=[1, 2],
@@ -40,8 +40,31 @@ def test_rounds_add_up_to_one_result_per_cell_with_its_cpu_per_request_less_the_
         assert r.breakdown["cpu_ms_per_request.backbone"] == pytest.approx(2.0)
         assert abs(r.breakdown["cpu_ms_per_request.router"]) < 0.5  # its background is not the requests' cost
         assert r.breakdown["cpu_ms_per_request.total with background"] > r.breakdown["cpu_ms_per_request.total"]
+        assert r.breakdown["cpu_ms_per_second.router"] == pytest.approx(50, rel=0.3)  # every process's CPU, background included
     by_cell = {r.cell: r.summary.throughput for r in results}
     assert by_cell[Cell(concurrency=4)] > 2 * by_cell[Cell(concurrency=1)]  # 4 clients, 4x the answers
+
+
+def test_without_the_idle_watch_the_background_stays_in_and_a_mode_may_send_nothing():
+    started = time.monotonic()
+
+    def cpu() -> dict[str, float]:
+        return {"router": (time.monotonic() - started) * 0.05}
+
+    async def nothing(concurrency: int, requests: list, seconds: float) -> Run:
+        await asyncio.sleep(seconds)
+        return Run([], seconds)
+
+    one_cell = PLAN.model_copy(update={"concurrency": [2], "head_counts": []})
+    targets = {"idle": Target(call=None, loop=nothing, cpu=cpu), "busy": Target(answer, cpu=cpu)}
+    began = time.monotonic()
+    results = asyncio.run(run_interleaved(targets, one_cell, BASE, watch_idle=False))
+    assert time.monotonic() - began < 2.0  # no idle watch before the cells
+    (idle,), (busy,) = results["idle"], results["busy"]
+    assert idle.summary.requests == 0 and idle.breakdown["cpu_ms_per_second.router"] == pytest.approx(50, rel=0.3)
+    # nothing was taken out: the router's background, per second, shared by the requests answered
+    per_request = busy.breakdown["cpu_ms_per_second.router"] / busy.summary.throughput
+    assert busy.breakdown["cpu_ms_per_request.router"] == pytest.approx(per_request, rel=0.3)
 
 
 def test_failed_checks_and_exceptions_are_failures_not_latencies():

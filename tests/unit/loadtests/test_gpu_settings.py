@@ -5,7 +5,7 @@ import asyncio
 import pytest
 import torch
 
-from loadtests.apps import gpu_asked, placement_args
+from loadtests.apps import LAYOUTS, gpu_asked, mode_args, placement_args
 from service.replica.compute import ComputeSlot, autocast_dtype
 
 GPU_ARGS = {"backbone": {"num_gpus": 0.5}, "heads": {"default": {"num_gpus": 0.1, "placement": "replica"}}}
@@ -69,3 +69,16 @@ def test_the_benchmark_counts_every_applications_cpu_asks():
     assert cpu_asked(fanout, len(heads)) == pytest.approx(0.1 + 0.5 + 8 * 0.1)
     assert cpu_asked(colocated, 0) == pytest.approx(0.1 + 0.5)
     assert cpu_asked(fanout, len(heads)) + 2 * cpu_asked(colocated, 0) > 2
+
+
+def test_each_serve_mode_deploys_the_layout_it_names():
+    import yaml
+
+    config = yaml.safe_load(open("deploy/serve_config.yaml"))["applications"][0]["args"]
+    heads = ["span", "yesno"]
+    apps = {mode: mode_args(mode, config, "ckpt", heads) for mode in LAYOUTS}
+    assert {m: (a["backbone"]["placement"], a["router"].get("ingress", "proxy")) for m, a in apps.items()} == {
+        "fanout": ("replica", "proxy"), "colocated": (config["backbone"]["placement"], "proxy"),
+        "colocated_direct": (config["backbone"]["placement"], "direct"), "colocated_split": ("replica", "proxy")}
+    assert apps["fanout"]["heads"]["overrides"] == {h: {"placement": "replica"} for h in heads}
+    assert all(a["heads"]["overrides"] == {h: {"placement": "colocated"} for h in heads} for m, a in apps.items() if m != "fanout")

@@ -1,0 +1,197 @@
+"""Fault runs: the application under an open-loop load (runs.py) loses a head replica, a backbone
+replica or a whole worker node mid-run; prints what the clients got and how long until the service
+was whole again, and writes OUT/fault_<fault>.json. Exit status 1 when a request got no HTTP answer
+or the service did not recover.
+
+    python -m loadtests.faults --fault head|backbone|node [--rate 8 --duration 60 --kill-at 15]
+
+Every model stage runs two replicas, so a lost replica has a sibling to take the retry; the span,
+number and summary heads are their own deployments (so a head replica exists to kill), the other
+heads stay inside the backbone as in the CPU config. The router stays on the head node next to
+Serve's proxy: losing the ingress is a different fault (a load balancer's), not this one's.
+
+On two nodes, the backbone, span and number keep one replica per node, and both summary replicas
+are pinned to the worker node by a custom resource: losing that node shows both answers, a stage
+that survives through its sibling (retry) and one that is gone until a node comes back (errors[]
+for the non-target, 503 + Retry-After for the target).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from loadtests.apps import deploy_args
+from loadtests.calls import OPEN_LOOP, Http
+from loadtests.inputs import target_requests
+from loadtests.loop import Background, Run, open_loop, send
+from loadtests.outputs import aligned, write_json
+from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
+from loadtests.serving import APP, WORKER_RESOURCE, LocalServe, Replica, alive_replicas, replica_counts, serve_whole, sigkill, under_load
+from loadtests.stats import is_degraded
+from service.deploy.settings import load_settings
+
+Fault = Literal["head", "backbone", "node"]
+FAULTS: tuple[Fault, ...] = ("head", "backbone", "node")
+REPLICA_HEADS = ("span", "number", "summary")
+KILLED_HEAD = "span"  # target of squad and drop/hotpot span tasks, non-target of everything else
+WORKER_ONLY_HEAD = "summary"  # on two nodes: both replicas on the worker node
+HEAD_NODE_RESOURCE = "wiyh_head_node"  # pins the router next to the proxy, on the node that is never killed
+
+
+class FaultReport(RunReport):
+    fault: Fault
+    rate_per_s: float
+    duration_s: float
+    kill_at_s: float
+    killed: str
+    killed_pids: list[int]
+    health_check_period_s: float
+    recovered: bool
+    recovery_s: float | None  # from the kill until the service is whole again (is_whole)
+    node_back_at_s: float | None = None  # node fault: when a new worker node joined, after the kill
+
+
+def fault_args(checkpoint: Path, fault: Fault, replicas: int = 2) -> dict[str, Any]:
+    stage: dict[str, Any] = {"autoscaling": None, "num_replicas": replicas, "torch_threads": 1}
+    heads = {h: {"placement": "replica", **stage} for h in REPLICA_HEADS}
+    if fault == "node":
+        spread = {**stage, "max_replicas_per_node": 1}
+        heads = {h: {"placement": "replica", **spread} for h in REPLICA_HEADS}
+        heads[WORKER_ONLY_HEAD] = {"placement": "replica", **stage, "resources": {WORKER_RESOURCE: 1}}
+        stage = spread
+    return deploy_args(checkpoint, {
+        "router": {"autoscaling": None, "num_replicas": 1, "resources": {HEAD_NODE_RESOURCE: 1}},
+        "backbone": {**stage, "placement": "replica"},  # a backbone deployment to kill, next to head replicas
+        "heads": {"overrides": heads},
+    })
+
+
+@dataclass
+class Kill:
+    what: str  # for the report
+    replicas: list[Replica]  # the replica processes that died with it
+
+
+def kill(service: LocalServe, fault: Fault) -> Kill:
+    """SIGKILL one replica (what an OOM kill or a segfault does), or remove the worker node."""
+    if fault == "node":
+        [node] = service.workers
+        on_node = [r for r in alive_replicas(APP) if r.node_id == node.node_id]
+        service.kill_worker(node)
+        names = ", ".join(sorted(r.deployment for r in on_node))
+        return Kill(f"worker node {node.node_id[:8]} removed (raylet, object store and {len(on_node)} replicas: {names})", on_node)
+    victim = alive_replicas(APP, "backbone" if fault == "backbone" else f"head_{KILLED_HEAD}")[0]
+    sigkill(victim)
+    return Kill(f"SIGKILL pid {victim.pid}: one of the {victim.deployment} replicas", [victim])
+
+
+async def is_whole(http: Http, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]]) -> bool:
+    """/health/ready answers 200; every deployment is HEALTHY with as many RUNNING replicas as
+    before the fault, none of them a killed one (replicas.serve_whole); a request for every target
+    head gets a 200 that is not degraded (a stage may be back for some calls and not others)."""
+    try:
+        if (await http.client.get("/health/ready")).status_code != 200:
+            return False
+    except httpx.HTTPError:
+        return False
+    if not await asyncio.to_thread(serve_whole, APP, expected, dead):
+        return False
+    answers = await asyncio.gather(*(send(http, b, 0.0) for b in probes))
+    return all(o.status == 200 and not is_degraded(o) for o in answers)
+
+
+async def time_to_recover(url: str, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]], since: float,
+                          deadline_s: float) -> float | None:
+    """Seconds from `since` (a time.monotonic()) until the service is whole; None past the deadline."""
+    http = Http(url, timeout_s=10)
+    while time.monotonic() - since < deadline_s:
+        if await is_whole(http, expected, dead, probes):
+            return round(time.monotonic() - since, 2)
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def _node_comes_back(service: LocalServe, after_s: float, since: float) -> float:
+    await asyncio.sleep(after_s)
+    # On this (the main) thread on purpose: starting a Ray node installs signal handlers, which
+    # only the main thread may do. It stalls the recovery polling for those seconds, not the load,
+    # which runs on its own thread.
+    service.add_worker()
+    return round(time.monotonic() - since, 2)
+
+
+def with_a_fault(args: argparse.Namespace) -> Drive:
+    async def drive(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
+        from ray import serve
+
+        bodies = target_requests()
+        probes = list({b["task"]: b for b in bodies}.values())
+        expected = replica_counts(serve.status(), APP)[0]
+        load = Background(lambda: open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration))
+        load.start()
+        await asyncio.sleep(args.kill_at)
+        killed = kill(service, args.fault)
+        killed_at = time.monotonic()
+        print(f"[{args.kill_at:.0f} s] {killed.what}", flush=True)
+        node_back = asyncio.create_task(_node_comes_back(service, args.node_down, killed_at)) if args.fault == "node" else None
+        recovery_s = await time_to_recover(url, expected, {r.actor_id for r in killed.replicas}, probes, killed_at,
+                                           args.recovery_deadline)
+        figures = {"killed": killed.what, "killed_pids": [r.pid for r in killed.replicas], "recovered": recovery_s is not None,
+                   "recovery_s": recovery_s, "node_back_at_s": await node_back if node_back is not None else None}
+        return await asyncio.to_thread(load.result), figures
+
+    return drive
+
+
+def table(report: FaultReport) -> str:
+    recovery = f"{report.recovery_s:.1f} s" if report.recovery_s is not None else "NOT RECOVERED"
+    if report.node_back_at_s is not None:
+        recovery += f" (new worker node joined at +{report.node_back_at_s:.1f} s)"
+    return aligned([("fault", report.fault), ("killed", report.killed), *report.rows(), ("time to full recovery", recovery),
+                    ("health_check_period_s", f"{report.health_check_period_s:g}")])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Kill part of the running service under load and report what clients got.")
+    p.add_argument("--fault", choices=FAULTS, required=True, help="head replica, backbone replica, or a whole worker node")
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/tiny"), help="checkpoint to serve (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=8.0, help="requests per second, open loop (default: %(default)s)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default: %(default)s)")
+    p.add_argument("--kill-at", type=float, default=15.0, help="seconds into the load (default: %(default)s)")
+    p.add_argument("--node-down", type=float, default=15.0,
+                   help="node fault: seconds until a new worker node joins (default: %(default)s)")
+    p.add_argument("--recovery-deadline", type=float, default=180.0, help="give up waiting for recovery after this")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="where the JSON goes (default: %(default)s)")
+    args = p.parse_args(argv)
+    require_checkpoint(p, args.checkpoint, "tiny")
+    if not 0 < args.kill_at < args.duration:
+        p.error(f"--kill-at {args.kill_at} must lie inside the load (0, --duration {args.duration})")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    app_args = fault_args(args.checkpoint, args.fault)
+    workers = 1 if args.fault == "node" else 0
+    print(f"starting a private Ray cluster ({1 + workers} node(s)) and the app ...", flush=True)
+    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args, with_a_fault(args), workers,
+                        checkpoint=str(args.checkpoint), fault=args.fault, rate_per_s=args.rate, duration_s=args.duration,
+                        kill_at_s=args.kill_at, load=f"{args.rate:g} req/s for {args.duration:g} s, kill at {args.kill_at:g} s",
+                        health_check_period_s=load_settings(app_args).backbone.health_check_period_s)
+    print(table(report))
+    print(f"JSON: {write_json(report, args.out / f'fault_{report.fault}.json')}")
+    # a lost request or a service that never came back is a failed run
+    return 0 if report.tally.lost == 0 and report.recovered else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

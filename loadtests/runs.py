@@ -1,0 +1,102 @@
+"""The harness of the fault, soak and lost-inputs runs: the application on a private cluster
+(serving.py) under HTTP load; every request's outcome counted (tally.py), the replicas that went
+away meanwhile, and what the router logged that the clients cannot see. Each run brings its layout,
+its load and its own figures."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
+
+from pydantic import BaseModel
+
+from loadtests.loop import Run
+from loadtests.serving import APP, LocalServe, alive_replicas, logged
+from loadtests.stats import Percentiles, Second, Tally, per_second, tally
+
+# What the router logs (service/pipeline/retry.py; service/deploy/ray_engine.py, with the class of
+# the exception the head raised).
+RETRIED = r"calling it once more"
+INPUT_LOST = r"lost its input: (\w+)"
+# (the running cluster, the URL its clients call) -> the measured load, and the run's own figures
+Drive = Callable[[LocalServe, str], Awaitable[tuple[Run, dict[str, Any]]]]
+
+
+class RunReport(BaseModel):
+    checkpoint: str
+    started_utc: str
+    tally: Tally
+    per_second: list[Second]
+    # (defaults: a report written before these were recorded still reads, for soak --replot)
+    load: str = ""  # how the clients were driven
+    seconds: float = 0.0  # of the measured load, the requests in flight at its end included
+    # by deployment: replica actors alive before the load (its warm-up included) and not after it:
+    # killed, crashed, or removed by the autoscaler
+    replicas_gone: dict[str, int] = {}
+    load_average: dict[str, list[float]] = {}  # the machine's, before and after the load
+    retries_logged: int = 0  # calls whose replica died, sent once more
+    inputs_lost_logged: dict[str, int] = {}  # calls whose input died with its replica, by the exception Ray raised
+
+    def rows(self) -> list[tuple[str, str]]:
+        """What the clients got, then what the replicas did: the lines every run prints."""
+        t = self.tally
+
+        def latency(p: Percentiles) -> str:
+            return f"{p.p50_ms} / {p.p99_ms} / {p.max_ms} ms"
+
+        return [
+            ("checkpoint", self.checkpoint),
+            ("load", self.load),
+            ("sent", f"{t.sent} in {self.seconds:g} s ({t.sent / max(self.seconds, 1e-9):.1f}/s)"),
+            ("answered (200)", f"{t.answered} ({t.degraded} degraded: a non-target head in errors[])"),
+            ("errored by status", ", ".join(f"{code}: {n}" for code, n in t.errored.items()) or "none"),
+            ("lost (no HTTP response)", f"{t.lost} {t.lost_reasons or ''}".strip()),
+            ("503 without Retry-After", str(t.refusals_without_retry_after)),
+            ("latency of 200s p50/p99/max", latency(t.answered_latency)),
+            ("latency of 503s p50/p99/max", latency(t.refusal_latency)),
+            ("answers saying an input was lost", f"{t.inputs_lost_target} for the target, {t.inputs_lost_non_target} in errors[]"),
+            ("replicas gone", ", ".join(f"{d}: {n}" for d, n in self.replicas_gone.items()) or "none"),
+            ("retried after a lost replica", f"{self.retries_logged} calls (router log)"),
+            ("inputs lost with their backbone", f"{sum(self.inputs_lost_logged.values())} calls (router log) "
+                                                f"{self.inputs_lost_logged or ''}".strip()),
+        ]
+
+
+ReportType = TypeVar("ReportType", bound=RunReport)
+
+
+def require_checkpoint(parser: argparse.ArgumentParser, checkpoint: Path, preset: str) -> None:
+    """Stop with the command that trains the missing checkpoint."""
+    if not (checkpoint / "manifest.json").exists():
+        parser.error(f"no checkpoint at {checkpoint}; train one: python -m training train --preset {preset} --out {checkpoint}")
+
+
+def replica_ids() -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = {}
+    for r in alive_replicas(APP):
+        ids.setdefault(r.deployment, set()).add(r.actor_id)
+    return ids
+
+
+def run_served(report: type[ReportType], cluster: LocalServe, app_args: dict[str, Any], drive: Drive, workers: int = 0,
+               **fields: Any) -> ReportType:
+    """Start `cluster` with `workers` worker nodes, serve `app_args` as APP, `drive` it; the report
+    holds what every request got, what changed meanwhile, the drive's figures and `fields`."""
+    with cluster as service:
+        for _ in range(workers):
+            service.add_worker()
+        url = service.deploy(app_args, APP)
+        print(f"serving {app_args['checkpoint']} at {url}", flush=True)
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        before, load_before = replica_ids(), os.getloadavg()
+        run, figures = asyncio.run(drive(service, url))
+        after, load_after = replica_ids(), os.getloadavg()
+        retried, lost = logged(service.temp_dir, RETRIED), logged(service.temp_dir, INPUT_LOST)
+    gone = {d: len(ids - after.get(d, set())) for d, ids in before.items() if ids - after.get(d, set())}
+    return report(started_utc=started, seconds=round(run.seconds, 1), tally=tally(run.outcomes), replicas_gone=gone,
+                  load_average={"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
+                  retries_logged=sum(retried.values()), inputs_lost_logged=dict(lost), per_second=per_second(run.outcomes),
+                  **fields, **figures)

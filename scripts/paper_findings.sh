@@ -6,7 +6,8 @@
 # Usage: bash scripts/paper_findings.sh [OUT_DIR (runs/paper)] [SEEDS ("0 1 2")] [N (200)]
 #   OUT_DIR/<setting>/seed<S>            the multi-task model of seed S (`--set optim.seed=S`)
 #   OUT_DIR/<setting>/seed<S>-controls   its single-task controls: the analysed heads and the
-#                                        setting's target heads, each alone, same steps
+#                                        setting's target heads, each alone, on as many
+#                                        examples of its tasks as the model drew for them
 #   OUT_DIR/<setting>/report             report.md, findings.json, examples.md, one chart per finding
 #
 # Seeds change optim.seed only (head initialisation, batch order); the data config, and so the

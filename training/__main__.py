@@ -95,7 +95,7 @@ def cmd_controls(args: argparse.Namespace) -> int:
     from model.checkpoint import CheckpointError, is_checkpoint, read_manifest
     from training.config import TrainConfig, apply_overrides
     from training.analysis.roles import analysed_heads
-    from training.controls import control_dir, single_task_config
+    from training.controls import control_dir, matched_steps, single_task_config
     from training.evaluate import format_table
     from training.train import train
 
@@ -106,15 +106,16 @@ def cmd_controls(args: argparse.Namespace) -> int:
         return 2
     config = TrainConfig.model_validate(manifest.training["config"])
     heads = args.heads.split(",") if args.heads else list(analysed_heads(manifest.heads).values())
-    # The same budget as the multi-task model: the steps it actually ran (a time budget may have
-    # stopped it early), whatever the machine's speed is now.
-    steps = args.steps or manifest.training["steps"]
+    # The same budget as the multi-task model gave the head: as many examples of its own tasks as
+    # the steps it actually ran (a time budget may have stopped it early) drew for them.
+    ran, pools = manifest.training["steps"], manifest.training.get("train_examples") or {}
     for head in heads:
         out = control_dir(args.out, head)
         if is_checkpoint(out) and not args.force:
             print(f"{out}: control already trained (pass --force to retrain)")
             continue
         try:
+            steps = args.steps or matched_steps(config, head, ran, pools)
             control = single_task_config(config, head, steps=steps)
             if args.set:
                 control = TrainConfig.model_validate(apply_overrides(control.model_dump(), _parse_overrides(args.set)))
@@ -214,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="the multi-task checkpoint whose config and budget to copy")
     p.add_argument("--out", required=True, help="directory for the controls (one checkpoint per head)")
     p.add_argument("--heads", default=None,
-                   help="comma-separated heads (default: span,multispan,summary, the heads the analysis reads; add a "
+                   help="comma-separated heads (default: the heads the analysis reads, found by kind; add a "
                         "target head, e.g. number or yesno, for the multi- vs single-task target table)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: as many as the checkpoint ran)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps (default: those that give each head as many examples of its own tasks as the "
+                        "checkpoint's training drew for them)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of every control's config, e.g. --set optim.num_threads=1 (repeatable)")
     p.add_argument("--force", action="store_true", help="retrain controls that already exist")

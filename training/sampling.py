@@ -9,6 +9,16 @@ from typing import Literal
 from model.example import Example
 
 
+def task_shares(sizes: dict[str, int], mode: Literal["proportional", "uniform"],
+                task_weights: dict[str, float] | None = None) -> dict[str, float]:
+    """The expected fraction of each batch per task, for tasks with `sizes` examples each (tasks
+    with none are never drawn)."""
+    weights = task_weights or {}
+    drawn = {t: (n if mode == "proportional" else 1) * weights.get(t, 1.0) for t, n in sorted(sizes.items()) if n}
+    total = sum(drawn.values())
+    return {t: w / total for t, w in drawn.items()}
+
+
 class TaskSampler:
     def __init__(self, train_sets: dict[str, list[Example]], mode: Literal["proportional", "uniform"], seed: int,
                  task_weights: dict[str, float] | None = None):
@@ -16,16 +26,16 @@ class TaskSampler:
         if not self.tasks:
             raise ValueError("no training examples: the config's data section gives none")
         self.sets = train_sets
-        sizes = [len(train_sets[t]) for t in self.tasks]
-        base = sizes if mode == "proportional" else [1] * len(self.tasks)
-        weights = task_weights or {}
-        self.weights = [b * weights.get(t, 1.0) for t, b in zip(self.tasks, base)]
+        sizes = {t: len(train_sets[t]) for t in self.tasks}
+        self._shares = task_shares(sizes, mode, task_weights)
+        # the unnormalised weights, as always drawn with: a seed draws the same batches it always did
+        base = [sizes[t] if mode == "proportional" else 1 for t in self.tasks]
+        self.weights = [b * (task_weights or {}).get(t, 1.0) for t, b in zip(self.tasks, base)]
         self.seed = seed
 
     def shares(self) -> dict[str, float]:
         """The expected fraction of each batch per task."""
-        total = sum(self.weights)
-        return {t: w / total for t, w in zip(self.tasks, self.weights)}
+        return dict(self._shares)
 
     def batch(self, step: int, size: int) -> list[Example]:
         # Seeded by step, so a resumed run draws the same batches as an uninterrupted one.

@@ -115,3 +115,24 @@ def test_analyze_wants_one_controls_directory_per_checkpoint(tiny, tmp_path, cap
     assert main(["analyze", "--checkpoint", str(tiny), str(tiny), "--out", str(tmp_path / "r"),
                  "--controls", str(tmp_path), "--quiet"]) == 2
     assert "one --controls directory per checkpoint" in capsys.readouterr().err
+
+
+def test_a_control_trains_on_as_many_examples_of_its_tasks_as_the_multi_task_head_saw():
+    from training.config import PRESETS_DIR, load_config
+    from training.controls import matched_steps
+    from training.sampling import task_shares
+
+    config = load_config(PRESETS_DIR / "paper" / "numeric.yaml")
+    pools = {"drop_number": 4800, "drop_span": 1600, "drop_spans": 1600}  # drop_number weighted 1.5
+    shares = task_shares(pools, "proportional", {"drop_number": 1.5})
+    assert shares == pytest.approx({"drop_number": 7200 / 10400, "drop_span": 1600 / 10400, "drop_spans": 1600 / 10400})
+    assert matched_steps(config, "multispan", 800, pools) == round(800 * 1600 / 10400)  # 123
+    assert matched_steps(config, "span", 800, pools) == round(800 * 8800 / 10400)  # drop_span + drop_number
+    with pytest.raises(ValueError, match="--steps"):
+        matched_steps(config, "span", 800, {})
+
+
+def test_controls_without_steps_take_the_examples_the_checkpoint_drew(tiny, tmp_path, capsys):
+    # a random checkpoint trained no steps and drew nothing: the control is told to pass --steps
+    assert main(["controls", "--checkpoint", str(tiny), "--out", str(tmp_path), "--heads", "span", "--quiet"]) == 2
+    assert "--steps" in capsys.readouterr().err

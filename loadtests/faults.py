@@ -5,13 +5,14 @@ or the service did not recover.
 
     python -m loadtests.faults --fault head|backbone|node [--rate 8 --duration 60 --kill-at 15]
 
-Every model stage runs two replicas, so a lost replica has a sibling to take the retry; the span,
-number and summary heads are their own deployments (so a head replica exists to kill), the other
-heads stay inside the backbone as in the CPU config. The router stays on the head node next to
+Every model stage runs two replicas, so a lost replica has a sibling to take the retry; the span
+head and the heads that write text (number, summary) are their own deployments (so a head replica
+exists to kill; Layout finds them by kind), the other heads stay inside the backbone as in the CPU
+config. The router stays on the head node next to
 Serve's proxy: losing the ingress is a different fault (a load balancer's), not this one's.
 
-On two nodes, the backbone, span and number keep one replica per node, and both summary replicas
-are pinned to the worker node by a custom resource: losing that node shows both answers, a stage
+On two nodes, the backbone, span and number keep one replica per node, and both replicas of the
+last text head (summary) are pinned to the worker node by a custom resource: losing that node shows both answers, a stage
 that survives through its sibling (retry) and one that is gone until a node comes back (errors[]
 for the non-target, 503 + Retry-After for the target).
 """
@@ -36,13 +37,12 @@ from loadtests.outputs import aligned, write_json
 from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
 from loadtests.serving import APP, WORKER_RESOURCE, LocalServe, Replica, alive_replicas, replica_counts, serve_whole, sigkill, under_load
 from loadtests.stats import is_degraded
+from model import HEAD_KINDS
+from model.checkpoint import read_manifest
 from service.deploy.settings import load_settings
 
 Fault = Literal["head", "backbone", "node"]
 FAULTS: tuple[Fault, ...] = ("head", "backbone", "node")
-REPLICA_HEADS = ("span", "number", "summary")
-KILLED_HEAD = "span"  # target of squad and drop/hotpot span tasks, non-target of everything else
-WORKER_ONLY_HEAD = "summary"  # on two nodes: both replicas on the worker node
 HEAD_NODE_RESOURCE = "wiyh_head_node"  # pins the router next to the proxy, on the node that is never killed
 
 
@@ -59,13 +59,34 @@ class FaultReport(RunReport):
     node_back_at_s: float | None = None  # node fault: when a new worker node joined, after the kill
 
 
+@dataclass
+class Layout:
+    """Which heads run as their own replicas, found by kind: the span head (the target of the span
+    tasks, a non-target of everything else: the head replica a head fault kills) and every head
+    that writes text; the last of those keeps both its replicas on the worker node."""
+    replica_heads: list[str]
+    killed_head: str
+    worker_only_head: str
+
+    @classmethod
+    def of(cls, checkpoint: Path) -> "Layout":
+        answers = {h.name: HEAD_KINDS[h.kind].answers_with for h in read_manifest(checkpoint).heads}
+        spans = [h for h, a in answers.items() if a == "span"]
+        writers = [h for h, a in answers.items() if a == "text"]
+        if not spans or not writers:
+            raise SystemExit(f"{checkpoint}: a fault run needs a span head and a head that writes text; its heads "
+                             f"answer with {answers}")
+        return cls(spans[:1] + writers, spans[0], writers[-1])
+
+
 def fault_args(checkpoint: Path, fault: Fault, replicas: int = 2) -> dict[str, Any]:
+    layout = Layout.of(checkpoint)
     stage: dict[str, Any] = {"autoscaling": None, "num_replicas": replicas, "torch_threads": 1}
-    heads = {h: {"placement": "replica", **stage} for h in REPLICA_HEADS}
+    heads = {h: {"placement": "replica", **stage} for h in layout.replica_heads}
     if fault == "node":
         spread = {**stage, "max_replicas_per_node": 1}
-        heads = {h: {"placement": "replica", **spread} for h in REPLICA_HEADS}
-        heads[WORKER_ONLY_HEAD] = {"placement": "replica", **stage, "resources": {WORKER_RESOURCE: 1}}
+        heads = {h: {"placement": "replica", **spread} for h in layout.replica_heads}
+        heads[layout.worker_only_head] = {"placement": "replica", **stage, "resources": {WORKER_RESOURCE: 1}}
         stage = spread
     return deploy_args(checkpoint, {
         "router": {"autoscaling": None, "num_replicas": 1, "resources": {HEAD_NODE_RESOURCE: 1}},
@@ -80,7 +101,7 @@ class Kill:
     replicas: list[Replica]  # the replica processes that died with it
 
 
-def kill(service: LocalServe, fault: Fault) -> Kill:
+def kill(service: LocalServe, fault: Fault, killed_head: str) -> Kill:
     """SIGKILL one replica (what an OOM kill or a segfault does), or remove the worker node."""
     if fault == "node":
         [node] = service.workers
@@ -88,7 +109,7 @@ def kill(service: LocalServe, fault: Fault) -> Kill:
         service.kill_worker(node)
         names = ", ".join(sorted(r.deployment for r in on_node))
         return Kill(f"worker node {node.node_id[:8]} removed (raylet, object store and {len(on_node)} replicas: {names})", on_node)
-    victim = alive_replicas(APP, "backbone" if fault == "backbone" else f"head_{KILLED_HEAD}")[0]
+    victim = alive_replicas(APP, "backbone" if fault == "backbone" else f"head_{killed_head}")[0]
     sigkill(victim)
     return Kill(f"SIGKILL pid {victim.pid}: one of the {victim.deployment} replicas", [victim])
 
@@ -138,7 +159,7 @@ def with_a_fault(args: argparse.Namespace) -> Drive:
         load = Background(lambda: open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration))
         load.start()
         await asyncio.sleep(args.kill_at)
-        killed = kill(service, args.fault)
+        killed = kill(service, args.fault, Layout.of(args.checkpoint).killed_head)
         killed_at = time.monotonic()
         print(f"[{args.kill_at:.0f} s] {killed.what}", flush=True)
         node_back = asyncio.create_task(_node_comes_back(service, args.node_down, killed_at)) if args.fault == "node" else None

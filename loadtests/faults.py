@@ -79,8 +79,7 @@ class Layout:
         return cls(spans[:1] + writers, spans[0], writers[-1])
 
 
-def fault_args(checkpoint: Path, fault: Fault, replicas: int = 2) -> dict[str, Any]:
-    layout = Layout.of(checkpoint)
+def fault_args(checkpoint: Path, fault: Fault, layout: Layout, replicas: int = 2) -> dict[str, Any]:
     stage: dict[str, Any] = {"autoscaling": None, "num_replicas": replicas, "torch_threads": 1}
     heads = {h: {"placement": "replica", **stage} for h in layout.replica_heads}
     if fault == "node":
@@ -149,7 +148,7 @@ async def _node_comes_back(service: LocalServe, after_s: float, since: float) ->
     return round(time.monotonic() - since, 2)
 
 
-def with_a_fault(args: argparse.Namespace) -> Drive:
+def with_a_fault(args: argparse.Namespace, killed_head: str) -> Drive:
     async def drive(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
         from ray import serve
 
@@ -159,7 +158,7 @@ def with_a_fault(args: argparse.Namespace) -> Drive:
         load = Background(lambda: open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration))
         load.start()
         await asyncio.sleep(args.kill_at)
-        killed = kill(service, args.fault, Layout.of(args.checkpoint).killed_head)
+        killed = kill(service, args.fault, killed_head)
         killed_at = time.monotonic()
         print(f"[{args.kill_at:.0f} s] {killed.what}", flush=True)
         node_back = asyncio.create_task(_node_comes_back(service, args.node_down, killed_at)) if args.fault == "node" else None
@@ -201,10 +200,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
-    app_args = fault_args(args.checkpoint, args.fault)
+    layout = Layout.of(args.checkpoint)
+    app_args = fault_args(args.checkpoint, args.fault, layout)
     workers = 1 if args.fault == "node" else 0
     print(f"starting a private Ray cluster ({1 + workers} node(s)) and the app ...", flush=True)
-    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args, with_a_fault(args), workers,
+    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args, with_a_fault(args, layout.killed_head), workers,
                         checkpoint=str(args.checkpoint), fault=args.fault, rate_per_s=args.rate, duration_s=args.duration,
                         kill_at_s=args.kill_at, load=f"{args.rate:g} req/s for {args.duration:g} s, kill at {args.kill_at:g} s",
                         health_check_period_s=load_settings(app_args).backbone.health_check_period_s)

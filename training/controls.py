@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.config import TrainConfig
+from training.config import HeadConfig, TrainConfig
 from training.sampling import task_shares
 from model.example import TASKS
+
+
+def _head_spec(config: TrainConfig, head: str) -> HeadConfig:
+    spec = next((h for h in config.heads if h.name == head), None)
+    if spec is None:
+        raise ValueError(f"head {head!r} is not in config {config.name!r}; its heads: {[h.name for h in config.heads]}")
+    return spec
 
 
 def single_task_config(config: TrainConfig, head: str, steps: int | None = None) -> TrainConfig:
     """`config` reduced to one head and the tasks it trains on: same backbone source, encoding,
     optimiser and batch size; `steps` (when given) replaces the step budget and lifts any time
     budget (matched_steps: as many examples of its tasks as the multi-task model drew)."""
-    spec = next((h for h in config.heads if h.name == head), None)
-    if spec is None:
-        raise ValueError(f"head {head!r} is not in config {config.name!r}; its heads: {[h.name for h in config.heads]}")
+    spec = _head_spec(config, head)
     data = config.data.model_copy(update={
         "synthetic": {s: n for s, n in config.data.synthetic.items() if any(TASKS[t][0] == s for t in spec.tasks)},
     })
@@ -43,9 +48,7 @@ def matched_steps(config: TrainConfig, head: str, steps: int, train_examples: di
     batch its tasks had (the sampler's expected shares over the pools the model trained on,
     `train_examples`). The control sees what the multi-task head saw of its tasks, no more and no
     less; only sharing the backbone with the other tasks differs."""
-    spec = next((h for h in config.heads if h.name == head), None)
-    if spec is None:
-        raise ValueError(f"head {head!r} is not in config {config.name!r}; its heads: {[h.name for h in config.heads]}")
+    spec = _head_spec(config, head)
     if not train_examples:
         raise ValueError(f"the checkpoint of {config.name!r} records no training.train_examples in its manifest, so "
                          f"the examples each head saw are unknown: pass --steps N")

@@ -9,12 +9,18 @@ from typing import Literal
 from model.example import Example
 
 
+def draw_weights(sizes: dict[str, int], mode: Literal["proportional", "uniform"],
+                 task_weights: dict[str, float] | None = None) -> dict[str, float]:
+    """Each task's sampling weight, unnormalised, for tasks with `sizes` examples each (tasks with
+    none are never drawn): its size (or 1, uniform) times its task weight."""
+    weights = task_weights or {}
+    return {t: (n if mode == "proportional" else 1) * weights.get(t, 1.0) for t, n in sorted(sizes.items()) if n}
+
+
 def task_shares(sizes: dict[str, int], mode: Literal["proportional", "uniform"],
                 task_weights: dict[str, float] | None = None) -> dict[str, float]:
-    """The expected fraction of each batch per task, for tasks with `sizes` examples each (tasks
-    with none are never drawn)."""
-    weights = task_weights or {}
-    drawn = {t: (n if mode == "proportional" else 1) * weights.get(t, 1.0) for t, n in sorted(sizes.items()) if n}
+    """The expected fraction of each batch per task."""
+    drawn = draw_weights(sizes, mode, task_weights)
     total = sum(drawn.values())
     return {t: w / total for t, w in drawn.items()}
 
@@ -26,16 +32,15 @@ class TaskSampler:
         if not self.tasks:
             raise ValueError("no training examples: the config's data section gives none")
         self.sets = train_sets
-        sizes = {t: len(train_sets[t]) for t in self.tasks}
-        self._shares = task_shares(sizes, mode, task_weights)
-        # the unnormalised weights, as always drawn with: a seed draws the same batches it always did
-        base = [sizes[t] if mode == "proportional" else 1 for t in self.tasks]
-        self.weights = [b * (task_weights or {}).get(t, 1.0) for t, b in zip(self.tasks, base)]
+        drawn = draw_weights({t: len(train_sets[t]) for t in self.tasks}, mode, task_weights)
+        # unnormalised, as batches have always been drawn: a seed draws the batches it always did
+        self.weights = [drawn[t] for t in self.tasks]
         self.seed = seed
 
     def shares(self) -> dict[str, float]:
         """The expected fraction of each batch per task."""
-        return dict(self._shares)
+        total = sum(self.weights)
+        return {t: w / total for t, w in zip(self.tasks, self.weights)}
 
     def batch(self, step: int, size: int) -> list[Example]:
         # Seeded by step, so a resumed run draws the same batches as an uninterrupted one.

@@ -11,7 +11,7 @@ def test_the_span_head_is_killed_and_the_last_writer_lives_on_the_worker_node(tm
     make_random_checkpoint(tmp_path / "tiny")
     layout = Layout.of(tmp_path / "tiny")
     assert layout == Layout(["span", "number", "summary"], "span", "summary")
-    heads = fault_args(tmp_path / "tiny", "node")["heads"]["overrides"]
+    heads = fault_args(tmp_path / "tiny", "node", layout)["heads"]["overrides"]
     assert set(heads) == {"span", "number", "summary"}
     assert "resources" in heads["summary"] and all(heads[h]["max_replicas_per_node"] == 1 for h in ("span", "number"))
 

@@ -1,7 +1,7 @@
 """What the predict routes answer, apart from HTTP: the request planned against the checkpoint's
-catalog, run through the Predictor, and the response built. The routes (router.py) wrap this with
-the request id, metrics and error handling; the benchmark's in-process mode runs it as it is, so
-the serving path it measures is the routes' own."""
+catalog, run through the Predictor, and the response built. The routes (router.py, and the Open
+Inference Protocol's in v2/routes.py) wrap this with the request id, metrics and error handling;
+the benchmark's in-process mode runs it as it is, so the serving path it measures is the routes' own."""
 from __future__ import annotations
 
 from typing import Awaitable, Callable
@@ -12,7 +12,8 @@ from service.pipeline.catalog import Catalog
 from service.pipeline.failures import TargetFailed
 from service.pipeline.limits import Limits
 from service.pipeline.merge import RequestMerger
-from service.pipeline.predict import PlannedInput, Predictor, plan
+from service.pipeline.predict import PlannedInput, Predictor, Query, plan
+from service.pipeline.results import ItemResult, Timings
 
 # Merged passes out at once per router replica: one running in the backbone while the next one
 # is tokenised and queued behind it, and room for the head replicas' calls of a third and fourth.
@@ -46,6 +47,14 @@ class Answers:
         if len(body.items) > self.limits.max_batch_items:
             raise ApiError(413, "batch_too_large", f"the batch has {len(body.items)} items; the limit is "
                            f"{self.limits.max_batch_items}: split it into batches of at most {self.limits.max_batch_items}")
-        planned = [plan(item.query(), self.catalog, self.limits, where=f"items.{i}.") for i, item in enumerate(body.items)]
-        results, timings = await self.predictor.predict(planned, request_id)
+        results, timings = await self.answer(self.plan([item.query() for item in body.items]), request_id)
         return BatchResponse(request_id=request_id, checkpoint=self.checkpoint, results=results, timings_ms=timings)
+
+    def plan(self, queries: list[Query], where: str = "items.{i}.") -> list[PlannedInput]:
+        """Each query checked against the checkpoint and the limits (raises InputError, its message
+        prefixed by `where` with the query's index)."""
+        return [plan(q, self.catalog, self.limits, where=where.format(i=i)) for i, q in enumerate(queries)]
+
+    async def answer(self, planned: list[PlannedInput], request_id: str) -> tuple[list[ItemResult], Timings]:
+        """Every input's answer from one pass (raises StageError, TargetFailed)."""
+        return await self.predictor.predict(planned, request_id)

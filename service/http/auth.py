@@ -21,7 +21,8 @@ from service.inspector.paths import PAGE_PATHS
 
 MIN_API_KEY_CHARS = 16
 
-OPEN_PATHS = frozenset({"/health/live", "/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}) | PAGE_PATHS
+OPEN_PATHS = frozenset({"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/docs",
+                        "/docs/oauth2-redirect", "/openapi.json", "/redoc"}) | PAGE_PATHS
 CHALLENGE = 'Bearer realm="whats-in-your-head"'
 MISSING = ("this API needs a key: send it as the header `Authorization: Bearer <key>` (or `X-API-Key: <key>`); "
            "the operator sets keys with auth.api_keys or $WIYH_API_KEYS")

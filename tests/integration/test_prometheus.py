@@ -1,4 +1,5 @@
-"""A real Prometheus server, run with deploy/prometheus.yml, scrapes the service's metrics.
+"""A real Prometheus server, run with deploy/prometheus.yml, scrapes the service's metrics, among
+them every metric the Grafana dashboard (deploy/grafana/dashboard.json) reads.
 
 Needs the Debian package `prometheus` (apt-get install -y prometheus). Without it the test is
 skipped, saying so; with WIYH_REQUIRE_PROMETHEUS=1 (set it in CI after installing) a missing
@@ -9,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 import httpx
 import pytest
 import yaml
 
 from loadtests.serving import free_port
-from tests.integration.conftest import ROOT, wait_for
+from tests import dashboard
+from tests.integration.conftest import FAIL, ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +38,24 @@ def test_the_deploy_scrape_config_is_valid():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_a_prometheus_server_scrapes_our_metrics_and_serves_queries(service, tmp_path):
-    prometheus = _binary("prometheus")
-    with service.client() as client:  # something to count
-        assert client.post("/v1/predict", json={"task": "squad", "inputs": {"question": "Who?", "context": "Ann wrote it."}}).status_code == 200
+@dataclass
+class Prometheus:
+    api: str
+    metrics_port: str
 
-    # deploy/prometheus.yml as shipped, pointed at the test cluster's metrics port and scraping faster
+    def query(self, expr: str):
+        return httpx.get(f"{self.api}/query", params={"query": expr}, timeout=5).json()["data"]["result"] or None
+
+    def names(self) -> set[str]:
+        return set(httpx.get(f"{self.api}/label/__name__/values", timeout=5).json()["data"])
+
+
+@pytest.fixture(scope="module")
+def prometheus(service, tmp_path_factory):
+    """A Prometheus server run with deploy/prometheus.yml as shipped, pointed at the test cluster's
+    metrics port and scraping every second."""
+    binary = _binary("prometheus")
+    tmp_path = tmp_path_factory.mktemp("prometheus")
     config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     [job] = [j for j in config["scrape_configs"] if j["job_name"] == "ray"]
@@ -50,7 +65,7 @@ def test_a_prometheus_server_scrapes_our_metrics_and_serves_queries(service, tmp
     port = free_port()
     log = (tmp_path / "prometheus.log").open("w")
     server = subprocess.Popen(
-        [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT,
     )
@@ -63,16 +78,7 @@ def test_a_prometheus_server_scrapes_our_metrics_and_serves_queries(service, tmp
             return any(t["scrapeUrl"].endswith(f":{metrics_port}/metrics") and t["health"] == "up" for t in targets)
 
         wait_for(target_up, 30, "Prometheus to scrape the service's metrics endpoint")
-
-        def query(expr: str):
-            result = httpx.get(f"{api}/query", params={"query": expr}, timeout=5).json()["data"]["result"]
-            return result or None
-
-        passes = wait_for(lambda: query('sum(ray_wiyh_forward_passes_total{stage="backbone"})'), 30, "our counter in Prometheus")
-        assert float(passes[0]["value"][1]) >= 1
-        heads = wait_for(lambda: query("sum by (head) (ray_wiyh_head_requests_total)"), 30, "per-head counts")
-        assert {r["metric"]["head"] for r in heads} >= {"span", "number", "summary"}
-        assert wait_for(lambda: query("sum(ray_serve_num_http_requests_total)"), 30, "Serve's built-in HTTP counter")
+        yield Prometheus(api=api, metrics_port=metrics_port)
     finally:
         server.terminate()
         try:
@@ -81,3 +87,36 @@ def test_a_prometheus_server_scrapes_our_metrics_and_serves_queries(service, tmp
             server.kill()
             server.wait()
         log.close()
+
+
+def test_a_prometheus_server_scrapes_our_metrics_and_serves_queries(service, prometheus):
+    with service.client() as client:  # something to count
+        assert client.post("/v1/predict", json={"task": "squad", "inputs": {"question": "Who?", "context": "Ann wrote it."}}).status_code == 200
+    passes = wait_for(lambda: prometheus.query('sum(ray_wiyh_forward_passes_total{stage="backbone"})'), 30, "our counter in Prometheus")
+    assert float(passes[0]["value"][1]) >= 1
+    heads = wait_for(lambda: prometheus.query("sum by (head) (ray_wiyh_head_requests_total)"), 30, "per-head counts")
+    assert {r["metric"]["head"] for r in heads} >= {"span", "number", "summary"}
+    assert wait_for(lambda: prometheus.query("sum(ray_serve_num_http_requests_total)"), 30, "Serve's built-in HTTP counter")
+
+
+def test_every_metric_the_grafana_dashboard_reads_is_scraped(service, prometheus):
+    context = "Ann wrote it in 1990."
+    with service.client() as client:
+        # an answer, a degraded answer (the multispan replica fails on its trigger word) and a refused request
+        assert client.post("/v1/predict", json={"task": "squad", "inputs": {"question": "Who?", "context": context}}).status_code == 200
+        degraded = client.post("/v1/predict", json={"task": "squad", "inputs": {"question": f"{FAIL} Who?", "context": context}})
+        assert degraded.status_code == 200 and degraded.json()["degraded"] is True, degraded.text
+        assert client.post("/v1/predict", json={"task": "squad"}).status_code == 422
+    exprs = dashboard.queries(dashboard.load())
+    wanted = set().union(*(dashboard.metric_names(e) for e in exprs))
+    assert wanted, "the dashboard reads no metric"
+    try:
+        wait_for(lambda: wanted <= prometheus.names(), 30, "every metric the dashboard reads in Prometheus")
+    except AssertionError:
+        missing = sorted(wanted - prometheus.names())
+        raise AssertionError(f"the dashboard reads metrics Prometheus never scraped from the app: {missing}") from None
+    for expr in exprs:  # each query, its Grafana variables filled in, is valid PromQL to this Prometheus
+        if expr.startswith("label_values("):
+            continue
+        reply = httpx.get(f"{prometheus.api}/query", params={"query": dashboard.as_prometheus_query(expr)}, timeout=5).json()
+        assert reply["status"] == "success", f"{expr}: {reply}"

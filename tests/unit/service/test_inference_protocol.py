@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 import pytest
+import tritonclient.http as tritonclient_http
+from tritonclient.utils import InferenceServerException
 from fastapi.testclient import TestClient
 
 from model.checkpoint import read_manifest
@@ -24,8 +26,6 @@ from service.pipeline.limits import Limits, Timeouts
 from service.pipeline.predict import Predictor
 from tests.unit.service.fakes import FakeEngine, make_catalog
 
-tritonclient_http = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is in the dev extra")
-from tritonclient.utils import InferenceServerException  # noqa: E402
 
 QUESTIONS = [b"Who won the game?", b"How many points did the Rangers score?", b"Is the choir older than the club?"]
 CONTEXTS = [b"The Stallions won 24 to 20 against the Rangers.", b"The Rangers scored 20 points in 1917.",

@@ -53,7 +53,8 @@ def build_from_settings(settings: ServiceSettings) -> Application:
                                     chance_bound=settings.explanation_chance_bound)
     colocated = {name: s for name, s in stages.items() if s.placement == "colocated"}
 
-    router_options = settings.router.serve_options("router")
+    encoding = settings.logging.encoding
+    router_options = settings.router.serve_options("router", encoding)
     if settings.backbone.placement == "router":
         replicas = sorted(name for name, s in stages.items() if s.placement == "replica")
         if replicas:
@@ -67,10 +68,10 @@ def build_from_settings(settings: ServiceSettings) -> Application:
     if settings.backbone.placement == "router":
         # One deployment: Router(+ backbone + colocated heads in its own replica).
         return Router.options(**router_options).bind(None, {}, catalog, settings, str(checkpoint), colocated)
-    backbone = Backbone.options(**settings.backbone.serve_options(BACKBONE)).bind(
+    backbone = Backbone.options(**settings.backbone.serve_options(BACKBONE, encoding)).bind(
         str(checkpoint), settings.backbone, colocated, settings.resolved_hidden_dtype())
     heads = {
-        name: Head.options(**stage.serve_options(stage_of_head(name))).bind(str(checkpoint), name, stage)
+        name: Head.options(**stage.serve_options(stage_of_head(name), encoding)).bind(str(checkpoint), name, stage)
         for name, stage in stages.items() if stage.placement == "replica"
     }
     # Serve's proxy refuses requests beyond the router's queue with this status and Retry-After.

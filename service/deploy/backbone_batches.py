@@ -13,7 +13,7 @@ import time
 import torch
 
 from model.checkpoint import read_manifest
-from service.deploy.stages import HeadStage, ModelStage
+from service.deploy.stages import Batching, HeadStage, ModelStage
 from service.http.logs import request_scope
 from service.pipeline.calls import EncodeCall, EncodeResult, HiddenStatesRef
 from service.pipeline.failures import BACKBONE
@@ -103,9 +103,15 @@ class BackboneBatches:
         self.metrics.batch(inputs, forward_ms)
         return results
 
+    def configure(self, batching: Batching) -> None:
+        """New batching from the next batch on (reconfigure.py)."""
+        self.batcher.configure(batching.max_batch_size, batching.batch_wait_timeout_s)
+
     def stats(self) -> dict[str, int]:
-        """Counters for tests and operators: forward passes vs calls and inputs served."""
-        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served, "inputs_served": self.inputs_served}
+        """Counters for tests and operators: forward passes vs calls and inputs served, and the
+        batch size in force."""
+        return {"forward_passes": self.runner.forward_passes, "calls_served": self.calls_served,
+                "inputs_served": self.inputs_served, "max_batch_size": self.batcher.max_batch_size}
 
     async def check_health(self) -> None:
         await self_test(self.compute, self.runner.self_test, BACKBONE)

@@ -3,6 +3,7 @@ runner (model code, in a thread so the replica keeps accepting calls while it co
 hidden states on once, and record metrics."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -25,9 +26,16 @@ from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
 from service.replica.faults import FaultyHead
 from service.replica.runners import HeadRunner
+from service.deploy.reconfigure import InPlaceConfig
+from service.deploy.serve_logs import write_through_serve
 from service.deploy.settings import ServiceSettings
 from service.deploy.stages import HeadStage, ModelStage
 from model.checkpoint import read_manifest
+
+
+def replica_identity() -> dict[str, int | str]:
+    """Serve's id of this replica and its process: an in-place update keeps both."""
+    return {"replica": serve.get_replica_context().replica_tag, "pid": os.getpid()}
 
 
 @dataclass
@@ -49,14 +57,22 @@ class Backbone:
     without reading it (RayEngine): one copy in the object store, read zero-copy by every head."""
 
     def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str):
+        write_through_serve()
         self.batches = BackboneBatches(checkpoint, stage, colocated, hidden_dtype, StageMetrics(BACKBONE))
+        self._in_place = InPlaceConfig(BACKBONE, self.batches.configure)
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
         return await self.batches.encode(call)
 
-    def stats(self) -> dict[str, int]:
-        """Counters for tests and operators: forward passes vs calls served."""
-        return self.batches.stats()
+    def stats(self) -> dict[str, int | str]:
+        """Counters for tests and operators: forward passes vs calls served, the batch size in
+        force, how many in-place updates the replica took, and which replica and process it is."""
+        return {**self.batches.stats(), "updates": self._in_place.updates, **replica_identity()}
+
+    def reconfigure(self, user_config: dict) -> None:
+        """Serve calls it with the deployment's user_config when the replica starts and on an
+        in-place update (reconfigure.py)."""
+        self._in_place(user_config)
 
     def ready(self) -> bool:
         return True
@@ -70,6 +86,7 @@ class Head:
     """One head from its own file; decodes a whole batch of calls in one pass."""
 
     def __init__(self, checkpoint: str, name: str, stage: HeadStage):
+        write_through_serve()
         set_threads(stage)
         manifest = read_manifest(checkpoint)
         self.name = name
@@ -77,6 +94,8 @@ class Head:
         if stage.fault is not None:  # a testing aid: the settings inject failures into this head
             self.runner = FaultyHead(self.runner, stage.fault)
         self.batcher = batcher_for(self._predict_batch, stage)
+        self._in_place = InPlaceConfig(stage_of_head(name), lambda b: self.batcher.configure(b.max_batch_size,
+                                                                                             b.batch_wait_timeout_s))
         self.compute = ComputeSlot(stage.torch_threads, stage_of_head(name))
         self.metrics = StageMetrics(stage_of_head(name))
         self.calls_served = 0
@@ -103,10 +122,16 @@ class Head:
         self.metrics.batch(inputs_in(calls), (done - started) * 1000)
         return replies
 
-    def stats(self) -> dict[str, float]:
-        """Counters for tests and operators: calls, batches, and where a batch's time went."""
+    def stats(self) -> dict[str, float | str]:
+        """Counters for tests and operators: calls, batches, where a batch's time went, the batch
+        size in force, in-place updates, and which replica and process it is."""
         return {"calls_served": self.calls_served, "batches": self.batcher.batches,
-                "compute_ms_total": round(self.compute_s * 1000, 3)}
+                "compute_ms_total": round(self.compute_s * 1000, 3), "max_batch_size": self.batcher.max_batch_size,
+                "updates": self._in_place.updates, **replica_identity()}
+
+    def reconfigure(self, user_config: dict) -> None:
+        """As Backbone.reconfigure."""
+        self._in_place(user_config)
 
     def ready(self) -> bool:
         return True
@@ -124,12 +149,14 @@ class Router:
 
     def __init__(self, backbone: DeploymentHandle | None, heads: dict[str, DeploymentHandle], catalog: Catalog,
                  settings: ServiceSettings, checkpoint: str | None = None, colocated: dict[str, HeadStage] | None = None):
+        write_through_serve()
         metrics = RouterMetrics()
         self._backbone: BackboneBatches | None = None
         if backbone is None:
             self._backbone = BackboneBatches(checkpoint or str(settings.checkpoint_path()), settings.backbone,
                                              colocated or {}, settings.resolved_hidden_dtype(), StageMetrics(BACKBONE))
             engine = InProcessEngine(self._backbone, settings.backbone, settings.router.retry_after_s)
+            self._in_place = InPlaceConfig("router", self._backbone.configure)
         else:
             app = serve.get_replica_context().app_name
             engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s,
@@ -143,9 +170,17 @@ class Router:
     def __serve_build_asgi_app__(self):
         return self._api
 
-    def stats(self) -> dict[str, int]:
+    def reconfigure(self, user_config: dict) -> None:
+        """The in-router backbone's batching (as Backbone.reconfigure); a router without the
+        backbone has no user_config, so Serve never calls this."""
+        if self._backbone is not None:
+            self._in_place(user_config)
+
+    def stats(self) -> dict[str, int | str]:
         """The in-router backbone's counters (as Backbone.stats); empty when the backbone is its own deployment."""
-        return self._backbone.stats() if self._backbone is not None else {}
+        if self._backbone is None:
+            return {}
+        return {**self._backbone.stats(), "updates": self._in_place.updates, **replica_identity()}
 
     async def check_health(self) -> None:
         if self._backbone is not None:  # the model runs here: Serve replaces the replica when it breaks

@@ -12,8 +12,9 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, ValidationError, model_validator
 
+from service.deploy.serve_logs import LogEncoding
 from service.deploy.cluster_env import DIRECT_INGRESS_ENV, HA_PROXY_ENV, direct_ingress_enabled, env_problems
-from service.deploy.stages import BackboneStage, HeadStage, RouterStage, _Strict
+from service.deploy.stages import BackboneStage, HeadStage, RouterStage, RunConfig, _Strict
 from service.http.auth import Auth
 from service.pipeline.limits import Limits, Timeouts
 
@@ -51,6 +52,9 @@ class LogSettings(_Strict):
     # Off: no question, context or text reaches the logs, and a logged exception keeps its type and
     # stack but not its message (which may quote the input). On: tracebacks are logged whole.
     log_inputs: bool = False
+    # How every replica's Serve log is written (serve_logs.py): TEXT, or JSON, one object per line
+    # with the deployment, the replica and the request id, for a log collector to index.
+    encoding: LogEncoding = "TEXT"
 
 
 class ServiceSettings(_Strict):
@@ -96,12 +100,13 @@ class ServiceSettings(_Strict):
         """Deployment.options() of the one deployment that serves everything (backbone.placement:
         router): the router's replicas, queues and autoscaling, with the model's resources and
         health checks (the check runs the model, behind its running batch)."""
-        options = self.router.serve_options("router")
+        options = self.router.serve_options("router", self.logging.encoding)
         backbone = self.backbone
         options["ray_actor_options"] = {
             "num_cpus": self.router.num_cpus + backbone.num_cpus, "num_gpus": backbone.num_gpus,
             **({"resources": {**self.router.resources, **backbone.resources}} if self.router.resources or backbone.resources else {}),
         }
+        options["user_config"] = RunConfig(batching=backbone.batching).model_dump()  # its batcher runs here
         options["health_check_period_s"] = backbone.health_check_period_s
         options["health_check_timeout_s"] = backbone.health_check_timeout_s
         return options

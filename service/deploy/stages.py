@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
+from service.deploy.serve_logs import LogEncoding, logging_config
 from service.pipeline.limits import Placement
 from service.replica.faults import Fault
 
@@ -23,6 +24,13 @@ class Batching(_Strict):
 
     max_batch_size: int = Field(16, ge=1, le=1024)
     batch_wait_timeout_s: float = Field(0.005, ge=0, le=1)
+
+
+class RunConfig(_Strict):
+    """A model deployment's Serve `user_config`: what a running replica changes in place
+    (reconfigure.py). None: keep what it has."""
+
+    batching: Batching | None = None
 
 
 class Autoscaling(_Strict):
@@ -78,7 +86,7 @@ class Stage(_Strict):
             raise ValueError("set either num_replicas or autoscaling, not both (Ray Serve refuses the pair)")
         return self
 
-    def serve_options(self, name: str) -> dict[str, Any]:
+    def serve_options(self, name: str, log_encoding: LogEncoding = "TEXT") -> dict[str, Any]:
         """Keyword arguments of Deployment.options() for this stage."""
         options: dict[str, Any] = {
             "name": name,
@@ -86,7 +94,7 @@ class Stage(_Strict):
                                   **({"resources": dict(self.resources)} if self.resources else {})},
             "max_ongoing_requests": self.max_ongoing_requests,
             "max_queued_requests": self.max_queued_requests,
-            "logging_config": {"enable_access_log": self.access_log},
+            "logging_config": logging_config(log_encoding, self.access_log),
             "health_check_period_s": self.health_check_period_s,
             "health_check_timeout_s": self.health_check_timeout_s,
         }
@@ -110,6 +118,10 @@ class ModelStage(Stage):
     batching: Batching = Field(default_factory=Batching)
     # torch intra-op threads; None keeps Ray's default (OMP_NUM_THREADS follows num_cpus, min 1).
     torch_threads: int | None = Field(None, ge=1)
+
+    def serve_options(self, name: str, log_encoding: LogEncoding = "TEXT") -> dict[str, Any]:
+        # the batching as user_config: a `deployments:` entry of the Serve config changes it in place
+        return {**super().serve_options(name, log_encoding), "user_config": RunConfig(batching=self.batching).model_dump()}
 
     @model_validator(mode="after")
     def _batches_can_fill(self) -> "ModelStage":

@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import httpx
 import pytest
-import yaml
 
 from loadtests.serving import LocalServe, free_port
+from service.deploy.serve_config import file_args
 from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +43,7 @@ def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, every_s
 
 
 def service_args(checkpoint: Path) -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())
-    args = config["applications"][0]["args"]
+    args = file_args(ROOT / "deploy" / "serve_config.yaml")
     single = {"autoscaling": None, "num_replicas": 1}
     # The tests need both placements, whatever the deploy config chose: these replace its overrides.
     args["heads"]["overrides"] = {}
@@ -73,6 +72,21 @@ class Service:
     checkpoint: Path
     app_name: str
     manifest: Any
+    cluster_dir: Path  # the cluster's Ray temp dir: its sessions, their logs
+
+    def serve_log_records(self, app: str) -> list[dict[str, Any]]:
+        """Every line of the replica logs of `app` (logs/serve/replica_<app>_*.log), each parsed
+        as JSON: an app with `logging: {encoding: JSON}` writes nothing else there."""
+        import json
+
+        records = []
+        for path in sorted(self.cluster_dir.rglob(f"logs/serve/replica_{app}_*.log")):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    raise AssertionError(f"{path.name}:{n} is not a JSON line: {line[:200]!r}") from None
+        return records
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
@@ -103,4 +117,4 @@ def service(tmp_path_factory) -> Service:
     with LocalServe(num_cpus=2, metrics_port=metrics_port, system_config={"metrics_report_interval_ms": 1000}) as local:
         url = local.deploy(service_args(checkpoint), "wiyh", ready_timeout_s=120)
         yield Service(url=url, metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", checkpoint=checkpoint,
-                      app_name="wiyh", manifest=read_manifest(checkpoint))
+                      app_name="wiyh", manifest=read_manifest(checkpoint), cluster_dir=local.temp_dir)

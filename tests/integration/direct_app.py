@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import psutil
-import yaml
 
 from loadtests.serving import LocalServe
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, USER_CODE_THREAD_ENV
+from service.deploy.serve_config import file_args
 from service.deploy.settings import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ CLUSTER_ENV = {**DIRECT_INGRESS_CLUSTER_ENV, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAIN
 
 
 def app_args(checkpoint: str) -> dict:
-    args = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())["applications"][0]["args"]
+    args = file_args(ROOT / "deploy" / "serve_config.yaml")
     return deep_merge(args, {
         "checkpoint": checkpoint,
         "router": {"ingress": "direct", "autoscaling": None, "num_replicas": 1, "max_ongoing_requests": SLOTS,

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 
+from service.deploy.serve_config import file_args
 from tests.integration.conftest import ROOT
 from tests.readme import readme_commands, words_of
 
@@ -37,7 +37,7 @@ def shipped(service):
     from service.deploy.app import build_app
     from service.deploy.settings import deep_merge
 
-    args = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())["applications"][0]["args"]
+    args = file_args(ROOT / "deploy" / "serve_config.yaml")
     single = {"autoscaling": None, "num_replicas": 1}
     args = deep_merge(args, {"checkpoint": str(service.checkpoint), "router": single, "backbone": single,
                              "heads": {"default": single}})

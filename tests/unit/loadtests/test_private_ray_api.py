@@ -6,8 +6,9 @@ expects of it: a Ray upgrade that moves or reshapes one fails here, not in produ
 - loadtests/serving.py asks the driver's Serve client (`ray.serve.context._get_global_client`) for
   the instance details that name a direct-ingress replica's port: the dashboard REST API serves the
   same document, and the benchmark's private cluster runs no dashboard.
-- tests/integration/test_update_to_a_broken_checkpoint.py deploys a config through the same client,
-  as `serve deploy` does through the dashboard, which the test cluster does not run.
+- tests/integration/test_update_to_a_broken_checkpoint.py and test_update_in_place.py deploy a
+  config through the same client, as `serve deploy` does through the dashboard, which the test
+  cluster does not run.
 
 No other module of the repository may use a private Ray API."""
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 ALLOWED = {"service/deploy/liveness.py": "ray._private", "loadtests/serving.py": "_get_global_client",
-           "tests/integration/test_update_to_a_broken_checkpoint.py": "_get_global_client"}
+           "tests/integration/test_update_to_a_broken_checkpoint.py": "_get_global_client",
+           "tests/integration/test_update_in_place.py": "_get_global_client"}
 PRIVATE = ("ray._private", "ray.serve._private", "_get_global_client", "_get_serve_request_context",
            "_get_serve_batch_request_context", "_get_internal_replica_context")
 

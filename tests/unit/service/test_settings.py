@@ -7,6 +7,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+from service.deploy.serve_config import effective_args
 from service.deploy.settings import ServiceConfigError, ServiceSettings, load_settings
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -26,7 +27,8 @@ def test_deploy_configs_are_valid_for_serve_and_for_us(name):
     schema = ServeDeploySchema.model_validate(config)
     [app] = schema.applications
     assert app.import_path == "service.deploy.app:build_app"
-    settings = load_settings(app.args, environ={})
+    # as its replicas run it: `args:` with Serve's `deployments:` section folded in
+    settings = load_settings(effective_args(config["applications"][0]), environ={})
     stages = settings.head_stages(HEADS)
     # every replica must ask for a fraction of a CPU or it never schedules on a small machine
     for stage in [settings.router, settings.backbone, *stages.values()]:
@@ -65,6 +67,20 @@ def test_serve_options_carry_resources_replicas_and_queue_bounds():
     assert options["autoscaling_config"]["max_replicas"] == 3 and "num_replicas" not in options
     assert options["max_queued_requests"] == settings.backbone.max_queued_requests
     assert settings.router.serve_options("router")["num_replicas"] == 1
+
+
+def test_the_log_encoding_reaches_every_deployment_with_its_access_log_setting():
+    # Serve applies an application's logging_config only to deployments that set none, and ours
+    # all set one: the encoding has to come from our settings.
+    settings = load_settings({"logging": {"encoding": "JSON"}, "backbone": {"placement": "router"},
+                              "heads": {"default": {"placement": "colocated"}}}, environ={})
+    assert settings.in_router_options()["logging_config"] == {"encoding": "JSON", "enable_access_log": True}
+    head = settings.head_stages(HEADS)["span"]
+    assert head.serve_options("head_span", settings.logging.encoding)["logging_config"] == {
+        "encoding": "JSON", "enable_access_log": False}
+    assert load_settings({}, environ={}).router.serve_options("router")["logging_config"]["encoding"] == "TEXT"
+    with pytest.raises(ServiceConfigError, match="logging.encoding: Input should be 'TEXT' or 'JSON'"):
+        load_settings({"logging": {"encoding": "json-lines"}}, environ={})
 
 
 @pytest.mark.parametrize("args, message", [
@@ -120,7 +136,7 @@ def test_the_kuberay_head_pod_gets_the_serve_cluster_environment_the_demo_and_th
 
     manifest = yaml.safe_load((DEPLOY / "kuberay" / "rayservice.yaml").read_text())
     [head] = manifest["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"]
-    assert {e["name"]: e["value"] for e in head.get("env", [])}.items() >= SERVE_CLUSTER_ENV.items()
+    assert {e["name"]: e.get("value") for e in head.get("env", [])}.items() >= SERVE_CLUSTER_ENV.items()
     # the demo's `ray start` gets them, and a value the user set wins
     assert with_serve_env({})["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == SERVE_CLUSTER_ENV["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"]
     assert with_serve_env({"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.1"})["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == "0.1"

@@ -21,7 +21,7 @@ from service.deploy.metrics import RouterMetrics, StageMetrics
 from service.replica.payload import PackedHiddenStates
 from service.pipeline.predict import Predictor
 from service.deploy.liveness import lost_unnoticed
-from service.deploy.in_process import InProcessEngine
+from service.deploy.in_router import InRouterModel
 from service.deploy.ray_engine import RayEngine
 from service.http.router import create_api
 from service.replica.faults import FaultyHead
@@ -151,37 +151,38 @@ class Router:
                  settings: ServiceSettings, checkpoint: str | None = None, colocated: dict[str, HeadStage] | None = None):
         write_through_serve()
         metrics = RouterMetrics()
-        self._backbone: BackboneBatches | None = None
+        self._model: InRouterModel | None = None
         if backbone is None:
-            self._backbone = BackboneBatches(checkpoint or str(settings.checkpoint_path()), settings.backbone,
-                                             colocated or {}, settings.resolved_hidden_dtype(), StageMetrics(BACKBONE))
-            engine = InProcessEngine(self._backbone, settings.backbone, settings.router.retry_after_s)
-            self._in_place = InPlaceConfig("router", self._backbone.configure)
+            self._model = InRouterModel(checkpoint or str(settings.checkpoint_path()), catalog, settings, colocated or {}, metrics)
+            predictor = self._model.predictor
         else:
             app = serve.get_replica_context().app_name
             engine = RayEngine(backbone, heads, retry_after_s=settings.router.retry_after_s,
                                lost_unnoticed=lambda deployment: lost_unnoticed(app, deployment))
-        predictor = Predictor(engine, catalog, settings.timeouts, metrics)
+            predictor = Predictor(engine, catalog, settings.timeouts, metrics)
         # Serve's proxy already echoes x-request-id on every response, hence echo_request_id=False.
         self._api = create_api(predictor, catalog, settings.limits, settings.router.retry_after_s, metrics,
                                auth=settings.auth, log_inputs=settings.logging.log_inputs, echo_request_id=False)
         self._api.include_router(inspector_routes(settings.checkpoint_path(), catalog))  # GET /inspect, /v1/examples
+        if self._model is not None:
+            self._model.answers = self._api.state.answers
 
     def __serve_build_asgi_app__(self):
         return self._api
 
-    def reconfigure(self, user_config: dict) -> None:
-        """The in-router backbone's batching (as Backbone.reconfigure); a router without the
+    async def reconfigure(self, user_config: dict) -> None:
+        """The in-router model's batching and checkpoint (in_router.py); a router without the
         backbone has no user_config, so Serve never calls this."""
-        if self._backbone is not None:
-            self._in_place(user_config)
+        if self._model is not None:
+            await self._model.reconfigure(user_config)
 
     def stats(self) -> dict[str, int | str]:
-        """The in-router backbone's counters (as Backbone.stats); empty when the backbone is its own deployment."""
-        if self._backbone is None:
+        """The in-router model's counters (as Backbone.stats, with the checkpoint it answers with
+        and any it refused); empty when the backbone is its own deployment."""
+        if self._model is None:
             return {}
-        return {**self._backbone.stats(), "updates": self._in_place.updates, **replica_identity()}
+        return {**self._model.stats(), **replica_identity()}
 
     async def check_health(self) -> None:
-        if self._backbone is not None:  # the model runs here: Serve replaces the replica when it breaks
-            await self._backbone.check_health()
+        if self._model is not None:  # the model runs here: Serve replaces the replica when it breaks
+            await self._model.check_health()

@@ -12,7 +12,10 @@ configures, then validated as one (settings.py), every problem naming the key an
 Deployment names: `router`, `backbone` (with `backbone.placement: replica`), `head_<name>` (a head
 with `placement: replica`). A `deployments:` entry may set num_replicas, autoscaling_config,
 max_ongoing_requests, max_queued_requests, health_check_period_s, health_check_timeout_s and
-user_config ({batching: {...}}); anything else stays in `args:` (resources, placement, threads).
+user_config ({batching: {...}}, and for the router that runs the whole model `checkpoint: PATH`,
+the checkpoint a running replica swaps to in place: checkpoint_swap.py); anything else stays in
+`args:` (resources, placement, threads). `args: checkpoint` stays what the application is built
+with (its heads and tasks); the user_config's must have the same heads and tasks.
 """
 from __future__ import annotations
 
@@ -46,9 +49,9 @@ def stage_of(entry: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict
     if "num_replicas" in stage and stage["num_replicas"] is not None and "autoscaling" not in stage:
         stage["autoscaling"] = None
     user_config = entry.get("user_config") or {}
-    if not isinstance(user_config, dict) or set(user_config) - {"batching"}:
-        raise ServiceConfigError(f"{where}.user_config: must be {{batching: {{max_batch_size, batch_wait_timeout_s}}}}, "
-                                 f"got {user_config!r}")
+    if not isinstance(user_config, dict) or set(user_config) - {"batching", "checkpoint"}:
+        raise ServiceConfigError(f"{where}.user_config: must be {{batching: {{max_batch_size, batch_wait_timeout_s}}}} "
+                                 f"(and, for the router that runs the model, checkpoint: PATH), got {user_config!r}")
     return stage, user_config.get("batching")
 
 
@@ -59,8 +62,15 @@ def effective_args(app: Mapping[str, Any]) -> dict[str, Any]:
         name = entry.get("name")
         where = f"deployments[{i}] ({name})"
         stage, batching = stage_of(entry, where)
+        checkpoint = (entry.get("user_config") or {}).get("checkpoint")
+        in_router = (args.get("backbone") or {}).get("placement") == "router"
+        if checkpoint is not None and not (name == "router" and in_router):
+            raise ServiceConfigError(f"{where}.user_config.checkpoint: only the router that runs the whole model "
+                                     "(backbone.placement: router) swaps its checkpoint in place; with the backbone or "
+                                     "heads as their own deployments, change `args: checkpoint` (a rebuild)")
+        if checkpoint is not None and not isinstance(checkpoint, str):
+            raise ServiceConfigError(f"{where}.user_config.checkpoint: a checkpoint directory's path, got {checkpoint!r}")
         if name == "router":
-            in_router = (args.get("backbone") or {}).get("placement") == "router"
             if batching is not None and not in_router:
                 raise ServiceConfigError(f"{where}.user_config: the router batches nothing unless the backbone runs in "
                                          "it (backbone.placement: router); set batching on the backbone deployment")

@@ -33,6 +33,14 @@ class RunConfig(_Strict):
     batching: Batching | None = None
 
 
+class RouterRunConfig(RunConfig):
+    """The `router` deployment's user_config when it runs the whole model (`backbone.placement:
+    router`): its backbone's batching, and the checkpoint it answers with, which a running replica
+    swaps in place (checkpoint_swap.py). None: the application's `checkpoint:`."""
+
+    checkpoint: str | None = None
+
+
 class Autoscaling(_Strict):
     """Ray Serve's autoscaling_config, restricted to the keys we set (names as Serve spells them)."""
 

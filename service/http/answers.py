@@ -22,7 +22,20 @@ MERGED_IN_FLIGHT = 4
 
 class Answers:
     def __init__(self, predictor: Predictor, catalog: Catalog, limits: Limits, retry_after_s: int = 1):
-        self.predictor, self.catalog, self.limits = predictor, catalog, limits
+        self.limits, self.retry_after_s = limits, retry_after_s
+        self.swapped: list[Callable[[], None]] = []  # called after serve_from (the OpenAPI document's cache)
+        self._use(predictor, catalog)
+
+    def serve_from(self, predictor: Predictor, catalog: Catalog) -> None:
+        """Answer with another checkpoint of the same heads and tasks from the next request on
+        (deploy/checkpoint_swap.py); requests under way finish with the predictor they started on."""
+        self._use(predictor, catalog)
+        for listener in self.swapped:
+            listener()
+
+    def _use(self, predictor: Predictor, catalog: Catalog) -> None:
+        limits, retry_after_s = self.limits, self.retry_after_s
+        self.predictor, self.catalog = predictor, catalog
         self.checkpoint = CheckpointRef(name=catalog.checkpoint.name, hash=catalog.checkpoint.hash)
         # Single requests that arrive together share one pass through the stages (merge.py), at
         # most as many inputs as a batch request may carry, which every stage's batch size admits;
@@ -36,19 +49,21 @@ class Answers:
 
     async def predict(self, body: PredictRequest, request_id: str) -> PredictResponse:
         """Raises what the routes turn into 4xx/5xx: InputError, StageError, TargetFailed."""
+        checkpoint = self.checkpoint  # the one that answers, should another be swapped in meanwhile
         result, timings = await self.merged(plan(body.query(), self.catalog, self.limits), request_id)
         if isinstance(result, TargetFailed):
             raise result
         # dict(result): the validated parts as they are (a model_dump() would rebuild and revalidate them)
-        return PredictResponse(**dict(result), request_id=request_id, checkpoint=self.checkpoint, timings_ms=timings)
+        return PredictResponse(**dict(result), request_id=request_id, checkpoint=checkpoint, timings_ms=timings)
 
     async def predict_batch(self, body: BatchRequest, request_id: str) -> BatchResponse:
         """Raises ApiError 413 for a batch over the limit, and what `predict` raises."""
         if len(body.items) > self.limits.max_batch_items:
             raise ApiError(413, "batch_too_large", f"the batch has {len(body.items)} items; the limit is "
                            f"{self.limits.max_batch_items}: split it into batches of at most {self.limits.max_batch_items}")
+        checkpoint = self.checkpoint
         results, timings = await self.answer(self.plan([item.query() for item in body.items]), request_id)
-        return BatchResponse(request_id=request_id, checkpoint=self.checkpoint, results=results, timings_ms=timings)
+        return BatchResponse(request_id=request_id, checkpoint=checkpoint, results=results, timings_ms=timings)
 
     def plan(self, queries: list[Query], where: str = "items.{i}.") -> list[PlannedInput]:
         """Each query checked against the checkpoint and the limits (raises InputError, its message

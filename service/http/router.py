@@ -67,7 +67,9 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
     install_error_handlers(app, metrics, retry_after_s)
     answers = Answers(predictor, catalog, limits, retry_after_s)
     app.state.merged = answers.merged
-    openapi.install(app, catalog, limits, api_keys=checker.enabled, extend=[v2_routes.document_edit(catalog)])
+    app.state.answers = answers  # the router replica swaps the checkpoint it answers with (deploy/in_router.py)
+    openapi.install(app, catalog, limits, api_keys=checker.enabled, extend=[v2_routes.document_edit(lambda: answers.catalog)])
+    answers.swapped.append(lambda: setattr(app, "openapi_schema", None))  # it names the checkpoint's hash
     v2_routes.install(app, answers, metrics, retry_after_s)
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
@@ -86,10 +88,11 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
 
     @app.get("/v1/heads", response_model=HeadsResponse)
     async def heads() -> HeadsResponse:
+        serving = answers.catalog
         return HeadsResponse(
-            checkpoint=catalog.checkpoint,
-            heads=list(catalog.heads.values()),
-            tasks=catalog.tasks,
+            checkpoint=serving.checkpoint,
+            heads=list(serving.heads.values()),
+            tasks=serving.tasks,
             limits=LimitsView(**limits.model_dump()),
         )
 
@@ -99,7 +102,7 @@ def create_api(predictor: Predictor, catalog: Catalog, limits: Limits, retry_aft
 
     @app.get("/health/ready", responses={503: {"description": "Some stage does not answer."}})
     async def ready() -> JSONResponse:
-        stages = await predictor.engine.readiness(predictor.timeouts.ready_s)
+        stages = await answers.predictor.engine.readiness(answers.predictor.timeouts.ready_s)
         not_ready = {k: v for k, v in stages.items() if v is not None}
         body = {"ready": not not_ready, "stages": {k: v or "ready" for k, v in stages.items()}}
         headers = {"Retry-After": str(retry_after_s)} if not_ready else None

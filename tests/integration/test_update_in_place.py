@@ -8,14 +8,20 @@ the checkpoint), their batchers must use the new size, and every request must ha
 The application logs in JSON (`logging: {encoding: JSON}`): each replica's log lines are JSON, and a
 request's lines carry the id the client sent as x-request-id.
 
+A checkpoint swap is an edit of the same section: the router that runs the whole model
+(`backbone.placement: router`) takes `checkpoint` in its user_config, loads it beside the one
+answering and swaps; a broken one is refused while the running checkpoint keeps answering.
+
 Named to run after test_service.py, as test_update_to_a_broken_checkpoint.py is (its second
 application's backbone exports the series the metrics test adds up).
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -114,4 +120,101 @@ def test_a_scale_and_batch_edit_updates_the_running_replicas_in_place_under_load
     finally:
         stop.set()
         serve.delete(APP)
+        time.sleep(0.5)
+
+
+SWAP_APP, SWAP_ROUTE = "wiyh-swap", "/swap"
+
+
+def swap_config(checkpoint, user_checkpoint) -> dict:
+    return {
+        "name": SWAP_APP, "route_prefix": SWAP_ROUTE, "import_path": "service.deploy.app:build_app",
+        "args": {"checkpoint": str(checkpoint), "router": TINY,
+                 "backbone": {**TINY, "placement": "router", "torch_threads": 1},
+                 "heads": {"default": {**TINY, "placement": "colocated"}}, "limits": {"max_batch_items": 4}},
+        "deployments": [{"name": "router", "num_replicas": 1, "max_ongoing_requests": 16,
+                         "user_config": {"batching": {"max_batch_size": 4, "batch_wait_timeout_s": 0.002},
+                                         "checkpoint": str(user_checkpoint)}}],
+    }
+
+
+@contextmanager
+def clients_asking(url: str, answers: list):
+    """Three clients sending requests until the block ends; each answer's (status, checkpoint hash)."""
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not stop.is_set():
+                r = http.post(url, json=BODY)
+                answers.append((r.status_code, r.json().get("checkpoint", {}).get("hash") if r.status_code == 200 else r.text))
+
+    threads = [threading.Thread(target=keep_asking) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=90)
+
+
+def test_a_checkpoint_swap_in_user_config_reloads_in_place_and_a_broken_one_is_refused(service, tmp_path):
+    from ray import serve
+    from ray.serve.schema import ApplicationStatus, ServeDeploySchema
+
+    from model.checkpoint import read_manifest
+    from training.testing import make_random_checkpoint
+
+    other = tmp_path / "other"
+    make_random_checkpoint(other, seed=1)  # the same heads and tasks, other weights
+    broken = tmp_path / "broken"
+    shutil.copytree(other, broken)
+    head = broken / "heads" / "span.safetensors"
+    head.write_bytes(head.read_bytes()[:-7])
+    old, new = service.manifest.checkpoint_hash, read_manifest(other).checkpoint_hash
+
+    client = serve.context._get_global_client()  # what `serve deploy` reaches through the REST API
+    url = f"{service.url}{SWAP_ROUTE}/v1/predict"
+
+    def router_stats() -> dict:
+        return serve.get_deployment_handle("router", app_name=SWAP_APP).stats.remote().result(timeout_s=30)
+
+    def deploy(user_checkpoint) -> None:
+        client.deploy_apps(ServeDeploySchema(applications=[swap_config(service.checkpoint, user_checkpoint)]))
+
+    answers: list = []
+    try:
+        deploy(service.checkpoint)
+        wait_for(lambda: httpx.post(url, json=BODY, timeout=30).status_code == 200, 300, "the app to answer")
+        before = router_stats()
+        assert before["checkpoint"] == old and before["checkpoint_swaps"] == 0
+
+        with clients_asking(url, answers):
+            wait_for(lambda: len(answers) >= 5, 60, "requests to flow")
+            deploy(other)
+            wait_for(lambda: router_stats()["checkpoint"] == new, 120, "the new checkpoint in the router replica")
+            sent = len(answers)
+            wait_for(lambda: len(answers) >= sent + 5, 60, "answers after the swap")
+            deploy(broken)
+            wait_for(lambda: router_stats()["checkpoint_refused"], 120, "the broken checkpoint to be refused")
+            sent = len(answers)
+            wait_for(lambda: len(answers) >= sent + 5, 60, "answers after the refusal")
+
+        statuses = {status for status, _ in answers}
+        assert statuses == {200}, [a for a in answers if a[0] != 200][:3]
+        hashes = [h for _, h in answers]
+        assert hashes[0] == old and hashes[-1] == new and set(hashes) == {old, new}
+        # Once the first answer of the new checkpoint is out, only requests already under way (one per
+        # client at most) may still finish on the old one.
+        late = hashes[hashes.index(new):].count(old)
+        assert late <= 3, f"{late} answers of the old checkpoint after the swap"
+        after = router_stats()
+        assert (after["replica"], after["pid"]) == (before["replica"], before["pid"]), "the swap restarted the replica"
+        assert after["checkpoint"] == new and after["checkpoint_swaps"] == 1
+        assert "heads/span.safetensors" in after["checkpoint_refused"], after["checkpoint_refused"]
+        assert serve.status().applications[SWAP_APP].status == ApplicationStatus.RUNNING
+    finally:
+        serve.delete(SWAP_APP)
         time.sleep(0.5)

@@ -46,13 +46,14 @@ INFER_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def document_edit(catalog: Catalog) -> Callable[[dict[str, Any]], None]:
+def document_edit(serving: Callable[[], Catalog]) -> Callable[[dict[str, Any]], None]:
     """What the OpenAPI document needs beyond what FastAPI derives: the request's schemas (the
     route reads its body itself, since a binary body is not JSON) and the one model name and
-    version the paths take."""
-    values = {"name": [catalog.checkpoint.name], "asked": [catalog.checkpoint.hash]}
+    version the paths take (of the checkpoint `serving()` answers with)."""
 
     def edit(document: dict[str, Any]) -> None:
+        catalog = serving()
+        values = {"name": [catalog.checkpoint.name], "asked": [catalog.checkpoint.hash]}
         schema = InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for name, nested in schema.pop("$defs", {}).items():
@@ -70,15 +71,17 @@ def document_edit(catalog: Catalog) -> Callable[[dict[str, Any]], None]:
 
 
 def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_after_s: int) -> None:
-    catalog = answers.catalog
-    model, version = catalog.checkpoint.name, catalog.checkpoint.hash
 
-    def check(name: str, asked_version: str | None) -> None:
+    def check(name: str, asked_version: str | None) -> Catalog:
+        """The catalog of the checkpoint serving now (the one a checkpoint swap put in place)."""
+        catalog = answers.catalog
+        model, version = catalog.checkpoint.name, catalog.checkpoint.hash
         if name != model:
             raise ApiError(404, "unknown_model", f"no model {name!r}; this server serves {model!r} (GET /v2/models/{model})")
         if asked_version is not None and asked_version != version:
             raise ApiError(404, "unknown_version", f"model {model!r} has no version {asked_version!r}; its one version "
                                                    f"is {version!r} (the checkpoint's hash)")
+        return catalog
 
     async def ready() -> bool:
         stages = await answers.predictor.engine.readiness(answers.predictor.timeouts.ready_s)
@@ -101,26 +104,24 @@ def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_afte
         is_ready = await ready()
         return readiness({"ready": is_ready}, is_ready)
 
-    def metadata() -> ModelMetadata:
+    def metadata(catalog: Catalog) -> ModelMetadata:
         bytes_vector = [-1]
         outputs = [TensorMetadata(name=o.name, datatype=o.datatype, shape=bytes_vector if o.datatype == "BYTES" else [-1, -1])
                    for o in outputs_of(catalog, list(catalog.heads))]
-        return ModelMetadata(name=model, versions=[version], platform="whats-in-your-head",
+        return ModelMetadata(name=catalog.checkpoint.name, versions=[catalog.checkpoint.hash], platform="whats-in-your-head",
                              inputs=[TensorMetadata(name=n, datatype="BYTES", shape=bytes_vector) for n in INPUT_NAMES],
                              outputs=outputs)
 
     @app.get(f"{PREFIX}/models/{{name}}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"])
     async def model_metadata(name: str) -> ModelMetadata:
-        check(name, None)
-        return metadata()
+        return metadata(check(name, None))
 
     @app.get(f"{PREFIX}/models/{{name}}/versions/{{asked}}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"])
     async def version_metadata(name: str, asked: str) -> ModelMetadata:
-        check(name, asked)
-        return metadata()
+        return metadata(check(name, asked))
 
     async def model_ready(name: str, asked: str | None) -> JSONResponse:
-        check(name, asked)
+        model = check(name, asked).checkpoint.name
         is_ready = await ready()
         return readiness({"name": model, "ready": is_ready}, is_ready)
 
@@ -134,7 +135,7 @@ def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_afte
 
     async def infer(name: str, asked: str | None, request: Request) -> Response:
         started = time.perf_counter()
-        check(name, asked)
+        catalog, predictor = check(name, asked), answers.predictor  # the pair that answers this request
         rid = request_id_of(request)
         try:
             header, binary = split_body(await request.body(), request.headers.get(HEADER_LENGTH))
@@ -150,11 +151,11 @@ def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_afte
         except InputError as err:
             raise invalid(protocol_message(str(err))) from None
         wanted = select(outputs_of(catalog, planned[0].heads), body.outputs)
-        results, _ = await answers.answer(planned, rid)
+        results, _ = await predictor.predict(planned, rid)
         default_binary = bool(body.parameters.get("binary_data_output", False))
         written = write_outputs(results, catalog, [o for o, _ in wanted])
         content, header_length = encode_response(
-            {"model_name": model, "model_version": version, "id": body.id or rid, "parameters": {"request_id": rid}},
+            {"model_name": catalog.checkpoint.name, "model_version": catalog.checkpoint.hash, "id": body.id or rid, "parameters": {"request_id": rid}},
             [(tensor, values, default_binary if binary is None else binary)
              for (tensor, values), (_, binary) in zip(written, wanted)])
         metrics.request(request.scope["route"].path, 200, (time.perf_counter() - started) * 1000)

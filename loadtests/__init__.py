@@ -1,11 +1,9 @@
 """Load tests and benchmarks of the serving path (docs/service.md: Speed; Load tests; Faults).
 
-    scripts     bench (+ cells, engines, results, report), serve_cost (bench's cells on Serve's
-                processes), process_profile, autoscale (+ locustfile, ramp, stages), faults, soak
-                and lost_inputs (all three on runs)
-    shared      loop (closed and open loops, Outcome), calls (HTTP), checks (what an answer must
-                hold), stats (latency, tallies), processes (CPU and memory from outside), serving
-                (the private local cluster and its replicas), apps (the applications' args),
-                inputs, checkpoints, outputs
-The pure parts are unit-tested in tests/unit/loadtests.
+    scripts     bench (+ cells, engines, report), serve_cost, process_profile, autoscale (+ locustfile,
+                ramp), faults, soak and lost_inputs (all three on runs)
+    shared      loop (loops, HTTP calls, Outcome), results (what was measured: percentiles, tallies,
+                the benchmark's models), report (tables, plots, JSON), processes (CPU and memory
+                from outside), serving (the private local cluster), apps (applications and
+                checkpoints), inputs (requests, and what an answer must hold)
 """

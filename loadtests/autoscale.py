@@ -18,14 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from pydantic import BaseModel
 
 from loadtests.apps import ROOT, config_args
-from loadtests.outputs import markdown_table, pyplot, save, write_json
-from loadtests.processes import child_env
+from loadtests.inputs import DEFAULT_RAMP, parse_stages
+from loadtests.report import markdown_table, pyplot, save, write_json
 from loadtests.serving import APP, LocalServe, replica_counts
-from loadtests.stages import DEFAULT_RAMP, parse_stages
+
+CONFIG = ROOT / "deploy" / "serve_config.autoscaling.yaml"
+DEPLOYMENT = "backbone"  # the deployment whose replicas the story follows
+TAIL_S = 45  # how long to keep watching after locust ends, until the replicas are back to the minimum
 
 
 class ReplicaSample(BaseModel):
@@ -43,9 +45,7 @@ class LoadSample(BaseModel):
     p95_ms: float
 
 
-class Story(BaseModel):
-    """What the run shows, in numbers."""
-
+class Story(BaseModel):  # what the run shows, in numbers
     deployment: str
     min_running: int
     max_running: int
@@ -55,18 +55,15 @@ class Story(BaseModel):
     failures: int
 
 
-class AutoscaleRun(BaseModel):
-    """What autoscale.json holds: the story and both timelines it was told from."""
-
+class AutoscaleRun(BaseModel):  # autoscale.json: the story and both timelines it was told from
     story: Story
     replicas: list[ReplicaSample]
     load: list[LoadSample]
 
 
 def read_locust(prefix: Path) -> tuple[list[LoadSample], int, int]:
-    """The aggregated rows (every request type summed) of locust's CSV files: --csv-full-history's,
-    one a second, percentiles over locust's recent window ('N/A', no answers yet, becomes NaN);
-    and the totals of _stats.csv: requests, failures."""
+    """The aggregated rows of locust's --csv-full-history, one a second ('N/A' percentiles become
+    NaN), and the totals of _stats.csv: requests, failures."""
     def rows(path: Path) -> list[dict[str, str]]:
         with path.open(newline="") as fh:
             return [row for row in csv.DictReader(fh) if row.get("Name") == "Aggregated"]
@@ -118,7 +115,7 @@ def timeline(samples: list[ReplicaSample], load: list[LoadSample], deployment: s
     return "\n".join(markdown_table(header, rows)) if rows else ""
 
 
-def plot(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, path: Path) -> Path:
+def plot(samples: list[ReplicaSample], load: list[LoadSample], path: Path) -> Path:
     t0 = min([s.t for s in samples] + [sample.t for sample in load])
     ts = [sample.t - t0 for sample in load]
     fig, (ax1, ax2, ax3) = pyplot().subplots(3, 1, figsize=(9, 8), sharex=True)
@@ -128,55 +125,36 @@ def plot(samples: list[ReplicaSample], load: list[LoadSample], deployment: str, 
     ax1b.plot(ts, [sample.failures_per_s for sample in load], color="tab:red", label="failures/s")
     ax1.set_ylabel("users")
     ax1b.set_ylabel("requests / s")
-    ax1.legend(loc="upper left", fontsize=8)
     ax1b.legend(loc="upper right", fontsize=8)
     replica_ts = [s.t - t0 for s in samples]
-    ax2.step(replica_ts, [s.running.get(deployment, 0) for s in samples], where="post", lw=2, label=f"{deployment} RUNNING")
-    ax2.step(replica_ts, [s.total.get(deployment, 0) for s in samples], where="post", ls="--", label=f"{deployment} all states")
+    ax2.step(replica_ts, [s.running.get(DEPLOYMENT, 0) for s in samples], where="post", lw=2, label=f"{DEPLOYMENT} RUNNING")
+    ax2.step(replica_ts, [s.total.get(DEPLOYMENT, 0) for s in samples], where="post", ls="--", label=f"{DEPLOYMENT} all states")
     ax2.set_ylabel("replicas")
-    ax2.set_yticks(range(0, max([s.total.get(deployment, 0) for s in samples] + [1]) + 2))
-    ax2.legend(fontsize=8)
+    ax2.set_yticks(range(0, max([s.total.get(DEPLOYMENT, 0) for s in samples] + [1]) + 2))
     ax3.plot(ts, [sample.p50_ms for sample in load], label="p50")
     ax3.plot(ts, [sample.p95_ms for sample in load], label="p95")
     ax3.set(ylabel="latency ms (locust, recent window)", xlabel="seconds since start")
-    ax3.legend(fontsize=8)
-    for ax in (ax1, ax2, ax3):
-        ax.grid(alpha=0.3)
     fig.suptitle("Autoscaling the backbone under a locust ramp")
-    return save(fig, path)
+    return save(fig, path, ax1, ax2, ax3, loc="upper left")
 
 
-def main(argv: list[str] | None = None) -> Story:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve_config.autoscaling.yaml")
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: the config's (checkpoints/quick) or $WIYH_CHECKPOINT")
-    p.add_argument("--ramp", default=DEFAULT_RAMP, help="users:seconds,... (default: %(default)s)")
-    p.add_argument("--deployment", default="backbone", help="the deployment whose replicas the story follows")
-    p.add_argument("--tail", type=float, default=45, help="seconds to keep watching after locust ends, until replicas are back to the minimum")
-    p.add_argument("--out", type=Path, default=ROOT / "reports" / "autoscale")
-    args = p.parse_args(argv)
-    try:
-        parse_stages(args.ramp)
-    except ValueError as err:
-        p.error(str(err))
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+def watch(ramp: str, out: Path) -> list[ReplicaSample]:
+    """Serve the autoscaling config under the locust ramp; the replica counts every second while
+    locust runs, then until the followed deployment is back to its fewest replicas (or TAIL_S passed)."""
     from ray import serve
 
-    service_args = config_args(args.config)
-    checkpoint = args.checkpoint or Path(os.environ.get("WIYH_CHECKPOINT") or ROOT / service_args["checkpoint"])
-    service_args["checkpoint"] = str(checkpoint.resolve())
+    args = config_args(CONFIG)
+    checkpoint = Path(os.environ.get("WIYH_CHECKPOINT") or ROOT / args["checkpoint"])
+    args["checkpoint"] = str(checkpoint.resolve())
     samples: list[ReplicaSample] = []
     with LocalServe() as local:
-        url = local.deploy(service_args, APP)
-        httpx.get(f"{url}/v1/heads", timeout=10).raise_for_status()
-        print(f"serving {checkpoint} at {url}; ramp {args.ramp} (users:seconds)", flush=True)
+        url = local.deploy(args, APP)
+        print(f"serving {checkpoint} at {url}; ramp {ramp} (users:seconds)", flush=True)
         command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ramp.py"), "--headless", "--host", url,
                    "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "locust.html"), "--only-summary",
                    "--loglevel", "WARNING"]
-        locust = subprocess.Popen(command, cwd=ROOT, env={**child_env(), "WIYH_RAMP": args.ramp})
+        locust = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "WIYH_RAMP": ramp})
         low: int | None = None
-        # while locust runs, then until the followed deployment is back to its fewest replicas, none starting or stopping
         while True:
             running, total = replica_counts(serve.status())
             samples.append(ReplicaSample(t=time.time(), running=running, total=total))
@@ -185,19 +163,32 @@ def main(argv: list[str] | None = None) -> Story:
                     print(f"  t={samples[-1].t - samples[0].t:5.0f} s  replicas running {running}", flush=True)
             else:
                 if low is None:
-                    deadline, low = time.time() + args.tail, min(s.running.get(args.deployment, 0) for s in samples)
-                if running.get(args.deployment) == total.get(args.deployment) == low or time.time() >= deadline:
-                    break
+                    deadline, low = time.time() + TAIL_S, min(s.running.get(DEPLOYMENT, 0) for s in samples)
+                if running.get(DEPLOYMENT) == total.get(DEPLOYMENT) == low or time.time() >= deadline:
+                    return samples
             time.sleep(1)
 
+
+def main(argv: list[str] | None = None) -> Story:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ramp", default=DEFAULT_RAMP, help="users:seconds,... (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=ROOT / "reports" / "autoscale")
+    args = p.parse_args(argv)
+    try:
+        parse_stages(args.ramp)
+    except ValueError as err:
+        p.error(str(err))
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    samples = watch(args.ramp, out)
     load, requests, failures = read_locust(out / "locust")
-    story = tell_story(samples, load, args.deployment, requests, failures)
+    story = tell_story(samples, load, DEPLOYMENT, requests, failures)
     write_json(AutoscaleRun(story=story, replicas=samples, load=load), out / "autoscale.json")
     summary = (f"{story.deployment}: {story.min_running} -> {story.max_running} replicas; first scale-up {story.first_scale_up_s} s "
                f"after the load started; back to {story.min_running} {story.back_to_min_s} s after the peak ended; "
-               f"{story.requests} requests, {story.failures} failed\n\n{timeline(samples, load, args.deployment)}\n")
+               f"{story.requests} requests, {story.failures} failed\n\n{timeline(samples, load, DEPLOYMENT)}\n")
     (out / "autoscale.md").write_text(summary)
-    png = plot(samples, load, args.deployment, out / "autoscale.png")
+    png = plot(samples, load, out / "autoscale.png")
     print("\n" + summary)
     print(f"wrote {png}, {out / 'autoscale.json'}, {out / 'autoscale.md'}, {out / 'locust.html'}")
     return story

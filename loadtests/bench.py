@@ -21,56 +21,50 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from loadtests.apps import CONFIG, LAYOUTS, ROOT, batching, config_args, cpu_asked, mode_args, without_gpus
-from loadtests.calls import ServeCaller
+from loadtests.apps import (CONFIG, LAYOUTS, ROOT, batching, config_args, cpu_asked, mode_args, random_heads_checkpoint,
+                            sweep_order, with_extra_heads, without_gpus)
 from loadtests.cells import Target, run_interleaved
-from loadtests.checkpoints import random_heads_checkpoint, sweep_order, with_extra_heads
 from loadtests.inputs import sample_requests
-from loadtests.processes import Sampler, child_env, cpu_by_role, gpu_memory_used_mib, own_cpu
+from loadtests.loop import ServeCaller
+from loadtests.processes import Sampler, cpu_by_role, gpu_memory_used_mib, own_cpu
 from loadtests.report import evaluate_goals, markdown, write
 from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, ModeResult, Plan, Report
 from loadtests.serving import LocalServe, cluster_env_option
+from model.checkpoint import read_manifest
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, SERVE_CLUSTER_ENV
 
 
-def _numbers(text: str) -> list[int]:
-    return [int(n) for n in text.split(",") if n]
-
-
-def _modes(text: str) -> list[str]:
-    unknown = sorted(set(text.split(",")) - set(MODES) - {""})
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown modes {unknown}; valid: {list(MODES)}")
-    return [m for m in MODES if m in text.split(",")]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    def numbers(text: str) -> list[int]:
+        return [int(n) for n in text.split(",") if n]
+
+    def modes(text: str) -> list[str]:
+        unknown = sorted(set(text.split(",")) - set(MODES) - {""})
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown modes {unknown}; valid: {list(MODES)}")
+        return [m for m in MODES if m in text.split(",")]
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None, help="default: checkpoints/quick, else a random quick-sized one")
-    p.add_argument("--backbone-path", type=Path, default=None,
-                   help="with no trained checkpoint: a local pre-trained encoder to put random heads on (scripts/gpu/bench.sh)")
+    p.add_argument("--backbone-path", type=Path, help="with no trained checkpoint: a local encoder to put random heads on")
     p.add_argument("--heads", type=int, default=8, help="random linear heads are added up to this many heads (0: none added)")
     p.add_argument("--config", type=Path, default=CONFIG, help="Serve config whose args the Serve modes use")
-    p.add_argument("--modes", type=_modes, default=",".join(m for m in MODES if m not in NOT_BY_DEFAULT),
+    p.add_argument("--modes", type=modes, default=",".join(m for m in MODES if m not in NOT_BY_DEFAULT),
                    help=f"comma-separated subset of {','.join(MODES)} (default: all but {','.join(NOT_BY_DEFAULT)})")
-    p.add_argument("--concurrency", type=_numbers, default="1,8,32", help='"": the head sweep only')
-    p.add_argument("--head-counts", type=_numbers, default="1,2,4,8")
+    p.add_argument("--concurrency", type=numbers, default="1,8,32", help='"": the head sweep only')
+    p.add_argument("--head-counts", type=numbers, default="1,2,4,8")
     p.add_argument("--heads-concurrency", type=int, default=32, help="the sweep's concurrency; the goals are read at 4 heads there")
-    p.add_argument("--batch-items", type=int, default=None,
-                   help="items per /v1/predict/batch request in the batch cell (4 heads; default: the config's "
-                        "limits.max_batch_items; 0: no batch cell); the cell counts items/s")
+    p.add_argument("--batch-items", type=int, help="items per request of the batch cell, which counts items/s (4 heads; "
+                                                    "default: the config's limits.max_batch_items; 0: no batch cell)")
     p.add_argument("--batch-concurrency", type=int, default=2, help="clients of the batch cell")
     p.add_argument("--seconds", type=float, default=8.0, help="per cell over all rounds; requests in flight then finish")
     p.add_argument("--rounds", type=int, default=2, help="cells run interleaved this many times, so a burst of other load hits them alike")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="in-process engines; Serve stages follow the config's num_gpus")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="autocast type of the in-process engines")
-    p.add_argument("--ray-cpus", type=int, default=None,
-                   help="logical CPUs of the benchmark's Ray node (default: the machine's, or what every application asks "
-                        "together if that is more); more lets the GPU config's "
-                        "CPU asks fit when its structure is tried on a small CPU machine")
-    cluster_env_option(p, "more environment for the Serve cluster's processes, as `ray start` would get it (repeatable; "
-                          "e.g. RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0): Serve's flags are cluster-wide, so "
-                          "compare two settings in two runs back to back")
+    p.add_argument("--ray-cpus", type=int, help="logical CPUs of the Ray node (default: the machine's, or what every "
+                                                 "application asks together if that is more)")
+    cluster_env_option(p, "more environment for the Serve cluster's processes (repeatable): Serve's flags are "
+                          "cluster-wide, so compare two settings in two runs back to back")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     args = p.parse_args(argv)
     args.cluster_env = dict(args.cluster_env)
@@ -83,8 +77,6 @@ def prepare_checkpoint(args: argparse.Namespace) -> Path:
         source = args.out / "checkpoint-random-heads"
         print(f"no trained checkpoint: writing the quick preset's model with random heads to {source}", flush=True)
         random_heads_checkpoint(source, args.backbone_path)
-    from model.checkpoint import read_manifest
-
     extra = args.heads - len(read_manifest(source).heads)
     if extra <= 0:
         return source
@@ -94,28 +86,25 @@ def prepare_checkpoint(args: argparse.Namespace) -> Path:
 
 
 def probe_memory(mode: str, plan: Plan, work: Path) -> ModeResult:
-    """Peak memory of an in-process mode: a short run at c=8 with every head, alone in a child
-    process, so that its peak memory is its own."""
+    """Peak memory of an in-process mode: a short run at c=8 alone in a child process (engines.py)."""
     probe = plan.model_copy(update={"seconds": 3.0, "rounds": 1, "concurrency": [8], "head_counts": [], "batch_items": 0})
     print(f"{mode}: peak memory, alone in a child process", flush=True)
     plan_path, out_path = work / "plan.json", work / f"{mode}.json"
     plan_path.write_text(probe.model_dump_json())
-    subprocess.run([sys.executable, "-m", "loadtests.engines", mode, str(plan_path), str(out_path)], check=True, cwd=ROOT,
-                   env=child_env())
+    subprocess.run([sys.executable, "-m", "loadtests.engines", mode, str(plan_path), str(out_path)], check=True, cwd=ROOT)
     return ModeResult.model_validate_json(out_path.read_text())
 
 
-def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None = None,
-                cluster_env: dict[str, str] | None = None) -> list[ModeResult]:
+def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str, ModeResult], ray_cpus: int | None,
+                cluster_env: dict[str, str]) -> list[ModeResult]:
     """Every mode up at once (Serve apps side by side under their own route prefixes, the
-    in-process engines in this process), measured cell by cell, mode by mode, interleaved."""
+    in-process engines in this process), measured interleaved."""
     from loadtests.engines import IN_PROCESS, ModelOnly, freeze_heap
 
     served = [m for m in modes if m in LAYOUTS]
-    # The cluster environment a deployment gets from the demo's `ray start` (cluster_env.py);
-    # direct ingress is cluster-wide, so with colocated_direct every Serve mode runs with it (the
-    # proxy keeps serving the others, and their replicas listen on a port nobody calls).
-    env = {**(DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV), **(cluster_env or {})}
+    # The demo's cluster environment; direct ingress is cluster-wide, so with colocated_direct every
+    # Serve mode runs with it (the proxy serves the others; their replicas' ports go uncalled).
+    env = {**(DIRECT_INGRESS_CLUSTER_ENV if "colocated_direct" in served else SERVE_CLUSTER_ENV), **cluster_env}
     # Every application up at once fits one GPU: each asks for its share of it.
     share = 1.0 / len(served) if plan.device == "cuda" and served else 1.0
     app_args = {mode: mode_args(mode, base_args, plan.checkpoint, plan.head_order, share) for mode in served}
@@ -127,6 +116,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
     samplers: dict[str, Sampler] = {}
     targets: dict[str, Target] = {}
     results: dict[str, ModeResult] = {}
+    gpu_note = ""
     with ExitStack() as running:
         if served:
             print(f"Ray is given {ray_cpus} logical CPUs", flush=True)
@@ -137,7 +127,6 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
             caller = ServeCaller(local.deploy(args, app, route_prefix=f"/{mode}"))
             targets[mode] = Target(caller, caller.breakdown, cpu=lambda app=app: cpu_by_role(app))
             print(f"  {mode}: deployed and ready in {time.monotonic() - t0:.0f} s", flush=True)
-        gpu_note = ""
         if served and plan.device == "cuda":
             gpu_note = f"; GPU: {gpu_memory_used_mib():.0f} MiB in use on the device with every mode loaded"
         if "model_only" in modes:
@@ -186,8 +175,6 @@ def main(argv: list[str] | None = None) -> Report:
         print(f"--device cpu: the GPU asks of {args.config} are dropped; every stage runs on the CPU with the config's "
               "other settings", flush=True)
     order, linear = sweep_order(checkpoint)
-    from model.checkpoint import read_manifest
-
     steps = read_manifest(checkpoint).training.get("steps")
     plan = Plan(
         checkpoint=str(checkpoint), seconds=args.seconds, rounds=args.rounds, concurrency=args.concurrency, head_counts=args.head_counts,

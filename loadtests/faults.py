@@ -1,20 +1,13 @@
-"""Fault runs: the application under an open-loop load (runs.py) loses a head replica, a backbone
-replica or a whole worker node mid-run; prints what the clients got and how long until the service
-was whole again, and writes OUT/fault_<fault>.json. Exit status 1 when a request got no HTTP answer
-or the service did not recover.
+"""Fault runs (docs/service.md, "Faults, overload and soak"): the application under an open-loop
+load loses a head replica, a backbone replica or a whole worker node mid-run; prints what the
+clients got and how long until the service was whole again, and writes OUT/fault_<fault>.json.
+Exit status 1 when a request got no HTTP answer or the service did not recover.
 
     python -m loadtests.faults --fault head|backbone|node [--rate 8 --duration 60 --kill-at 15]
 
-Every model stage runs two replicas, so a lost replica has a sibling to take the retry; the span
-head and the heads that write text (number, summary) are their own deployments (so a head replica
-exists to kill; Layout finds them by kind), the other heads stay inside the backbone as in the CPU
-config. The router stays on the head node next to
-Serve's proxy: losing the ingress is a different fault (a load balancer's), not this one's.
-
-On two nodes, the backbone, span and number keep one replica per node, and both replicas of the
-last text head (summary) are pinned to the worker node by a custom resource: losing that node shows both answers, a stage
-that survives through its sibling (retry) and one that is gone until a node comes back (errors[]
-for the non-target, 503 + Retry-After for the target).
+Every replicated stage runs two replicas, so a lost replica has a sibling to take the retry. The
+router stays on the head node next to Serve's proxy: losing the ingress is a load balancer's fault,
+not this one's.
 """
 from __future__ import annotations
 
@@ -30,20 +23,19 @@ from typing import Any, Literal
 import httpx
 
 from loadtests.apps import deploy_args
-from loadtests.calls import OPEN_LOOP, Http
 from loadtests.inputs import target_requests
-from loadtests.loop import Background, Run, open_loop, send
-from loadtests.outputs import aligned, write_json
+from loadtests.loop import OPEN_LOOP, Http, Run, open_loop, send
+from loadtests.results import is_degraded
 from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
 from loadtests.serving import APP, WORKER_RESOURCE, LocalServe, Replica, alive_replicas, replica_counts, serve_whole, sigkill, under_load
-from loadtests.stats import is_degraded
 from model import HEAD_KINDS
 from model.checkpoint import read_manifest
 from service.deploy.settings import load_settings
 
 Fault = Literal["head", "backbone", "node"]
-FAULTS: tuple[Fault, ...] = ("head", "backbone", "node")
 HEAD_NODE_RESOURCE = "wiyh_head_node"  # pins the router next to the proxy, on the node that is never killed
+NODE_DOWN_S = 15.0  # node fault: until a new worker node joins
+RECOVERY_DEADLINE_S = 180.0
 
 
 class FaultReport(RunReport):
@@ -55,15 +47,18 @@ class FaultReport(RunReport):
     killed_pids: list[int]
     health_check_period_s: float
     recovered: bool
-    recovery_s: float | None  # from the kill until the service is whole again (is_whole)
+    recovery_s: float | None  # from the kill until the service is whole again (time_to_recover)
     node_back_at_s: float | None = None  # node fault: when a new worker node joined, after the kill
 
 
 @dataclass
 class Layout:
-    """Which heads run as their own replicas, found by kind: the span head (the target of the span
-    tasks, a non-target of everything else: the head replica a head fault kills) and every head
-    that writes text; the last of those keeps both its replicas on the worker node."""
+    """Which heads run as their own replicas, found by kind: the span head (the head replica a head
+    fault kills) and every head that writes text. The last of those keeps both its replicas on the
+    worker node, so losing that node shows both answers: stages that survive through a sibling on
+    the head node (retry) and one that is gone until a node comes back (errors[] for a non-target,
+    503 + Retry-After for a target)."""
+
     replica_heads: list[str]
     killed_head: str
     worker_only_head: str
@@ -79,71 +74,55 @@ class Layout:
         return cls(spans[:1] + writers, spans[0], writers[-1])
 
 
-def fault_args(checkpoint: Path, fault: Fault, layout: Layout, replicas: int = 2) -> dict[str, Any]:
-    stage: dict[str, Any] = {"autoscaling": None, "num_replicas": replicas, "torch_threads": 1}
-    heads = {h: {"placement": "replica", **stage} for h in layout.replica_heads}
+def fault_args(checkpoint: Path, fault: Fault, layout: Layout) -> dict[str, Any]:
+    stage: dict[str, Any] = {"autoscaling": None, "num_replicas": 2, "torch_threads": 1}
+    spread = {**stage, "max_replicas_per_node": 1} if fault == "node" else stage
+    heads = {h: {"placement": "replica", **spread} for h in layout.replica_heads}
     if fault == "node":
-        spread = {**stage, "max_replicas_per_node": 1}
-        heads = {h: {"placement": "replica", **spread} for h in layout.replica_heads}
         heads[layout.worker_only_head] = {"placement": "replica", **stage, "resources": {WORKER_RESOURCE: 1}}
-        stage = spread
     return deploy_args(checkpoint, {
         "router": {"autoscaling": None, "num_replicas": 1, "resources": {HEAD_NODE_RESOURCE: 1}},
-        "backbone": {**stage, "placement": "replica"},  # a backbone deployment to kill, next to head replicas
+        "backbone": {**spread, "placement": "replica"},  # a backbone deployment to kill, next to head replicas
         "heads": {"overrides": heads},
     })
 
 
-@dataclass
-class Kill:
-    what: str  # for the report
-    replicas: list[Replica]  # the replica processes that died with it
-
-
-def kill(service: LocalServe, fault: Fault, killed_head: str) -> Kill:
-    """SIGKILL one replica (what an OOM kill or a segfault does), or remove the worker node."""
+def kill(service: LocalServe, fault: Fault, killed_head: str) -> tuple[str, list[Replica]]:
+    """SIGKILL one replica, or remove the worker node; what was killed, and the replicas that died."""
     if fault == "node":
         [node] = service.workers
         on_node = [r for r in alive_replicas(APP) if r.node_id == node.node_id]
         service.kill_worker(node)
         names = ", ".join(sorted(r.deployment for r in on_node))
-        return Kill(f"worker node {node.node_id[:8]} removed (raylet, object store and {len(on_node)} replicas: {names})", on_node)
+        return f"worker node {node.node_id[:8]} removed (raylet, object store and {len(on_node)} replicas: {names})", on_node
     victim = alive_replicas(APP, "backbone" if fault == "backbone" else f"head_{killed_head}")[0]
     sigkill(victim)
-    return Kill(f"SIGKILL pid {victim.pid}: one of the {victim.deployment} replicas", [victim])
+    return f"SIGKILL pid {victim.pid}: one of the {victim.deployment} replicas", [victim]
 
 
-async def is_whole(http: Http, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]]) -> bool:
-    """/health/ready answers 200; every deployment is HEALTHY with as many RUNNING replicas as
-    before the fault, none of them a killed one (replicas.serve_whole); a request for every target
-    head gets a 200 that is not degraded (a stage may be back for some calls and not others)."""
-    try:
-        if (await http.client.get("/health/ready")).status_code != 200:
-            return False
-    except httpx.HTTPError:
-        return False
-    if not await asyncio.to_thread(serve_whole, APP, expected, dead):
-        return False
-    answers = await asyncio.gather(*(send(http, b, 0.0) for b in probes))
-    return all(o.status == 200 and not is_degraded(o) for o in answers)
-
-
-async def time_to_recover(url: str, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]], since: float,
-                          deadline_s: float) -> float | None:
-    """Seconds from `since` (a time.monotonic()) until the service is whole; None past the deadline."""
+async def time_to_recover(url: str, expected: dict[str, int], dead: set[str], probes: list[dict[str, Any]],
+                          since: float) -> float | None:
+    """Seconds from `since` (a time.monotonic()) until /health/ready answers 200, every deployment is
+    whole again (serve_whole) and a request for every target head gets a 200 that is not degraded (a
+    stage may be back for some calls only); None past the deadline."""
     http = Http(url, timeout_s=10)
-    while time.monotonic() - since < deadline_s:
-        if await is_whole(http, expected, dead, probes):
-            return round(time.monotonic() - since, 2)
+    while time.monotonic() - since < RECOVERY_DEADLINE_S:
+        try:
+            ready = (await http.client.get("/health/ready")).status_code == 200
+        except httpx.HTTPError:
+            ready = False
+        if ready and await asyncio.to_thread(serve_whole, APP, expected, dead):
+            answers = await asyncio.gather(*(send(http, b, 0.0) for b in probes))
+            if all(o.status == 200 and not is_degraded(o) for o in answers):
+                return round(time.monotonic() - since, 2)
         await asyncio.sleep(0.5)
     return None
 
 
-async def _node_comes_back(service: LocalServe, after_s: float, since: float) -> float:
-    await asyncio.sleep(after_s)
+async def node_comes_back(service: LocalServe, since: float) -> float:
+    await asyncio.sleep(NODE_DOWN_S)
     # On this (the main) thread on purpose: starting a Ray node installs signal handlers, which
-    # only the main thread may do. It stalls the recovery polling for those seconds, not the load,
-    # which runs on its own thread.
+    # only the main thread may do. It stalls the recovery polling, not the load (its own thread).
     service.add_worker()
     return round(time.monotonic() - since, 2)
 
@@ -155,40 +134,29 @@ def with_a_fault(args: argparse.Namespace, killed_head: str) -> Drive:
         bodies = target_requests()
         probes = list({b["task"]: b for b in bodies}.values())
         expected = replica_counts(serve.status(), APP)[0]
-        load = Background(lambda: open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration))
-        load.start()
+        # on a thread of its own: adding a node blocks this one for seconds
+        load = asyncio.create_task(asyncio.to_thread(asyncio.run, open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration)))
         await asyncio.sleep(args.kill_at)
-        killed = kill(service, args.fault, killed_head)
+        killed, replicas = kill(service, args.fault, killed_head)
         killed_at = time.monotonic()
-        print(f"[{args.kill_at:.0f} s] {killed.what}", flush=True)
-        node_back = asyncio.create_task(_node_comes_back(service, args.node_down, killed_at)) if args.fault == "node" else None
-        recovery_s = await time_to_recover(url, expected, {r.actor_id for r in killed.replicas}, probes, killed_at,
-                                           args.recovery_deadline)
-        figures = {"killed": killed.what, "killed_pids": [r.pid for r in killed.replicas], "recovered": recovery_s is not None,
+        print(f"[{args.kill_at:.0f} s] {killed}", flush=True)
+        node_back = asyncio.create_task(node_comes_back(service, killed_at)) if args.fault == "node" else None
+        recovery_s = await time_to_recover(url, expected, {r.actor_id for r in replicas}, probes, killed_at)
+        figures = {"killed": killed, "killed_pids": [r.pid for r in replicas], "recovered": recovery_s is not None,
                    "recovery_s": recovery_s, "node_back_at_s": await node_back if node_back is not None else None}
-        return await asyncio.to_thread(load.result), figures
+        return await load, figures
 
     return drive
 
 
-def table(report: FaultReport) -> str:
-    recovery = f"{report.recovery_s:.1f} s" if report.recovery_s is not None else "NOT RECOVERED"
-    if report.node_back_at_s is not None:
-        recovery += f" (new worker node joined at +{report.node_back_at_s:.1f} s)"
-    return aligned([("fault", report.fault), ("killed", report.killed), *report.rows(), ("time to full recovery", recovery),
-                    ("health_check_period_s", f"{report.health_check_period_s:g}")])
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Kill part of the running service under load and report what clients got.")
-    p.add_argument("--fault", choices=FAULTS, required=True, help="head replica, backbone replica, or a whole worker node")
+    p.add_argument("--fault", choices=("head", "backbone", "node"), required=True,
+                   help="head replica, backbone replica, or a whole worker node")
     p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/tiny"), help="checkpoint to serve (default: %(default)s)")
     p.add_argument("--rate", type=float, default=8.0, help="requests per second, open loop (default: %(default)s)")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default: %(default)s)")
     p.add_argument("--kill-at", type=float, default=15.0, help="seconds into the load (default: %(default)s)")
-    p.add_argument("--node-down", type=float, default=15.0,
-                   help="node fault: seconds until a new worker node joins (default: %(default)s)")
-    p.add_argument("--recovery-deadline", type=float, default=180.0, help="give up waiting for recovery after this")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where the JSON goes (default: %(default)s)")
     args = p.parse_args(argv)
     require_checkpoint(p, args.checkpoint, "tiny")
@@ -204,12 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     app_args = fault_args(args.checkpoint, args.fault, layout)
     workers = 1 if args.fault == "node" else 0
     print(f"starting a private Ray cluster ({1 + workers} node(s)) and the app ...", flush=True)
-    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args, with_a_fault(args, layout.killed_head), workers,
-                        checkpoint=str(args.checkpoint), fault=args.fault, rate_per_s=args.rate, duration_s=args.duration,
+    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args, with_a_fault(args, layout.killed_head),
+                        workers, checkpoint=str(args.checkpoint), fault=args.fault, rate_per_s=args.rate, duration_s=args.duration,
                         kill_at_s=args.kill_at, load=f"{args.rate:g} req/s for {args.duration:g} s, kill at {args.kill_at:g} s",
                         health_check_period_s=load_settings(app_args).backbone.health_check_period_s)
-    print(table(report))
-    print(f"JSON: {write_json(report, args.out / f'fault_{report.fault}.json')}")
+    recovery = f"{report.recovery_s:.1f} s" if report.recovery_s is not None else "NOT RECOVERED"
+    if report.node_back_at_s is not None:
+        recovery += f" (new worker node joined at +{report.node_back_at_s:.1f} s)"
+    report.show(args.out / f"fault_{report.fault}.json", [("fault", report.fault), ("killed", report.killed)],
+                [("time to full recovery", recovery), ("health_check_period_s", f"{report.health_check_period_s:g}")])
     # a lost request or a service that never came back is a failed run
     return 0 if report.tally.lost == 0 and report.recovered else 1
 

@@ -1,40 +1,44 @@
-"""Requests the load tests send, from training's synthetic generators. A synthetic passage is
-230-590 characters, a real dataset's longer, and the backbone's cost grows with length: the
-benchmark pads each passage with other passages of its setting (distractors, as in HotpotQA), its
-own first and whole, so the question stays answerable."""
+"""What the load tests send (requests from training's synthetic generators, the autoscaling ramp's
+stages) and what every answer must hold. A synthetic passage is 230-590 characters, a real
+dataset's longer, and the backbone's cost grows with length: the benchmark pads each passage with
+other passages of its setting (distractors, as in HotpotQA), its own first and whole, so the
+question stays answerable. No locust here: importing it monkey-patches the standard library."""
 from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, Iterable
+from typing import Any
+
+from pydantic import BaseModel
 
 # Characters per passage: 110-150 words, 130-190 word pieces with the question, about the size of
 # a SQuAD paragraph and within the quick model's window (192 tokens), so most inputs are one
 # window and some are two, as with real paragraphs.
 REALISTIC_CHARS = {"numeric": 550, "multihop": 650, "qa_summary": 550}
-SETTINGS = tuple(REALISTIC_CHARS)
 # The fault and soak runs' tasks: one per kind of target head (span, generative number and
 # summary, classification, tagging).
 TARGET_TASKS = ("squad", "drop_number", "summarize", "hotpot_yesno", "drop_spans")
+# One user (warm), 16 users (past one backbone replica's capacity on 2 cores), then one user again
+# while the extra replicas are removed, so a request failing during scale-down would show.
+DEFAULT_RAMP = "1:15,16:75,1:60"
 
 
-def sample_requests(n_per_setting: int, seed: int = 11, min_chars: dict[str, int] | None = None) -> list[dict[str, Any]]:
-    """`n_per_setting` requests of each setting, interleaved so any prefix is a mix of all three.
+def _body(example: Any, passage: str) -> dict[str, Any]:
+    inputs = {"question": example.question, "context": passage} if example.question else {"text": passage}
+    return {"task": example.task, "inputs": inputs}
 
-    Each is a /v1/predict body: {"task", "inputs": {"question", "context"} | {"text"}}."""
+
+def sample_requests(n_per_setting: int, seed: int = 11) -> list[dict[str, Any]]:
+    """`n_per_setting` /v1/predict bodies of each setting at realistic lengths, interleaved so any
+    prefix is a mix of all three."""
     from training.data.synthetic import generate
 
-    lengths = REALISTIC_CHARS if min_chars is None else min_chars
     per_setting = []
-    for setting in SETTINGS:
+    for setting, length in REALISTIC_CHARS.items():
         examples = generate(setting, max(n_per_setting, 1) * 3, seed=seed)
         rng = random.Random(f"{seed}-{setting}")
-        bodies = []
-        for e in examples[:n_per_setting]:
-            passage = pad_passage(e.context, [x.context for x in examples if x.context != e.context], lengths.get(setting, 0), rng)
-            inputs = {"question": e.question, "context": passage} if e.question else {"text": passage}
-            bodies.append({"task": e.task, "inputs": inputs})
-        per_setting.append(bodies)
+        per_setting.append([_body(e, pad_passage(e.context, [x.context for x in examples if x.context != e.context], length, rng))
+                            for e in examples[:n_per_setting]])
     return [body for group in zip(*per_setting) for body in group]
 
 
@@ -53,18 +57,101 @@ def with_heads(body: dict[str, Any], target: str, others: list[str]) -> dict[str
     return {"target_head": target, "inputs": body["inputs"], "heads": list(others)}
 
 
-def target_requests(n_per_setting: int = 20, seed: int = 5, tasks: Iterable[str] = TARGET_TASKS) -> list[dict[str, Any]]:
-    """The generators' own passages (not padded) of `tasks`, every head asked, interleaved by task so
-    that every second of an open loop sees each target head."""
+def target_requests() -> list[dict[str, Any]]:
+    """The generators' own passages of TARGET_TASKS, every head asked, interleaved by task so that
+    every second of an open loop sees each target head."""
     from training.data.synthetic import generate
 
-    wanted = set(tasks)
     by_task: dict[str, list[dict[str, Any]]] = {}
-    for setting in SETTINGS:
-        for e in generate(setting, n_per_setting, seed=seed):
-            if e.task in wanted:
-                inputs = {"question": e.question, "context": e.context} if e.question else {"text": e.context}
-                by_task.setdefault(e.task, []).append({"task": e.task, "inputs": inputs})
-    if not by_task:
-        raise ValueError(f"the generators made no example of the tasks {sorted(wanted)}")
+    for setting in REALISTIC_CHARS:
+        for e in generate(setting, 20, seed=5):
+            if e.task in TARGET_TASKS:
+                by_task.setdefault(e.task, []).append(_body(e, e.context))
     return [b for row in itertools.zip_longest(*by_task.values()) for b in row if b is not None]
+
+
+def parse_stages(text: str) -> list[tuple[int, float]]:
+    """The ramp "users:seconds,..." -> [(users, seconds)]; a malformed stage names itself."""
+    stages = []
+    for part in text.split(","):
+        try:
+            users, seconds = part.split(":")
+            stages.append((int(users), float(seconds)))
+        except ValueError:
+            raise ValueError(f"ramp stage {part!r} is not users:seconds (e.g. 16:60)") from None
+        if stages[-1][0] < 0 or stages[-1][1] <= 0:
+            raise ValueError(f"ramp stage {part!r}: users must be >= 0 and seconds > 0")
+    return stages
+
+
+def users_at(stages: list[tuple[int, float]], t: float) -> int | None:
+    """Users wanted `t` seconds into the run; None once the stages are over."""
+    end = 0.0
+    for users, seconds in stages:
+        end += seconds
+        if t < end:
+            return users
+    return None
+
+
+class Catalog(BaseModel):
+    """What GET /v1/heads says: the heads in order and each task's target head."""
+
+    heads: list[str]
+    tasks: dict[str, str]
+    max_batch_items: int = 16
+
+    @classmethod
+    def from_heads_response(cls, body: dict[str, Any]) -> "Catalog":
+        return cls(heads=[h["name"] for h in body["heads"]], tasks=body["tasks"],
+                   max_batch_items=body.get("limits", {}).get("max_batch_items", 16))
+
+    def target_of(self, request: dict[str, Any]) -> str | None:
+        return request.get("target_head") or self.tasks.get(request.get("task", ""))
+
+    def expected_others(self, request: dict[str, Any]) -> set[str]:
+        """The non-target heads the request asked for (all heads when `heads` is omitted)."""
+        wanted = self.heads if request.get("heads") is None else request["heads"]
+        return set(wanted) - {self.target_of(request)}
+
+
+def check_item(item: Any, request: dict[str, Any], catalog: Catalog) -> list[str]:
+    """Problems with one answered item (a /v1/predict body or one of /v1/predict/batch's results):
+    the target head's output, and every requested non-target head either answered or listed in
+    `errors[]` (a degraded answer is valid, a silently missing head is not)."""
+    if not isinstance(item, dict):
+        return [f"the answer is a {type(item).__name__}, not a JSON object"]
+    problems = []
+    target = item.get("target")
+    expected_target = catalog.target_of(request)
+    if not isinstance(target, dict) or not isinstance(target.get("output"), dict):
+        problems.append("no target output")
+    elif expected_target is not None and target.get("head") != expected_target:
+        problems.append(f"target head is {target.get('head')!r}, expected {expected_target!r}")
+    answered = {o.get("head") for o in item.get("non_target") or [] if isinstance(o, dict) and isinstance(o.get("output"), dict)}
+    reported = {e.get("head") for e in item.get("errors") or [] if isinstance(e, dict)}
+    missing = catalog.expected_others(request) - answered - reported
+    if missing:
+        problems.append(f"heads neither answered nor listed in errors[]: {sorted(missing)}")
+    return problems
+
+
+def check_answer(status: int, body: Any, request: dict[str, Any], catalog: Catalog) -> list[str]:
+    """Problems with the answer to `request` ([]: valid); a batch needs one checked result per item."""
+    if status != 200:
+        return [f"HTTP {status}: {str(body)[:200]}"]
+    if "items" not in request:
+        return check_item(body, request, catalog)
+    items = request["items"]
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list) or len(results) != len(items):
+        return [f"{len(results) if isinstance(results, list) else 'no'} results for {len(items)} items"]
+    return [f"item {i}: {p}" for i, (result, item) in enumerate(zip(results, items)) for p in check_item(result, item, catalog)]
+
+
+def body_of(response: Any) -> Any:
+    """A response's JSON, or its text when it is not JSON (Serve's proxy answers 503 in plain text)."""
+    try:
+        return response.json()
+    except Exception:  # httpx and locust raise different errors for a body that is not JSON
+        return response.text

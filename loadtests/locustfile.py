@@ -21,17 +21,11 @@ from locust import FastHttpUser, between, task
 # locust puts this file's folder on sys.path, not the repository root that `loadtests` lives in.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.checks import Catalog, body_of, check_batch, check_predict  # noqa: E402
+from loadtests.inputs import Catalog, body_of, check_answer  # noqa: E402
 from loadtests.inputs import sample_requests  # noqa: E402
 
-REQUESTS = sample_requests(int(os.environ.get("WIYH_LOCUST_INPUTS", "30")))
-BURST_SIZE = int(os.environ.get("WIYH_BURST_SIZE", "12"))
+REQUESTS = sample_requests(30)
 _catalog: Catalog | None = None
-
-
-def _headers() -> dict[str, str]:
-    key = os.environ.get("WIYH_API_KEY")
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 class _ServiceUser(FastHttpUser):
@@ -46,11 +40,16 @@ class _ServiceUser(FastHttpUser):
                     raise gevent.GreenletExit()
                 _catalog = Catalog.from_heads_response(r.json())
 
-    def predict(self, request: dict[str, Any], name: str) -> None:
-        with self.client.post("/v1/predict", json=request, headers=_headers(), name=name, catch_response=True) as r:
-            problems = check_predict(r.status_code, body_of(r), request, _catalog)  # type: ignore[arg-type]
+    def post(self, path: str, request: dict[str, Any], name: str) -> None:
+        with self.client.post(path, json=request, headers=_headers(), name=name, catch_response=True) as r:
+            problems = check_answer(r.status_code, body_of(r), request, _catalog)  # type: ignore[arg-type]
             if problems:
-                r.failure("; ".join(problems))
+                r.failure("; ".join(problems[:3]))
+
+
+def _headers() -> dict[str, str]:
+    key = os.environ.get("WIYH_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 class PredictUser(_ServiceUser):
@@ -60,7 +59,7 @@ class PredictUser(_ServiceUser):
     @task
     def single(self) -> None:
         request = random.choice(REQUESTS)
-        self.predict(request, f"/v1/predict [{request['task']}]")
+        self.post("/v1/predict", request, f"/v1/predict [{request['task']}]")
 
 
 class BatchUser(_ServiceUser):
@@ -70,12 +69,7 @@ class BatchUser(_ServiceUser):
     @task
     def batch(self) -> None:
         size = random.randint(2, max(2, min(8, _catalog.max_batch_items if _catalog else 8)))
-        items = random.sample(REQUESTS, size)
-        with self.client.post("/v1/predict/batch", json={"items": items}, headers=_headers(),
-                              name="/v1/predict/batch", catch_response=True) as r:
-            problems = check_batch(r.status_code, body_of(r), items, _catalog)  # type: ignore[arg-type]
-            if problems:
-                r.failure("; ".join(problems[:3]))
+        self.post("/v1/predict/batch", {"items": random.sample(REQUESTS, size)}, "/v1/predict/batch")
 
 
 class BurstUser(_ServiceUser):
@@ -87,6 +81,6 @@ class BurstUser(_ServiceUser):
     @task
     def burst(self) -> None:
         group = Group()
-        for request in random.sample(REQUESTS, min(BURST_SIZE, len(REQUESTS))):
-            group.spawn(self.predict, request, "/v1/predict [burst]")
+        for request in random.sample(REQUESTS, 12):
+            group.spawn(self.post, "/v1/predict", request, "/v1/predict [burst]")
         group.join()

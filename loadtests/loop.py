@@ -1,14 +1,20 @@
-"""The load loops, and what each request got. A closed loop (clients that send their next request
-when the last is answered) measures capacity, but slows down exactly when the service is in
-trouble; the fault and soak runs drive an open loop, at a fixed rate whatever the service does."""
+"""The load loops, the HTTP calls they make, and what each request got. A closed loop (clients that
+send their next request when the last is answered) measures capacity, but slows down exactly when
+the service is in trouble; the fault and soak runs drive an open loop, at a fixed rate whatever the
+service does. A loop that must not wait on its caller's thread (which starts a Ray node, or waits
+for py-spy) runs on a thread of its own: `asyncio.to_thread(asyncio.run, loop)`."""
 from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
+import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Coroutine, Union
+from typing import Any, Awaitable, Callable, Union
+
+import httpx
+
+from loadtests.inputs import Catalog, body_of, check_answer
 
 
 @dataclass
@@ -24,9 +30,8 @@ class Outcome:
     latency_s: float = 0.0
 
 
-# A call answers one request with the problems found in its answer ([] = valid), or, over HTTP,
-# with an Outcome that keeps the status and the body too (loadtests/calls.py). Raising is a
-# request with no answer.
+# A call answers one request with the problems found in its answer ([] = valid), or with an
+# Outcome that keeps the HTTP status and body too. Raising is a request with no answer.
 Call = Callable[[dict[str, Any]], Awaitable[Union[list[str], Outcome]]]
 
 
@@ -91,23 +96,49 @@ async def open_loop(call: Call, requests: list[dict[str, Any]], rate: float, sec
     return Run(list(await asyncio.gather(*pending)), time.perf_counter() - t0)
 
 
-class Background(threading.Thread):
-    """A loop on its own thread and event loop, so that what the caller's thread does meanwhile
-    (start a Ray node, which blocks for seconds; wait for py-spy) delays no request."""
+# An open loop keeps sending whatever the service does: many requests may wait at once.
+OPEN_LOOP = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
 
-    def __init__(self, loop: Callable[[], Coroutine[Any, Any, Run]]):
-        super().__init__(name="load", daemon=True)
-        self.loop = loop
-        self.done: Run | BaseException | None = None
 
-    def run(self) -> None:
-        try:
-            self.done = asyncio.run(self.loop())
-        except BaseException as err:  # re-raised on the caller's thread by result()
-            self.done = err
+class Http:
+    """POST /v1/predict, or /v1/predict/batch for a {"items": [...]} request, on one pooled client.
+    Any status but 200 is a problem; the Outcome keeps the status, the body and Retry-After."""
 
-    def result(self) -> Run:
-        self.join()
-        if isinstance(self.done, BaseException):
-            raise self.done
-        return self.done  # type: ignore[return-value]
+    def __init__(self, url: str, limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                 timeout_s: float = 60.0):
+        self.client = httpx.AsyncClient(base_url=url, timeout=timeout_s, limits=limits)
+
+    async def __call__(self, request: dict[str, Any]) -> Outcome:
+        response = await self.client.post("/v1/predict/batch" if "items" in request else "/v1/predict", json=request)
+        return Outcome([] if response.status_code == 200 else [f"HTTP {response.status_code}"], status=response.status_code,
+                       body=body_of(response), retry_after=response.headers.get("retry-after"))
+
+
+class ServeCaller(Http):
+    """Every answer checked as the locust users check it, its timings_ms kept for the cell's breakdown."""
+
+    def __init__(self, url: str):
+        super().__init__(url, httpx.Limits(max_connections=64))
+        self.catalog = Catalog.from_heads_response(httpx.get(f"{url}/v1/heads", timeout=10).json())
+        self.timings: list[dict[str, Any]] = []
+
+    async def __call__(self, request: dict[str, Any]) -> Outcome:
+        outcome = await super().__call__(request)
+        outcome.problems = check_answer(outcome.status or 0, outcome.body, request, self.catalog)
+        if "items" not in request and outcome.status == 200 and isinstance(outcome.body, dict) and "timings_ms" in outcome.body:
+            self.timings.append(outcome.body["timings_ms"])
+        return outcome
+
+    def breakdown(self) -> dict[str, float]:
+        """Means over the answers since the last call: router total, backbone call, the forward
+        pass, the slowest head replica call, and inputs per backbone pass."""
+        timed, self.timings = self.timings, []
+        if not timed:
+            return {}
+        return {
+            "router_total_ms": statistics.mean(t["total"] for t in timed),
+            "backbone_call_ms": statistics.mean(t["backbone"] for t in timed),
+            "backbone_forward_ms": statistics.mean(t["backbone_forward"] for t in timed),
+            "slowest_head_call_ms": statistics.mean(max(t["heads"].values(), default=0.0) for t in timed),
+            "backbone_batch_inputs": statistics.mean(t["backbone_batch_inputs"] for t in timed),
+        }

@@ -2,12 +2,10 @@
 
     python -m loadtests.lost_inputs [--concurrency 32] [--seconds 60] [--checkpoint DIR]
 
-The fault runs' harness (runs.py) with no fault: deploy/serve_config.yaml with every head as its
-own replica (the fan-out, where hidden states travel through the object store), a closed loop of
-`--concurrency` clients for `--seconds`. An answer that says "input was lost" (a 503 for the
-target, errors[] of a 200 for the others) is a failure unless a replica went away meanwhile; the
-router's log names the exception class Ray raised in the head. Exit status 1 when an input was
-lost and no replica went away; the figures go to stdout and to --out as JSON.
+The fault runs' harness (runs.py) with no fault: every head its own replica (the fan-out, where
+hidden states travel through the object store) under a closed loop. An answer that says "input was
+lost" fails the run (exit status 1) unless a replica went away meanwhile; the router's log names
+the exception class Ray raised in the head. The figures go to stdout and to --out as JSON.
 """
 from __future__ import annotations
 
@@ -18,14 +16,12 @@ from typing import Any
 
 import httpx
 
-from loadtests.apps import config_args, placement_args
-from loadtests.calls import Http
-from loadtests.checkpoints import sweep_order, tiny_random
+from loadtests.apps import config_args, placement_args, sweep_order, tiny_random
 from loadtests.inputs import sample_requests, with_heads
-from loadtests.loop import Run, closed_loop
-from loadtests.outputs import aligned, write_json
+from loadtests.loop import Http, Run, closed_loop
 from loadtests.runs import RunReport, run_served
 from loadtests.serving import LocalServe
+from model.checkpoint import read_manifest
 
 
 class LostInputsReport(RunReport):
@@ -33,17 +29,6 @@ class LostInputsReport(RunReport):
     heads_asked: str
     concurrency: int
     verdict: str = ""
-
-
-def request_bodies(checkpoint: Path, asked: str) -> list[dict[str, Any]]:
-    """The three settings' inputs; `asked` "all": each task with every head (the default request),
-    "linear": target span with the other linear heads only, so a 2-core CPU answers enough requests
-    per second to load the object-store path (random generative heads decode to their limit)."""
-    bodies = sample_requests(20)
-    if asked == "all":
-        return bodies
-    order, linear = sweep_order(checkpoint)
-    return [with_heads(b, order[0], order[1:linear]) for b in bodies]
 
 
 def verdict(report: RunReport) -> tuple[int, str]:
@@ -63,30 +48,30 @@ def main(argv: list[str] | None = None) -> int:
                    help="checkpoint to serve; when absent, a random one of the tiny preset is made there (default: %(default)s)")
     p.add_argument("--concurrency", type=int, default=32, help="closed-loop clients (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=60, help="length of the measured load (default: %(default)s)")
+    # linear: a 2-core CPU then answers enough requests per second to load the object-store path
+    # (random generative heads decode to their limit)
     p.add_argument("--heads", choices=("all", "linear"), default="all",
                    help="heads each request asks for: all, or the span target with the other linear heads (default: %(default)s)")
-    p.add_argument("--warmup", type=float, default=5, help="seconds of light load before measuring (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("reports/lost_inputs.json"), help="JSON report (default: %(default)s)")
     args = p.parse_args(argv)
     if args.concurrency < 1 or args.seconds <= 0:
         p.error("--concurrency must be at least 1 and --seconds positive")
-    from model.checkpoint import read_manifest
-
     heads = [h.name for h in read_manifest(tiny_random(args.checkpoint)).heads]
-    bodies = request_bodies(args.checkpoint, args.heads)
+    bodies = sample_requests(20)
+    if args.heads == "linear":
+        order, linear = sweep_order(args.checkpoint)
+        bodies = [with_heads(b, order[0], order[1:linear]) for b in bodies]
 
     async def closed(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
         http = Http(url, httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency))
-        await closed_loop(http, bodies, min(args.concurrency, 4), args.warmup)  # first batches, lazy imports
+        await closed_loop(http, bodies, min(args.concurrency, 4), 5)  # warm-up: first batches, lazy imports
         return await closed_loop(http, bodies, args.concurrency, args.seconds), {}
 
     report = run_served(LostInputsReport, LocalServe(), placement_args(config_args(), "replica", str(args.checkpoint), heads), closed,
                         checkpoint=str(args.checkpoint), heads=heads, heads_asked=args.heads, concurrency=args.concurrency,
                         load=f"{args.concurrency} clients, closed loop, for {args.seconds:g} s; heads asked: {args.heads}")
     code, report.verdict = verdict(report)
-    write_json(report, args.out)
-    print(aligned(report.rows()))
-    print(report.verdict)
+    report.show(args.out, after=[("verdict", report.verdict)])
     return code
 
 

@@ -1,6 +1,5 @@
-"""Where a Serve mode's time goes: deploy it, load it, and sample every serving process (router,
-backbone, a head replica, the HTTP proxy, Serve's controller) with py-spy at once; print each
-process's CPU by category and its hottest functions. py-spy comes with the dev extra.
+"""Where a Serve mode's time goes: deploy it, load it, sample every serving process with py-spy
+(dev extra) at once; print each process's CPU by category and its hottest functions.
 
     python -m loadtests.process_profile --placement replica --heads 4      # fan-out, target + 3 heads
     python -m loadtests.process_profile --placement colocated --heads 4 --concurrency 32 --ingress direct
@@ -10,24 +9,26 @@ Writes OUT/profile.md and each process's raw stacks (py-spy's collapsed format) 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from loadtests.apps import CONFIG, ROOT, config_args, placement_args
-from loadtests.calls import ServeCaller
-from loadtests.checkpoints import sweep_order
+from loadtests.apps import ROOT, config_args, placement_args, sweep_order
 from loadtests.inputs import sample_requests, with_heads
-from loadtests.loop import Background, Run, closed_loop
-from loadtests.outputs import markdown_table
+from loadtests.loop import Run, ServeCaller, closed_loop
+from loadtests.report import markdown_table
 from loadtests.processes import cmdline, ours, role
 from loadtests.serving import LocalServe
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "prof"
+SECONDS = 12  # of py-spy sampling, under load started 3 s before
+RATE = 50  # py-spy samples per second
 # Leaf frame's file -> what the time was spent on; the first match wins.
 CATEGORIES = (
     ("tokenize", ("tokenizers", "tokenization_", "model/encoding.py")),
@@ -41,11 +42,7 @@ CATEGORIES = (
 )
 
 
-def category(frame: str) -> str:
-    return next((name for name, needles in CATEGORIES if any(n in frame for n in needles)), "other")
-
-
-def summarize_stacks(path: Path, rate: int, top: int = 5) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
+def summarize_stacks(path: Path, top: int = 5) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
     """py-spy's raw output (`frame;frame;...;leaf count` a line) -> (CPU seconds, seconds per
     category of the leaf frame, the hottest leaf functions)."""
     by_category: Counter = Counter()
@@ -54,23 +51,19 @@ def summarize_stacks(path: Path, rate: int, top: int = 5) -> tuple[float, dict[s
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             leaf = stack.split(";")[-1]
-            by_category[category(leaf)] += int(count)
+            by_category[next((name for name, needles in CATEGORIES if any(n in leaf for n in needles)), "other")] += int(count)
             leaves[leaf] += int(count)
-    return (sum(leaves.values()) / rate, {k: v / rate for k, v in by_category.most_common()},
-            [(leaf, n / rate) for leaf, n in leaves.most_common(top)])
+    return (sum(leaves.values()) / RATE, {k: v / RATE for k, v in by_category.most_common()},
+            [(leaf, n / RATE) for leaf, n in leaves.most_common(top)])
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: the bench's 8-head checkpoint if made, else checkpoints/quick")
-    p.add_argument("--config", type=Path, default=CONFIG)
     p.add_argument("--placement", choices=["replica", "colocated"], default="replica")
     p.add_argument("--heads", type=int, default=0, help="heads per request, target first (0: every head, each input's task)")
     p.add_argument("--concurrency", type=int, default=8, help="clients; 0: no request at all (what the processes do idle)")
-    p.add_argument("--seconds", type=float, default=12)
     p.add_argument("--ingress", choices=["proxy", "direct"], default="proxy",
                    help="direct: a cluster with Serve's direct ingress, the clients on the router replica's own port")
-    p.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "profile")
     args = p.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -78,13 +71,13 @@ def main(argv: list[str] | None = None) -> None:
         p.error("py-spy is not installed: pip install py-spy (it is in the dev extra)")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = args.checkpoint or next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick")
-                                         if (c / "manifest.json").is_file())
+    # the benchmark's 8-head checkpoint if it made one
+    checkpoint = next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick") if (c / "manifest.json").is_file())
     order, _ = sweep_order(checkpoint)
     requests = sample_requests(10)
     if args.heads:
         requests = [with_heads(r, order[0], order[1:args.heads]) for r in requests]
-    app_args = placement_args(config_args(args.config), args.placement, str(checkpoint), order, ingress=args.ingress)
+    app_args = placement_args(config_args(), args.placement, str(checkpoint), order, ingress=args.ingress)
     with LocalServe(serve_env=DIRECT_INGRESS_CLUSTER_ENV if args.ingress == "direct" else None) as local:
         caller = ServeCaller(local.deploy(app_args, APP))
         pids = {}
@@ -96,18 +89,17 @@ def main(argv: list[str] | None = None) -> None:
                 pids[found] = proc.pid
         pids["client (this process)"] = ours()[0].pid
 
-        async def idle() -> Run:  # the background work every process does with no request (polling, health checks, metrics)
-            return Run([], args.seconds + 6)
-
-        load = Background(lambda: closed_loop(caller, requests, args.concurrency, args.seconds + 6) if args.concurrency else idle())
-        load.start()
-        time.sleep(3)  # warm: the first batches pay lazy initialisation
-        spies = [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", str(args.rate),
-                                   "--format", "raw", "--nonblocking", "-o", str(out / f"{name.split()[0]}.txt")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
-        for spy_process in spies:
-            spy_process.wait()
-        run = load.result()
+        # the load on a thread of its own, so that waiting for py-spy delays no request; with no
+        # clients, what every process does in the background (polling, health checks, metrics)
+        with ThreadPoolExecutor(1) as pool:
+            load = pool.submit(asyncio.run, closed_loop(caller, requests, args.concurrency, SECONDS + 6)) if args.concurrency else None
+            time.sleep(3)  # warm: the first batches pay lazy initialisation
+            spies = [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(SECONDS), "--rate", str(RATE),
+                                       "--format", "raw", "--nonblocking", "-o", str(out / f"{name.split()[0]}.txt")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
+            for spy_process in spies:
+                spy_process.wait()
+            run = load.result() if load else Run([], SECONDS + 6)
 
     rows = []
     for name in pids:
@@ -115,13 +107,13 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_file():
             rows.append([name, "-", "py-spy wrote nothing", ""])
             continue
-        cpu, categories, hot = summarize_stacks(path, args.rate)
+        cpu, categories, hot = summarize_stacks(path)
         rows.append([name, f"{cpu:.1f}", ", ".join(f"{k} {v:.1f}" for k, v in categories.items() if v >= 0.05),
                      "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot)])
     text = "\n".join([
         f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}", "",
         f"{len(run.latencies_ms)} answers ({run.failures} failed) in {run.seconds:.1f} s = {len(run.latencies_ms) / run.seconds:.1f} "
-        f"req/s; py-spy at {args.rate} Hz for {args.seconds:g} s, CPU time only (idle threads not sampled).", "",
+        f"req/s; py-spy at {RATE} Hz for {SECONDS:g} s, CPU time only (idle threads not sampled).", "",
         *markdown_table(["process", "CPU s", "by category", "hottest functions (CPU s)"], rows)]) + "\n"
     (out / "profile.md").write_text(text)
     print(text)

@@ -1,7 +1,6 @@
-"""The processes of a load run and of the private cluster it started, read from outside (psutil):
-what each one is, its CPU time, its resident memory. A private cluster's processes are this
-driver's descendants (the GCS, the raylet, every worker), so walking the process tree finds them
-all and none of another cluster's; Ray titles a Serve replica's `...ServeReplica:<app>:<deployment>`."""
+"""The processes of a load run and of its private cluster, read from outside (psutil): what each
+one is, its CPU time, its resident memory. The cluster's processes are this driver's descendants,
+so walking the process tree finds them all and none of another cluster's."""
 from __future__ import annotations
 
 import os
@@ -9,7 +8,6 @@ import re
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import psutil
 from pydantic import BaseModel
@@ -31,9 +29,18 @@ def cmdline(p: psutil.Process) -> str:
         return ""
 
 
+def cpu_s(p: psutil.Process, children: bool = False) -> float:
+    """CPU seconds `p` used so far (with its reaped children's); 0 once it has exited."""
+    try:
+        t = p.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system + (t.children_user + t.children_system if children else 0.0)
+
+
 def role(command: str, app: str) -> str | None:
-    """Which part of `app`'s serving path a process is: a deployment's name (head replicas summed
-    as "heads"), Serve's proxy or controller, or Ray's own processes."""
+    """Which part of `app`'s serving path a process is: a deployment (head replicas summed as
+    "heads"), Serve's proxy or controller, or Ray's own; Ray titles a replica `...ServeReplica:<app>:<deployment>`."""
     marker = f"ServeReplica:{app}:"
     if marker in command:
         deployment = command.split(marker, 1)[1].split(".", 1)[0].split()[0]
@@ -48,24 +55,18 @@ def role(command: str, app: str) -> str | None:
 
 
 def cpu_by_role(app: str) -> dict[str, float]:
-    """CPU seconds used so far by each part of `app`'s serving path (the load generator, this
-    process, is not one)."""
+    """CPU seconds used so far by each part of `app`'s serving path (not the clients' process)."""
     totals: dict[str, float] = {}
     for p in ours()[1:]:
-        try:
-            found = role(cmdline(p), app)
-            if found is not None:
-                t = p.cpu_times()
-                totals[found] = totals.get(found, 0.0) + t.user + t.system
-        except psutil.Error:
-            pass
+        found = role(cmdline(p), app)
+        if found is not None:
+            totals[found] = totals.get(found, 0.0) + cpu_s(p)
     return totals
 
 
 def own_cpu() -> dict[str, float]:
     """CPU seconds used so far by this process: an in-process mode's engine and its clients."""
-    t = psutil.Process().cpu_times()
-    return {"benchmark process": t.user + t.system}
+    return {"benchmark process": cpu_s(psutil.Process())}
 
 
 def label(p: psutil.Process, cmd: list[str]) -> str:
@@ -91,8 +92,8 @@ class RssSample(BaseModel):
 
 
 def rss(t: float, app: str | None = None) -> RssSample:
-    """Resident memory of this process's descendants, or of `app`'s replica processes only. Shared
-    pages (torch's libraries) count once per process, as they do for separate models."""
+    """Resident memory of this process's descendants, or of `app`'s replicas only (shared pages
+    count once per process, as they do for separate models)."""
     by: dict[str, float] = {}
     count = 0
     for p in ours()[1:]:
@@ -110,8 +111,7 @@ def rss(t: float, app: str | None = None) -> RssSample:
 
 
 class Sampler:
-    """`rss(t, app)` every `every_s` seconds, from a thread, while the block runs (and once more
-    at its end)."""
+    """`rss(t, app)` every `every_s` seconds from a thread while the block runs, and once at its end."""
 
     def __init__(self, app: str | None = None, every_s: float = 0.5):
         self.app, self.every_s = app, every_s
@@ -141,7 +141,7 @@ class Sampler:
 
 class ForeignLoad:
     """The share of the machine's CPU (0..1) that processes outside this run and its descendants
-    (Ray included) used meanwhile: says whether a row can be trusted on a shared box."""
+    used meanwhile: whether a row can be trusted on a shared box."""
 
     share: float = 0.0
 
@@ -161,14 +161,7 @@ class ForeignLoad:
 
     @staticmethod
     def _ours() -> float:
-        total = 0.0
-        for p in ours():
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-            except psutil.Error:
-                pass
-        return total
+        return sum(cpu_s(p, children=True) for p in ours())
 
 
 def gpu_memory_used_mib() -> float:
@@ -177,8 +170,3 @@ def gpu_memory_used_mib() -> float:
                          capture_output=True, text=True, timeout=10)
     return float(out.stdout.strip() or 0)
 
-
-def child_env() -> dict[str, str]:
-    """This process's environment with the repository on PYTHONPATH, for a child that imports `loadtests`."""
-    root = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}

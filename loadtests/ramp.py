@@ -1,5 +1,5 @@
-"""The autoscaling run's locust load shape: PredictUser following stages of (users, seconds) from
-$WIYH_RAMP (`python -m loadtests.autoscale` runs it; loadtests/stages.py holds the default)."""
+"""The autoscaling run's locust load shape: PredictUser following the stages of $WIYH_RAMP
+(`python -m loadtests.autoscale` runs it)."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,8 @@ from locust import LoadTestShape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadtests.inputs import DEFAULT_RAMP, parse_stages, users_at  # noqa: E402
 from loadtests.locustfile import PredictUser  # noqa: E402,F401  (the user class this shape drives)
-from loadtests.stages import DEFAULT_RAMP, parse_stages, users_at  # noqa: E402
 
 
 class Ramp(LoadTestShape):

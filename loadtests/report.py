@@ -1,13 +1,57 @@
-"""The benchmark's verdicts and outputs: goals, a markdown table, JSON, PNG plots."""
+"""How the load scripts show what they measured (aligned rows, markdown tables, PNGs, JSON), and
+the benchmark's verdicts: its goals, tables and plots.
+
+    python -m loadtests.report OUT/bench.json      # re-render a run's markdown and plots
+"""
 from __future__ import annotations
 
 import math
 import sys
 from pathlib import Path
+from typing import Any, Iterable
 
-from loadtests.cells import CPU, CPU_PER_S, TOTAL, WITH_BACKGROUND
-from loadtests.outputs import markdown_table, pyplot, save, write_json
-from loadtests.results import LABELS, Cell, CellResult, Goal, ModeResult, Report
+from pydantic import BaseModel
+
+from loadtests.results import CPU, CPU_PER_S, LABELS, TOTAL, WITH_BACKGROUND, Cell, CellResult, Goal, ModeResult, Report
+
+
+def aligned(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)} | {v}" for k, v in rows)
+
+
+def markdown_table(header: list[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    def line(cells: Iterable[object]) -> str:
+        return "|" + "|".join(f" {c} " if str(c) else " " for c in cells) + "|"
+
+    return [line(header), "|" + "---|" * len(header), *map(line, rows)]
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot, drawing into files (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, path: Path, *axes: Any, **legend: Any) -> Path:
+    """Write `fig` to `path`, each of `axes` gridded and with its legend (`legend`: its options)."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(**{"fontsize": 8, **legend})
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
+def write_json(model: BaseModel, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model.model_dump_json(indent=1) + "\n")
+    return path
 
 
 def _throughput(mode: ModeResult | None, cell: Cell) -> float | None:
@@ -41,11 +85,6 @@ def per_head_cost(mode: ModeResult | None, concurrency: int, counts: list[int], 
     return 1 - (many / one) ** (1 / (k - 1)), f"1 -> {k} linear heads: {one:.1f} -> {many:.1f} req/s"
 
 
-def goal_cell(plan) -> Cell:
-    """Where the goals are read: c=32 (the sweep's concurrency) with 4 linear heads, single-item requests."""
-    return Cell(concurrency=plan.heads_concurrency, heads=min(4, plan.linear_heads))
-
-
 def cpu_ms(mode: ModeResult | None, cell: Cell, process: str = TOTAL) -> float | None:
     """CPU ms per request of one process of the mode, or of all of them (cells.py)."""
     found = mode.at(cell) if mode else None
@@ -53,17 +92,16 @@ def cpu_ms(mode: ModeResult | None, cell: Cell, process: str = TOTAL) -> float |
 
 
 def host_ms(mode: ModeResult | None, model_only: ModeResult | None, cell: Cell) -> float | None:
-    """CPU ms per request beyond the model: the mode's, every process, less the model alone's at
-    the same cell (the model-only mode: the forward passes on batches of the same size)."""
+    """CPU ms per request beyond the model: the mode's, less the model alone's at the same cell."""
     total, model = cpu_ms(mode, cell), cpu_ms(model_only, cell)
     return None if total is None or model is None else total - model
 
 
 def evaluate_goals(report: Report) -> list[Goal]:
     plan = report.plan
-    inproc, fanout, colocated, per_task = (report.mode(m) for m in ("inprocess", "fanout", "colocated", "per_task"))
-    model_only = report.mode("model_only")
-    top = goal_cell(plan)
+    inproc, fanout, colocated, per_task, model_only, direct = (
+        report.mode(m) for m in ("inprocess", "fanout", "colocated", "per_task", "model_only", "colocated_direct"))
+    top = plan.goal_cell()
     at = f"at {top.label}"
     goals = [
         _goal(f"colocated / in-process throughput {at}", _relative(colocated, inproc, top), 0.8, True),
@@ -73,7 +111,6 @@ def evaluate_goals(report: Report) -> list[Goal]:
         _goal(f"colocated host CPU ms per request {at}", host_ms(colocated, model_only, top), 8.0, False,
               "beyond the model alone, every process of the mode (proxy and Ray's raylet/GCS included)"),
     ]
-    direct = report.mode("colocated_direct")
     if direct is not None:
         goals += [_goal(f"colocated, direct ingress / in-process throughput {at}", _relative(direct, inproc, top), 0.8, True),
                   _goal(f"colocated, direct ingress, host CPU ms per request {at}", host_ms(direct, model_only, top), 8.0, False,
@@ -89,9 +126,8 @@ def evaluate_goals(report: Report) -> list[Goal]:
         for mode in (m for m in (colocated, fanout) if m is not None):
             goals.append(_goal(f"{mode.mode}: /v1/predict/batch items/s at {batch.label}", _throughput(mode, batch), 20000, True,
                                "the GPU goal (one H100 or H200)"))
-    eight = Cell(concurrency=8)
     for mode in (m for m in (fanout, colocated) if m is not None):
-        found = mode.at(eight)
+        found = mode.at(Cell(concurrency=8))
         value = found.summary.p99_ms / found.summary.p50_ms if found and found.summary.requests else None
         goals.append(_goal(f"{mode.mode}: p99 / p50 at c=8", value, 2.0, False,
                            f"p50 {found.summary.p50_ms:.0f} ms, p99 {found.summary.p99_ms:.0f} ms" if found else ""))
@@ -105,10 +141,6 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def _memory(mode: ModeResult) -> str:
-    return f"{mode.peak_rss_mib:.0f}" + (f" (GPU {mode.peak_gpu_mib:.0f})" if mode.peak_gpu_mib is not None else "")
-
-
 def _ms(found: CellResult, *fields: str) -> list[str]:
     return [_fmt(getattr(found.summary, f), ".0f") for f in fields]
 
@@ -120,8 +152,7 @@ def _vs(mode: ModeResult, found: CellResult, inproc: ModeResult | None) -> str:
 
 
 def markdown(report: Report) -> str:
-    plan = report.plan
-    inproc = report.mode("inprocess")
+    plan, inproc, model_only = report.plan, report.mode("inprocess"), report.mode("model_only")
     lines = [
         f"## Serving benchmark ({report.started}, {report.device_name})",
         "",
@@ -131,10 +162,13 @@ def markdown(report: Report) -> str:
         + (f" Serve cluster environment beyond cluster_env.py: {report.cluster_env}." if report.cluster_env else ""),
         "",
     ]
+
+    def memory(m: ModeResult) -> str:
+        return f"{m.peak_rss_mib:.0f}" + (f" (GPU {m.peak_gpu_mib:.0f})" if m.peak_gpu_mib is not None else "")
+
     rows = [[LABELS[m.mode], r.cell.label, f"{r.summary.throughput:.1f}", *_ms(r, "p50_ms", "p95_ms", "p99_ms"), _vs(m, r, inproc),
-             r.summary.failures, _memory(m), f"{r.foreign_cpu:.0%}"] for m in report.modes for r in m.cells if not r.cell.heads]
+             r.summary.failures, memory(m), f"{r.foreign_cpu:.0%}"] for m in report.modes for r in m.cells if not r.cell.heads]
     lines += markdown_table(["mode", "cell", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs (a)", "failed", "peak MiB", "other load"], rows)
-    model_only = report.mode("model_only")
     if model_only is not None:
         trained = {True: "trained heads: they stop at the lengths they learnt",
                    False: "random heads: a decoder writes until max_target_tokens or a chance EOS",
@@ -155,16 +189,15 @@ def markdown(report: Report) -> str:
         lines += ["", f"The batch endpoint (`/v1/predict/batch`): {batch.items} items a request, the first {batch.heads} heads, "
                       f"{batch.concurrency} clients; throughput in items/s, latency per request ((0): its batches of "
                       f"min({batch.concurrency * batch.items}, {plan.batching.max_batch_size}) inputs):", ""]
-        found = [(m, r) for m in report.modes if (r := m.at(batch)) is not None]
         rows = [[LABELS[m.mode], f"{r.summary.throughput:.1f}", *_ms(r, "p50_ms", "p99_ms"), _vs(m, r, inproc), r.summary.failures]
-                for m, r in found]
+                for m in report.modes if (r := m.at(batch)) is not None]
         lines += markdown_table(["mode", "items/s", "p50 ms", "p99 ms", "vs (a)", "failed items"], rows)
     if report.goals:
         verdicts = {True: "met", False: "**missed**", None: "not measured"}
         rows = [[g.name, _fmt(g.value, ".3f"), f"{'>=' if g.higher_is_better else '<='} {g.threshold:g}", f"{verdicts[g.met]} {g.detail}"]
                 for g in report.goals]
         lines += ["", *markdown_table(["goal", "measured", "wanted", ""], rows)]
-    lines += host_cost_table(report, goal_cell(plan))
+    lines += host_cost_table(report, plan.goal_cell())
     b = report.bytes_per_request
     if b:
         lines += ["", f"Hidden states stored per request for head replicas ({b.requests} requests, {b.tokens_mean:.0f} real tokens on average): "
@@ -184,9 +217,7 @@ def markdown(report: Report) -> str:
             timing = {k: v for k, v in r.breakdown.items() if not k.startswith((CPU, CPU_PER_S))}
             lines.append(f"- {m.mode} {r.cell.label}: CPU " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
                          + "; timings " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
-    for mode in report.modes:
-        if mode.memory_note:
-            lines.append(f"- peak MiB, {mode.mode}: {mode.memory_note}")
+    lines += [f"- peak MiB, {m.mode}: {m.memory_note}" for m in report.modes if m.memory_note]
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +227,6 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
     modes = [m for m in report.modes if cpu_ms(m, cell) is not None]
     if not modes:
         return []
-    model_only = report.mode("model_only")
     processes = sorted({k[len(CPU):] for m in modes for k in m.at(cell).breakdown if k.startswith(CPU)}  # type: ignore[union-attr]
                        - {TOTAL, WITH_BACKGROUND})
     lines = ["", f"CPU per request at {cell.label}, ms, by process (psutil, read from outside before and after each cell; "
@@ -205,7 +235,7 @@ def host_cost_table(report: Report, cell: Cell) -> list[str]:
                  "**Host** is what a request costs beyond the model: the mode's total less the model-only mode's at the same cell "
                  "(the forward passes on batches of the same size, nothing else).", ""]
     rows = [[process, *(_fmt(cpu_ms(m, cell, process), ".2f") for m in modes)] for process in [*processes, TOTAL, WITH_BACKGROUND]]
-    rows.append(["**host (beyond the model)**", *(_fmt(host_ms(m, model_only, cell), ".2f") for m in modes)])
+    rows.append(["**host (beyond the model)**", *(_fmt(host_ms(m, report.mode("model_only"), cell), ".2f") for m in modes)])
     return lines + markdown_table(["process", *(LABELS[m.mode] for m in modes)], rows)
 
 
@@ -215,25 +245,30 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     return [out_dir / "bench.json", out_dir / "bench.md", *plot(report, out_dir)]
 
 
+
+
 def plot(report: Report, out_dir: Path) -> list[Path]:
     plt = pyplot()
-    plan, paths = report.plan, []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for mode in report.modes:
-        xs = [c for c in plan.concurrency if mode.at(Cell(concurrency=c))]
-        ax.plot(xs, [_throughput(mode, Cell(concurrency=c)) or 0 for c in xs], marker="o", label=LABELS[mode.mode])
-    ax.set(xscale="log", xlabel="concurrent clients", ylabel="requests / s", title=f"Throughput, every head ({report.device_name})")
+    plan = report.plan
+
+    def lines(xs: list[int], cell: Any, **axes: Any) -> Any:
+        """Each mode's throughput at `cell(x)` against x, on a new figure."""
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for mode in report.modes:
+            ax.plot(xs, [_throughput(mode, cell(x)) or 0 for x in xs], marker="o", label=LABELS[mode.mode])
+        ax.set(**axes)
+        return fig, ax
+
+    fig, ax = lines(plan.concurrency, lambda c: Cell(concurrency=c), xscale="log", xlabel="concurrent clients",
+                    ylabel="requests / s", title=f"Throughput, every head ({report.device_name})")
     ax.set_xticks(plan.concurrency, [str(c) for c in plan.concurrency])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    paths.append(save(fig, out_dir / "throughput_vs_concurrency.png"))
+    paths = [save(fig, out_dir / "throughput_vs_concurrency.png", ax)]
 
     shown = [c for c in plan.concurrency if any(m.at(Cell(concurrency=c)) for m in report.modes)]
     if shown:  # none when only the head sweep ran (--concurrency "")
         fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.5), squeeze=False)
         for ax, c in zip(axes[0], shown):
-            data = [(m, m.at(Cell(concurrency=c))) for m in report.modes]
-            data = [(m, r) for m, r in data if r and r.latencies_ms]
+            data = [(m, r) for m in report.modes if (r := m.at(Cell(concurrency=c))) and r.latencies_ms]
             ax.boxplot([r.latencies_ms for _, r in data], whis=(1, 99), showfliers=False)
             ax.set_xticks(range(1, len(data) + 1), [m.mode for m, _ in data], rotation=20)
             ax.set(yscale="log", title=f"c={c} (whiskers p1-p99)", ylabel="latency ms")
@@ -243,17 +278,12 @@ def plot(report: Report, out_dir: Path) -> list[Path]:
 
     counts = [k for k in plan.head_counts if k <= len(plan.head_order)]
     if counts:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for mode in report.modes:
-            values = [_throughput(mode, Cell(concurrency=plan.heads_concurrency, heads=k)) for k in counts]
-            ax.plot(counts, [v or 0 for v in values], marker="o", label=LABELS[mode.mode])
+        fig, ax = lines(counts, lambda k: Cell(concurrency=plan.heads_concurrency, heads=k), xlabel="heads per request",
+                        ylabel="requests / s", title=f"Cost of heads at c={plan.heads_concurrency}")
         ax.axvline(plan.linear_heads + 0.5, color="grey", ls=":", lw=1)
         ax.text(plan.linear_heads + 0.6, ax.get_ylim()[1] * 0.95, "generative heads ->", fontsize=8, va="top")
-        ax.set(xlabel="heads per request", ylabel="requests / s", title=f"Cost of heads at c={plan.heads_concurrency}")
         ax.set_xticks(counts)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
-        paths.append(save(fig, out_dir / "heads_cost.png"))
+        paths.append(save(fig, out_dir / "heads_cost.png", ax, loc="lower left"))
     return paths
 
 
@@ -261,14 +291,9 @@ def load(path: Path) -> Report:
     return Report.model_validate_json(path.read_text())
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Re-render a run's markdown and plots from its JSON: `python -m loadtests.report OUT/bench.json`."""
-    path = Path((argv if argv is not None else sys.argv[1:])[0])
-    report = load(path)
-    report.goals = evaluate_goals(report)
-    write(report, path.parent)
-    print(markdown(report))
-
-
 if __name__ == "__main__":
-    main()
+    bench_json = Path(sys.argv[1])
+    report = load(bench_json)
+    report.goals = evaluate_goals(report)
+    write(report, bench_json.parent)
+    print(markdown(report))

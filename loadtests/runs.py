@@ -1,21 +1,23 @@
-"""The harness of the fault, soak and lost-inputs runs: the application on a private cluster
-(serving.py) under HTTP load; every request's outcome counted (tally.py), the replicas that went
-away meanwhile, and what the router logged that the clients cannot see. Each run brings its layout,
-its load and its own figures."""
+"""The harness of the fault, soak and lost-inputs runs: the application on a private cluster under
+HTTP load; every request's outcome counted, the replicas that went away meanwhile, and what the
+router logged that the clients cannot see. Each run brings its layout, its load and its figures."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
 import os
+import re
+from collections import Counter
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from pydantic import BaseModel
 
 from loadtests.loop import Run
-from loadtests.serving import APP, LocalServe, alive_replicas, logged
-from loadtests.stats import Percentiles, Second, Tally, per_second, tally
+from loadtests.report import aligned, write_json
+from loadtests.results import Percentiles, Second, Tally, per_second, tally
+from loadtests.serving import APP, LocalServe, alive_replicas
 
 # What the router logs (service/pipeline/retry.py; service/deploy/ray_engine.py, with the class of
 # the exception the head raised).
@@ -30,7 +32,6 @@ class RunReport(BaseModel):
     started_utc: str
     tally: Tally
     per_second: list[Second]
-    # (defaults: a report written before these were recorded still reads, for soak --replot)
     load: str = ""  # how the clients were driven
     seconds: float = 0.0  # of the measured load, the requests in flight at its end included
     # by deployment: replica actors alive before the load (its warm-up included) and not after it:
@@ -64,6 +65,11 @@ class RunReport(BaseModel):
                                                 f"{self.inputs_lost_logged or ''}".strip()),
         ]
 
+    def show(self, path: Path, before: Sequence[tuple[str, str]] = (), after: Sequence[tuple[str, str]] = ()) -> None:
+        """Print the rows between a run's own, and write the report to `path` as JSON."""
+        print(aligned([*before, *self.rows(), *after]))
+        print(f"JSON: {write_json(self, path)}")
+
 
 ReportType = TypeVar("ReportType", bound=RunReport)
 
@@ -72,6 +78,20 @@ def require_checkpoint(parser: argparse.ArgumentParser, checkpoint: Path, preset
     """Stop with the command that trains the missing checkpoint."""
     if not (checkpoint / "manifest.json").exists():
         parser.error(f"no checkpoint at {checkpoint}; train one: python -m training train --preset {preset} --out {checkpoint}")
+
+
+def logged(root: Path | None, pattern: str) -> Counter[str]:
+    """The matches of `pattern` in the logs under a cluster's temp dir (every process, every node),
+    counted by the pattern's first group (by the match itself when it has none)."""
+    regex = re.compile(pattern)
+    found: Counter[str] = Counter()
+    for path in Path(root).glob("**/logs/**/*") if root is not None else ():
+        try:
+            if path.suffix in (".log", ".err", ".out") and path.is_file():
+                found.update(regex.findall(path.read_text(errors="replace")))
+        except OSError:  # rotated away meanwhile
+            continue
+    return found
 
 
 def replica_ids() -> dict[str, set[str]]:

@@ -1,14 +1,9 @@
-"""Serve's own CPU per request, process by process, under one cluster setting; and whether it is
-per request at all or the busy machine's (docs/results.md, "Serve's own processes").
-
-The benchmark's cell runner (cells.py) with three modes on one cluster serving the colocated
-application with direct ingress (the bench's `colocated_direct`), each reading the CPU of Serve's
-processes: `idle` (nothing runs), `inprocess` (the same model at the same concurrency in this
-process: the machine as busy, no request to Serve) and `direct` (the clients on the router
-replica's own port), interleaved over rounds. It prints each process's CPU in ms per second of each
-phase, and per request. `--checkpoint tiny` serves the tests' tiny random model, so Serve's own path
-is most of the router's CPU and a setting's effect shows in a short run (one `--cluster-env`
-setting per run: run two back to back).
+"""Serve's own CPU, process by process, under one cluster setting; and whether it is per request at
+all or the busy machine's (docs/results.md, "Serve's own processes"). The benchmark's cell runner
+on one cluster serving its `colocated_direct` mode, three phases interleaved, each reading the CPU
+of Serve's processes: `idle`, `inprocess` (the model busy in this process, no request to Serve) and
+`direct` (clients on the router replica's port). `--checkpoint tiny` serves the tests' tiny random
+model, so Serve's own path is most of the router's CPU and a setting's effect shows in a short run.
 
     python -m loadtests.serve_cost --checkpoint tiny --seconds 40 --rounds 2
     python -m loadtests.serve_cost --checkpoint tiny --cluster-env RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0
@@ -17,39 +12,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from loadtests.apps import CONFIG, batching, config_args, mode_args
-from loadtests.calls import ServeCaller
-from loadtests.cells import CPU_PER_S, Target, run_interleaved
-from loadtests.checkpoints import sweep_order, tiny_random
+from loadtests.apps import batching, config_args, mode_args, sweep_order, tiny_random
+from loadtests.cells import Target, run_interleaved
 from loadtests.inputs import sample_requests
-from loadtests.loop import Run
-from loadtests.outputs import markdown_table
+from loadtests.loop import Run, ServeCaller
+from loadtests.report import markdown_table
 from loadtests.processes import cpu_by_role
-from loadtests.results import CellResult, Plan
+from loadtests.results import CPU_PER_S, CellResult, Plan
 from loadtests.serving import LocalServe, cluster_env_option
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "serve-cost"
 ROLES = ("router", "serve_controller", "http_proxy", "ray_system")
+CONCURRENCY = 32
+RAY_CPUS = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="tiny", help="a checkpoint directory, or `tiny`: the tests' tiny random model")
-    p.add_argument("--config", type=Path, default=CONFIG)
     p.add_argument("--heads", type=int, default=4, help="heads per request (the benchmark's goal cell: 4)")
-    p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--seconds", type=float, default=40.0, help="per phase over all rounds")
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--ray-cpus", type=int, default=3)
     cluster_env_option(p, "more environment for the cluster's processes, beyond service/deploy/cluster_env.py's (repeatable)")
-    p.add_argument("--json", type=Path, default=None, help="append this run's numbers to FILE as one JSON line")
     args = p.parse_args(argv)
     args.cluster_env = dict(args.cluster_env)
     return args
@@ -79,29 +68,24 @@ def main(argv: list[str] | None = None) -> dict[str, CellResult]:
     args = parse_args(argv)
     from loadtests.engines import InProcess, freeze_heap
 
-    config = config_args(args.config)
+    config = config_args()
     with tempfile.TemporaryDirectory(prefix="wiyh-serve-cost-") as work:
         checkpoint = tiny_random(Path(work) / "tiny-random") if args.checkpoint == "tiny" else Path(args.checkpoint)
         order, linear = sweep_order(checkpoint)
-        # one cell: `concurrency` clients, each request the first `heads` heads of the sweep order
+        # one cell: CONCURRENCY clients, each request the first `heads` heads of the sweep order
         plan = Plan(checkpoint=str(checkpoint), seconds=args.seconds, rounds=args.rounds, concurrency=[], head_counts=[args.heads],
-                    heads_concurrency=args.concurrency, head_order=order, linear_heads=linear, batching=batching(config))
-        with LocalServe(num_cpus=args.ray_cpus, serve_env={**DIRECT_INGRESS_CLUSTER_ENV, **args.cluster_env}) as local:
+                    heads_concurrency=CONCURRENCY, head_order=order, linear_heads=linear, batching=batching(config))
+        with LocalServe(num_cpus=RAY_CPUS, serve_env={**DIRECT_INGRESS_CLUSTER_ENV, **args.cluster_env}) as local:
             url = local.deploy(mode_args("colocated_direct", config, plan.checkpoint, order), APP, route_prefix="/cost")
             targets = {"idle": Target(call=None, loop=nothing, cpu=serve_processes),  # type: ignore[arg-type]
                        "inprocess": Target(InProcess(checkpoint, plan.batching), cpu=serve_processes),
                        "direct": Target(ServeCaller(url), cpu=serve_processes)}
             freeze_heap()  # as the benchmark does: the engine's collections would stall the clients
-            print(f"cluster env beyond cluster_env.py: {args.cluster_env or 'none'}; {checkpoint}; c={args.concurrency}, "
+            print(f"cluster env beyond cluster_env.py: {args.cluster_env or 'none'}; {checkpoint}; c={CONCURRENCY}, "
                   f"{args.heads} heads; {args.rounds} rounds of {list(targets)}", flush=True)
             cells = asyncio.run(run_interleaved(targets, plan, sample_requests(plan.requests_per_setting), watch_idle=False))
     phases = {phase: found for phase, (found,) in cells.items()}
     print("\nCPU ms per second of each phase (per request answered in brackets):\n" + table(phases))
-    if args.json:
-        with args.json.open("a") as f:
-            f.write(json.dumps({"started": time.strftime("%H:%M:%S", time.gmtime()), "checkpoint": args.checkpoint,
-                                "cluster_env": args.cluster_env,
-                                "phases": {p: r.model_dump(mode="json", exclude={"latencies_ms"}) for p, r in phases.items()}}) + "\n")
     return phases
 
 

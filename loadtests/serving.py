@@ -1,20 +1,13 @@
-"""A private Ray cluster on 127.0.0.1 with Serve and this project's applications on it: the one
-cluster of the load scripts and the integration tests; and its replicas, as the GCS actor table
-lists them (read as the router reads it after a timeout: service.deploy.liveness) and as
-serve.status() counts them.
-
-Private as the demo's cluster is: its own temp dir ($RAY_TMPDIR while it runs, so it needs nothing
-and leaves nothing in the machine's, and no one else's `ray.init()` joins it), and free ports for
-the dashboard agent and the Ray client server (two clusters on one machine both take the agent's
-default port 52365, and the second one's raylet dies at startup). Closing it stops only the
-processes it started, never `ray stop`, which would stop everyone's.
-"""
+"""A private Ray cluster on 127.0.0.1 with Serve and this project's applications on it (the one
+cluster of the load scripts and the integration tests), and its replicas. Private as the demo's
+cluster is: its own temp dir (so no one else's `ray.init()` joins it) and free ports (two clusters
+on one machine both take the dashboard agent's default port, and the second one's raylet dies).
+Closing it stops only the processes it started, never `ray stop`, which would stop everyone's."""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import re
 import shutil
 import signal
 import time
@@ -40,14 +33,9 @@ log = logging.getLogger("wiyh.loadtests")
 
 
 class LocalServe:
-    """A context manager: a head node with Serve's controller and its HTTP proxy on a free port,
-    worker nodes on demand (`add_worker`); `deploy()` runs one application of this project under a
-    route prefix and returns once its /health/ready answers 200.
-
-    `serve_env`: environment of the cluster's processes beyond this one's, as `ray start` would be
-    given it (the benchmark's: service.deploy.cluster_env.SERVE_CLUSTER_ENV, as the demo's cluster
-    has it; None: Serve's defaults, which the tests keep for quicker deploys). `request_timeout_s`:
-    the proxy's bound on a request."""
+    """A head node with Serve's controller and its HTTP proxy on a free port, worker nodes on
+    demand. `serve_env`: environment of the cluster's processes, as `ray start` would get it (None:
+    Serve's defaults, quicker to deploy). `request_timeout_s`: the proxy's bound on a request."""
 
     def __init__(self, num_cpus: int | None = None, metrics_port: int | None = None,
                  system_config: dict[str, Any] | None = None, serve_env: dict[str, str] | None = None,
@@ -78,11 +66,10 @@ class LocalServe:
         try:
             self.temp_dir = private_temp_dir("wiyh-serve-")
             self._scope.callback(shutil.rmtree, self.temp_dir, ignore_errors=True)
-            # This process builds the applications (serve.run), as `ray start`'s environment builds
-            # them for `serve deploy`: the build checks the settings against the cluster's environment
-            # (settings.ingress_problems), so it gets the variables that check reads for as long as
-            # the cluster runs. Only those: this process is a client too, and a flag such as
-            # RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0 would change how its own handle calls run.
+            # This process builds the applications, which checks the settings against the cluster's
+            # environment (settings.ingress_problems): it gets the variables that check reads. Only
+            # those: as a client, a flag such as RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0 would
+            # change how its own handle calls run.
             exported = {k: v for k, v in self.head["env_vars"].items() if k in BUILD_READS}
             self._scope.enter_context(patch.dict(os.environ, exported))
             # Before any Ray call: every path Ray derives (sessions, sockets, the address file) lands here.
@@ -114,11 +101,9 @@ class LocalServe:
             ray.shutdown()
             self._scope.close()  # the cluster's processes, then its environment and its temp dir
 
-    def add_worker(self, num_cpus: int = 2) -> Any:
+    def add_worker(self) -> None:
         """A worker node offering WORKER_RESOURCE (what `ray start --address=...` does on a new machine)."""
-        node = self.cluster.add_node(num_cpus=num_cpus, resources={WORKER_RESOURCE: 1000}, object_store_memory=200 * 2**20)
-        self.workers.append(node)
-        return node
+        self.workers.append(self.cluster.add_node(num_cpus=2, resources={WORKER_RESOURCE: 1000}, object_store_memory=200 * 2**20))
 
     def kill_worker(self, node: Any) -> None:
         """The whole node at once: raylet, object store and every replica on it, no graceful stop."""
@@ -126,10 +111,8 @@ class LocalServe:
         self.workers.remove(node)
 
     def deploy(self, args: dict[str, Any], name: str, route_prefix: str = "/", ready_timeout_s: float = 300) -> str:
-        """Build the application from `args` (a config's `args:`), run it, wait until ready; returns
-        the base URL its clients call: the proxy's, or with `router.ingress: direct` (on a cluster
-        whose serve_env has service.deploy.cluster_env.DIRECT_INGRESS_CLUSTER_ENV) the router
-        replica's own HTTP server."""
+        """Run the application built from `args` and wait until it is ready; the URL its clients call:
+        the proxy's, or with `router.ingress: direct` the router replica's own HTTP server."""
         from ray import serve
 
         from service.deploy.app import build_app
@@ -144,33 +127,16 @@ class LocalServe:
 
 
 def under_load(head_resources: dict[str, float] | None = None) -> LocalServe:
-    """The fault and soak runs' cluster: a head node of 2 CPUs and a 300 MiB object store, and the
-    proxy's bound on a request: nothing waits longer than 30 s for an HTTP answer. Ours are
-    shorter, so a client normally sees our 5xx with a reason first."""
+    """The fault and soak runs' cluster: 2 CPUs, a 300 MiB object store, and no HTTP answer later
+    than 30 s (the service's own timeouts are shorter, so a client normally sees our 5xx first)."""
     return LocalServe(num_cpus=2, head_resources=head_resources, object_store_mib=300, request_timeout_s=30.0)
 
 
-def logged(root: Path | None, pattern: str) -> Counter[str]:
-    """What the replicas did that the clients cannot see, such as a retry: the matches of `pattern`
-    in the logs under a cluster's temp dir (every process, every node), counted by the pattern's
-    first group (by the match itself when it has none)."""
-    regex = re.compile(pattern)
-    found: Counter[str] = Counter()
-    for path in Path(root).glob("**/logs/**/*") if root is not None else ():
-        try:
-            if path.suffix in (".log", ".err", ".out") and path.is_file():
-                found.update(regex.findall(path.read_text(errors="replace")))
-        except OSError:  # rotated away meanwhile
-            continue
-    return found
-
-
 def direct_ingress_url(app: str, route_prefix: str) -> str:
-    """Where `app`'s one router replica serves HTTP itself (direct ingress). Serve's controller
-    publishes every ingress replica's port in the `target_groups` of its instance details, the
-    document the dashboard serves at GET /api/serve/applications/ (what `serve status` reads; this
-    cluster runs no dashboard, so it is asked through the driver's Serve client). The target names
-    the node's IP, but the replica listens on http_options.host, 127.0.0.1 here."""
+    """Where `app`'s one router replica serves HTTP itself (direct ingress): the port in the
+    `target_groups` of the controller's instance details (the dashboard's /api/serve/applications/;
+    this cluster runs none, so the driver's Serve client is asked). The replica listens on
+    http_options.host, 127.0.0.1, whatever node IP the target names."""
     from ray.serve.context import _get_global_client
 
     groups = _get_global_client().get_serve_details().get("target_groups", [])
@@ -194,16 +160,15 @@ def wait_ready(url: str, timeout_s: float = 300) -> None:
         time.sleep(0.5)
 
 
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"takes KEY=VALUE, got {text!r}")
-    return key, value
-
-
 def cluster_env_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """--cluster-env KEY=VALUE, repeatable: more environment for the cluster's processes (dict(args.cluster_env))."""
-    parser.add_argument("--cluster-env", action="append", type=_key_value, default=[], metavar="KEY=VALUE", help=help)
+    """--cluster-env KEY=VALUE, repeatable, read into a dict: more environment for the cluster's processes."""
+    def key_value(text: str) -> tuple[str, str]:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"takes KEY=VALUE, got {text!r}")
+        return key, value
+
+    parser.add_argument("--cluster-env", action="append", type=key_value, default=[], metavar="KEY=VALUE", help=help)
 
 
 @dataclass(frozen=True)
@@ -227,21 +192,16 @@ def sigkill(replica: Replica) -> None:
 
 
 def replica_counts(status: Any, app: str = APP) -> tuple[dict[str, int], dict[str, int]]:
-    """RUNNING replicas and replicas in any state (starting, stopping included) per deployment of
-    `app`, from serve.status()."""
+    """RUNNING replicas and replicas in any state per deployment of `app`, from serve.status()."""
     found = status.applications.get(app)
-    if found is None:
-        return {}, {}
-    running = {name: int(d.replica_states.get("RUNNING", 0)) for name, d in found.deployments.items()}
-    return running, {name: int(sum(d.replica_states.values())) for name, d in found.deployments.items()}
+    deployments = found.deployments.items() if found is not None else []
+    return ({name: int(d.replica_states.get("RUNNING", 0)) for name, d in deployments},
+            {name: int(sum(d.replica_states.values())) for name, d in deployments})
 
 
 def serve_whole(app: str, expected: dict[str, int], dead: set[str]) -> bool:
-    """Every deployment HEALTHY with all its replicas RUNNING, as many ALIVE replica actors as
-    expected, and none of the killed ones among them.
-
-    serve.status() alone is not enough: right after a kill it still reports the dead replica as
-    RUNNING until the controller's next health check finds out."""
+    """Every deployment HEALTHY with all its replicas RUNNING and as many ALIVE replica actors, none
+    of them a killed one (serve.status() reports a dead replica RUNNING until its next health check)."""
     from ray import serve
 
     status = serve.status().applications[app]
@@ -250,7 +210,5 @@ def serve_whole(app: str, expected: dict[str, int], dead: set[str]) -> bool:
         if d is None or d.status != "HEALTHY" or d.replica_states.get("RUNNING", 0) != want:
             return False
     alive = alive_replicas(app)
-    if any(r.actor_id in dead for r in alive):
-        return False
     counts = Counter(r.deployment for r in alive)
-    return all(counts[name] == want for name, want in expected.items())
+    return not any(r.actor_id in dead for r in alive) and all(counts[name] == want for name, want in expected.items())

@@ -2,29 +2,30 @@
 
     python -m loadtests.soak [--duration 300] [--rate-multiplier 2] [--checkpoint checkpoints/quick]
 
-Capacity is what a closed loop of `--concurrency` clients gets answered per second; the soak is an
-open loop at the multiple, while every cluster process's resident memory is sampled. What must
-hold: nothing lost, the excess refused with 503 + Retry-After at once, no answer later than the
-timeouts' bound, memory flat once warmed up. It prints the figures and writes soak.json and
-soak.png; it does not judge them on a machine it cannot control.
+Capacity is what a closed loop of 16 clients gets answered per second; the soak is an open loop at
+the multiple, every cluster process's resident memory sampled. What must hold: nothing lost, the
+excess refused with 503 + Retry-After at once, memory flat once warmed up. It prints the figures
+and writes soak.json and soak.png, judging only lost requests (exit status 1).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from loadtests.apps import deploy_args
-from loadtests.calls import OPEN_LOOP, Http
 from loadtests.inputs import target_requests
-from loadtests.loop import Run, closed_loop, open_loop
-from loadtests.outputs import aligned, pyplot, save, write_json
+from loadtests.loop import OPEN_LOOP, Http, Run, closed_loop, open_loop
+from loadtests.report import pyplot, save
 from loadtests.processes import RssSample, Sampler
 from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
 from loadtests.serving import LocalServe, under_load
+
+CAPACITY_CLIENTS = 16
+CAPACITY_S = 20.0
+SAMPLE_EVERY_S = 5.0
 
 
 class MemoryStory(BaseModel):
@@ -53,33 +54,17 @@ class SoakReport(RunReport):
     rss: list[RssSample]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=300.0, help="seconds of overload (default: %(default)s)")
-    p.add_argument("--rate-multiplier", type=float, default=2.0, help="times the measured capacity (default: %(default)s)")
-    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/quick"), help="default: %(default)s")
-    p.add_argument("--concurrency", type=int, default=16, help="clients of the capacity measurement (default: %(default)s)")
-    p.add_argument("--capacity-s", type=float, default=20.0, help="seconds of capacity measurement (default: %(default)s)")
-    p.add_argument("--sample-every", type=float, default=5.0, help="seconds between memory samples (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=Path("reports/soak"), help="where soak.json and soak.png go (default: %(default)s)")
-    p.add_argument("--replot", type=Path, help="only redraw the PNG and reprint the figures of this soak.json")
-    args = p.parse_args(argv)
-    if args.replot is None:
-        require_checkpoint(p, args.checkpoint, "quick")
-    return args
-
-
 def capacity_then_soak(args: argparse.Namespace) -> Drive:
     """Capacity: 200s per second of a closed loop; then the open loop at the multiple, memory sampled."""
     async def drive(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
         bodies = target_requests()
         clients = Http(url)
-        await closed_loop(clients, bodies, args.concurrency, 5)  # warm-up
-        measured = await closed_loop(clients, bodies, args.concurrency, args.capacity_s)
+        await closed_loop(clients, bodies, CAPACITY_CLIENTS, 5)  # warm-up
+        measured = await closed_loop(clients, bodies, CAPACITY_CLIENTS, CAPACITY_S)
         cap = len(measured.latencies_ms) / measured.seconds
         rate = args.rate_multiplier * cap
         print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
-        with Sampler(every_s=args.sample_every) as memory:
+        with Sampler(every_s=SAMPLE_EVERY_S) as memory:
             soaked = await open_loop(Http(url, OPEN_LOOP), bodies, rate, args.duration)
         return soaked, {"capacity_rps": round(cap, 2), "rate_per_s": round(rate, 2), "memory": memory_story(memory.samples),
                         "rss": memory.samples, "slowest_answer_s": round(max(o.latency_s for o in soaked.outcomes), 2),
@@ -113,10 +98,8 @@ def plot(report: SoakReport, path: Path) -> None:
     top = sorted({k for s in report.rss for k in s.by_process}, key=lambda k: -max(s.by_process.get(k, 0) for s in report.rss))[:6]
     for key in top:
         mem.plot(ts, [s.by_process.get(key, 0) for s in report.rss], label=key, linewidth=1)
-    mem.set_ylabel("resident memory (MiB)")
-    mem.set_title(f"Soak at {report.rate_multiplier:g}x capacity ({report.rate_per_s:.1f} req/s), {report.checkpoint}")
-    mem.legend(fontsize=8, loc="center right")
-    mem.grid(alpha=0.3)
+    mem.set(ylabel="resident memory (MiB)",
+            title=f"Soak at {report.rate_multiplier:g}x capacity ({report.rate_per_s:.1f} req/s), {report.checkpoint}")
     # 5-second bins: per-second counts of an open loop against batches of ~1 s are mostly noise
     bins: dict[int, dict[str, float]] = {}
     for w in report.per_second:
@@ -126,18 +109,13 @@ def plot(report: SoakReport, path: Path) -> None:
     secs = sorted(bins)
     for field, color in (("ok", "tab:green"), ("refused", "tab:orange"), ("other", "tab:red"), ("lost", "black")):
         req.plot(secs, [bins[t][field] for t in secs], label={"ok": "200", "refused": "503"}.get(field, field), color=color)
-    req.set_xlabel("seconds into the soak (requests by when they were sent, 5 s bins)")
-    req.set_ylabel("requests per second")
-    req.legend(fontsize=8)
-    req.grid(alpha=0.3)
-    save(fig, path)
+    req.set(xlabel="seconds into the soak (requests by when they were sent, 5 s bins)", ylabel="requests per second")
+    save(fig, path, mem, req)
 
 
-def summary(report: SoakReport) -> str:
+def show(report: SoakReport, path: Path) -> None:
     m = report.memory
-    return aligned([
-        ("capacity", f"{report.capacity_rps:.1f} req/s (closed loop, {report.capacity_concurrency} clients)"),
-        *report.rows(),
+    report.show(path, [("capacity", f"{report.capacity_rps:.1f} req/s (closed loop, {report.capacity_concurrency} clients)")], [
         ("slowest answer of any kind", f"{report.slowest_answer_s:.1f} s"),
         ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, minute means: first {m.first_minute_mean_mb:.0f}, middle "
                                        f"{m.middle_minute_mean_mb:.0f}, last {m.last_minute_mean_mb:.0f} (second half "
@@ -149,23 +127,20 @@ def summary(report: SoakReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.replot:
-        raw = json.loads(args.replot.read_text())
-        # recomputed from the samples, so a report written before a change of the story still reads
-        raw["memory"] = memory_story([RssSample.model_validate(s) for s in raw["rss"]]).model_dump()
-        report = SoakReport.model_validate(raw)
-        plot(report, args.replot.with_suffix(".png"))
-        print(summary(report))
-        return 0
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=300.0, help="seconds of overload (default: %(default)s)")
+    p.add_argument("--rate-multiplier", type=float, default=2.0, help="times the measured capacity (default: %(default)s)")
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/quick"), help="default: %(default)s")
+    p.add_argument("--out", type=Path, default=Path("reports/soak"), help="where soak.json and soak.png go (default: %(default)s)")
+    args = p.parse_args(argv)
+    require_checkpoint(p, args.checkpoint, "quick")
     print("starting a private Ray cluster and the app of deploy/serve_config.yaml ...", flush=True)
     report = run_served(SoakReport, under_load(), deploy_args(args.checkpoint), capacity_then_soak(args),
-                        checkpoint=str(args.checkpoint), capacity_concurrency=args.concurrency,
+                        checkpoint=str(args.checkpoint), capacity_concurrency=CAPACITY_CLIENTS,
                         rate_multiplier=args.rate_multiplier, duration_s=args.duration)
-    path = write_json(report, args.out / "soak.json")
+    show(report, args.out / "soak.json")  # makes the folder
     plot(report, args.out / "soak.png")
-    print(summary(report))
-    print(f"JSON: {path}  plot: {args.out / 'soak.png'}")
+    print(f"plot: {args.out / 'soak.png'}")
     return 0 if report.tally.lost == 0 else 1
 
 

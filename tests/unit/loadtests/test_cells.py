@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from loadtests.cells import Target, requests_for, run_cells, run_interleaved
+from loadtests.cells import Target, requests_for, run_interleaved
 from loadtests.loop import Run, closed_loop
 from loadtests.results import Batching, Cell, Plan
 
@@ -32,7 +32,7 @@ def test_rounds_add_up_to_one_result_per_cell_with_its_cpu_per_request_less_the_
         # the backbone spends 2 ms per answer; the router 50 ms a second whether or not requests come
         return {"backbone": served["n"] * 0.002, "router": (time.monotonic() - started) * 0.05}
 
-    results = asyncio.run(run_cells("test", costly, PLAN, BASE, cpu=cpu))
+    results = asyncio.run(run_interleaved({"test": Target(costly, cpu=cpu)}, PLAN, BASE))["test"]
     assert [r.cell for r in results] == PLAN.cells()
     for r in results:
         assert 0.25 < r.summary.seconds < 0.6  # two rounds of 0.15 s each, plus the requests in flight
@@ -102,7 +102,7 @@ def test_a_batch_cell_sends_batches_of_the_goal_heads_and_counts_items():
         return ["item 1: no target output"] if len(sizes) == 1 else []
 
     only = plan.model_copy(update={"concurrency": [], "head_counts": []})
-    (result,) = asyncio.run(run_cells("test", batch, only, base))
+    (result,) = asyncio.run(run_interleaved({"test": Target(batch)}, only, base))["test"]
     assert set(sizes) == {3}
     assert result.summary.failures == 3  # the failed batch: all of its items
     assert result.summary.requests == 3 * (len(sizes) - 1)  # answers are items (the warm-up sent single requests)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from loadtests.loop import Outcome
 from loadtests.lost_inputs import verdict
-from loadtests.runs import INPUT_LOST, RETRIED, RunReport
-from loadtests.serving import logged
-from loadtests.stats import tally
+from loadtests.runs import INPUT_LOST, RETRIED, RunReport, logged
+from loadtests.results import tally
 
 LOST_503 = {"error": {"code": "unavailable", "message": "target head 'span' unavailable: its input was lost with the "
                       "replica that stored it. Retry after 1 s.", "request_id": "r1"}}

@@ -4,7 +4,7 @@ import pytest
 
 from loadtests.report import evaluate_goals, load, markdown, per_head_cost, write
 from loadtests.results import Batching, BytesPerRequest, Cell, CellResult, ModeResult, Plan, Report
-from loadtests.stats import summarize
+from loadtests.results import summarize
 
 PLAN = Plan(checkpoint="ckpt", seconds=1, concurrency=[1, 8, 32], head_counts=[1, 2, 4, 8], heads_concurrency=8,
             head_order=["span", "tagging", "cls", "yesno", "a", "b", "number", "summary"], linear_heads=6,

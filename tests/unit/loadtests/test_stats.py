@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from loadtests.stats import percentile, summarize
+from loadtests.results import percentile, summarize
 
 
 def test_percentile_interpolates_like_numpy_linear():
@@ -39,7 +39,7 @@ def test_summarize_refuses_zero_time():
 
 
 def test_the_fault_runs_report_percentiles_by_the_same_definition_as_the_benchmark():
-    from loadtests.stats import percentile, percentiles
+    from loadtests.results import percentile, percentiles
 
     seconds = [0.010, 0.020, 0.030, 0.040, 1.0]
     figures = percentiles(seconds)

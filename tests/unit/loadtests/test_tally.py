@@ -3,7 +3,7 @@ as an answer or as lost, counted by status and second by second."""
 import asyncio
 
 from loadtests.loop import Outcome, open_loop
-from loadtests.stats import per_second, tally
+from loadtests.results import per_second, tally
 
 
 def test_the_open_loop_keeps_its_rate_and_every_outcome_a_failing_call_included():

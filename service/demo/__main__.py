@@ -25,6 +25,7 @@ import yaml
 
 from service.demo.cluster import BIN, DEFAULT_DASHBOARD_PORT, ClusterError, LocalCluster, start_cluster, stop_cluster
 from service.demo.samples import SampleFailed, show_samples
+from service.deploy.serve_config import check as check_serve_config
 from service.deploy.settings import CHECKPOINT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,13 @@ def start(checkpoint: Path, config_path: Path, port: int | None, dashboard_port:
     except CheckpointError as err:
         raise DemoError(f"{err}\ntrain it first: python -m training train --preset quick --out {checkpoint}") from None
     config = yaml.safe_load(config_path.read_text())
+    # Ray resolves relative paths against the directory it started in: pin the checkpoint to an
+    # absolute path in a copy of the config.
+    config["applications"][0].setdefault("args", {})["checkpoint"] = str(checkpoint)
+    # Serve applies `deployments:` without showing it to build_app: check the file as it will run first.
+    problems = check_serve_config(config)
+    if problems:
+        raise DemoError(f"{config_path} cannot be deployed:\n  " + "\n  ".join(problems))
     http = config.setdefault("http_options", {})
     if port is not None:
         http["port"] = port
@@ -92,9 +100,6 @@ def start(checkpoint: Path, config_path: Path, port: int | None, dashboard_port:
         print(f"started the demo's own Ray cluster (GCS {cluster.gcs_address}, dashboard {cluster.dashboard_url}, "
               f"temp dir {cluster.temp_dir})")
 
-    # Ray resolves relative paths against the directory it started in: pin the checkpoint to an
-    # absolute path in a copy of the config.
-    config["applications"][0].setdefault("args", {})["checkpoint"] = str(checkpoint)
     resolved = state_file.parent / "serve_config.yaml"
     resolved.write_text(f"# written by `python -m service.demo` from {config_path}\n" + yaml.safe_dump(config, sort_keys=False))
     print(f"deploying {manifest.name} from {checkpoint}")

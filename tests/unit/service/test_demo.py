@@ -60,3 +60,20 @@ def test_the_demo_cluster_counts_only_its_own_processes_and_stops_only_them(tmp_
         for p in ours + theirs:
             p.kill()
             p.wait()
+
+
+def test_the_demo_refuses_a_config_whose_deployments_section_breaks_a_rule_before_starting_ray(random_checkpoint, tmp_path):
+    import pytest
+    import yaml
+
+    from service.demo.__main__ import DemoError, ROOT, start
+
+    config = yaml.safe_load((ROOT / "deploy" / "serve_config.yaml").read_text())
+    [router] = [d for d in config["applications"][0]["deployments"] if d["name"] == "router"]
+    router["max_ongoing_requests"] = 4  # below the batch its user_config sets: Serve would take it as it is
+    path = tmp_path / "serve_config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    state = tmp_path / "state" / "cluster.json"
+    with pytest.raises(DemoError, match=r"(?s)cannot be deployed:\n  application .wiyh. .*router.max_ongoing_requests 4 is below"):
+        start(random_checkpoint, path, None, 0, 0, state, timeout_s=5)
+    assert not state.exists(), "no cluster was started"

@@ -45,9 +45,9 @@ def layout_difference(serving: Catalog, offered: Catalog) -> str | None:
 
 
 class CheckpointSwap:
-    """One router replica's side of a checkpoint change. `build(path, manifest)` loads a checkpoint
-    into what answers with it (a catalog and the serving objects), in a worker thread; `serve` puts
-    that in place, on the replica's event loop, between two requests."""
+    """One router replica's side of a checkpoint change: `catalog_of(manifest)` and `load(path)`
+    make what answers with a verified checkpoint, in a worker thread; `serve(loaded, catalog)` puts
+    it in place, on the replica's event loop, between two requests."""
 
     def __init__(self, checkpoint: Path, catalog: Catalog, catalog_of: Callable[[Manifest], Catalog],
                  load: Callable[[Path], object], serve: Callable[[object, Catalog], None]):
@@ -92,4 +92,3 @@ class CheckpointSwap:
             return self.load(path), catalog
         except Exception as err:  # verified but not loadable here (memory, a library mismatch): keep serving
             raise SwapRefused(f"{where} did not load: {type(err).__name__}: {err}") from None
-

@@ -36,7 +36,7 @@ class InRouterModel:
     def load(self, checkpoint: Path) -> BackboneBatches:
         batches = BackboneBatches(str(checkpoint), self.settings.backbone, self.colocated,
                                   self.settings.resolved_hidden_dtype(), self.stage_metrics)
-        if self.in_place.started and self.in_place.current is not None:
+        if self.in_place.current is not None:
             batches.configure(self.in_place.current)  # the batching an in-place update set, not the args' one
         return batches
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -120,7 +119,7 @@ def test_a_scale_and_batch_edit_updates_the_running_replicas_in_place_under_load
     finally:
         stop.set()
         serve.delete(APP)
-        time.sleep(0.5)
+        wait_for(lambda: APP not in serve.status().applications, 60, f"{APP} to be deleted")
 
 
 SWAP_APP, SWAP_ROUTE = "wiyh-swap", "/swap"
@@ -217,4 +216,4 @@ def test_a_checkpoint_swap_in_user_config_reloads_in_place_and_a_broken_one_is_r
         assert serve.status().applications[SWAP_APP].status == ApplicationStatus.RUNNING
     finally:
         serve.delete(SWAP_APP)
-        time.sleep(0.5)
+        wait_for(lambda: SWAP_APP not in serve.status().applications, 60, f"{SWAP_APP} to be deleted")

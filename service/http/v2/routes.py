@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from service.http.answers import Answers
+from service.http.answers import Answers, Serving
 from service.http.errors import ApiError, describe_validation, request_id_of
 from service.http.v2.infer import INPUT_NAMES, Output, invalid, outputs_of, read_queries, write_outputs
 from service.http.v2.schemas import (InferRequest, InferResponse, ModelMetadata, ProtocolError, RequestOutput,
@@ -72,16 +72,16 @@ def document_edit(serving: Callable[[], Catalog]) -> Callable[[dict[str, Any]], 
 
 def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_after_s: int) -> None:
 
-    def check(name: str, asked_version: str | None) -> Catalog:
-        """The catalog of the checkpoint serving now (the one a checkpoint swap put in place)."""
-        catalog = answers.catalog
-        model, version = catalog.checkpoint.name, catalog.checkpoint.hash
+    def check(name: str, asked_version: str | None) -> Serving:
+        """What answers now with the named model (the checkpoint a swap put in place, if one did)."""
+        serving = answers.serving
+        model, version = serving.checkpoint.name, serving.checkpoint.hash
         if name != model:
             raise ApiError(404, "unknown_model", f"no model {name!r}; this server serves {model!r} (GET /v2/models/{model})")
         if asked_version is not None and asked_version != version:
             raise ApiError(404, "unknown_version", f"model {model!r} has no version {asked_version!r}; its one version "
                                                    f"is {version!r} (the checkpoint's hash)")
-        return catalog
+        return serving
 
     async def ready() -> bool:
         stages = await answers.predictor.engine.readiness(answers.predictor.timeouts.ready_s)
@@ -114,11 +114,11 @@ def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_afte
 
     @app.get(f"{PREFIX}/models/{{name}}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"])
     async def model_metadata(name: str) -> ModelMetadata:
-        return metadata(check(name, None))
+        return metadata(check(name, None).catalog)
 
     @app.get(f"{PREFIX}/models/{{name}}/versions/{{asked}}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"])
     async def version_metadata(name: str, asked: str) -> ModelMetadata:
-        return metadata(check(name, asked))
+        return metadata(check(name, asked).catalog)
 
     async def model_ready(name: str, asked: str | None) -> JSONResponse:
         model = check(name, asked).checkpoint.name
@@ -135,7 +135,8 @@ def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_afte
 
     async def infer(name: str, asked: str | None, request: Request) -> Response:
         started = time.perf_counter()
-        catalog, predictor = check(name, asked), answers.predictor  # the pair that answers this request
+        serving = check(name, asked)  # what answers this request, start to end
+        catalog = serving.catalog
         rid = request_id_of(request)
         try:
             header, binary = split_body(await request.body(), request.headers.get(HEADER_LENGTH))
@@ -147,15 +148,15 @@ def install(app: FastAPI, answers: Answers, metrics: PipelineMetrics, retry_afte
             raise ApiError(400, code, message.replace("the request body", "the request's JSON")) from None
         queries = read_queries(body, binary, answers.limits.max_batch_items)
         try:
-            planned = answers.plan(queries, where="element {i}: ")
+            planned = answers.plan(serving, queries, where="element {i}: ")
         except InputError as err:
             raise invalid(protocol_message(str(err))) from None
         wanted = select(outputs_of(catalog, planned[0].heads), body.outputs)
-        results, _ = await predictor.predict(planned, rid)
+        results, _ = await answers.answer(serving, planned, rid)
         default_binary = bool(body.parameters.get("binary_data_output", False))
         written = write_outputs(results, catalog, [o for o, _ in wanted])
         content, header_length = encode_response(
-            {"model_name": catalog.checkpoint.name, "model_version": catalog.checkpoint.hash, "id": body.id or rid, "parameters": {"request_id": rid}},
+            {"model_name": serving.checkpoint.name, "model_version": serving.checkpoint.hash, "id": body.id or rid, "parameters": {"request_id": rid}},
             [(tensor, values, default_binary if binary is None else binary)
              for (tensor, values), (_, binary) in zip(written, wanted)])
         metrics.request(request.scope["route"].path, 200, (time.perf_counter() - started) * 1000)

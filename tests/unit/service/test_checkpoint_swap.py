@@ -91,7 +91,7 @@ def test_a_user_config_checkpoint_is_swapped_in_and_every_surface_names_it(repli
     assert metadata.status_code == 200 and metadata.json()["versions"] == [new.checkpoint_hash]
     assert client.get(f"/v2/models/{new.name}/versions/{old.checkpoint_hash}").status_code == 404
     paths = client.get("/openapi.json").json()["paths"]
-    [asked] = [p for p in paths[f"/v2/models/{{name}}/versions/{{asked}}/infer"]["post"]["parameters"] if p["name"] == "asked"]
+    [asked] = [p for p in paths["/v2/models/{name}/versions/{asked}/infer"]["post"]["parameters"] if p["name"] == "asked"]
     assert asked["schema"]["enum"] == [new.checkpoint_hash]
     stats = replica.model.stats()
     assert (stats["checkpoint"], stats["checkpoint_swaps"], stats["checkpoint_refused"]) == (new.checkpoint_hash, 1, "")

@@ -17,7 +17,6 @@ application's backbone exports the series the metrics test adds up).
 """
 from __future__ import annotations
 
-import shutil
 import threading
 import uuid
 from contextlib import contextmanager
@@ -164,14 +163,11 @@ def test_a_checkpoint_swap_in_user_config_reloads_in_place_and_a_broken_one_is_r
     from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
     from model.checkpoint import read_manifest
-    from training.testing import make_random_checkpoint
+    from training.testing import make_random_checkpoint, truncated_copy
 
     other = tmp_path / "other"
     make_random_checkpoint(other, seed=1)  # the same heads and tasks, other weights
-    broken = tmp_path / "broken"
-    shutil.copytree(other, broken)
-    head = broken / "heads" / "span.safetensors"
-    head.write_bytes(head.read_bytes()[:-7])
+    broken = truncated_copy(other, tmp_path / "broken")
     old, new = service.manifest.checkpoint_hash, read_manifest(other).checkpoint_hash
 
     client = serve.context._get_global_client()  # what `serve deploy` reaches through the REST API

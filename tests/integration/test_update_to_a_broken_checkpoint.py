@@ -19,12 +19,12 @@ replica's last values for a while.
 """
 from __future__ import annotations
 
-import shutil
 
 import httpx
 import pytest
 
 from tests.integration.conftest import service_args, wait_for
+from training.testing import truncated_copy
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +35,7 @@ KEY = "integration-test-key-0123456789"
 
 @pytest.fixture()
 def broken_checkpoint(service, tmp_path):
-    copy = tmp_path / "broken"
-    shutil.copytree(service.checkpoint, copy)
-    head = copy / "heads" / "span.safetensors"
-    head.write_bytes(head.read_bytes()[:-7])  # truncated: a copy that stopped early
-    return copy
+    return truncated_copy(service.checkpoint, tmp_path / "broken")
 
 
 def answer(url: str, headers: dict | None = None) -> dict:

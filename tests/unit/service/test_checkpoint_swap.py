@@ -5,7 +5,6 @@ event loop. The Serve app doing it under load: tests/integration/test_update_in_
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from service.deploy.serve_config import effective_args
 from service.deploy.settings import ServiceConfigError, load_settings
 from service.http.router import create_api
 from service.pipeline.catalog import Catalog
-from training.testing import make_random_checkpoint
+from training.testing import make_random_checkpoint, truncated_copy
 
 BODY = {"task": "squad", "inputs": {"question": "Who founded the choir?", "context": "Omar Roberts founded the choir in 1920."}}
 BATCHING = {"batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.002}}
@@ -34,11 +33,7 @@ def other_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def broken_checkpoint(other_checkpoint, tmp_path) -> Path:
-    copy = tmp_path / "broken"
-    shutil.copytree(other_checkpoint, copy)
-    head = copy / "heads" / "span.safetensors"
-    head.write_bytes(head.read_bytes()[:-7])  # a copy that stopped early
-    return copy
+    return truncated_copy(other_checkpoint, tmp_path / "broken")
 
 
 class RouterReplica:

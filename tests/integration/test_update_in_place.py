@@ -57,20 +57,35 @@ def stats(deployment: str) -> dict:
     return serve.get_deployment_handle(deployment, app_name=APP).stats.remote().result(timeout_s=30)
 
 
+@contextmanager
+def clients_asking(url: str, answers: list):
+    """Three clients sending requests until the block ends; each answer's (status, checkpoint hash)."""
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not stop.is_set():
+                r = http.post(url, json=BODY)
+                answers.append((r.status_code, r.json().get("checkpoint", {}).get("hash") if r.status_code == 200 else r.text))
+
+    threads = [threading.Thread(target=keep_asking) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=90)
+
+
 def test_a_scale_and_batch_edit_updates_the_running_replicas_in_place_under_load(service):
     from ray import serve
     from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
     client = serve.context._get_global_client()  # what `serve deploy` reaches through the REST API
     url = f"{service.url}{ROUTE}/v1/predict"
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def keep_asking() -> None:
-        with httpx.Client(timeout=60) as http:
-            while not stop.is_set():
-                statuses.append(http.post(url, json=BODY).status_code)
-
+    answers: list = []
     try:
         client.deploy_apps(ServeDeploySchema(applications=[app_config(service.checkpoint, 8, 1)]))
         wait_for(lambda: serve.status().applications.get(APP) and serve.status().applications[APP].status
@@ -79,18 +94,14 @@ def test_a_scale_and_batch_edit_updates_the_running_replicas_in_place_under_load
         before = {d: stats(d) for d in ("backbone", "head_span")}
         assert before["backbone"]["max_batch_size"] == 8 and before["backbone"]["updates"] == 0
 
-        clients = [threading.Thread(target=keep_asking) for _ in range(3)]
-        for thread in clients:
-            thread.start()
-        wait_for(lambda: len(statuses) >= 5, 60, "requests to flow")
-        client.deploy_apps(ServeDeploySchema(applications=[app_config(service.checkpoint, 4, 2)]))
-        wait_for(lambda: all(stats(d)["max_batch_size"] == 4 for d in ("backbone", "head_span")), 120,
-                 "the new batch size to reach the replicas")
-        sent_during = len(statuses)
-        wait_for(lambda: len(statuses) >= sent_during + 5, 60, "requests after the update")
-        stop.set()
-        for thread in clients:
-            thread.join(timeout=90)
+        with clients_asking(url, answers):
+            wait_for(lambda: len(answers) >= 5, 60, "requests to flow")
+            client.deploy_apps(ServeDeploySchema(applications=[app_config(service.checkpoint, 4, 2)]))
+            wait_for(lambda: all(stats(d)["max_batch_size"] == 4 for d in ("backbone", "head_span")), 120,
+                     "the new batch size to reach the replicas")
+            sent_during = len(answers)
+            wait_for(lambda: len(answers) >= sent_during + 5, 60, "requests after the update")
+        statuses = [status for status, _ in answers]
 
         for deployment in ("backbone", "head_span"):
             after = stats(deployment)
@@ -116,7 +127,6 @@ def test_a_scale_and_batch_edit_updates_the_running_replicas_in_place_under_load
         assert (line["application"], line["deployment"]) == (APP, f"{APP}_router") and line["replica"], line
         assert line["message"].startswith(f"POST {ROUTE}/v1/predict 200"), line
     finally:
-        stop.set()
         serve.delete(APP)
         wait_for(lambda: APP not in serve.status().applications, 60, f"{APP} to be deleted")
 
@@ -134,28 +144,6 @@ def swap_config(checkpoint, user_checkpoint) -> dict:
                          "user_config": {"batching": {"max_batch_size": 4, "batch_wait_timeout_s": 0.002},
                                          "checkpoint": str(user_checkpoint)}}],
     }
-
-
-@contextmanager
-def clients_asking(url: str, answers: list):
-    """Three clients sending requests until the block ends; each answer's (status, checkpoint hash)."""
-    stop = threading.Event()
-
-    def keep_asking() -> None:
-        with httpx.Client(timeout=60) as http:
-            while not stop.is_set():
-                r = http.post(url, json=BODY)
-                answers.append((r.status_code, r.json().get("checkpoint", {}).get("hash") if r.status_code == 200 else r.text))
-
-    threads = [threading.Thread(target=keep_asking) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=90)
 
 
 def test_a_checkpoint_swap_in_user_config_reloads_in_place_and_a_broken_one_is_refused(service, tmp_path):

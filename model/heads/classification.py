@@ -79,8 +79,7 @@ class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
     POOLING_MODES; supervise_reads (pooling with reads only, default false): train read r to put
     its weight on an example's compared value r, else inside its supporting sentence r
-    (model/heads/paragraph_reads.py); read_heads (compare_reads only, default 1): how many
-    attention heads read each paragraph, each compared on its own. A new head pools by the mask ("mean", see new_config); a
+    (model/heads/paragraph_reads.py). A new head pools by the mask ("mean", see new_config); a
     checkpoint written before pooling was configurable has none in its config and was trained on
     [CLS], so a head built from such a config keeps "cls"."""
 
@@ -101,19 +100,14 @@ class ClassificationHead(Head):
         self.labels = labels
         self.pooling = self.config["pooling"]
         self.supervise_reads = bool(self.config.get("supervise_reads", False))
-        self.read_heads = int(self.config.get("read_heads", 1))
-        parts = _PARTS[self.pooling]
-        if self.pooling == "compare_reads":
-            self.reader = ParagraphReads(info.hidden_size, self.read_heads)
-            parts = 2 + 4 * self.read_heads  # [CLS; question] and, per head, two reads, product, difference
-        else:
-            self.reader = ContextReads(info.hidden_size) if self.pooling == "question_attention" else None
-        self.dense = nn.Linear(parts * info.hidden_size, info.hidden_size)
+        reader = {"question_attention": ContextReads, "compare_reads": ParagraphReads}.get(self.pooling)
+        self.reader = reader(info.hidden_size) if reader else None
+        self.dense = nn.Linear(_PARTS[self.pooling] * info.hidden_size, info.hidden_size)
         # a handful of scalars beside thousands of dimensions: their own layer, so its initial
         # weights are not scaled down by the vectors' fan-in; read at COMPARISON_GAIN
         self.compare = None
         if self.pooling == "compare_reads":
-            self.compare = nn.Linear(self.read_heads * NUM_COMPARISON_FEATURES, info.hidden_size)
+            self.compare = nn.Linear(NUM_COMPARISON_FEATURES, info.hidden_size)
             with torch.no_grad():
                 self.compare.weight.div_(COMPARISON_GAIN)
         self.dropout = nn.Dropout(info.hidden_dropout_prob)
@@ -131,15 +125,10 @@ class ClassificationHead(Head):
         pooling = config.get("pooling", "mean")
         if pooling not in POOLING_MODES:
             raise ValueError(f"config.pooling: unknown pooling mode {pooling!r}; valid modes: {list(POOLING_MODES)}")
-        unknown = sorted(set(config) - {"labels", "pooling", "supervise_reads", "read_heads"})
+        unknown = sorted(set(config) - {"labels", "pooling", "supervise_reads"})
         if unknown:
             raise ValueError(f"config: unknown keys {unknown} for a classification head; "
-                             "valid keys: ['labels', 'pooling', 'supervise_reads', 'read_heads']")
-        heads = config.get("read_heads", 1)
-        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1:
-            raise ValueError(f"config.read_heads must be a whole number >= 1, got {heads!r}")
-        if heads != 1 and pooling != "compare_reads":
-            raise ValueError(f"config.read_heads needs pooling compare_reads; pooling is {pooling!r}")
+                             "valid keys: ['labels', 'pooling', 'supervise_reads']")
         if config.get("supervise_reads") not in (None, True, False):
             raise ValueError(f"config.supervise_reads must be true or false, got {config['supervise_reads']!r}")
         if config.get("supervise_reads") and pooling not in _READS:
@@ -172,9 +161,7 @@ class ClassificationHead(Head):
         centre = masked_mean(hidden, real, batch.example_index, n)
         where = layout(batch)
         reads, weights, match = self.reader(batch, question, centre, where)
-        pairs = range(0, reads.shape[1], 2)
-        features = torch.cat([comparison_features(batch, reads[:, k:k + 2], weights[:, k:k + 2], match, centre, where)
-                              for k in pairs], dim=-1)
+        features = comparison_features(batch, reads, weights, match, centre, where)
         # compared around the input's mean token, each dimension of unit size: the product's
         # dimensions sum to H times the reads' cosine, so a weight every dimension moves alike
         # learns "the same country" H times faster than one weight on the cosine would (with the
@@ -182,9 +169,8 @@ class ClassificationHead(Head):
         # Detached: through the normalisation, its gradient into the backbone cost the span head
         # half its hotpot_span EM (0.38 -> 0.20); the supervision places the reads without it
         centred = F.normalize((reads - centre[:, None, :]).detach(), dim=-1) * hidden.shape[-1] ** 0.5
-        compared = [v for k in pairs for v in (reads[:, k], reads[:, k + 1], centred[:, k] * centred[:, k + 1],
-                                               centred[:, k] - centred[:, k + 1])]
-        return torch.cat([cls, question, *compared], dim=-1), weights, features
+        first, second = centred.unbind(1)
+        return torch.cat([cls, question, *reads.unbind(1), first * second, first - second], dim=-1), weights, features
 
     def forward(self, batch: HeadBatch, labels: torch.Tensor | dict[str, torch.Tensor] | None = None
                 ) -> ClassificationOutput:
@@ -197,8 +183,6 @@ class ClassificationHead(Head):
         if labels is not None:
             classes, targets = (labels["classes"], labels["reads"]) if isinstance(labels, dict) else (labels, None)
             out.loss = self.loss(out, classes)
-            if targets is not None and weights is not None:  # every head's reads are taught the same targets
-                targets = targets.repeat(1, weights.shape[1] // targets.shape[1], 1)
             supervised = None if targets is None else read_loss(weights, targets, batch.example_index,
                                                                 batch.num_inputs)
             if supervised is not None:
@@ -231,9 +215,7 @@ class ClassificationHead(Head):
             for p in probs
         ]
         if self.pooling == "compare_reads" and output.read_weights is not None:
-            w, reads, t = output.read_weights.shape  # where the heads read, on average: [W, 2, T]
-            weights = output.read_weights.view(w, reads // 2, 2, t).mean(1)
-            for out, compared in zip(decoded, compared_spans(weights, batch)):
+            for out, compared in zip(decoded, compared_spans(output.read_weights, batch)):
                 out["compared"] = compared
         return decoded
 

@@ -127,30 +127,23 @@ def layout(batch: Any) -> Layout:
 
 
 class ParagraphReads(nn.Module):
-    """Two reads per input and per attention head: read r is an attention, queried by the
-    question's mean, over the untitled tokens of the paragraph the question names r-th (module
-    doc). Each head has its own query and key; the classifier compares the reads of each head.
-    Several heads are several tries at the same search: nothing tells a read where the compared
-    value is, only the label, and one head started in the wrong place stayed there in most runs."""
+    """Two reads per input: read r is an attention, queried by the question's mean, over the
+    untitled tokens of the paragraph the question names r-th (module doc)."""
 
-    def __init__(self, hidden: int, heads: int = 1):
+    def __init__(self, hidden: int):
         super().__init__()
-        self.heads = heads
-        self.query = nn.Linear(hidden, heads * hidden)
-        self.key = nn.Linear(hidden, heads * hidden)
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
 
     def forward(self, batch: Any, question: torch.Tensor, centre: torch.Tensor, where: Layout
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(reads [n, heads * 2, H], weights [W, heads * 2, T], how well each read's paragraph
-        matched [n, 2]); head k's reads are rows 2k and 2k + 1."""
+        """(reads [n, 2, H], weights [W, 2, T], how well each read's paragraph matched [n, 2])."""
         hidden, example_index, n = batch.hidden, batch.example_index, batch.num_inputs
         chosen, match = _named_paragraphs(batch, centre, where)
-        (w, t, h), k = hidden.shape, self.heads
-        queries = self.query(question).view(n, k, h)[example_index]
-        scores = torch.einsum("wkh,wtkh->wkt", queries, self.key(hidden).view(w, t, k, h)).float() / h ** 0.5
+        h = hidden.shape[-1]
+        scores = torch.einsum("wh,wth->wt", self.query(question)[example_index], self.key(hidden)).float() / h ** 0.5
         keep = (where.paragraph[:, None, :] == chosen[example_index][..., None]) & ~where.title[:, None, :]
-        scores = scores[:, :, None, :].expand(-1, -1, 2, -1).reshape(w, 2 * k, t)
-        weights = input_softmax(scores, keep.repeat(1, k, 1), example_index, n)
+        weights = input_softmax(scores[:, None, :].expand(-1, 2, -1), keep, example_index, n)
         return weighted_read(hidden, weights, example_index, n), weights, match
 
 

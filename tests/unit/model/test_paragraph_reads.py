@@ -13,9 +13,7 @@ from model.encoding import SEG_CONTEXT, SEG_SPECIAL, encode
 from model.example import Example
 from model.heads.base import HeadBatch
 from model.heads.classification import masked_mean
-from model.heads.paragraph_reads import (
-    NUM_COMPARISON_FEATURES, comparison_features, compared_spans, layout, read_loss, read_targets,
-)
+from model.heads.paragraph_reads import comparison_features, compared_spans, layout, read_loss, read_targets
 
 from .conftest import span_of
 
@@ -222,39 +220,7 @@ def test_supervised_reads_learn_to_land_on_the_supporting_sentences(tokenizer, t
     assert before < 0.8 < inside()
 
 
-def test_each_read_head_reads_both_named_paragraphs_and_is_compared_on_its_own(tokenizer, tiny_model):
-    """read_heads: 3 gives three pairs of reads, every pair in the paragraphs the question names,
-    each weighing its paragraph its own way; the classifier gets each pair's comparison, and the
-    compared text a person reads is where the heads read on average."""
-    batch = _batch(tokenizer, tiny_model, [_example([])])
-    torch.manual_seed(0)
-    head = build_head("yesno", "classification", tiny_model.info,
-                      {"labels": ["yes", "no"], "pooling": "compare_reads", "read_heads": 3})
-    output = head(batch)
-    weights = output.read_weights[0]
-    assert weights.shape[0] == 6 and weights.sum(-1).tolist() == pytest.approx([1.0] * 6)
-    for k in range(3):
-        assert _text(batch, 0, weights[2 * k] > 0).startswith("Anna was born")
-        assert _text(batch, 0, weights[2 * k + 1] > 0).startswith("Bob was born")
-    assert not torch.allclose(weights[0], weights[2])
-    assert head.compare.in_features == 3 * NUM_COMPARISON_FEATURES and output.logits.shape == (1, 2)
-    compared = head.decode(output, batch)[0]["compared"]
-    assert [c["text"] for c in compared][0] in CONTEXT and len(compared) == 2
-
-
-def test_read_heads_train_with_supervision_on_every_head(tokenizer, tiny_model):
-    examples = [_example([FIRST, SECOND])]
-    batch = _batch(tokenizer, tiny_model, examples)
-    head = build_head("yesno", "classification", tiny_model.info,
-                      {"labels": ["yes", "no"], "pooling": "compare_reads", "supervise_reads": True, "read_heads": 2})
-    loss = head(batch, head.build_labels(examples, batch)).loss
-    loss.backward()
-    assert torch.isfinite(loss) and head.reader.key.weight.grad.abs().sum() > 0
-
-
 @pytest.mark.parametrize("config, message", [
-    ({"pooling": "compare_reads", "read_heads": 0}, r"read_heads must be a whole number >= 1, got 0"),
-    ({"pooling": "mean", "read_heads": 2}, "read_heads needs pooling compare_reads"),
     ({"pooling": "mean", "supervise_reads": True},
      r"supervise_reads needs a pooling with reads \(\['question_attention', 'compare_reads'\]\)"),
     ({"pooling": "compare_reads", "supervise_reads": "yes"}, "supervise_reads must be true or false"),

@@ -2,8 +2,8 @@
 
     scripts     bench (+ cells, engines, report), serve_cost, process_profile, autoscale (+ locustfile,
                 ramp), faults, soak and lost_inputs (all three on runs)
-    shared      loop (loops, HTTP calls, Outcome), results (what was measured: percentiles, tallies,
-                the benchmark's models), report (tables, plots, JSON), processes (CPU and memory
-                from outside), serving (the private local cluster), apps (applications and
-                checkpoints), inputs (requests, and what an answer must hold)
+    shared      traffic (requests, loops, HTTP calls, what an answer must hold), results (what was
+                measured: percentiles, tallies, the benchmark's models), report (tables, plots,
+                JSON), processes (CPU and memory from outside), serving (the private local cluster,
+                the applications and checkpoints it serves)
 """

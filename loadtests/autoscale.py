@@ -20,10 +20,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from loadtests.apps import ROOT, config_args
-from loadtests.inputs import DEFAULT_RAMP, parse_stages
 from loadtests.report import markdown_table, pyplot, save, write_json
-from loadtests.serving import APP, LocalServe, replica_counts
+from loadtests.serving import APP, ROOT, LocalServe, config_args, replica_counts
+from loadtests.traffic import DEFAULT_RAMP, parse_stages
 
 CONFIG = ROOT / "deploy" / "serve_config.autoscaling.yaml"
 DEPLOYMENT = "backbone"  # the deployment whose replicas the story follows

@@ -21,15 +21,13 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from loadtests.apps import (CONFIG, LAYOUTS, ROOT, batching, config_args, cpu_asked, mode_args, random_heads_checkpoint,
-                            sweep_order, with_extra_heads, without_gpus)
 from loadtests.cells import Target, run_interleaved
-from loadtests.inputs import sample_requests
-from loadtests.loop import ServeCaller
 from loadtests.processes import Sampler, cpu_by_role, gpu_memory_used_mib, own_cpu
 from loadtests.report import evaluate_goals, markdown, write
 from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, ModeResult, Plan, Report
-from loadtests.serving import LocalServe, cluster_env_option
+from loadtests.serving import (CONFIG, LAYOUTS, ROOT, LocalServe, batching, cluster_env_option, config_args, cpu_asked, mode_args,
+                               random_heads_checkpoint, sweep_order, with_extra_heads, without_gpus)
+from loadtests.traffic import ServeCaller, sample_requests
 from model.checkpoint import read_manifest
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, SERVE_CLUSTER_ENV
 
@@ -66,9 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cluster_env_option(p, "more environment for the Serve cluster's processes (repeatable): Serve's flags are "
                           "cluster-wide, so compare two settings in two runs back to back")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
-    args = p.parse_args(argv)
-    args.cluster_env = dict(args.cluster_env)
-    return args
+    return p.parse_args(argv)
 
 
 def prepare_checkpoint(args: argparse.Namespace) -> Path:

@@ -10,11 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from loadtests.inputs import with_heads
-from loadtests.loop import Call, Run, closed_loop
 from loadtests.processes import ForeignLoad
-from loadtests.results import CPU, CPU_PER_S, TOTAL, WITH_BACKGROUND, Cell, CellResult, Plan
-from loadtests.results import summarize
+from loadtests.results import CPU, CPU_PER_S, TOTAL, WITH_BACKGROUND, Cell, CellResult, Plan, summarize
+from loadtests.traffic import Call, Run, closed_loop, with_heads
 
 Reading = dict[str, float]  # {process: CPU seconds so far}
 

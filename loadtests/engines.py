@@ -20,10 +20,8 @@ import torch
 from pydantic import ValidationError
 
 from loadtests.cells import Target, run_interleaved
-from loadtests.inputs import Catalog as CheckCatalog, check_answer
-from loadtests.inputs import sample_requests
-from loadtests.loop import Outcome, Run
 from loadtests.results import Batching, BytesPerRequest, ModeResult, Plan
+from loadtests.traffic import Catalog as CheckCatalog, Outcome, Run, check_answer, sample_requests
 from model.checkpoint import load_model, load_tokenizer, read_manifest
 from model.encoding import encode
 from service.deploy.in_process import InProcessEngine, load_in_process

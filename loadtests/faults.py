@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 import httpx
 
-from loadtests.apps import deploy_args
-from loadtests.inputs import target_requests
-from loadtests.loop import OPEN_LOOP, Http, Run, open_loop, send
 from loadtests.results import is_degraded
-from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
-from loadtests.serving import APP, WORKER_RESOURCE, LocalServe, Replica, alive_replicas, replica_counts, serve_whole, sigkill, under_load
+from loadtests.runs import RunReport, run_served
+from loadtests.serving import (APP, WORKER_RESOURCE, LocalServe, Replica, alive_replicas, deploy_args, replica_counts,
+                               require_checkpoint, serve_whole, sigkill, under_load)
+from loadtests.traffic import OPEN_LOOP, Http, Run, open_loop, send, target_requests
 from model import HEAD_KINDS
 from model.checkpoint import read_manifest
 from service.deploy.settings import load_settings
@@ -53,11 +52,10 @@ class FaultReport(RunReport):
 
 @dataclass
 class Layout:
-    """Which heads run as their own replicas, found by kind: the span head (the head replica a head
-    fault kills) and every head that writes text. The last of those keeps both its replicas on the
-    worker node, so losing that node shows both answers: stages that survive through a sibling on
-    the head node (retry) and one that is gone until a node comes back (errors[] for a non-target,
-    503 + Retry-After for a target)."""
+    """Which heads run as their own replicas, found by kind: the span head (which a head fault
+    kills) and every head that writes text. The last writer keeps both its replicas on the worker
+    node, so losing that node shows both answers: stages that survive through a sibling on the head
+    node (retry), and one gone until a node comes back (errors[], or 503 + Retry-After as target)."""
 
     replica_heads: list[str]
     killed_head: str
@@ -75,6 +73,7 @@ class Layout:
 
 
 def fault_args(checkpoint: Path, fault: Fault, layout: Layout) -> dict[str, Any]:
+    """The served application: two replicas of every replicated stage (one a node for a node fault)."""
     stage: dict[str, Any] = {"autoscaling": None, "num_replicas": 2, "torch_threads": 1}
     spread = {**stage, "max_replicas_per_node": 1} if fault == "node" else stage
     heads = {h: {"placement": "replica", **spread} for h in layout.replica_heads}
@@ -120,6 +119,7 @@ async def time_to_recover(url: str, expected: dict[str, int], dead: set[str], pr
 
 
 async def node_comes_back(service: LocalServe, since: float) -> float:
+    """A new worker node NODE_DOWN_S after the kill; when it joined, in seconds from `since`."""
     await asyncio.sleep(NODE_DOWN_S)
     # On this (the main) thread on purpose: starting a Ray node installs signal handlers, which
     # only the main thread may do. It stalls the recovery polling, not the load (its own thread).
@@ -127,29 +127,27 @@ async def node_comes_back(service: LocalServe, since: float) -> float:
     return round(time.monotonic() - since, 2)
 
 
-def with_a_fault(args: argparse.Namespace, killed_head: str) -> Drive:
-    async def drive(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
-        from ray import serve
+async def with_a_fault(service: LocalServe, url: str, args: argparse.Namespace, killed_head: str) -> tuple[Run, dict[str, Any]]:
+    """The open loop with the fault `args.kill_at` seconds in, and the recovery watched."""
+    from ray import serve
 
-        bodies = target_requests()
-        probes = list({b["task"]: b for b in bodies}.values())
-        expected = replica_counts(serve.status(), APP)[0]
-        # on a thread of its own: adding a node blocks this one for seconds
-        load = asyncio.create_task(asyncio.to_thread(asyncio.run, open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration)))
-        await asyncio.sleep(args.kill_at)
-        killed, replicas = kill(service, args.fault, killed_head)
-        killed_at = time.monotonic()
-        print(f"[{args.kill_at:.0f} s] {killed}", flush=True)
-        node_back = asyncio.create_task(node_comes_back(service, killed_at)) if args.fault == "node" else None
-        recovery_s = await time_to_recover(url, expected, {r.actor_id for r in replicas}, probes, killed_at)
-        figures = {"killed": killed, "killed_pids": [r.pid for r in replicas], "recovered": recovery_s is not None,
-                   "recovery_s": recovery_s, "node_back_at_s": await node_back if node_back is not None else None}
-        return await load, figures
-
-    return drive
+    bodies = target_requests()
+    probes = list({b["task"]: b for b in bodies}.values())
+    expected = replica_counts(serve.status(), APP)[0]
+    # on a thread of its own: adding a node blocks this one for seconds
+    load = asyncio.create_task(asyncio.to_thread(asyncio.run, open_loop(Http(url, OPEN_LOOP), bodies, args.rate, args.duration)))
+    await asyncio.sleep(args.kill_at)
+    killed, replicas = kill(service, args.fault, killed_head)
+    killed_at = time.monotonic()
+    print(f"[{args.kill_at:.0f} s] {killed}", flush=True)
+    node_back = asyncio.create_task(node_comes_back(service, killed_at)) if args.fault == "node" else None
+    recovery_s = await time_to_recover(url, expected, {r.actor_id for r in replicas}, probes, killed_at)
+    figures = {"killed": killed, "killed_pids": [r.pid for r in replicas], "recovered": recovery_s is not None,
+               "recovery_s": recovery_s, "node_back_at_s": await node_back if node_back is not None else None}
+    return await load, figures
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Kill part of the running service under load and report what clients got.")
     p.add_argument("--fault", choices=("head", "backbone", "node"), required=True,
                    help="head replica, backbone replica, or a whole worker node")
@@ -162,18 +160,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     require_checkpoint(p, args.checkpoint, "tiny")
     if not 0 < args.kill_at < args.duration:
         p.error(f"--kill-at {args.kill_at} must lie inside the load (0, --duration {args.duration})")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
-    args = parse_args(argv)
     layout = Layout.of(args.checkpoint)
     app_args = fault_args(args.checkpoint, args.fault, layout)
     workers = 1 if args.fault == "node" else 0
     print(f"starting a private Ray cluster ({1 + workers} node(s)) and the app ...", flush=True)
-    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args, with_a_fault(args, layout.killed_head),
-                        workers, checkpoint=str(args.checkpoint), fault=args.fault, rate_per_s=args.rate, duration_s=args.duration,
+    report = run_served(FaultReport, under_load(head_resources={HEAD_NODE_RESOURCE: 1000}), app_args,
+                        lambda service, url: with_a_fault(service, url, args, layout.killed_head), workers,
+                        checkpoint=str(args.checkpoint), fault=args.fault, rate_per_s=args.rate, duration_s=args.duration,
                         kill_at_s=args.kill_at, load=f"{args.rate:g} req/s for {args.duration:g} s, kill at {args.kill_at:g} s",
                         health_check_period_s=load_settings(app_args).backbone.health_check_period_s)
     recovery = f"{report.recovery_s:.1f} s" if report.recovery_s is not None else "NOT RECOVERED"

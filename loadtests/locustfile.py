@@ -21,8 +21,7 @@ from locust import FastHttpUser, between, task
 # locust puts this file's folder on sys.path, not the repository root that `loadtests` lives in.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.inputs import Catalog, body_of, check_answer  # noqa: E402
-from loadtests.inputs import sample_requests  # noqa: E402
+from loadtests.traffic import Catalog, body_of, check_answer, sample_requests  # noqa: E402
 
 REQUESTS = sample_requests(30)
 _catalog: Catalog | None = None

@@ -16,11 +16,9 @@ from typing import Any
 
 import httpx
 
-from loadtests.apps import config_args, placement_args, sweep_order, tiny_random
-from loadtests.inputs import sample_requests, with_heads
-from loadtests.loop import Http, Run, closed_loop
 from loadtests.runs import RunReport, run_served
-from loadtests.serving import LocalServe
+from loadtests.serving import LocalServe, config_args, placement_args, sweep_order, tiny_random
+from loadtests.traffic import Http, Run, closed_loop, sample_requests, with_heads
 from model.checkpoint import read_manifest
 
 
@@ -32,6 +30,7 @@ class LostInputsReport(RunReport):
 
 
 def verdict(report: RunReport) -> tuple[int, str]:
+    """The exit status and what it means: a lost input fails the run unless a replica went away."""
     lost = report.tally.inputs_lost_target + report.tally.inputs_lost_non_target
     if lost == 0:
         return 0, "PASS: no input was lost"

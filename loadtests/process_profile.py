@@ -18,12 +18,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from loadtests.apps import ROOT, config_args, placement_args, sweep_order
-from loadtests.inputs import sample_requests, with_heads
-from loadtests.loop import Run, ServeCaller, closed_loop
-from loadtests.report import markdown_table
 from loadtests.processes import cmdline, ours, role
-from loadtests.serving import LocalServe
+from loadtests.report import markdown_table
+from loadtests.serving import ROOT, LocalServe, config_args, placement_args, sweep_order
+from loadtests.traffic import Run, ServeCaller, closed_loop, sample_requests, with_heads
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "prof"

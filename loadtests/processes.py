@@ -8,9 +8,13 @@ import re
 import subprocess
 import threading
 import time
+from collections import Counter
 
 import psutil
 from pydantic import BaseModel
+
+# A process title -> its role, for the processes that are no replica of the application.
+ROLES = {"ProxyActor": "http_proxy", "ServeController": "serve_controller", "raylet": "ray_system", "gcs_server": "ray_system"}
 
 
 def ours() -> list[psutil.Process]:
@@ -23,6 +27,7 @@ def ours() -> list[psutil.Process]:
 
 
 def cmdline(p: psutil.Process) -> str:
+    """The command line of `p`; "" once it has exited."""
     try:
         return " ".join(p.cmdline())
     except psutil.Error:
@@ -45,23 +50,16 @@ def role(command: str, app: str) -> str | None:
     if marker in command:
         deployment = command.split(marker, 1)[1].split(".", 1)[0].split()[0]
         return "heads" if deployment.startswith("head_") else deployment
-    if "ProxyActor" in command:
-        return "http_proxy"
-    if "ServeController" in command:
-        return "serve_controller"
-    if "raylet" in command or "gcs_server" in command:
-        return "ray_system"
-    return None
+    return next((name for title, name in ROLES.items() if title in command), None)
 
 
 def cpu_by_role(app: str) -> dict[str, float]:
     """CPU seconds used so far by each part of `app`'s serving path (not the clients' process)."""
-    totals: dict[str, float] = {}
+    totals: Counter[str] = Counter()
     for p in ours()[1:]:
-        found = role(cmdline(p), app)
-        if found is not None:
-            totals[found] = totals.get(found, 0.0) + cpu_s(p)
-    return totals
+        if (found := role(cmdline(p), app)) is not None:
+            totals[found] += cpu_s(p)
+    return dict(totals)
 
 
 def own_cpu() -> dict[str, float]:
@@ -94,20 +92,19 @@ class RssSample(BaseModel):
 def rss(t: float, app: str | None = None) -> RssSample:
     """Resident memory of this process's descendants, or of `app`'s replicas only (shared pages
     count once per process, as they do for separate models)."""
-    by: dict[str, float] = {}
+    by: Counter[str] = Counter()
     count = 0
     for p in ours()[1:]:
         try:
             cmd = p.cmdline()
             if app is not None and f"ServeReplica:{app}:" not in " ".join(cmd):
                 continue
-            key, mib = label(p, cmd), p.memory_info().rss / 2**20
+            by[label(p, cmd)] += p.memory_info().rss / 2**20
         except psutil.Error:
             continue  # exited between the listing and the read (a replaced replica)
         count += 1
-        by[key] = by.get(key, 0.0) + mib
-    by = {k: round(v, 1) for k, v in sorted(by.items(), key=lambda kv: -kv[1])}
-    return RssSample(t=round(t, 2), total_mb=round(sum(by.values()), 1), by_process=by, processes=count)
+    rounded = {k: round(v, 1) for k, v in by.most_common()}
+    return RssSample(t=round(t, 2), total_mb=round(sum(rounded.values()), 1), by_process=rounded, processes=count)
 
 
 class Sampler:
@@ -146,22 +143,18 @@ class ForeignLoad:
     share: float = 0.0
 
     def __enter__(self) -> "ForeignLoad":
-        self._start = (time.monotonic(), self._busy(), self._ours())
+        self._start = self._reading()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        wall = time.monotonic() - self._start[0]
-        busy, mine = self._busy() - self._start[1], self._ours() - self._start[2]
+        wall, busy, mine = (end - start for end, start in zip(self._reading(), self._start))
         self.share = max(0.0, busy - mine) / (max(wall, 1e-9) * (psutil.cpu_count() or 1))
 
     @staticmethod
-    def _busy() -> float:
+    def _reading() -> tuple[float, float, float]:
+        """Now, the machine's busy CPU seconds, and this run's (descendants included)."""
         t = psutil.cpu_times()
-        return t.user + t.system + getattr(t, "nice", 0.0)
-
-    @staticmethod
-    def _ours() -> float:
-        return sum(cpu_s(p, children=True) for p in ours())
+        return time.monotonic(), t.user + t.system + getattr(t, "nice", 0.0), sum(cpu_s(p, children=True) for p in ours())
 
 
 def gpu_memory_used_mib() -> float:
@@ -169,4 +162,3 @@ def gpu_memory_used_mib() -> float:
     out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
                          capture_output=True, text=True, timeout=10)
     return float(out.stdout.strip() or 0)
-

@@ -10,7 +10,7 @@ from locust import LoadTestShape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.inputs import DEFAULT_RAMP, parse_stages, users_at  # noqa: E402
+from loadtests.traffic import DEFAULT_RAMP, parse_stages, users_at  # noqa: E402
 from loadtests.locustfile import PredictUser  # noqa: E402,F401  (the user class this shape drives)
 
 

@@ -11,7 +11,7 @@ from typing import Literal, Sequence, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from loadtests.loop import Outcome
+from loadtests.traffic import Outcome
 
 LOST_INPUT = "input was lost"  # the message of a head whose stored input died with its owner
 Mode = Literal["model_only", "inprocess", "fanout", "colocated", "colocated_direct", "colocated_split", "per_task"]

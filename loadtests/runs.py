@@ -3,21 +3,20 @@ HTTP load; every request's outcome counted, the replicas that went away meanwhil
 router logged that the clients cannot see. Each run brings its layout, its load and its figures."""
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import os
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from pydantic import BaseModel
 
-from loadtests.loop import Run
 from loadtests.report import aligned, write_json
 from loadtests.results import Percentiles, Second, Tally, per_second, tally
 from loadtests.serving import APP, LocalServe, alive_replicas
+from loadtests.traffic import Run
 
 # What the router logs (service/pipeline/retry.py; service/deploy/ray_engine.py, with the class of
 # the exception the head raised).
@@ -74,12 +73,6 @@ class RunReport(BaseModel):
 ReportType = TypeVar("ReportType", bound=RunReport)
 
 
-def require_checkpoint(parser: argparse.ArgumentParser, checkpoint: Path, preset: str) -> None:
-    """Stop with the command that trains the missing checkpoint."""
-    if not (checkpoint / "manifest.json").exists():
-        parser.error(f"no checkpoint at {checkpoint}; train one: python -m training train --preset {preset} --out {checkpoint}")
-
-
 def logged(root: Path | None, pattern: str) -> Counter[str]:
     """The matches of `pattern` in the logs under a cluster's temp dir (every process, every node),
     counted by the pattern's first group (by the match itself when it has none)."""
@@ -94,17 +87,16 @@ def logged(root: Path | None, pattern: str) -> Counter[str]:
     return found
 
 
-def replica_ids() -> dict[str, set[str]]:
-    ids: dict[str, set[str]] = {}
-    for r in alive_replicas(APP):
-        ids.setdefault(r.deployment, set()).add(r.actor_id)
-    return ids
-
-
 def run_served(report: type[ReportType], cluster: LocalServe, app_args: dict[str, Any], drive: Drive, workers: int = 0,
                **fields: Any) -> ReportType:
     """Start `cluster` with `workers` worker nodes, serve `app_args` as APP, `drive` it; the report
     holds what every request got, what changed meanwhile, the drive's figures and `fields`."""
+    def replica_ids() -> dict[str, set[str]]:
+        ids: dict[str, set[str]] = defaultdict(set)
+        for r in alive_replicas(APP):
+            ids[r.deployment].add(r.actor_id)
+        return ids
+
     with cluster as service:
         for _ in range(workers):
             service.add_worker()
@@ -115,7 +107,7 @@ def run_served(report: type[ReportType], cluster: LocalServe, app_args: dict[str
         run, figures = asyncio.run(drive(service, url))
         after, load_after = replica_ids(), os.getloadavg()
         retried, lost = logged(service.temp_dir, RETRIED), logged(service.temp_dir, INPUT_LOST)
-    gone = {d: len(ids - after.get(d, set())) for d, ids in before.items() if ids - after.get(d, set())}
+    gone = {d: len(ids - after[d]) for d, ids in before.items() if ids - after[d]}
     return report(started_utc=started, seconds=round(run.seconds, 1), tally=tally(run.outcomes), replicas_gone=gone,
                   load_average={"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
                   retries_logged=sum(retried.values()), inputs_lost_logged=dict(lost), per_second=per_second(run.outcomes),

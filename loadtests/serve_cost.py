@@ -16,14 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loadtests.apps import batching, config_args, mode_args, sweep_order, tiny_random
 from loadtests.cells import Target, run_interleaved
-from loadtests.inputs import sample_requests
-from loadtests.loop import Run, ServeCaller
-from loadtests.report import markdown_table
 from loadtests.processes import cpu_by_role
+from loadtests.report import markdown_table
 from loadtests.results import CPU_PER_S, CellResult, Plan
-from loadtests.serving import LocalServe, cluster_env_option
+from loadtests.serving import LocalServe, batching, cluster_env_option, config_args, mode_args, sweep_order, tiny_random
+from loadtests.traffic import Run, ServeCaller, sample_requests
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "serve-cost"
@@ -32,19 +30,8 @@ CONCURRENCY = 32
 RAY_CPUS = 3
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="tiny", help="a checkpoint directory, or `tiny`: the tests' tiny random model")
-    p.add_argument("--heads", type=int, default=4, help="heads per request (the benchmark's goal cell: 4)")
-    p.add_argument("--seconds", type=float, default=40.0, help="per phase over all rounds")
-    p.add_argument("--rounds", type=int, default=2)
-    cluster_env_option(p, "more environment for the cluster's processes, beyond service/deploy/cluster_env.py's (repeatable)")
-    args = p.parse_args(argv)
-    args.cluster_env = dict(args.cluster_env)
-    return args
-
-
 def serve_processes() -> dict[str, float]:
+    """CPU seconds so far of each of ROLES (0 for one not running)."""
     found = cpu_by_role(APP)
     return {role: found.get(role, 0.0) for role in ROLES}
 
@@ -56,6 +43,7 @@ async def nothing(concurrency: int, requests: list[dict[str, Any]], seconds: flo
 
 
 def table(phases: dict[str, CellResult]) -> str:
+    """Each phase's req/s and each process's CPU ms per second (and per request answered)."""
     def per(r: CellResult, role: str) -> str:
         ms = r.breakdown.get(f"{CPU_PER_S}{role}", 0.0)
         return f"{ms:.1f}" + (f" ({ms / r.summary.throughput:.2f}/req)" if r.summary.requests else "")
@@ -65,7 +53,13 @@ def table(phases: dict[str, CellResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, CellResult]:
-    args = parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default="tiny", help="a checkpoint directory, or `tiny`: the tests' tiny random model")
+    p.add_argument("--heads", type=int, default=4, help="heads per request (the benchmark's goal cell: 4)")
+    p.add_argument("--seconds", type=float, default=40.0, help="per phase over all rounds")
+    p.add_argument("--rounds", type=int, default=2)
+    cluster_env_option(p, "more environment for the cluster's processes, beyond service/deploy/cluster_env.py's (repeatable)")
+    args = p.parse_args(argv)
     from loadtests.engines import InProcess, freeze_heap
 
     config = config_args()

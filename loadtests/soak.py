@@ -15,13 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loadtests.apps import deploy_args
-from loadtests.inputs import target_requests
-from loadtests.loop import OPEN_LOOP, Http, Run, closed_loop, open_loop
-from loadtests.report import pyplot, save
 from loadtests.processes import RssSample, Sampler
-from loadtests.runs import Drive, RunReport, require_checkpoint, run_served
-from loadtests.serving import LocalServe, under_load
+from loadtests.report import pyplot, save
+from loadtests.runs import RunReport, run_served
+from loadtests.serving import LocalServe, deploy_args, require_checkpoint, under_load
+from loadtests.traffic import OPEN_LOOP, Http, Run, closed_loop, open_loop, target_requests
 
 CAPACITY_CLIENTS = 16
 CAPACITY_S = 20.0
@@ -54,26 +52,24 @@ class SoakReport(RunReport):
     rss: list[RssSample]
 
 
-def capacity_then_soak(args: argparse.Namespace) -> Drive:
+async def capacity_then_soak(service: LocalServe, url: str, args: argparse.Namespace) -> tuple[Run, dict[str, Any]]:
     """Capacity: 200s per second of a closed loop; then the open loop at the multiple, memory sampled."""
-    async def drive(service: LocalServe, url: str) -> tuple[Run, dict[str, Any]]:
-        bodies = target_requests()
-        clients = Http(url)
-        await closed_loop(clients, bodies, CAPACITY_CLIENTS, 5)  # warm-up
-        measured = await closed_loop(clients, bodies, CAPACITY_CLIENTS, CAPACITY_S)
-        cap = len(measured.latencies_ms) / measured.seconds
-        rate = args.rate_multiplier * cap
-        print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
-        with Sampler(every_s=SAMPLE_EVERY_S) as memory:
-            soaked = await open_loop(Http(url, OPEN_LOOP), bodies, rate, args.duration)
-        return soaked, {"capacity_rps": round(cap, 2), "rate_per_s": round(rate, 2), "memory": memory_story(memory.samples),
-                        "rss": memory.samples, "slowest_answer_s": round(max(o.latency_s for o in soaked.outcomes), 2),
-                        "load": f"{rate:.1f} req/s ({args.rate_multiplier:g}x capacity) for {args.duration:g} s, open loop"}
-
-    return drive
+    bodies = target_requests()
+    clients = Http(url)
+    await closed_loop(clients, bodies, CAPACITY_CLIENTS, 5)  # warm-up
+    measured = await closed_loop(clients, bodies, CAPACITY_CLIENTS, CAPACITY_S)
+    cap = len(measured.latencies_ms) / measured.seconds
+    rate = args.rate_multiplier * cap
+    print(f"capacity {cap:.1f} req/s; soaking at {rate:.1f} req/s for {args.duration:g} s", flush=True)
+    with Sampler(every_s=SAMPLE_EVERY_S) as memory:
+        soaked = await open_loop(Http(url, OPEN_LOOP), bodies, rate, args.duration)
+    return soaked, {"capacity_rps": round(cap, 2), "rate_per_s": round(rate, 2), "memory": memory_story(memory.samples),
+                    "rss": memory.samples, "slowest_answer_s": round(max(o.latency_s for o in soaked.outcomes), 2),
+                    "load": f"{rate:.1f} req/s ({args.rate_multiplier:g}x capacity) for {args.duration:g} s, open loop"}
 
 
 def memory_story(samples: list[RssSample]) -> MemoryStory:
+    """The samples' story: start, minute means (first, middle, last), growth, max, end."""
     totals = [(s.t, s.total_mb) for s in samples]
     end_t = totals[-1][0]
 
@@ -92,6 +88,7 @@ def memory_story(samples: list[RssSample]) -> MemoryStory:
 
 
 def plot(report: SoakReport, path: Path) -> None:
+    """Memory by process over the soak, above what the requests got, second by second."""
     fig, (mem, req) = pyplot().subplots(2, 1, figsize=(10, 8), sharex=True)
     ts = [s.t for s in report.rss]
     mem.plot(ts, [s.total_mb for s in report.rss], label="all cluster processes", linewidth=2, color="black")
@@ -113,19 +110,6 @@ def plot(report: SoakReport, path: Path) -> None:
     save(fig, path, mem, req)
 
 
-def show(report: SoakReport, path: Path) -> None:
-    m = report.memory
-    report.show(path, [("capacity", f"{report.capacity_rps:.1f} req/s (closed loop, {report.capacity_concurrency} clients)")], [
-        ("slowest answer of any kind", f"{report.slowest_answer_s:.1f} s"),
-        ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, minute means: first {m.first_minute_mean_mb:.0f}, middle "
-                                       f"{m.middle_minute_mean_mb:.0f}, last {m.last_minute_mean_mb:.0f} (second half "
-                                       f"{m.growth_second_half_mb:+.0f}); max {m.max_mb:.0f}, end {m.end_mb:.0f}"),
-        ("processes", f"{m.processes_start} at the start, {m.processes_end} at the end"),
-        ("largest, start -> end", ", ".join(f"{k} {m.by_process_start.get(k, 0):.0f} -> {v:.0f}"
-                                            for k, v in list(m.by_process_end.items())[:3]) + " MiB"),
-    ])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=300.0, help="seconds of overload (default: %(default)s)")
@@ -135,10 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     require_checkpoint(p, args.checkpoint, "quick")
     print("starting a private Ray cluster and the app of deploy/serve_config.yaml ...", flush=True)
-    report = run_served(SoakReport, under_load(), deploy_args(args.checkpoint), capacity_then_soak(args),
-                        checkpoint=str(args.checkpoint), capacity_concurrency=CAPACITY_CLIENTS,
-                        rate_multiplier=args.rate_multiplier, duration_s=args.duration)
-    show(report, args.out / "soak.json")  # makes the folder
+    report = run_served(SoakReport, under_load(), deploy_args(args.checkpoint),
+                        lambda service, url: capacity_then_soak(service, url, args), checkpoint=str(args.checkpoint),
+                        capacity_concurrency=CAPACITY_CLIENTS, rate_multiplier=args.rate_multiplier, duration_s=args.duration)
+    m = report.memory
+    capacity = f"{report.capacity_rps:.1f} req/s (closed loop, {report.capacity_concurrency} clients)"
+    report.show(args.out / "soak.json", [("capacity", capacity)], [  # makes the folder
+        ("slowest answer of any kind", f"{report.slowest_answer_s:.1f} s"),
+        ("RSS, all cluster processes", f"start {m.start_mb:.0f} MiB, minute means: first {m.first_minute_mean_mb:.0f}, middle "
+                                       f"{m.middle_minute_mean_mb:.0f}, last {m.last_minute_mean_mb:.0f} (second half "
+                                       f"{m.growth_second_half_mb:+.0f}); max {m.max_mb:.0f}, end {m.end_mb:.0f}"),
+        ("processes", f"{m.processes_start} at the start, {m.processes_end} at the end"),
+        ("largest, start -> end", ", ".join(f"{k} {m.by_process_start.get(k, 0):.0f} -> {v:.0f}"
+                                            for k, v in list(m.by_process_end.items())[:3]) + " MiB"),
+    ])
     plot(report, args.out / "soak.png")
     print(f"plot: {args.out / 'soak.png'}")
     return 0 if report.tally.lost == 0 else 1

@@ -4,7 +4,7 @@
 # the model-only ceiling, the in-process engine (bf16 autocast), and the Serve applications
 # (every head a replica / every head colocated, through the proxy / the colocated one on its router
 # replica's own port, Serve's direct ingress) up at once on the one GPU, each asking Ray for a
-# third of it (loadtests/apps.py: placement_args gpu_share), WIYH_AUTOCAST=bfloat16 in every
+# third of it (loadtests/serving.py: placement_args gpu_share), WIYH_AUTOCAST=bfloat16 in every
 # replica, hidden states moved as float16. Cells: every head at c=1, 32, 128; then 1 and 4 heads
 # at c=128 (the GPU goals: 4 linear heads, single-item requests, c=128); then the batch
 # endpoint, /v1/predict/batch with the config's limits.max_batch_items (32) items a request, 4 heads,

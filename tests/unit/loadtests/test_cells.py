@@ -5,7 +5,7 @@ import time
 import pytest
 
 from loadtests.cells import Target, requests_for, run_interleaved
-from loadtests.loop import Run, closed_loop
+from loadtests.traffic import Run, closed_loop
 from loadtests.results import Batching, Cell, Plan
 
 PLAN = Plan(checkpoint="ckpt", seconds=0.3, rounds=2, warmup_requests=2, concurrency=[1, 4], head_counts=[1, 2],

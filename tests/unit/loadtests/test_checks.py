@@ -1,5 +1,4 @@
-from loadtests.inputs import Catalog, check_answer, check_item
-from loadtests.loop import Outcome
+from loadtests.traffic import Catalog, Outcome, check_answer, check_item
 from loadtests.results import is_degraded, messages_of
 
 CATALOG = Catalog(heads=["span", "yesno", "number"], tasks={"squad": "span", "drop_number": "number"}, max_batch_items=4)

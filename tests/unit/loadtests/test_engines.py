@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.engines import InProcess, ModelOnly, PerTaskModels
-from loadtests.inputs import sample_requests, with_heads
+from loadtests.traffic import sample_requests, with_heads
 from loadtests.results import Batching
 
 BATCHING = Batching(max_batch_size=4, wait_s=0.05, torch_threads=1)

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 import torch
 
-from loadtests.apps import LAYOUTS, gpu_asked, mode_args, placement_args
+from loadtests.serving import LAYOUTS, gpu_asked, mode_args, placement_args
 from service.replica.compute import ComputeSlot, autocast_dtype
 
 GPU_ARGS = {"backbone": {"num_gpus": 0.5}, "heads": {"default": {"num_gpus": 0.1, "placement": "replica"}}}
@@ -60,7 +60,7 @@ def test_the_benchmark_counts_every_applications_cpu_asks():
     # pending: on 2 cores, fan-out + colocated + colocated direct ask 2.6 logical CPUs.
     import yaml
 
-    from loadtests.apps import cpu_asked
+    from loadtests.serving import cpu_asked
 
     config = yaml.safe_load(open("deploy/serve_config.yaml"))["applications"][0]["args"]
     heads = [f"h{i}" for i in range(8)]

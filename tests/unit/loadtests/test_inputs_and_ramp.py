@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from loadtests.inputs import REALISTIC_CHARS, pad_passage, parse_stages, sample_requests, users_at, with_heads
+from loadtests.traffic import REALISTIC_CHARS, pad_passage, parse_stages, sample_requests, users_at, with_heads
 
 
 def test_requests_mix_the_three_settings_at_realistic_lengths():

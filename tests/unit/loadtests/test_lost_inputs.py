@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtests.loop import Outcome
+from loadtests.traffic import Outcome
 from loadtests.lost_inputs import verdict
 from loadtests.runs import INPUT_LOST, RETRIED, RunReport, logged
 from loadtests.results import tally

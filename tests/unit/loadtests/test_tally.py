@@ -2,7 +2,7 @@
 as an answer or as lost, counted by status and second by second."""
 import asyncio
 
-from loadtests.loop import Outcome, open_loop
+from loadtests.traffic import Outcome, open_loop
 from loadtests.results import per_second, tally
 
 

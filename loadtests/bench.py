@@ -21,8 +21,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from loadtests.cells import Target, run_interleaved
-from loadtests.processes import Sampler, cpu_by_role, gpu_memory_used_mib, own_cpu
+from loadtests.measure import Sampler, Target, cpu_by_role, gpu_memory_used_mib, own_cpu, run_interleaved
 from loadtests.report import evaluate_goals, markdown, write
 from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, ModeResult, Plan, Report
 from loadtests.serving import (CONFIG, LAYOUTS, ROOT, LocalServe, batching, cluster_env_option, config_args, cpu_asked, mode_args,

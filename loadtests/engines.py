@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from loadtests.cells import Target, run_interleaved
+from loadtests.measure import Target, run_interleaved
 from loadtests.results import Batching, BytesPerRequest, ModeResult, Plan
 from loadtests.traffic import Catalog as CheckCatalog, Outcome, Run, check_answer, sample_requests
 from model.checkpoint import load_model, load_tokenizer, read_manifest

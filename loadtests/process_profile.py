@@ -18,7 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from loadtests.processes import cmdline, ours, role
+from loadtests.measure import cmdline, ours, role
 from loadtests.report import markdown_table
 from loadtests.serving import ROOT, LocalServe, config_args, placement_args, sweep_order
 from loadtests.traffic import Run, ServeCaller, closed_loop, sample_requests, with_heads

@@ -86,7 +86,7 @@ def per_head_cost(mode: ModeResult | None, concurrency: int, counts: list[int], 
 
 
 def cpu_ms(mode: ModeResult | None, cell: Cell, process: str = TOTAL) -> float | None:
-    """CPU ms per request of one process of the mode, or of all of them (cells.py)."""
+    """CPU ms per request of one process of the mode, or of all of them (measure.py)."""
     found = mode.at(cell) if mode else None
     return found.breakdown.get(f"{CPU}{process}") if found else None
 

@@ -198,7 +198,7 @@ class Batching(BaseModel):
 class Plan(BaseModel):
     checkpoint: str
     seconds: float = Field(gt=0)  # per cell, over all rounds
-    rounds: int = Field(1, ge=1)  # cells run interleaved this many times (cells.py)
+    rounds: int = Field(1, ge=1)  # cells run interleaved this many times (measure.py)
     warmup_requests: int = 8
     concurrency: list[int]
     head_counts: list[int]

@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loadtests.cells import Target, run_interleaved
-from loadtests.processes import cpu_by_role
+from loadtests.measure import Target, cpu_by_role, run_interleaved
 from loadtests.report import markdown_table
 from loadtests.results import CPU_PER_S, CellResult, Plan
 from loadtests.serving import LocalServe, batching, cluster_env_option, config_args, mode_args, sweep_order, tiny_random

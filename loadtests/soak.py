@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loadtests.processes import RssSample, Sampler
+from loadtests.measure import RssSample, Sampler
 from loadtests.report import pyplot, save
 from loadtests.runs import RunReport, run_served
 from loadtests.serving import LocalServe, deploy_args, require_checkpoint, under_load

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from loadtests.cells import Target, requests_for, run_interleaved
+from loadtests.measure import Target, requests_for, run_interleaved
 from loadtests.traffic import Run, closed_loop
 from loadtests.results import Batching, Cell, Plan
 

@@ -38,7 +38,7 @@ MODEL_MS = 50.0  # the model-only mode's CPU per request at the goal cell
 
 
 def with_cpu(m: ModeResult, total: float) -> ModeResult:
-    """CPU ms per request at the goal cell, split over two processes, as cells.py records it."""
+    """CPU ms per request at the goal cell, split over two processes, as measure.py records it."""
     for c in m.cells:
         if c.cell == Cell(concurrency=8, heads=4):
             c.breakdown.update({"cpu_ms_per_request.router": total / 2, "cpu_ms_per_request.backbone": total / 2,

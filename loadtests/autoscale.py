@@ -119,17 +119,16 @@ def plot(samples: list[ReplicaSample], load: list[LoadSample], path: Path) -> Pa
     ts = [sample.t - t0 for sample in load]
     fig, (ax1, ax2, ax3) = pyplot().subplots(3, 1, figsize=(9, 8), sharex=True)
     ax1.step(ts, [sample.users for sample in load], where="post", color="tab:grey", label="locust users")
+    ax1.set_ylabel("users")
     ax1b = ax1.twinx()
     ax1b.plot(ts, [sample.rps for sample in load], color="tab:green", label="answers/s")
     ax1b.plot(ts, [sample.failures_per_s for sample in load], color="tab:red", label="failures/s")
-    ax1.set_ylabel("users")
     ax1b.set_ylabel("requests / s")
     ax1b.legend(loc="upper right", fontsize=8)
-    replica_ts = [s.t - t0 for s in samples]
+    replica_ts, totals = [s.t - t0 for s in samples], [s.total.get(DEPLOYMENT, 0) for s in samples]
     ax2.step(replica_ts, [s.running.get(DEPLOYMENT, 0) for s in samples], where="post", lw=2, label=f"{DEPLOYMENT} RUNNING")
-    ax2.step(replica_ts, [s.total.get(DEPLOYMENT, 0) for s in samples], where="post", ls="--", label=f"{DEPLOYMENT} all states")
-    ax2.set_ylabel("replicas")
-    ax2.set_yticks(range(0, max([s.total.get(DEPLOYMENT, 0) for s in samples] + [1]) + 2))
+    ax2.step(replica_ts, totals, where="post", ls="--", label=f"{DEPLOYMENT} all states")
+    ax2.set(ylabel="replicas", yticks=range(0, max(totals + [1]) + 2))
     ax3.plot(ts, [sample.p50_ms for sample in load], label="p50")
     ax3.plot(ts, [sample.p95_ms for sample in load], label="p95")
     ax3.set(ylabel="latency ms (locust, recent window)", xlabel="seconds since start")

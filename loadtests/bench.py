@@ -27,8 +27,10 @@ from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, ModeResul
 from loadtests.serving import (CONFIG, LAYOUTS, ROOT, LocalServe, batching, cluster_env_option, config_args, cpu_asked, mode_args,
                                random_heads_checkpoint, sweep_order, with_extra_heads, without_gpus)
 from loadtests.traffic import ServeCaller, sample_requests
-from model.checkpoint import read_manifest
+from model.checkpoint import is_checkpoint, read_manifest
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, SERVE_CLUSTER_ENV
+
+SERVED_MEMORY = "sum of the Serve replica processes' RSS (router, backbone, heads; Ray's controller, proxy and raylet not counted)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,8 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def prepare_checkpoint(args: argparse.Namespace) -> Path:
+    """--checkpoint (else checkpoints/quick, else one with random heads) with random linear heads up to --heads."""
     source = args.checkpoint or ROOT / "checkpoints" / "quick"
-    if not (source / "manifest.json").is_file():
+    if not is_checkpoint(source):
         source = args.out / "checkpoint-random-heads"
         print(f"no trained checkpoint: writing the quick preset's model with random heads to {source}", flush=True)
         random_heads_checkpoint(source, args.backbone_path)
@@ -110,7 +113,6 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
         ray_cpus = max(os.cpu_count() or 1, math.ceil(asked))
     samplers: dict[str, Sampler] = {}
     targets: dict[str, Target] = {}
-    results: dict[str, ModeResult] = {}
     gpu_note = ""
     with ExitStack() as running:
         if served:
@@ -134,15 +136,11 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
         ordered = {m: targets[m] for m in modes}
         print(f"measuring {list(ordered)} interleaved: {plan.rounds} rounds of {len(plan.cells())} cells", flush=True)
         cells = asyncio.run(run_interleaved(ordered, plan, sample_requests(plan.requests_per_setting)))
-    for mode in served:
-        results[mode] = ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode],
-                                   memory_note="sum of the Serve replica processes' RSS (router, backbone, heads; Ray's "
-                                               "controller, proxy and raylet not counted)" + gpu_note)
-    for mode, engine in engines.items():
-        probe = memory[mode]
-        results[mode] = ModeResult(mode=mode, peak_rss_mib=probe.peak_rss_mib, peak_gpu_mib=probe.peak_gpu_mib,
-                                   memory_note=probe.memory_note + " (measured alone in a child process)", cells=cells[mode],
-                                   batch_inputs_mean=engine.batch_inputs_mean())
+    results = {mode: ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode], memory_note=SERVED_MEMORY + gpu_note)
+               for mode in served}
+    for mode, engine in engines.items():  # the probe's memory figures, this run's cells
+        results[mode] = memory[mode].model_copy(update={"memory_note": memory[mode].memory_note + " (measured alone in a child process)",
+                                                        "cells": cells[mode], "batch_inputs_mean": engine.batch_inputs_mean()})
     if "model_only" in modes:
         made = model_only.generated_tokens
         results["model_only"] = ModeResult(mode="model_only", peak_rss_mib=0.0, cells=cells["model_only"],
@@ -184,7 +182,6 @@ def main(argv: list[str] | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="wiyh-bench-") as work:
         memory = {m: probe_memory(m, plan, Path(work)) for m in args.modes if m in IN_PROCESS_MODES}
     report.modes = measure_all(args.modes, plan, config, memory, args.ray_cpus, args.cluster_env)
-
     from loadtests.engines import measure_bytes
 
     report.bytes_per_request = measure_bytes(checkpoint, sample_requests(10), replica_heads=len(order))

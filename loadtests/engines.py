@@ -163,21 +163,18 @@ def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_head
     manifest = read_manifest(checkpoint)
     runner = BackboneRunner(checkpoint, manifest, colocated=[])
     hidden_size, max_length = manifest.backbone.hidden_size, manifest.encoding.max_length
-    totals = {"tokens": 0.0, "f32": 0.0, "f16": 0.0, "padded": 0.0, "cls": 0.0}
+    rows = []  # per request: real tokens, bytes stored as float32 and float16, padded float32, a first token in float16
     for r in requests:
         enc = encode_requests(runner.tokenizer, manifest, [r])
         batch = HeadBatch.from_encoding(enc, runner.model(**enc.model_inputs()).last_hidden_state.detach())
         f32, f16 = pack(batch, range(0, 1), "float32"), pack(batch, range(0, 1), "float16")
         windows = f32.tokens_per_window.shape[0]
-        totals["tokens"] += int(f32.tokens_per_window.sum())
-        totals["f32"] += f32.nbytes
-        totals["f16"] += f16.nbytes
-        totals["padded"] += windows * max_length * hidden_size * 4  # what an unpacked batch would carry
-        totals["cls"] += windows * hidden_size * 2
+        rows.append((int(f32.tokens_per_window.sum()), f32.nbytes, f16.nbytes, windows * max_length * hidden_size * 4,
+                     windows * hidden_size * 2))
     n = max(len(requests), 1)
-    return BytesPerRequest(requests=len(requests), tokens_mean=totals["tokens"] / n, stored_float32=totals["f32"] / n,
-                           stored_float16=totals["f16"] / n, padded_float32=totals["padded"] / n,
-                           cls_only_float16=totals["cls"] / n, replica_heads=replica_heads)
+    tokens, stored32, stored16, padded, cls = (sum(column) / n for column in zip(*rows)) if rows else (0.0,) * 5
+    return BytesPerRequest(requests=len(requests), tokens_mean=tokens, stored_float32=stored32, stored_float16=stored16,
+                           padded_float32=padded, cls_only_float16=cls, replica_heads=replica_heads)
 
 
 def alone(mode: str, plan: Plan) -> ModeResult:

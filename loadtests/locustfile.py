@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loadtests.traffic import Catalog, body_of, check_answer, sample_requests  # noqa: E402
 
 REQUESTS = sample_requests(30)
+HEADERS = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("WIYH_API_KEY")) else {}
 _catalog: Catalog | None = None
 
 
@@ -33,22 +34,17 @@ class _ServiceUser(FastHttpUser):
     def on_start(self) -> None:
         global _catalog
         if _catalog is None:  # one GET /v1/heads per locust process, shared by its users
-            with self.client.get("/v1/heads", headers=_headers(), name="/v1/heads", catch_response=True) as r:
+            with self.client.get("/v1/heads", headers=HEADERS, name="/v1/heads", catch_response=True) as r:
                 if r.status_code != 200:
                     r.failure(f"HTTP {r.status_code}: cannot read the heads and tasks")
                     raise gevent.GreenletExit()
                 _catalog = Catalog.from_heads_response(r.json())
 
     def post(self, path: str, request: dict[str, Any], name: str) -> None:
-        with self.client.post(path, json=request, headers=_headers(), name=name, catch_response=True) as r:
+        with self.client.post(path, json=request, headers=HEADERS, name=name, catch_response=True) as r:
             problems = check_answer(r.status_code, body_of(r), request, _catalog)  # type: ignore[arg-type]
             if problems:
                 r.failure("; ".join(problems[:3]))
-
-
-def _headers() -> dict[str, str]:
-    key = os.environ.get("WIYH_API_KEY")
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 class PredictUser(_ServiceUser):

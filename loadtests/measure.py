@@ -1,10 +1,8 @@
-"""How the benchmark measures, from outside the serving code. Processes (psutil): the cluster's
-are this driver's descendants, so walking the process tree finds them all and none of another
-cluster's; what each one is, its CPU time, its resident memory. Cells: a plan's cells run against
-the modes interleaved, each round visiting every cell and each cell every mode for a share of the
-cell's time, so a burst of other load lands on all alike and the ratios hold; a mode's CPU is each
-of its processes' CPU seconds before and after each cell, per request, less what it spends with no
-request at all."""
+"""How the benchmark measures, from outside the serving code. Processes (psutil): the cluster's are
+this driver's descendants, so the process tree holds them all and none of another cluster's. Cells:
+each round visits every cell and each cell every mode, for a share of the cell's time, so a burst of
+other load lands on all alike and the ratios hold; a mode's CPU is its processes' CPU seconds before
+and after each cell, per request, less what they spend with no request at all."""
 from __future__ import annotations
 
 import asyncio

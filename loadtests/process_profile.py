@@ -40,19 +40,22 @@ CATEGORIES = (
 )
 
 
-def summarize_stacks(path: Path, top: int = 5) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
-    """py-spy's raw output (`frame;frame;...;leaf count` a line) -> (CPU seconds, seconds per
-    category of the leaf frame, the hottest leaf functions)."""
+def profile_row(name: str, path: Path, top: int = 5) -> list[str]:
+    """One process's row from py-spy's raw output (`frame;frame;...;leaf count` a line): CPU seconds,
+    seconds per category of the leaf frame, the hottest leaf functions."""
+    if not path.is_file():
+        return [name, "-", "py-spy wrote nothing", ""]
     by_category: Counter = Counter()
     leaves: Counter = Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             leaf = stack.split(";")[-1]
-            by_category[next((name for name, needles in CATEGORIES if any(n in leaf for n in needles)), "other")] += int(count)
+            by_category[next((category for category, needles in CATEGORIES if any(n in leaf for n in needles)), "other")] += int(count)
             leaves[leaf] += int(count)
-    return (sum(leaves.values()) / RATE, {k: v / RATE for k, v in by_category.most_common()},
-            [(leaf, n / RATE) for leaf, n in leaves.most_common(top)])
+    return [name, f"{sum(leaves.values()) / RATE:.1f}",
+            ", ".join(f"{k} {n / RATE:.1f}" for k, n in by_category.most_common() if n / RATE >= 0.05),
+            "; ".join(f"`{leaf[:70]}` {n / RATE:.1f}" for leaf, n in leaves.most_common(top))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,15 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                 spy_process.wait()
             run = load.result() if load else Run([], SECONDS + 6)
 
-    rows = []
-    for name in pids:
-        path = out / f"{name.split()[0]}.txt"
-        if not path.is_file():
-            rows.append([name, "-", "py-spy wrote nothing", ""])
-            continue
-        cpu, categories, hot = summarize_stacks(path)
-        rows.append([name, f"{cpu:.1f}", ", ".join(f"{k} {v:.1f}" for k, v in categories.items() if v >= 0.05),
-                     "; ".join(f"`{f[:70]}` {s:.1f}" for f, s in hot)])
+    rows = [profile_row(name, out / f"{name.split()[0]}.txt") for name in pids]
     text = "\n".join([
         f"## Profile: {args.placement}, {args.ingress} ingress, {args.heads or len(order)} heads per request, c={args.concurrency}", "",
         f"{len(run.latencies_ms)} answers ({run.failures} failed) in {run.seconds:.1f} s = {len(run.latencies_ms) / run.seconds:.1f} "

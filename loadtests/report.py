@@ -245,8 +245,6 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     return [out_dir / "bench.json", out_dir / "bench.md", *plot(report, out_dir)]
 
 
-
-
 def plot(report: Report, out_dir: Path) -> list[Path]:
     plt = pyplot()
     plan = report.plan

@@ -1,14 +1,11 @@
-"""What the load tests send, how they send it, and what every answer must hold.
-
-Requests come from training's synthetic generators. A synthetic passage is 230-590 characters, a
-real dataset's longer, and the backbone's cost grows with length: the benchmark pads each passage
-with other passages of its setting (distractors, as in HotpotQA), its own first and whole, so the
-question stays answerable. A closed loop (clients that send their next request when the last is
-answered) measures capacity, but slows down exactly when the service is in trouble; the fault and
-soak runs drive an open loop, at a fixed rate whatever the service does. A loop that must not wait
-on its caller's thread (which starts a Ray node, or waits for py-spy) runs on a thread of its own:
-`asyncio.to_thread(asyncio.run, loop)`. No locust here: importing it monkey-patches the standard
-library."""
+"""What the load tests send, how, and what every answer must hold. Requests come from training's
+synthetic generators; the backbone's cost grows with length and a real dataset's passages are
+longer than a synthetic one's 230-590 characters, so the benchmark pads each passage with others
+of its setting (distractors, as in HotpotQA), its own first and whole. A closed loop measures
+capacity but slows down exactly when the service is in trouble; the fault and soak runs drive an
+open loop, at a fixed rate whatever the service does. A loop that must not wait on its caller's
+thread runs on one of its own: `asyncio.to_thread(asyncio.run, loop)`. No locust here: importing
+it monkey-patches the standard library."""
 from __future__ import annotations
 
 import asyncio

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from loadtests.measure import cmdline, ours, role
 from loadtests.report import markdown_table
-from loadtests.serving import ROOT, LocalServe, config_args, placement_args, sweep_order
+from loadtests.serving import ROOT, LocalServe, config_args, placement_args, require_checkpoint, sweep_order
 from loadtests.traffic import Run, ServeCaller, closed_loop, sample_requests, with_heads
+from model.checkpoint import is_checkpoint
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "prof"
@@ -65,15 +66,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="clients; 0: no request at all (what the processes do idle)")
     p.add_argument("--ingress", choices=["proxy", "direct"], default="proxy",
                    help="direct: a cluster with Serve's direct ingress, the clients on the router replica's own port")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="default: the benchmark's 8-head checkpoint if it made one, else checkpoints/quick")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "profile")
     args = p.parse_args(argv)
+    candidates = [args.checkpoint] if args.checkpoint else [ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick"]
+    checkpoint = next((c.resolve() for c in candidates if is_checkpoint(c)), candidates[-1])
+    require_checkpoint(p, checkpoint, "quick")
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         p.error("py-spy is not installed: pip install py-spy (it is in the dev extra)")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # the benchmark's 8-head checkpoint if it made one
-    checkpoint = next(c for c in (ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick") if (c / "manifest.json").is_file())
     order, _ = sweep_order(checkpoint)
     requests = sample_requests(10)
     if args.heads:

@@ -135,7 +135,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
         freeze_heap()
         ordered = {m: targets[m] for m in modes}
         print(f"measuring {list(ordered)} interleaved: {plan.rounds} rounds of {len(plan.cells())} cells", flush=True)
-        cells = asyncio.run(run_interleaved(ordered, plan, sample_requests(plan.requests_per_setting)))
+        cells = asyncio.run(run_interleaved(ordered, plan, sample_requests(plan.requests_per_setting, tasks=read_manifest(plan.checkpoint).tasks)))
     results = {mode: ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode], memory_note=SERVED_MEMORY + gpu_note)
                for mode in served}
     for mode, engine in engines.items():  # the probe's memory figures, this run's cells
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> Report:
     report.modes = measure_all(args.modes, plan, config, memory, args.ray_cpus, args.cluster_env)
     from loadtests.engines import measure_bytes
 
-    report.bytes_per_request = measure_bytes(checkpoint, sample_requests(10), replica_heads=len(order))
+    report.bytes_per_request = measure_bytes(checkpoint, sample_requests(10, tasks=read_manifest(checkpoint).tasks), replica_heads=len(order))
     report.goals = evaluate_goals(report)
     report.wall_s = round(time.monotonic() - started, 1)
     paths = write(report, args.out)

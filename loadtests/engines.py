@@ -180,7 +180,7 @@ def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_head
 def alone(mode: str, plan: Plan) -> ModeResult:
     """The cells of one in-process mode, and the peak memory of this process."""
     engine = IN_PROCESS[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
-    cells = asyncio.run(run_interleaved({mode: Target(engine)}, plan, sample_requests(plan.requests_per_setting)))[mode]
+    cells = asyncio.run(run_interleaved({mode: Target(engine)}, plan, sample_requests(plan.requests_per_setting, tasks=read_manifest(plan.checkpoint).tasks)))[mode]
     note = "peak RSS of the one process (models, tokenizer, Python, torch)"
     gpu = None
     if plan.device == "cuda":

@@ -14,7 +14,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, Collection, Union
 
 import httpx
 from pydantic import BaseModel
@@ -36,17 +36,22 @@ def _body(example: Any, passage: str) -> dict[str, Any]:
     return {"task": example.task, "inputs": inputs}
 
 
-def sample_requests(n_per_setting: int, seed: int = 11) -> list[dict[str, Any]]:
+def sample_requests(n_per_setting: int, seed: int = 11, tasks: Collection[str] | None = None) -> list[dict[str, Any]]:
     """`n_per_setting` /v1/predict bodies of each setting at realistic lengths, interleaved so any
-    prefix is a mix of all three."""
+    prefix is a mix of all three; with `tasks` (a checkpoint's), only bodies of those tasks, so a
+    checkpoint without some heads is not sent requests it must refuse."""
     from training.data.synthetic import generate
 
     per_setting = []
     for setting, length in REALISTIC_CHARS.items():
         examples = generate(setting, max(n_per_setting, 1) * 3, seed=seed)
+        asked = [e for e in examples if tasks is None or e.task in tasks][:n_per_setting]
         rng = random.Random(f"{seed}-{setting}")
-        per_setting.append([_body(e, pad_passage(e.context, [x.context for x in examples if x.context != e.context], length, rng))
-                            for e in examples[:n_per_setting]])
+        if asked:
+            per_setting.append([_body(e, pad_passage(e.context, [x.context for x in examples if x.context != e.context], length, rng))
+                                for e in asked])
+    if not per_setting:
+        raise ValueError(f"no sample request has one of the tasks {sorted(tasks or [])}")
     return [body for group in zip(*per_setting) for body in group]
 
 

@@ -38,3 +38,14 @@ def test_ramp_stages_and_the_users_they_ask_for():
 def test_a_malformed_ramp_stage_names_itself(bad):
     with pytest.raises(ValueError, match="ramp stage"):
         parse_stages(f"1:10,{bad}")
+
+
+def test_sample_requests_keep_to_the_checkpoints_tasks():
+    """A checkpoint without the generative heads is sent only the tasks it serves, still a mix of
+    the settings; asking for tasks no setting has says so."""
+    tasks = {"squad", "hotpot_yesno", "drop_span"}
+    bodies = sample_requests(6, tasks=tasks)
+    assert {b["task"] for b in bodies} == tasks
+    assert [b["task"] for b in bodies[:3]] != [bodies[0]["task"]] * 3
+    with pytest.raises(ValueError, match="no sample request has one of the tasks"):
+        sample_requests(3, tasks={"translate"})

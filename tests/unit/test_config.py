@@ -46,7 +46,7 @@ def test_bad_configs_name_the_key_and_the_fix(tmp_path, mutate, message):
 
 
 def test_unknown_preset_and_missing_file():
-    with pytest.raises(ConfigError, match=r"unknown preset 'huge'; valid presets: \['default', 'quick', 'real', 'tiny'\]"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'huge'; valid presets: \['default', 'quick', 'real', 'tiny', 'tiny_linear'\]"):
         load_config(preset="huge")
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("/nonexistent/config.yaml")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loadtests.measure import cmdline, ours, role
 from loadtests.report import markdown_table
-from loadtests.serving import ROOT, LocalServe, config_args, placement_args, require_checkpoint, sweep_order
+from loadtests.serving import CONFIG, ROOT, LocalServe, config_args, placement_args, require_checkpoint, sweep_order
 from loadtests.traffic import Run, ServeCaller, closed_loop, sample_requests, with_heads
 from model.checkpoint import is_checkpoint, read_manifest
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="direct: a cluster with Serve's direct ingress, the clients on the router replica's own port")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="default: the benchmark's 8-head checkpoint if it made one, else checkpoints/quick")
+    p.add_argument("--config", type=Path, default=CONFIG, help="Serve config whose args the profiled app uses")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "profile")
     args = p.parse_args(argv)
     candidates = [args.checkpoint] if args.checkpoint else [ROOT / "reports/bench/checkpoint-8-heads", ROOT / "checkpoints/quick"]
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     requests = sample_requests(10, tasks=read_manifest(checkpoint).tasks)
     if args.heads:
         requests = [with_heads(r, order[0], order[1:args.heads]) for r in requests]
-    app_args = placement_args(config_args(), args.placement, str(checkpoint), order, ingress=args.ingress)
+    app_args = placement_args(config_args(args.config), args.placement, str(checkpoint), order, ingress=args.ingress)
     with LocalServe(serve_env=DIRECT_INGRESS_CLUSTER_ENV if args.ingress == "direct" else None) as local:
         caller = ServeCaller(local.deploy(app_args, APP))
         pids = {}

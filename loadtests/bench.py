@@ -26,7 +26,7 @@ from loadtests.report import evaluate_goals, markdown, write
 from loadtests.results import IN_PROCESS_MODES, MODES, NOT_BY_DEFAULT, ModeResult, Plan, Report
 from loadtests.serving import (CONFIG, LAYOUTS, ROOT, LocalServe, batching, cluster_env_option, config_args, cpu_asked, mode_args,
                                random_heads_checkpoint, sweep_order, with_extra_heads, without_gpus)
-from loadtests.traffic import ServeCaller, sample_requests
+from loadtests.traffic import ServeCaller, checkpoint_requests
 from model.checkpoint import is_checkpoint, read_manifest
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV, SERVE_CLUSTER_ENV
 
@@ -135,7 +135,7 @@ def measure_all(modes: list[str], plan: Plan, base_args: dict, memory: dict[str,
         freeze_heap()
         ordered = {m: targets[m] for m in modes}
         print(f"measuring {list(ordered)} interleaved: {plan.rounds} rounds of {len(plan.cells())} cells", flush=True)
-        cells = asyncio.run(run_interleaved(ordered, plan, sample_requests(plan.requests_per_setting, tasks=read_manifest(plan.checkpoint).tasks)))
+        cells = asyncio.run(run_interleaved(ordered, plan, checkpoint_requests(plan.checkpoint, plan.requests_per_setting)))
     results = {mode: ModeResult(mode=mode, peak_rss_mib=samplers[mode].peak, cells=cells[mode], memory_note=SERVED_MEMORY + gpu_note)
                for mode in served}
     for mode, engine in engines.items():  # the probe's memory figures, this run's cells
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> Report:
     report.modes = measure_all(args.modes, plan, config, memory, args.ray_cpus, args.cluster_env)
     from loadtests.engines import measure_bytes
 
-    report.bytes_per_request = measure_bytes(checkpoint, sample_requests(10, tasks=read_manifest(checkpoint).tasks), replica_heads=len(order))
+    report.bytes_per_request = measure_bytes(checkpoint, checkpoint_requests(checkpoint, 10), replica_heads=len(order))
     report.goals = evaluate_goals(report)
     report.wall_s = round(time.monotonic() - started, 1)
     paths = write(report, args.out)

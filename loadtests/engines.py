@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from loadtests.measure import Target, run_interleaved
 from loadtests.results import Batching, BytesPerRequest, ModeResult, Plan
-from loadtests.traffic import Catalog as CheckCatalog, Outcome, Run, check_answer, sample_requests
+from loadtests.traffic import Catalog as CheckCatalog, Outcome, Run, check_answer, checkpoint_requests
 from model.checkpoint import load_model, load_tokenizer, read_manifest
 from model.encoding import encode
 from service.deploy.in_process import InProcessEngine, load_in_process
@@ -180,7 +180,7 @@ def measure_bytes(checkpoint: Path, requests: list[dict[str, Any]], replica_head
 def alone(mode: str, plan: Plan) -> ModeResult:
     """The cells of one in-process mode, and the peak memory of this process."""
     engine = IN_PROCESS[mode](Path(plan.checkpoint), plan.batching, plan.device, plan.dtype)
-    cells = asyncio.run(run_interleaved({mode: Target(engine)}, plan, sample_requests(plan.requests_per_setting, tasks=read_manifest(plan.checkpoint).tasks)))[mode]
+    cells = asyncio.run(run_interleaved({mode: Target(engine)}, plan, checkpoint_requests(plan.checkpoint, plan.requests_per_setting)))[mode]
     note = "peak RSS of the one process (models, tokenizer, Python, torch)"
     gpu = None
     if plan.device == "cuda":

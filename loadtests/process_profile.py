@@ -21,8 +21,8 @@ from pathlib import Path
 from loadtests.measure import cmdline, ours, role
 from loadtests.report import markdown_table
 from loadtests.serving import CONFIG, ROOT, LocalServe, config_args, placement_args, require_checkpoint, sweep_order
-from loadtests.traffic import Run, ServeCaller, closed_loop, sample_requests, with_heads
-from model.checkpoint import is_checkpoint, read_manifest
+from loadtests.traffic import Run, ServeCaller, checkpoint_requests, closed_loop, with_heads
+from model.checkpoint import is_checkpoint
 from service.deploy.cluster_env import DIRECT_INGRESS_CLUSTER_ENV
 
 APP = "prof"
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     order, _ = sweep_order(checkpoint)
-    requests = sample_requests(10, tasks=read_manifest(checkpoint).tasks)
+    requests = checkpoint_requests(checkpoint, 10)
     if args.heads:
         requests = [with_heads(r, order[0], order[1:args.heads]) for r in requests]
     app_args = placement_args(config_args(args.config), args.placement, str(checkpoint), order, ingress=args.ingress)

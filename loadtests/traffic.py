@@ -14,6 +14,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Collection, Union
 
 import httpx
@@ -53,6 +54,13 @@ def sample_requests(n_per_setting: int, seed: int = 11, tasks: Collection[str] |
     if not per_setting:
         raise ValueError(f"no sample request has one of the tasks {sorted(tasks or [])}")
     return [body for group in zip(*per_setting) for body in group]
+
+
+def checkpoint_requests(checkpoint: str | Path, n_per_setting: int) -> list[dict[str, Any]]:
+    """sample_requests of the tasks `checkpoint` serves."""
+    from model.checkpoint import read_manifest  # torch and transformers: not for the locust users' import
+
+    return sample_requests(n_per_setting, tasks=read_manifest(checkpoint).tasks)
 
 
 def pad_passage(passage: str, others: list[str], min_chars: int, rng: random.Random) -> str:

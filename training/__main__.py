@@ -26,7 +26,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from training.config import ConfigError, load_config
     from training.evaluate import format_table
-    from training.train import train
+    from training.train import TrainingDiverged, train
 
     try:
         config = load_config(args.config, args.preset, _parse_overrides(args.set))
@@ -36,7 +36,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.time()
     try:
         manifest = train(config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
+    except (FileExistsError, FileNotFoundError, ValueError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(manifest.metrics["held_out"]))

@@ -67,6 +67,10 @@ def _optimizer(model: MultiTaskModel, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: every later step would only spread it through the weights."""
+
+
 def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume: bool = False,
           progress: bool = True) -> Manifest:
     out = Path(out_dir)
@@ -163,6 +167,14 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
                     labels = head.build_labels([examples[i] for i in rows], sub, tokenizer)
                     head_losses[name] = head(sub, labels).loss
             loss = sum(head_losses.values())
+        # before the step, so the weights stay finite and the heads named are the ones that broke
+        # (a step later every head's loss is NaN); one host sync per step
+        if not torch.isfinite(loss):
+            broken = sorted(k for k, v in head_losses.items() if not torch.isfinite(v))
+            raise TrainingDiverged(
+                f"training diverged at step {step + 1}: the loss of head(s) {broken} is not finite; "
+                f"{out} keeps the checkpoint of step {best_step} (None: none kept yet). Lower optim.lr "
+                f"or optim.backbone_lr, or look for a log of 0 or a division by 0 in those heads")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
         optimizer.step()

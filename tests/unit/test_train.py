@@ -80,6 +80,17 @@ def test_a_run_that_evaluates_only_at_its_end_evaluates_once(tmp_path, monkeypat
     assert json.loads((out / "train_state" / "state.json").read_text())["step"] == 6
 
 
+def test_a_loss_that_turns_nan_stops_training_and_names_the_head(tmp_path, monkeypatch, capsys):
+    from model.heads.classification import ClassificationHead
+
+    monkeypatch.setattr(ClassificationHead, "loss", lambda self, output, labels: output.logits.sum() * float("nan"))
+    out = tmp_path / "nan"
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--quiet",
+                 *[f"--set={k}={json.dumps(v)}" for k, v in {**SMALL, "optim.steps": 10}.items()]]) == 2
+    err = capsys.readouterr().err
+    assert "diverged at step 1:" in err and "['answer_type', 'yesno']" in err and "optim.lr" in err
+
+
 def test_bad_config_fails_before_training(tmp_path, capsys):
     assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "x"), "--set", "optim.stepz=3"]) == 2
     assert "optim.stepz: unknown field" in capsys.readouterr().err

@@ -15,7 +15,6 @@ from model.heads.base import Head, HeadBatch, TextSpan, register_head
 from model.heads.context_reads import ContextReads
 from model.heads.paragraph_reads import (
     NUM_COMPARISON_FEATURES, ParagraphReads, comparison_features, compared_spans, layout, read_loss, read_targets,
-    sentence_pairs,
 )
 from model.heads.labels import number_in_passage
 
@@ -80,11 +79,7 @@ class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
     POOLING_MODES; supervise_reads (pooling with reads only, default false): train read r to put
     its weight on an example's compared value r, else inside its supporting sentence r
-    (model/heads/paragraph_reads.py); sentence_pairs (compare_reads only, default false): answer
-    for every pair of sentences the two reads may pick, one in each paragraph, compared on their
-    own numbers and words, and weigh the answers by how likely the reads pick each pair
-    (paragraph_reads.sentence_pairs), so the label alone teaches the reads which sentences to
-    pick. A new head pools by the mask ("mean", see new_config); a
+    (model/heads/paragraph_reads.py). A new head pools by the mask ("mean", see new_config); a
     checkpoint written before pooling was configurable has none in its config and was trained on
     [CLS], so a head built from such a config keeps "cls"."""
 
@@ -105,7 +100,6 @@ class ClassificationHead(Head):
         self.labels = labels
         self.pooling = self.config["pooling"]
         self.supervise_reads = bool(self.config.get("supervise_reads", False))
-        self.sentence_pairs = bool(self.config.get("sentence_pairs", False))
         reader = {"question_attention": ContextReads, "compare_reads": ParagraphReads}.get(self.pooling)
         self.reader = reader(info.hidden_size) if reader else None
         self.dense = nn.Linear(_PARTS[self.pooling] * info.hidden_size, info.hidden_size)
@@ -131,15 +125,12 @@ class ClassificationHead(Head):
         pooling = config.get("pooling", "mean")
         if pooling not in POOLING_MODES:
             raise ValueError(f"config.pooling: unknown pooling mode {pooling!r}; valid modes: {list(POOLING_MODES)}")
-        valid = ["labels", "pooling", "supervise_reads", "sentence_pairs"]
-        unknown = sorted(set(config) - set(valid))
+        unknown = sorted(set(config) - {"labels", "pooling", "supervise_reads"})
         if unknown:
-            raise ValueError(f"config: unknown keys {unknown} for a classification head; valid keys: {valid}")
-        for flag in ("supervise_reads", "sentence_pairs"):
-            if config.get(flag) not in (None, True, False):
-                raise ValueError(f"config.{flag} must be true or false, got {config[flag]!r}")
-        if config.get("sentence_pairs") and pooling != "compare_reads":
-            raise ValueError(f"config.sentence_pairs needs pooling 'compare_reads'; pooling is {pooling!r}")
+            raise ValueError(f"config: unknown keys {unknown} for a classification head; "
+                             "valid keys: ['labels', 'pooling', 'supervise_reads']")
+        if config.get("supervise_reads") not in (None, True, False):
+            raise ValueError(f"config.supervise_reads must be true or false, got {config['supervise_reads']!r}")
         if config.get("supervise_reads") and pooling not in _READS:
             raise ValueError(f"config.supervise_reads needs a pooling with reads ({list(_READS)}); "
                              f"pooling is {pooling!r}")
@@ -148,36 +139,29 @@ class ClassificationHead(Head):
         """One vector per input ([num_inputs, parts * H])."""
         return self._pool(batch)[0]
 
-    def _pool(self, batch: HeadBatch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
-                                               torch.Tensor | None]:
-        """(the pooled vectors, the reads' weights [W, 2, T] or None, the comparison features
-        ([n, F], or [n, S, S, F] per pair of sentences) or None, and with sentence_pairs the log
-        chance of each pair [n, S, S], else None)."""
+    def _pool(self, batch: HeadBatch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(the pooled vectors, the reads' weights [W, 2, T] or None, the comparison features or
+        None)."""
         hidden, n = batch.hidden, batch.num_inputs
         real = batch.attention_mask.bool() & (batch.segments != SEG_SPECIAL)
         if self.pooling == "mean":
-            return masked_mean(hidden, real, batch.example_index, n), None, None, None
+            return masked_mean(hidden, real, batch.example_index, n), None, None
         cls = masked_mean(hidden[:, :1], torch.ones_like(real[:, :1]), batch.example_index, n)
         if self.pooling == "cls":
-            return cls, None, None, None
+            return cls, None, None
         question = masked_mean(hidden, real & (batch.segments == SEG_QUESTION), batch.example_index, n)
         if self.reader is None:
             context = masked_mean(hidden, real & (batch.segments == SEG_CONTEXT), batch.example_index, n)
-            return torch.cat([cls, question, context], dim=-1), None, None, None
+            return torch.cat([cls, question, context], dim=-1), None, None
         if self.pooling == "question_attention":
             reads, weights = self.reader(hidden, real & (batch.segments == SEG_CONTEXT), question,
                                          batch.example_index)
             first, second = reads.unbind(1)
-            return (torch.cat([cls, question, first, second, first * second, first - second], dim=-1), weights,
-                    None, None)
+            return torch.cat([cls, question, first, second, first * second, first - second], dim=-1), weights, None
         centre = masked_mean(hidden, real, batch.example_index, n)
         where = layout(batch)
-        reads, weights, match, keep = self.reader(batch, question, centre, where)
-        log_chance = None
-        if self.sentence_pairs:
-            features, log_chance = sentence_pairs(batch, weights, keep, match, centre, where)
-        else:
-            features = comparison_features(batch, reads, weights, match, centre, where)
+        reads, weights, match = self.reader(batch, question, centre, where)
+        features = comparison_features(batch, reads, weights, match, centre, where)
         # compared around the input's mean token, each dimension of unit size: the product's
         # dimensions sum to H times the reads' cosine, so a weight every dimension moves alike
         # learns "the same country" H times faster than one weight on the cosine would (with the
@@ -186,22 +170,16 @@ class ClassificationHead(Head):
         # half its hotpot_span EM (0.38 -> 0.20); the supervision places the reads without it
         centred = F.normalize((reads - centre[:, None, :]).detach(), dim=-1) * hidden.shape[-1] ** 0.5
         first, second = centred.unbind(1)
-        vector = torch.cat([cls, question, *reads.unbind(1), first * second, first - second], dim=-1)
-        return vector, weights, features, log_chance
+        return torch.cat([cls, question, *reads.unbind(1), first * second, first - second], dim=-1), weights, features
 
     def forward(self, batch: HeadBatch, labels: torch.Tensor | dict[str, torch.Tensor] | None = None
                 ) -> ClassificationOutput:
-        vector, weights, features, log_chance = self._pool(batch)
+        vector, weights, features = self._pool(batch)
         dense = self.dense(self.dropout(vector))
-        if log_chance is not None:
-            dense = dense[:, None, None, :]  # one answer per pair of sentences
         if self.compare is not None:
-            dense = dense + self.compare(features.to(dense.dtype) * COMPARISON_GAIN)
-        logits = self.classifier(self.dropout(torch.tanh(dense))).float()
-        if log_chance is not None:
-            # each pair's answer weighed by the chance that the reads pick the pair: log p(label)
-            logits = torch.logsumexp(logits.log_softmax(-1) + log_chance[..., None], dim=(1, 2))
-        out = ClassificationOutput(logits, read_weights=weights)
+            dense = dense + self.compare(features * COMPARISON_GAIN)
+        pooled = torch.tanh(dense)
+        out = ClassificationOutput(self.classifier(self.dropout(pooled)).float(), read_weights=weights)
         if labels is not None:
             classes, targets = (labels["classes"], labels["reads"]) if isinstance(labels, dict) else (labels, None)
             out.loss = self.loss(out, classes)

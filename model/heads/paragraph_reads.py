@@ -21,12 +21,6 @@ so this reads as a multi-hop reader does: find each named entity's paragraph, th
   the numbers of the sentences the reads land on (which year is earlier: a year is four digit
   tokens, and ordering two of them from hidden states is more than a head learns from a few
   hundred examples).
-- **Or pair by pair** (`sentence_pairs`): the same features for every pair of sentences the two
-  reads may pick, one in each paragraph, each pair's from its own two sentences, and the answer
-  weighed over the pairs by how much of each read falls in each sentence. With a read spread over
-  a paragraph in which every sentence holds a year, the averaged features carry no signal the
-  label could move the read with; a pair's answer does, so the label alone teaches the reads
-  which sentences to compare.
 
 Supervision (`read_targets`, `read_loss`): HotpotQA names the supporting sentence of each compared
 fact (the synthetic examples carry them as `evidence_spans`, in the order the question names the
@@ -71,22 +65,15 @@ class Layout:
     value: torch.Tensor  # the value of the first number of the token's sentence; NaN if it has none
     word: torch.Tensor  # which word of its context the token is part of, by its lower-cased text; -1 off the context
     asked: torch.Tensor  # bool: the token's word is also a word of the question
-    sentence: torch.Tensor  # which sentence of its paragraph the token is part of (0: the first); -1 off the context
 
     @property
     def num_paragraphs(self) -> int:
         return int(self.paragraph.max().clamp_min(0)) + 1
 
-    @property
-    def num_sentences(self) -> int:
-        """The most sentences any paragraph has."""
-        return int(self.sentence.max().clamp_min(0)) + 1
-
 
 def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Character ranges of a context's lines ([P, 2]), of their titles ([P, 2]; empty if a line
-    has none), of its sentences with their first number and their place in their line ([S, 4]:
-    start, end, value, index), and of its
+    has none), of its sentences with their first number ([S, 3]: start, end, value), and of its
     words with an id that is the same for the same lower-cased text ([K, 3]); and the distinct
     lower-cased words, in the order of their ids."""
     lines, titles, sentences = [], [], []
@@ -97,16 +84,14 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         lines.append((at, at + len(line)))
         title = _TITLE.match(line)
         titles.append((at, at + title.end()) if title else (at, at))
-        in_line = 0
         for sentence in _SENTENCE.finditer(line):
             if sentence.group().strip():
                 number = NUMBER.search(sentence.group())
                 value = float(number.group().replace(",", "")) if number else np.nan
-                sentences.append((at + sentence.start(), at + sentence.end(), value, in_line))
-                in_line += 1
+                sentences.append((at + sentence.start(), at + sentence.end(), value))
         at += len(line) + 1
     return (np.array(lines, dtype=float), np.array(titles, dtype=float),
-            np.array(sentences, dtype=float).reshape(-1, 4), np.array(words, dtype=np.int64).reshape(-1, 3), list(ids))
+            np.array(sentences, dtype=float).reshape(-1, 3), np.array(words, dtype=np.int64).reshape(-1, 3), list(ids))
 
 
 def layout(batch: Any) -> Layout:
@@ -119,7 +104,6 @@ def layout(batch: Any) -> Layout:
     value = np.full(segments.shape, np.nan)
     word = np.full(segments.shape, -1)
     asked = np.zeros(segments.shape, dtype=bool)
-    sentence_of = np.full(segments.shape, -1)
     structures = [_structure(c) for c in batch.contexts]
     question_words = [{m.group().lower() for m in _WORD.finditer(q)} for q in batch.questions]
     words_asked = [np.array([text in question_words[i] for text in structure[4]], dtype=bool)
@@ -133,14 +117,13 @@ def layout(batch: Any) -> Layout:
         if len(sentences):
             sentence = (np.searchsorted(sentences[:, 0], starts[w], side="right") - 1).clip(0)
             value[w, token] = sentences[sentence[token], 2]
-            sentence_of[w, token] = sentences[sentence[token], 3]
         if len(words):
             k = (np.searchsorted(words[:, 0], starts[w], side="right") - 1).clip(0)
             in_word = token & (starts[w] < words[k, 1])
             word[w, in_word] = words[k[in_word], 2]
             asked[w, in_word] = words_asked[i][words[k[in_word], 2]]
     device = batch.hidden.device
-    return Layout(*(torch.from_numpy(a).to(device) for a in (paragraph, title, value, word, asked, sentence_of)))
+    return Layout(*(torch.from_numpy(a).to(device) for a in (paragraph, title, value, word, asked)))
 
 
 class ParagraphReads(nn.Module):
@@ -153,16 +136,15 @@ class ParagraphReads(nn.Module):
         self.key = nn.Linear(hidden, hidden)
 
     def forward(self, batch: Any, question: torch.Tensor, centre: torch.Tensor, where: Layout
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(reads [n, 2, H], weights [W, 2, T], how well each read's paragraph matched [n, 2], the
-        tokens each read may take [W, 2, T])."""
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reads [n, 2, H], weights [W, 2, T], how well each read's paragraph matched [n, 2])."""
         hidden, example_index, n = batch.hidden, batch.example_index, batch.num_inputs
         chosen, match = _named_paragraphs(batch, centre, where)
         h = hidden.shape[-1]
         scores = torch.einsum("wh,wth->wt", self.query(question)[example_index], self.key(hidden)).float() / h ** 0.5
         keep = (where.paragraph[:, None, :] == chosen[example_index][..., None]) & ~where.title[:, None, :]
         weights = input_softmax(scores[:, None, :].expand(-1, 2, -1), keep, example_index, n)
-        return weighted_read(hidden, weights, example_index, n), weights, match, keep
+        return weighted_read(hidden, weights, example_index, n), weights, match
 
 
 @torch.no_grad()
@@ -239,70 +221,6 @@ def comparison_features(batch: Any, reads: torch.Tensor, weights: torch.Tensor, 
     scaled = [torch.tanh(gap / s) for s in VALUE_SCALES]
     return torch.stack([alike.double(), match[:, 0].double(), match[:, 1].double(), both.double(), *scaled,
                         asked[:, 0].double(), asked[:, 1].double(), shared.double()], dim=-1).to(reads.dtype)
-
-
-@dataclass
-class SentenceReads:
-    """One read seen sentence by sentence ([n, S, ...]; S: the most sentences of a paragraph)."""
-
-    chance: torch.Tensor  # [n, S] the read's weight on each sentence of its paragraph (sums to 1, or 0 if it has none)
-    vector: torch.Tensor  # [n, S, H] the read inside the sentence: its tokens weighed as the read weighs them
-    asked: torch.Tensor  # [n, S] of that weight, the share on words of the question
-    value: torch.Tensor  # [n, S] the sentence's first number; NaN if it has none
-    words: torch.Tensor  # [n, S, K] of that weight, the share on each word of the context (by its word id)
-
-
-def sentence_reads(batch: Any, weights: torch.Tensor, keep: torch.Tensor, where: Layout) -> SentenceReads:
-    """The read with weights [W, T] over the tokens `keep` [W, T] (one paragraph), split by
-    sentence: how much of it each sentence holds, and what it reads inside each one."""
-    n, s, k = batch.num_inputs, where.num_sentences, int(where.word.max().clamp_min(0)) + 1
-    on = keep & (where.sentence >= 0)
-    slot = (batch.example_index[:, None] * s + where.sentence.clamp_min(0))[on]  # [M] the (input, sentence) of each token
-    weight = weights.float()[on]
-    chance = weight.new_zeros(n * s).index_add_(0, slot, weight)
-    inside = weight / chance[slot].clamp_min(1e-12)  # the token's share of its sentence's weight
-    hidden = batch.hidden.float()[on]
-    vector = hidden.new_zeros((n * s, hidden.shape[-1])).index_add_(0, slot, inside[:, None] * hidden)
-    asked = weight.new_zeros(n * s).index_add_(0, slot, inside * where.asked[on].float())
-    # every token of a sentence carries the sentence's number (layout), so any one of them will do
-    value = weight.new_full((n * s,), float("nan")).index_put_((slot,), where.value[on].float())
-    word = where.word[on]
-    named = word >= 0
-    words = weight.new_zeros(n * s * k).index_add_(0, slot[named] * k + word[named], inside[named])
-    return SentenceReads(chance.view(n, s), vector.view(n, s, -1), asked.view(n, s), value.view(n, s),
-                         words.view(n, s, k))
-
-
-def sentence_pairs(batch: Any, weights: torch.Tensor, keep: torch.Tensor, match: torch.Tensor, centre: torch.Tensor,
-                   where: Layout) -> tuple[torch.Tensor, torch.Tensor]:
-    """The comparison of every pair of sentences the two reads may have picked, one of each
-    read's paragraph: ([n, S, S, NUM_COMPARISON_FEATURES] the features of `comparison_features`,
-    each pair's computed from its two sentences alone: the gap between their own numbers, not
-    between weighted means of a paragraph's; [n, S, S] the log of how likely the two reads pick
-    the pair, -inf for a pair they cannot). A classifier that answers for each pair, its answers
-    weighed by these, learns which sentences to read from the label alone: a pair whose
-    comparison explains the labels gains weight, where a read averaged over a paragraph in
-    which every sentence holds a year carries no such signal."""
-    first, second = (sentence_reads(batch, weights[:, r], keep[:, r], where) for r in range(2))
-    centred = [F.normalize(r.vector - centre.float()[:, None, :], dim=-1) for r in (first, second)]
-    alike = torch.einsum("nah,nbh->nab", *centred)
-    both = ~first.value.isnan()[:, :, None] & ~second.value.isnan()[:, None, :]
-    gap = (first.value[:, :, None] - second.value[:, None, :]).nan_to_num(0.0) * both
-    shared = torch.einsum("nak,nbk->nab", first.words, second.words)
-    grid = alike.shape
-    features = torch.stack([alike, match[:, 0, None, None].float().expand(grid), match[:, 1, None, None].float().expand(grid),
-                            both.float(), *(torch.tanh(gap / scale) for scale in VALUE_SCALES),
-                            first.asked[:, :, None].expand(grid), second.asked[:, None, :].expand(grid), shared], dim=-1)
-    log_chance = []
-    for read in (first, second):
-        # -inf for a sentence the read cannot take, or whose weight underflowed to 0; through a
-        # where, not a bare log, whose gradient there is 0 / 0 = NaN
-        log = torch.where(read.chance > 0, read.chance.clamp_min(1e-30).log(), float("-inf"))
-        # a read with no sentence at all (no paragraph matched) still answers, from one empty pair
-        empty = read.chance.sum(-1) == 0
-        log[empty, 0] = 0.0
-        log_chance.append(log)
-    return features, log_chance[0][:, :, None] + log_chance[1][:, None, :]
 
 
 def read_targets(examples: Sequence[Any], batch: Any, reads: int = 2) -> torch.Tensor:

@@ -13,9 +13,7 @@ from model.encoding import SEG_CONTEXT, SEG_SPECIAL, encode
 from model.example import Example
 from model.heads.base import HeadBatch
 from model.heads.classification import masked_mean
-from model.heads.paragraph_reads import (
-    comparison_features, compared_spans, layout, read_loss, read_targets, sentence_pairs,
-)
+from model.heads.paragraph_reads import comparison_features, compared_spans, layout, read_loss, read_targets
 
 from .conftest import span_of
 
@@ -222,79 +220,7 @@ def test_supervised_reads_learn_to_land_on_the_supporting_sentences(tokenizer, t
     assert before < 0.8 < inside()
 
 
-def test_sentence_pairs_compare_two_sentences_on_their_own_numbers(tokenizer, tiny_model):
-    """A read spread over Anna's paragraph still compares Anna's year with Bob's, crisply, in the
-    pair of the two dated sentences; the pair with Anna's undated sentence has no gap; each pair's
-    chance is the product of its sentences' shares of the reads."""
-    batch = _batch(tokenizer, tiny_model, [_example([])])
-    where = layout(batch)
-    keep = torch.stack([(where.paragraph[0] == p) & ~where.title[0] for p in (0, 2)])[None]
-    weights = keep.float() / keep.sum(-1, keepdim=True)
-    features, log_chance = sentence_pairs(batch, weights, keep, torch.ones(1, 2), _centre(batch), where)
-    assert where.num_sentences == 2 and features.shape == (1, 2, 2, features.shape[-1])
-    dated, undated = features[0, 0, 0], features[0, 1, 0]
-    assert dated[3] == 1.0 and dated[4] == pytest.approx(math.tanh((1580 - 1917) / 3))
-    assert undated[3:7].abs().sum() == 0
-    chance = log_chance[0].exp()
-    assert chance[:, 1].sum() == 0  # Bob's paragraph has one sentence: no pair takes a second
-    assert chance.sum() == pytest.approx(1.0) and 0.0 < chance[0, 0] < 1.0
-    assert chance[0, 0] / chance[1, 0] == pytest.approx(float(keep[0, 0][where.sentence[0] == 0].sum()
-                                                             / keep[0, 0][where.sentence[0] == 1].sum()))
-
-
-def test_a_sentence_whose_weight_underflows_leaves_every_gradient_finite(tokenizer, tiny_model):
-    """A trained read can put exactly 0 on a sentence it may take (its tokens' exp underflows):
-    that pair drops out, and no NaN reaches the reads' weights."""
-    batch = _batch(tokenizer, tiny_model, [_example([])])
-    where = layout(batch)
-    keep = torch.stack([(where.paragraph[0] == p) & ~where.title[0] for p in (0, 2)])[None]
-    weights = keep.float() * (where.sentence[0] == 0)  # Anna's second sentence: kept, weight 0
-    weights = (weights / weights.sum(-1, keepdim=True)).requires_grad_()
-    features, log_chance = sentence_pairs(batch, weights, keep, torch.ones(1, 2), _centre(batch), where)
-    torch.logsumexp(log_chance + features.sum(-1), dim=(1, 2)).sum().backward()
-    assert log_chance[0, 1, 0] == float("-inf")
-    assert weights.grad.isfinite().all()
-
-
-def test_sentence_pairs_learn_from_the_label_alone_which_sentence_to_compare(tokenizer, tiny_model):
-    """Anna's paragraph dates two things, and the label ("was Anna born before Bob?") follows her
-    birth year, while the other year is before Bob's for half the yes and half the no answers:
-    trained on the label only, the first read's chance moves onto the birth sentence and the head
-    answers every question."""
-    years = [(1580, 1800), (1950, 1990), (1600, 1999), (1990, 1500),
-             (1850, 1700), (1960, 1930), (1700, 2000), (2010, 1650)]
-    examples = []
-    for born, other in years:
-        context = f"Anna: Anna was born in {born}. She lived in Paris in {other}.\nBob: Bob was born in 1917."
-        answer = "yes" if born < 1917 else "no"
-        examples.append(Example(id=str(born), setting="multihop", task="hotpot_yesno", context=context,
-                                question=QUESTION, answer=answer, answer_type=answer))
-    batch = _batch(tokenizer, tiny_model, examples)
-    torch.manual_seed(0)
-    head = build_head("yesno", "classification", tiny_model.info,
-                      {"labels": ["yes", "no"], "pooling": "compare_reads", "sentence_pairs": True})
-    labels = head.build_labels(examples, batch)
-    where = layout(batch)
-
-    def on_birth() -> float:
-        with torch.no_grad():
-            weights = head(batch).read_weights[:, 0]
-        return float((weights * (where.sentence == 0)).sum(-1).min())
-
-    before = on_birth()
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
-    for _ in range(60):
-        head(batch, labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    with torch.no_grad():
-        answers = head(batch).logits.argmax(-1)
-    assert before < 0.7 < on_birth()
-    assert answers.tolist() == labels.tolist()
-
-
 @pytest.mark.parametrize("config, message", [
-    ({"pooling": "mean", "sentence_pairs": True}, "sentence_pairs needs pooling 'compare_reads'"),
     ({"pooling": "mean", "supervise_reads": True},
      r"supervise_reads needs a pooling with reads \(\['question_attention', 'compare_reads'\]\)"),
     ({"pooling": "compare_reads", "supervise_reads": "yes"}, "supervise_reads must be true or false"),

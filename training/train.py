@@ -171,10 +171,10 @@ def train(config: TrainConfig, out_dir: str | Path, force: bool = False, resume:
         # (a step later every head's loss is NaN); one host sync per step
         if not torch.isfinite(loss):
             broken = sorted(k for k, v in head_losses.items() if not torch.isfinite(v))
+            kept = f"keeps the checkpoint of step {best_step}" if best_step else "holds no checkpoint yet"
             raise TrainingDiverged(
-                f"training diverged at step {step + 1}: the loss of head(s) {broken} is not finite; "
-                f"{out} keeps the checkpoint of step {best_step} (None: none kept yet). Lower optim.lr "
-                f"or optim.backbone_lr, or look for a log of 0 or a division by 0 in those heads")
+                f"training diverged at step {step + 1}: the loss of head(s) {broken} is not finite; {out} {kept}. "
+                f"Lower optim.lr or optim.backbone_lr, or look for a log of 0 or a division by 0 in those heads")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
         optimizer.step()

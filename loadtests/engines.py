@@ -25,7 +25,7 @@ from loadtests.traffic import Catalog as CheckCatalog, Outcome, Run, check_answe
 from model.checkpoint import load_model, load_tokenizer, read_manifest
 from model.encoding import encode
 from service.deploy.in_process import InProcessEngine, load_in_process
-from service.deploy.stages import ModelStage
+from service.deploy.stages import BackboneStage
 from service.http.answers import Answers
 from service.http.errors import ApiError
 from service.http.schemas import BatchRequest, PredictRequest
@@ -50,9 +50,10 @@ class InProcess:
         self.catalog = Catalog.from_manifest(manifest, {h.name: "colocated" for h in manifest.heads})
         self.checks = CheckCatalog(heads=[h.name for h in manifest.heads], tasks=manifest.tasks)
         # The config's batching and threads; the clients are the benchmark's own, so no queue bound applies.
-        stage = ModelStage(num_gpus=1 if device == "cuda" else 0, torch_threads=batching.torch_threads,
-                           max_ongoing_requests=max(batching.max_batch_size, 32), max_queued_requests=4096,
-                           batching={"max_batch_size": batching.max_batch_size, "batch_wait_timeout_s": batching.wait_s})
+        stage = BackboneStage(num_gpus=1 if device == "cuda" else 0, torch_threads=batching.torch_threads,
+                              overlap_batches=batching.overlap_batches,
+                              max_ongoing_requests=max(batching.max_batch_size, 32), max_queued_requests=4096,
+                              batching={"max_batch_size": batching.max_batch_size, "batch_wait_timeout_s": batching.wait_s})
         self.engine: InProcessEngine = load_in_process(checkpoint, stage, heads, autocast=None if dtype == "float32" else dtype)
         self.answers = Answers(Predictor(self.engine, self.catalog, Timeouts()), self.catalog, Limits())
         self._ids = itertools.count()

@@ -20,7 +20,7 @@ from model.encoding import FIELD_OF_SEGMENT, Encoding
 class HeadBatch:
     """Hidden states of every window plus what is needed to map tokens back to characters."""
 
-    hidden: torch.Tensor  # [W, T, H]
+    hidden: torch.Tensor  # [W, T, H]; a server fills it in once the backbone ran (Head.prepare)
     attention_mask: torch.Tensor  # [W, T]
     segments: torch.Tensor  # [W, T]
     offsets: torch.Tensor  # [W, T, 2]
@@ -146,6 +146,12 @@ class Head(nn.Module):
     def forward_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """The request options this kind's forward() takes, those that are set."""
         return {k: v for k, v in options.items() if k in cls.generation_options and v is not None}
+
+    def prepare(self, batch: HeadBatch) -> None:
+        """Host work that reads the inputs alone (their text, tokens and offsets), never the hidden
+        states, done now and kept on the batch for forward() and decode(). A server calls it before
+        the backbone runs, in a thread beside the model (service/replica/runners.py); a head that
+        is not prepared does the same work when it first needs it. Default: nothing to do."""
 
     def __init__(self, name: str, info: BackboneInfo, config: dict[str, Any]):
         super().__init__()

@@ -203,6 +203,10 @@ class ClassificationHead(Head):
             return classes
         return {"classes": classes, "reads": read_targets(examples, batch)}
 
+    def prepare(self, batch: HeadBatch) -> None:
+        if self.pooling == "compare_reads":
+            layout(batch)  # the passages' paragraphs, sentences and words the reads compare
+
     @torch.no_grad()
     def decode(self, output: ClassificationOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:
         probs = output.logits.float().softmax(-1).tolist()

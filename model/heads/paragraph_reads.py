@@ -95,7 +95,19 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 def layout(batch: Any) -> Layout:
-    """Each context token's paragraph, title flag and sentence number (one host copy per batch)."""
+    """Each context token's paragraph, title flag and sentence number (one host copy per batch),
+    made on first use and kept on the batch (Head.prepare makes it before the hidden states exist)."""
+    found = getattr(batch, _LAYOUT, None)
+    if found is None:
+        found = _layout_of(batch)
+        setattr(batch, _LAYOUT, found)
+    return found
+
+
+_LAYOUT = "_layout"
+
+
+def _layout_of(batch: Any) -> Layout:
     segments = batch.segments.cpu().numpy()
     starts = batch.offsets[..., 0].cpu().numpy()
     ends = batch.offsets[..., 1].cpu().numpy()
@@ -122,7 +134,7 @@ def layout(batch: Any) -> Layout:
             in_word = token & (starts[w] < words[k, 1])
             word[w, in_word] = words[k[in_word], 2]
             asked[w, in_word] = words_asked[i][words[k[in_word], 2]]
-    device = batch.hidden.device
+    device = batch.segments.device
     return Layout(*(torch.from_numpy(a).to(device) for a in (paragraph, title, value, word, asked)))
 
 

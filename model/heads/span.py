@@ -11,7 +11,7 @@ from torch import nn
 
 from model.example import span_supervision
 from model.heads.base import Head, HeadBatch, TextSpan, register_head
-from model.heads.decoding import decode_spans
+from model.heads.decoding import host_view, decode_spans
 from model.heads.labels import number_in_passage, token_span
 from model.encoding import SEG_SPECIAL
 
@@ -85,6 +85,9 @@ class SpanHead(Head):
             starts.append(s), ends.append(e)
         device = batch.hidden.device
         return {"start": torch.tensor(starts, device=device), "end": torch.tensor(ends, device=device)}
+
+    def prepare(self, batch: HeadBatch) -> None:
+        host_view(batch)  # the tokens' fields, offsets and word edges decoding reads
 
     @torch.no_grad()
     def decode(self, output: SpanOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:

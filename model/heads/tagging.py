@@ -12,7 +12,7 @@ from torch import nn
 
 from model.encoding import SEG_SPECIAL
 from model.heads.base import Head, HeadBatch, TextSpan, register_head
-from model.heads.decoding import B, I, O, decode_tags
+from model.heads.decoding import host_view, B, I, O, decode_tags
 from model.heads.labels import token_span
 
 TAGS = ("O", "B", "I")
@@ -74,6 +74,9 @@ class TaggingHead(Head):
                 labels[w, s] = B
                 labels[w, s + 1 : e + 1] = I
         return labels.to(batch.hidden.device)
+
+    def prepare(self, batch: HeadBatch) -> None:
+        host_view(batch)  # the tokens' fields, offsets and word edges decoding reads
 
     @torch.no_grad()
     def decode(self, output: TaggingOutput, batch: HeadBatch, tokenizer=None) -> list[dict[str, Any]]:

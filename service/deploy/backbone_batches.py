@@ -4,6 +4,13 @@ in_process.py), or in a process without Ray (the benchmark's in-process baseline
 Calls queue into the process's one Batcher (replica/batcher.py), one forward pass per batch runs
 in the compute thread, and each call's hidden states go back inside its answer (calls.py says
 why not ray.put).
+
+With `overlap_batches` (the default), a batch's host work runs beside the model: tokenising in a
+thread of its own, decoding the heads' outputs (and packing hidden states) in another, the model in
+the compute thread, each thread one batch at a time, two batches in flight. The model then waits
+for neither the next batch's tokens nor the last batch's decoding. Why: with a cheap model (a small
+one on a CPU, any on a GPU) two thirds of a batch's time in one thread was tokenising and decoding
+(docs/results.md, "The cheap-model regime").
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ import time
 import torch
 
 from model.checkpoint import read_manifest
-from service.deploy.stages import Batching, HeadStage, ModelStage
+from service.deploy.stages import BackboneStage, Batching, HeadStage, ModelStage
 from service.http.logs import request_scope
 from service.pipeline.calls import EncodeCall, EncodeResult, HiddenStatesRef
 from service.pipeline.failures import BACKBONE
@@ -48,9 +55,10 @@ async def self_test(compute: ComputeSlot, test, stage: str) -> None:
         raise
 
 
-def batcher_for(run, stage: ModelStage) -> Batcher:
+def batcher_for(run, stage: ModelStage, in_flight: int = 1) -> Batcher:
     """The stage's batching settings over `run` (a whole batch of calls -> one result each)."""
-    return Batcher(run, stage.batching.max_batch_size, stage.batching.batch_wait_timeout_s, size=inputs_of)
+    return Batcher(run, stage.batching.max_batch_size, stage.batching.batch_wait_timeout_s, size=inputs_of,
+                   in_flight=in_flight)
 
 
 def set_threads(stage: ModelStage) -> None:
@@ -61,7 +69,7 @@ def set_threads(stage: ModelStage) -> None:
 class BackboneBatches:
     """Tokenise + one forward pass per batch of calls (+ the colocated heads on it)."""
 
-    def __init__(self, checkpoint: str, stage: ModelStage, colocated: dict[str, HeadStage], hidden_dtype: str,
+    def __init__(self, checkpoint: str, stage: BackboneStage, colocated: dict[str, HeadStage], hidden_dtype: str,
                  metrics: StageRecorder, autocast: str | None = None):
         """`metrics`: deploy/metrics.StageMetrics(BACKBONE) in a Serve replica. `autocast`: a half
         type for the model code on a GPU (default: $WIYH_AUTOCAST, compute.py)."""
@@ -71,8 +79,14 @@ class BackboneBatches:
         faults = {name: head.fault for name, head in colocated.items() if head.fault is not None}
         if faults:  # a testing aid: the settings inject failures into some colocated heads
             self.runner = FaultyBackbone(self.runner, faults)
-        self.batcher = batcher_for(self._encode_batch, stage)
         self.compute = ComputeSlot(stage.torch_threads, BACKBONE, autocast)
+        if stage.overlap_batches:
+            # One torch thread for the host steps: their tensors are small (compute.py, decoding.py).
+            self.tokenise, self.decode = ComputeSlot(1, "tokenise"), ComputeSlot(1, "decode")
+            self.batcher = batcher_for(self._encode_batch, stage, in_flight=2)
+        else:
+            self.tokenise = self.decode = self.compute
+            self.batcher = batcher_for(self._encode_batch, stage)
         self.metrics = metrics
         self.calls_served = self.inputs_served = 0
 
@@ -81,10 +95,12 @@ class BackboneBatches:
             return await self.batcher(call)
 
     async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
-        started = time.perf_counter()
         with request_scope(",".join(c.request_id for c in calls)):
-            encoded = await self.compute.run(self.runner.run, calls)
-        forward_ms = (time.perf_counter() - started) * 1000
+            prepared = await self.tokenise.run(self.runner.prepare, calls)
+            started = time.perf_counter()
+            forwarded = await self.compute.run(self.runner.forward, prepared)
+            forward_ms = (time.perf_counter() - started) * 1000
+            encoded = await self.decode.run(self.runner.finish, forwarded)
         inputs = inputs_in(calls)
         results = []
         for call, item in zip(calls, encoded):

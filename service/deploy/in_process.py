@@ -23,7 +23,7 @@ from typing import Iterable
 
 from model.checkpoint import read_manifest
 from service.deploy.backbone_batches import BackboneBatches
-from service.deploy.stages import HeadStage, ModelStage
+from service.deploy.stages import BackboneStage, HeadStage, ModelStage
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.failures import BACKBONE, StageError, stage_of_head
 from service.pipeline.metrics import NullStageMetrics
@@ -64,11 +64,11 @@ class InProcessEngine:
         return {BACKBONE: None}  # built in this replica's constructor, so up whenever the router is
 
 
-def load_in_process(checkpoint: str | Path, stage: ModelStage | None = None, heads: Iterable[str] | None = None,
+def load_in_process(checkpoint: str | Path, stage: BackboneStage | None = None, heads: Iterable[str] | None = None,
                     hidden_dtype: str = "float32", autocast: str | None = None) -> InProcessEngine:
     """The checkpoint's model in this process, without Ray: `heads` (default: every head) colocated
     with the backbone, batched as `stage` says (default: the backbone's default settings)."""
-    stage = stage or ModelStage()
+    stage = stage or BackboneStage()
     names = list(heads) if heads is not None else [h.name for h in read_manifest(checkpoint).heads]
     colocated = {name: HeadStage(placement="colocated") for name in names}
     backbone = BackboneBatches(str(checkpoint), stage, colocated, hidden_dtype, NullStageMetrics(), autocast=autocast)

@@ -148,6 +148,9 @@ class BackboneStage(ModelStage):
     # head colocated; no handle hop, no second deployment (in_process.py says what it saves). The
     # router's replicas then take this stage's num_cpus / num_gpus / resources and health checks.
     placement: Literal["replica", "router"] = "replica"
+    # Tokenise the next batch and decode the last one in threads of their own while a batch is in
+    # the model (backbone_batches.py): two batches in flight. Off: one thread does all three.
+    overlap_batches: bool = True
 
 
 class HeadStage(ModelStage):

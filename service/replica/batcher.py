@@ -15,6 +15,10 @@ computed.
                     runs alone rather than never
     wait_s          how long the first call of a batch waits for more while the batch is short
                     of max_batch_size and the compute is free
+    in_flight       batches that may run at once (default 1). A stage whose batch passes through
+                    steps in separate threads (tokenise, model, decode: backbone_batches.py) takes
+                    2, so that the next batch forms and starts its first step while this one is in
+                    the model; each step still runs one batch at a time.
 """
 from __future__ import annotations
 
@@ -31,10 +35,13 @@ R = TypeVar("R")  # its result
 
 class Batcher(Generic[C, R]):
     def __init__(self, run: Callable[[list[C]], Awaitable[Sequence[R]]], max_batch_size: int, wait_s: float,
-                 size: Callable[[C], int] = lambda call: 1):
+                 size: Callable[[C], int] = lambda call: 1, in_flight: int = 1):
         """`run`: one result per call, in order, for a whole batch."""
-        self._run, self._size = run, size
+        if in_flight < 1:
+            raise ValueError(f"in_flight ({in_flight}) must be at least 1")
+        self._run, self._size, self.in_flight = run, size, in_flight
         self.configure(max_batch_size, wait_s)
+        self._running: set[asyncio.Task] = set()
         self._waiting: list[tuple[C, asyncio.Future, float]] = []
         self._arrived: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
@@ -53,6 +60,7 @@ class Batcher(Generic[C, R]):
             # first call, or a new event loop (a test client's per-request loop): a worker of its own;
             # what waited on another loop can never be answered there
             self._waiting = [w for w in self._waiting if w[1].get_loop() is loop]
+            self._running = set()  # batches of the old loop never finish on this one
             self._arrived = asyncio.Event()
             self._worker = loop.create_task(self._loop())
         future: asyncio.Future = loop.create_future()
@@ -71,6 +79,9 @@ class Batcher(Generic[C, R]):
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
+            if len(self._running) >= self.in_flight:
+                await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+                continue
             deadline = self._waiting[0][2] + self.wait_s
             while self._queued_inputs() < self.max_batch_size and (remaining := deadline - time.monotonic()) > 0:
                 self._arrived.clear()
@@ -80,7 +91,9 @@ class Batcher(Generic[C, R]):
                     break
             batch = self._take()
             if batch:
-                await self._run_batch(batch)
+                task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
 
     def _take(self) -> list[tuple[C, asyncio.Future, float]]:
         """The oldest live calls up to max_batch_size inputs (at least one)."""

@@ -25,14 +25,24 @@ class Fault(BaseModel):
     trigger: str = Field(min_length=1)
     hang_s: float = Field(5.0, gt=0, le=60)
 
+    def fires_for(self, questions: Sequence[str], contexts: Sequence[str], inputs: Sequence[int]) -> bool:
+        """Whether `trigger` stands in a question or context of `inputs`."""
+        return any(self.trigger in questions[i] or self.trigger in contexts[i] for i in inputs)
+
+    def hang(self) -> None:
+        if self.mode == "hang":
+            time.sleep(self.hang_s)  # in the compute thread, as a stuck model would be
+
+    def reply(self, head: str) -> HeadReply:
+        return HeadReply(error=f"head {head!r}: injected fault ({self.mode}) fired")
+
     def fire(self, head: str, questions: Sequence[str], contexts: Sequence[str], inputs: Sequence[int]) -> HeadReply | None:
         """The error reply when the trigger stands in a question or context of `inputs` (after
         hanging, in "hang" mode)."""
-        if not any(self.trigger in questions[i] or self.trigger in contexts[i] for i in inputs):
+        if not self.fires_for(questions, contexts, inputs):
             return None
-        if self.mode == "hang":
-            time.sleep(self.hang_s)  # in the compute thread, as a stuck model would be
-        return HeadReply(error=f"head {head!r}: injected fault ({self.mode}) fired")
+        self.hang()
+        return self.reply(head)
 
 
 class FaultyHead:
@@ -54,7 +64,9 @@ class FaultyHead:
 
 class FaultyBackbone:
     """A backbone runner whose colocated heads have faults: a head's request in a call whose inputs
-    hold its trigger is answered with the fault's error and never reaches the head."""
+    hold its trigger is answered with the fault's error and never reaches the head. The runner's
+    three steps are wrapped (runners.BackboneRunner): prepare() takes the fired requests out,
+    forward() hangs where a fault says so, finish() puts the errors back in their places."""
 
     def __init__(self, runner: Any, faults: Mapping[str, Fault]):
         self.runner, self.faults = runner, dict(faults)
@@ -63,20 +75,40 @@ class FaultyBackbone:
         return getattr(self.runner, name)
 
     def run(self, calls: Sequence[EncodeCall]) -> list[Any]:
-        fired: list[dict[int, HeadReply]] = []
+        return self.finish(self.forward(self.prepare(calls)))
+
+    def prepare(self, calls: Sequence[EncodeCall]) -> "_FiredBatch":
+        fired: list[dict[int, Fault]] = []
         kept_calls = []
         for call in calls:
-            errors = {}
+            faults = {}
             for slot, request in enumerate(call.colocated):
                 fault = self.faults.get(request.head)
-                reply = fault.fire(request.head, call.questions, call.contexts, request.inputs) if fault is not None else None
-                if reply is not None:
-                    errors[slot] = reply
-            fired.append(errors)
-            kept_calls.append(call.model_copy(update={"colocated": [r for s, r in enumerate(call.colocated) if s not in errors]}))
-        results = self.runner.run(kept_calls)
+                if fault is not None and fault.fires_for(call.questions, call.contexts, request.inputs):
+                    faults[slot] = fault
+            fired.append(faults)
+            kept_calls.append(call.model_copy(update={"colocated": [r for s, r in enumerate(call.colocated) if s not in faults]}))
+        return _FiredBatch(self.runner.prepare(kept_calls), list(calls), fired)
+
+    def forward(self, prepared: "_FiredBatch") -> "_FiredBatch":
+        for faults in prepared.fired:
+            for fault in faults.values():
+                fault.hang()
+        return dataclasses.replace(prepared, inner=self.runner.forward(prepared.inner))
+
+    def finish(self, forwarded: "_FiredBatch") -> list[Any]:
         merged = []
-        for call, errors, result in zip(calls, fired, results):
+        for call, faults, result in zip(forwarded.calls, forwarded.fired, self.runner.finish(forwarded.inner)):
             answered = iter(result.colocated)
-            merged.append(dataclasses.replace(result, colocated=[errors.get(s) or next(answered) for s in range(len(call.colocated))]))
+            merged.append(dataclasses.replace(result, colocated=[
+                faults[s].reply(call.colocated[s].head) if s in faults else next(answered) for s in range(len(call.colocated))]))
         return merged
+
+
+@dataclasses.dataclass
+class _FiredBatch:
+    """The runner's own batch, and which request of which call each fault took out of it."""
+
+    inner: Any
+    calls: list[EncodeCall]
+    fired: list[dict[int, Fault]]  # per call: request slot -> the fault that fired

@@ -90,6 +90,29 @@ def test_a_batch_of_inputs_keeps_each_inputs_windows_apart(tokenizer, pairs):
     record("hypothesis encode() batches", "ok")
 
 
+@given(pairs=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=4))
+@settings(max_examples=20, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_the_windows_are_the_tokenizers_own(tokenizer, pairs):
+    """encode() calls the Rust backend itself (for speed); what it returns is what the tokenizer's
+    own batch call returns with the same settings, token for token."""
+    questions = [q for q, _ in pairs]
+    enc = encode(tokenizer, questions, [c for _, c in pairs], max_length=MAX_LENGTH, stride=STRIDE, max_question_tokens=MAX_QUESTION)
+    own = tokenizer(enc.questions, [c for _, c in pairs], truncation="only_second", max_length=MAX_LENGTH, stride=STRIDE,
+                    return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest", pad_to_multiple_of=8,
+                    return_tensors="pt")
+    assert torch.equal(enc.input_ids, own["input_ids"])
+    assert torch.equal(enc.attention_mask, own["attention_mask"])
+    assert torch.equal(enc.offsets, own["offset_mapping"])
+    assert torch.equal(enc.example_index, own["overflow_to_sample_mapping"])
+    if "token_type_ids" in own:
+        assert torch.equal(enc.token_type_ids, own["token_type_ids"])
+    for w in range(enc.input_ids.shape[0]):
+        expected = [{0: SEG_QUESTION, 1: SEG_CONTEXT}.get(s, 0) for s in own.sequence_ids(w)]
+        assert enc.segments[w].tolist() == expected
+    record("hypothesis encode() equals the tokenizer's call", "ok")
+
+
 @pytest.fixture(scope="module")
 def span_heads(tokenizer):
     torch.manual_seed(0)

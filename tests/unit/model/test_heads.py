@@ -128,14 +128,16 @@ def test_long_context_is_windowed_not_cut(tiny_model, tokenizer):
     assert cls.logits.shape == (1, 3)  # windows pooled back into one input
 
 
-def test_segments_from_token_types_match_the_per_token_map(tokenizer):
-    from model.encoding import SEG_CONTEXT, SEG_QUESTION, _segments_from_sequence_ids
+def test_segments_follow_the_tokenizers_per_token_map(tokenizer):
+    from model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
 
     questions, contexts = [QUESTION, "", "x " * 80], [CONTEXT, CONTEXT, " ".join([CONTEXT] * 6)]
     enc = encode(tokenizer, questions, contexts, max_length=64, stride=16, max_question_tokens=24)
     raw = tokenizer(enc.questions, contexts, truncation="only_second", max_length=64, stride=16,
                     return_overflowing_tokens=True, padding="longest", pad_to_multiple_of=8, return_tensors="pt")
-    assert torch.equal(enc.segments, _segments_from_sequence_ids(raw))
+    per_token = [[{0: SEG_QUESTION, 1: SEG_CONTEXT}.get(s, SEG_SPECIAL) for s in raw.sequence_ids(w)]
+                 for w in range(raw["input_ids"].shape[0])]
+    assert enc.segments.tolist() == per_token
     assert enc.question_truncated == [False, False, True]
     assert not (enc.segments[enc.example_index == 1] == SEG_QUESTION).any()  # no question, no question tokens
     assert (enc.segments == SEG_CONTEXT).any(dim=1).all()  # every window keeps context

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from service.deploy.in_process import InProcessEngine, load_in_process
-from service.deploy.stages import ModelStage
+from service.deploy.stages import BackboneStage, ModelStage
 from service.pipeline.calls import EncodeCall, EncodeResult
 from service.pipeline.failures import StageError
 
@@ -73,7 +73,7 @@ def test_there_are_no_head_replicas_to_call():
 
 
 def test_the_real_model_answers_concurrent_calls_in_one_pass_without_ray(random_checkpoint):
-    engine = load_in_process(random_checkpoint, ModelStage(batching={"max_batch_size": 8, "batch_wait_timeout_s": 0.05}))
+    engine = load_in_process(random_checkpoint, BackboneStage(batching={"max_batch_size": 8, "batch_wait_timeout_s": 0.05}))
     calls = [EncodeCall(request_id=f"r{i}", questions=["Who won?"], contexts=[f"Team {i} won the game in {1990 + i}."],
                         keep_hidden=False) for i in range(5)]
 

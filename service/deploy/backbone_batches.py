@@ -89,6 +89,7 @@ class BackboneBatches:
             self.batcher = batcher_for(self._encode_batch, stage)
         self.metrics = metrics
         self.calls_served = self.inputs_served = 0
+        self.pace = Pace()
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
         with request_scope(call.request_id):
@@ -96,12 +97,19 @@ class BackboneBatches:
 
     async def _encode_batch(self, calls: list[EncodeCall]) -> list[EncodeResult]:
         with request_scope(",".join(c.request_id for c in calls)):
+            t0 = time.perf_counter()
             prepared = await self.tokenise.run(self.runner.prepare, calls)
-            started = time.perf_counter()
+            t1 = time.perf_counter()
             forwarded = await self.compute.run(self.runner.forward, prepared)
-            forward_ms = (time.perf_counter() - started) * 1000
+            t2 = time.perf_counter()
             encoded = await self.decode.run(self.runner.finish, forwarded)
+            t3 = time.perf_counter()
+        forward_ms = (t2 - t1) * 1000
         inputs = inputs_in(calls)
+        # What the batch held its steps for: in turn, all three; overlapped, batches follow each
+        # other at the pace of the slowest step (time waiting for a step's thread counts in it).
+        steps = (t1 - t0, t2 - t1, t3 - t2)
+        self.pace.record(max(steps) if self.tokenise is not self.compute else sum(steps), inputs)
         results = []
         for call, item in zip(calls, encoded):
             hidden = None
@@ -131,3 +139,22 @@ class BackboneBatches:
 
     async def check_health(self) -> None:
         await self_test(self.compute, self.runner.self_test, BACKBONE)
+
+
+class Pace:
+    """Seconds per input over recent batches, each batch's weight decaying by `decay` per batch
+    after it: a batch of 16 counts 16 times a batch of 1, so the lone calls of a quiet spell do not
+    make the pace of a busy one look slow."""
+
+    def __init__(self, decay: float = 0.8):
+        self.decay = decay
+        self._seconds = self._inputs = 0.0
+
+    def record(self, seconds: float, inputs: int) -> None:
+        self._seconds = self._seconds * self.decay + seconds
+        self._inputs = self._inputs * self.decay + inputs
+
+    def seconds_for(self, inputs: int) -> float | None:
+        if self._inputs <= 0:
+            return None
+        return inputs * self._seconds / self._inputs

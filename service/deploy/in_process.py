@@ -37,15 +37,26 @@ class InProcessEngine:
 
     calls_cross_processes = False
 
-    def __init__(self, backbone: BackboneBatches, stage: ModelStage, retry_after_s: float = 1.0):
+    def __init__(self, backbone: BackboneBatches, stage: BackboneStage, retry_after_s: float = 1.0):
         self.backbone, self.retry_after_s = backbone, retry_after_s
         self.capacity = stage.max_ongoing_requests + stage.max_queued_requests
+        self.max_wait_s = stage.max_queue_wait_s
         self.in_flight = 0
+        self.inputs_in_flight = 0  # of the calls let in and not answered yet: waiting or in a batch
 
     async def encode(self, call: EncodeCall, timeout_s: float) -> EncodeResult:
         if self.in_flight >= self.capacity:
             raise StageError(BACKBONE, "overloaded", "its queue is full", self.retry_after_s)
+        inputs = len(call.contexts)
+        if self.max_wait_s is not None:
+            # Counted here, as calls are let in, not in the batcher's queue: calls of one burst
+            # reach this line before any of them reaches the queue.
+            wait = self.backbone.pace.seconds_for(self.inputs_in_flight + inputs)
+            if wait is not None and wait > self.max_wait_s:
+                raise StageError(BACKBONE, "overloaded", f"its queue holds about {wait:.1f} s of work with this call, "
+                                 f"above max_queue_wait_s {self.max_wait_s:g}", self.retry_after_s)
         self.in_flight += 1
+        self.inputs_in_flight += inputs
         try:
             return await asyncio.wait_for(self.backbone.encode(call), timeout_s)
         except asyncio.TimeoutError:
@@ -55,6 +66,7 @@ class InProcessEngine:
             raise StageError(BACKBONE, "failed", f"raised {type(err).__name__}") from None
         finally:
             self.in_flight -= 1
+            self.inputs_in_flight -= inputs
 
     async def run_head(self, head: str, call: HeadCall, timeout_s: float) -> HeadReply:
         # The settings refuse a head replica next to an in-router backbone; this is the plan's bug.

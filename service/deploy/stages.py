@@ -151,6 +151,12 @@ class BackboneStage(ModelStage):
     # Tokenise the next batch and decode the last one in threads of their own while a batch is in
     # the model (backbone_batches.py): two batches in flight. Off: one thread does all three.
     overlap_batches: bool = True
+    # With the backbone in the router (placement: router): refuse a call at once (503 +
+    # Retry-After) when the work ahead of it, at the pace of recent batches, would take longer than
+    # this; max_queued_requests then is only a ceiling. One bound in seconds holds for a model of
+    # 2 ms an input and of 100 alike, where a count sized for one sheds load the other could serve
+    # in time. None: the count alone.
+    max_queue_wait_s: float | None = Field(None, gt=0, le=600)
 
 
 class HeadStage(ModelStage):

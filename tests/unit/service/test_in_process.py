@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
+from service.deploy.backbone_batches import Pace
 from service.deploy.in_process import InProcessEngine, load_in_process
-from service.deploy.stages import BackboneStage, ModelStage
+from service.deploy.stages import BackboneStage
 from service.pipeline.calls import EncodeCall, EncodeResult
 from service.pipeline.failures import StageError
 
@@ -17,8 +18,11 @@ CALL = EncodeCall(request_id="r1", questions=["q?"], contexts=["a passage"], kee
 
 
 class Backbone:
-    def __init__(self, delay_s: float = 0.0, error: Exception | None = None):
+    def __init__(self, delay_s: float = 0.0, error: Exception | None = None, seconds_per_input: float | None = None):
         self.delay_s, self.error, self.calls = delay_s, error, 0
+        self.pace = Pace()
+        if seconds_per_input is not None:
+            self.pace.record(seconds_per_input * 16, 16)  # as if a batch of 16 had run
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
         self.calls += 1
@@ -36,19 +40,19 @@ def failure(engine: InProcessEngine, timeout_s: float = 1.0) -> StageError:
 
 
 def test_an_answer_passes_through():
-    assert asyncio.run(InProcessEngine(Backbone(), ModelStage()).encode(CALL, 1.0)).windows_per_input == [1]
+    assert asyncio.run(InProcessEngine(Backbone(), BackboneStage()).encode(CALL, 1.0)).windows_per_input == [1]
 
 
 def test_a_slow_backbone_is_a_timeout_and_a_raising_one_a_failure_naming_the_class():
-    slow = failure(InProcessEngine(Backbone(delay_s=5), ModelStage()), timeout_s=0.05)
+    slow = failure(InProcessEngine(Backbone(delay_s=5), BackboneStage()), timeout_s=0.05)
     assert (slow.stage, slow.kind, slow.status) == ("backbone", "timeout", 504)
-    broken = failure(InProcessEngine(Backbone(error=RuntimeError("secret input text")), ModelStage()))
+    broken = failure(InProcessEngine(Backbone(error=RuntimeError("secret input text")), BackboneStage()))
     assert (broken.kind, broken.status) == ("failed", 502) and "RuntimeError" in broken.message
     assert "secret" not in broken.message  # the client never sees the model's own message
 
 
 def test_calls_beyond_the_backbones_queue_bound_are_refused_at_once_with_retry_after():
-    stage = ModelStage(max_ongoing_requests=2, max_queued_requests=1, batching={"max_batch_size": 2})
+    stage = BackboneStage(max_ongoing_requests=2, max_queued_requests=1, batching={"max_batch_size": 2})
     backbone = Backbone(delay_s=0.3)
     engine = InProcessEngine(backbone, stage, retry_after_s=3)
 
@@ -62,14 +66,45 @@ def test_calls_beyond_the_backbones_queue_bound_are_refused_at_once_with_retry_a
     assert engine.in_flight == 0  # every slot given back
 
 
+def test_a_wait_bound_refuses_what_the_model_could_not_answer_in_time_and_takes_what_it_could():
+    def served(seconds_per_input: float) -> tuple[int, list[StageError]]:
+        stage = BackboneStage(max_ongoing_requests=16, max_queued_requests=16, max_queue_wait_s=0.35)
+        backbone = Backbone(delay_s=0.2, seconds_per_input=seconds_per_input)
+        engine = InProcessEngine(backbone, stage, retry_after_s=2)
+
+        async def five() -> list:
+            return await asyncio.gather(*(engine.encode(CALL, 5.0) for _ in range(5)), return_exceptions=True)
+
+        refused = [o for o in asyncio.run(five()) if isinstance(o, StageError)]
+        return backbone.calls, refused
+
+    # 0.1 s an input: the 4th call would wait 0.4 s, above 0.35 s; at 10 ms an input all five fit.
+    calls, refused = served(0.1)
+    assert calls == 3 and len(refused) == 2
+    assert all(e.kind == "overloaded" and e.status == 503 and e.retry_after_s == 2 for e in refused)
+    assert "max_queue_wait_s 0.35" in refused[0].message
+    assert served(0.01) == (5, [])
+
+
+def test_the_pace_weighs_batches_by_their_inputs_and_forgets_old_ones():
+    pace = Pace(decay=0.5)
+    assert pace.seconds_for(10) is None  # nothing measured: no wait bound yet
+    pace.record(0.16, 16)  # a full batch: 10 ms an input
+    pace.record(0.05, 1)  # a lone call pays the whole batch's overhead
+    assert 0.014 < pace.seconds_for(1) < 0.015  # (0.08 + 0.05) / (8 + 1): the batch of 16 still dominates
+    for _ in range(20):
+        pace.record(0.4, 16)  # the model slowed down to 25 ms an input
+    assert abs(pace.seconds_for(100) - 2.5) < 0.01
+
+
 def test_there_are_no_head_replicas_to_call():
     from service.pipeline.calls import HeadCall, HiddenStatesRef
 
     call = HeadCall(request_id="r1", hidden=HiddenStatesRef(ref=None, nbytes=0, num_inputs=1), inputs=[0])
     with pytest.raises(StageError) as caught:
-        asyncio.run(InProcessEngine(Backbone(), ModelStage()).run_head("span", call, 1.0))
+        asyncio.run(InProcessEngine(Backbone(), BackboneStage()).run_head("span", call, 1.0))
     assert caught.value.kind == "unavailable"
-    assert asyncio.run(InProcessEngine(Backbone(), ModelStage()).readiness(1.0)) == {"backbone": None}
+    assert asyncio.run(InProcessEngine(Backbone(), BackboneStage()).readiness(1.0)) == {"backbone": None}
 
 
 def test_the_real_model_answers_concurrent_calls_in_one_pass_without_ray(random_checkpoint):

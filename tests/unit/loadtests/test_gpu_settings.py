@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from loadtests.serving import LAYOUTS, gpu_asked, mode_args, placement_args
+from service.deploy.settings import load_settings
 from service.replica.compute import ComputeSlot, autocast_dtype
 
 GPU_ARGS = {"backbone": {"num_gpus": 0.5}, "heads": {"default": {"num_gpus": 0.1, "placement": "replica"}}}
@@ -82,3 +83,6 @@ def test_each_serve_mode_deploys_the_layout_it_names():
         "colocated_direct": (config["backbone"]["placement"], "direct"), "colocated_split": ("replica", "proxy")}
     assert apps["fanout"]["heads"]["overrides"] == {h: {"placement": "replica"} for h in heads}
     assert all(a["heads"]["overrides"] == {h: {"placement": "colocated"} for h in heads} for m, a in apps.items() if m != "fanout")
+    for mode, args in apps.items():  # the service takes each as it is (a setting of one layout only is dropped)
+        settings = load_settings(args, environ={"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1"})
+        assert settings.backbone.placement == args["backbone"]["placement"], mode

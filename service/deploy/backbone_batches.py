@@ -90,6 +90,7 @@ class BackboneBatches:
         self.metrics = metrics
         self.calls_served = self.inputs_served = 0
         self.pace = Pace()
+        self._last_done = 0.0  # perf_counter() when the last batch was done
 
     async def encode(self, call: EncodeCall) -> EncodeResult:
         with request_scope(call.request_id):
@@ -106,10 +107,11 @@ class BackboneBatches:
             t3 = time.perf_counter()
         forward_ms = (t2 - t1) * 1000
         inputs = inputs_in(calls)
-        # What the batch held its steps for: in turn, all three; overlapped, batches follow each
-        # other at the pace of the slowest step (time waiting for a step's thread counts in it).
-        steps = (t1 - t0, t2 - t1, t3 - t2)
-        self.pace.record(max(steps) if self.tokenise is not self.compute else sum(steps), inputs)
+        # The time this batch added: since the previous batch was done if they overlapped (batches
+        # leave the last step one after the other, at the pace of the whole pipeline, CPU shared
+        # between the steps included), else since it started.
+        self.pace.record(t3 - max(t0, self._last_done), inputs)
+        self._last_done = t3
         results = []
         for call, item in zip(calls, encoded):
             hidden = None

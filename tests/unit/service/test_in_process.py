@@ -119,3 +119,4 @@ def test_the_real_model_answers_concurrent_calls_in_one_pass_without_ray(random_
     assert [r.windows_per_input for r in results] == [[1]] * 5
     assert all(r.pass_inputs == 5 for r in results)  # one forward pass carried all five
     assert engine.backbone.stats() == {"forward_passes": 1, "calls_served": 5, "inputs_served": 5, "max_batch_size": 8}
+    assert engine.backbone.pace.seconds_for(5) > 0  # the queue's wait bound now has a pace to go by

@@ -193,7 +193,7 @@ class Batching(BaseModel):
     max_batch_size: int
     wait_s: float
     torch_threads: int | None = None
-    overlap_batches: bool = True  # the backbone's host steps in threads of their own (service/deploy/stages.py)
+    overlap_batches: bool = False  # the backbone's host steps in threads of their own (service/deploy/stages.py)
 
 
 class Plan(BaseModel):

@@ -238,7 +238,7 @@ def batching(args: dict[str, Any]) -> Batching:
     backbone = args["backbone"]
     found = backbone.get("batching", {})
     return Batching(max_batch_size=found.get("max_batch_size", 16), wait_s=found.get("batch_wait_timeout_s", 0.002),
-                    torch_threads=backbone.get("torch_threads"), overlap_batches=backbone.get("overlap_batches", True))
+                    torch_threads=backbone.get("torch_threads"), overlap_batches=backbone.get("overlap_batches", False))
 
 
 def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, head_names: list[str],

@@ -5,7 +5,7 @@ Calls queue into the process's one Batcher (replica/batcher.py), one forward pas
 in the compute thread, and each call's hidden states go back inside its answer (calls.py says
 why not ray.put).
 
-With `overlap_batches` (the default), a batch's host work runs beside the model: tokenising in a
+With `backbone.overlap_batches`, a batch's host work runs beside the model: tokenising in a
 thread of its own, decoding the heads' outputs (and packing hidden states) in another, the model in
 the compute thread, each thread one batch at a time, two batches in flight. The model then waits
 for neither the next batch's tokens nor the last batch's decoding. Why: with a cheap model (a small

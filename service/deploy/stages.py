@@ -150,7 +150,9 @@ class BackboneStage(ModelStage):
     placement: Literal["replica", "router"] = "replica"
     # Tokenise the next batch and decode the last one in threads of their own while a batch is in
     # the model (backbone_batches.py): two batches in flight. Off: one thread does all three.
-    overlap_batches: bool = True
+    # Off by default: on a 2-core CPU it lifted a 2 ms-an-input model's in-process throughput by a
+    # quarter or more and cost MiniLM a sixth (docs/results.md, "The cheap-model regime").
+    overlap_batches: bool = False
     # With the backbone in the router (placement: router): refuse a call at once (503 +
     # Retry-After) when the work ahead of it, at the pace of recent batches, would take longer than
     # this; max_queued_requests then is only a ceiling. One bound in seconds holds for a model of

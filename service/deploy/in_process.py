@@ -23,7 +23,7 @@ from typing import Iterable
 
 from model.checkpoint import read_manifest
 from service.deploy.backbone_batches import BackboneBatches
-from service.deploy.stages import BackboneStage, HeadStage, ModelStage
+from service.deploy.stages import BackboneStage, HeadStage
 from service.pipeline.calls import EncodeCall, EncodeResult, HeadCall, HeadReply
 from service.pipeline.failures import BACKBONE, StageError, stage_of_head
 from service.pipeline.metrics import NullStageMetrics

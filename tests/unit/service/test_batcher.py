@@ -99,3 +99,30 @@ def test_limits_are_checked_and_can_change_in_place():
     batcher = Batcher(Stage(), max_batch_size=4, wait_s=0.0)
     batcher.configure(8, 0.01)
     assert (batcher.max_batch_size, batcher.wait_s) == (8, 0.01)
+
+
+def test_with_two_batches_in_flight_the_next_one_starts_while_the_first_runs():
+    class Overlapping(Stage):
+        running = peak = 0
+
+        async def __call__(self, calls: list[int]) -> list[int]:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            try:
+                return await super().__call__(calls)
+            finally:
+                self.running -= 1
+
+    def run(in_flight: int) -> tuple[list, Overlapping]:
+        stage = Overlapping(seconds=0.1)
+        batcher = Batcher(stage, max_batch_size=16, wait_s=0.0, in_flight=in_flight)
+        return asyncio.run(staggered(batcher, list(range(6)), every_s=0.02)), stage
+
+    answers, stage = run(2)
+    assert answers == [0, 10, 20, 30, 40, 50] and stage.peak == 2
+    # the second batch formed from what came while the first ran, not after it
+    assert stage.batches[:2] == [[0], [1]]
+    answers, stage = run(1)
+    assert answers == [0, 10, 20, 30, 40, 50] and stage.peak == 1
+    with pytest.raises(ValueError, match="in_flight"):
+        Batcher(Stage(), max_batch_size=4, wait_s=0.0, in_flight=0)

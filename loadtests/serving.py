@@ -255,8 +255,6 @@ def placement_args(base: dict[str, Any], placement: Placement, checkpoint: str, 
         router["ingress"] = ingress
     if placement == "replica" or backbone_placement is not None:
         backbone["placement"] = "replica" if placement == "replica" else backbone_placement
-    if backbone.get("placement", "replica") == "replica":
-        backbone.pop("max_queue_wait_s", None)  # the in-router queue's bound; a backbone deployment's queue is Serve's
     for stage in (router, backbone, head):
         stage.update({"autoscaling": None, "num_replicas": 1})
     args["heads"]["overrides"] = {name: {"placement": placement} for name in head_names}

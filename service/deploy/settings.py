@@ -104,12 +104,6 @@ class ServiceSettings(_Strict):
                 f"backbone.max_queue_wait_s {wait:g} is not below timeouts.backbone_s {self.timeouts.backbone_s:g}: a call "
                 f"let in to wait that long times out before its answer; lower max_queue_wait_s (about half the timeout)"
             )
-        if wait is not None and self.backbone.placement != "router":
-            raise ValueError(
-                "backbone.max_queue_wait_s bounds the backbone's queue in the router replica (placement: router); "
-                "a backbone deployment's queue is Serve's, bounded by max_queued_requests: remove max_queue_wait_s "
-                "or set backbone.placement: router"
-            )
         return self
 
     def in_router_options(self) -> dict[str, Any]:

@@ -157,7 +157,8 @@ class BackboneStage(ModelStage):
     # Retry-After) when the work ahead of it, at the pace of recent batches, would take longer than
     # this; max_queued_requests then is only a ceiling. One bound in seconds holds for a model of
     # 2 ms an input and of 100 alike, where a count sized for one sheds load the other could serve
-    # in time. None: the count alone.
+    # in time. None: the count alone. A backbone deployment (placement: replica) has Serve's queue,
+    # bounded by max_queued_requests only, so that switching placement needs no other edit.
     max_queue_wait_s: float | None = Field(None, gt=0, le=600)
 
 

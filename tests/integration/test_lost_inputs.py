@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 # not), and it costs up to a second per call in the whole suite's heap: 80 calls keep the test short.
 CALLS = 80
 # A new handle queues its first calls until it learns the replicas, and refuses past the backbone's
-# max_queued_requests (8): one call first, then at most this many encode calls at once.
+# max_queued_requests: one call first, then at most this many encode calls at once.
 AT_ONCE = 8
 # Generous: a slow call under load is not what this test is about, a lost input is.
 TIMEOUT_S = 60

@@ -83,6 +83,6 @@ def test_each_serve_mode_deploys_the_layout_it_names():
         "colocated_direct": (config["backbone"]["placement"], "direct"), "colocated_split": ("replica", "proxy")}
     assert apps["fanout"]["heads"]["overrides"] == {h: {"placement": "replica"} for h in heads}
     assert all(a["heads"]["overrides"] == {h: {"placement": "colocated"} for h in heads} for m, a in apps.items() if m != "fanout")
-    for mode, args in apps.items():  # the service takes each as it is (a setting of one layout only is dropped)
+    for mode, args in apps.items():  # the service takes each as it is
         settings = load_settings(args, environ={"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1"})
         assert settings.backbone.placement == args["backbone"]["placement"], mode

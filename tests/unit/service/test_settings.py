@@ -103,8 +103,6 @@ def test_the_log_encoding_reaches_every_deployment_with_its_access_log_setting()
     ({"backbone": {"placement": "head"}}, "backbone.placement: Input should be 'replica' or 'router'"),
     ({"backbone": {"placement": "router", "max_queue_wait_s": 10}, "timeouts": {"backbone_s": 10}},
      "backbone.max_queue_wait_s 10 is not below timeouts.backbone_s 10: a call let in to wait that long times out"),
-    ({"backbone": {"placement": "replica", "max_queue_wait_s": 5}},
-     "backbone.max_queue_wait_s bounds the backbone's queue in the router replica (placement: router)"),
     ({"heads": {"overrides": {"summary": {"fault": {"mode": "explode", "trigger": "x"}}}}}, "heads.overrides.summary.fault.mode"),
 ])
 def test_bad_settings_name_the_key_and_the_fix(args, message):

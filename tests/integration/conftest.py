@@ -50,7 +50,9 @@ def service_args(checkpoint: Path) -> dict[str, Any]:
     return deep_merge(args, {
         "checkpoint": str(checkpoint),
         "router": {**single, "max_ongoing_requests": ROUTER_SLOTS, "max_queued_requests": ROUTER_SLOTS, "retry_after_s": 2},
-        "backbone": {**single, "torch_threads": 1, "placement": "replica"},  # its own deployment: heads below are replicas
+        # Its own deployment (heads below are replicas), whose queue is Serve's: no in-router wait
+        # bound, which would have to stay below the short backbone timeout here.
+        "backbone": {**single, "torch_threads": 1, "placement": "replica", "max_queue_wait_s": None},
         "heads": {
             "default": {**single, "placement": "replica"},
             "overrides": {

@@ -103,7 +103,7 @@ class HeadGroup:
     head: str
     options: HeadOptions
     members: list[tuple[int, int, list[int]]]  # (call, request slot, input indices in the batch)
-    inputs: HeadBatch | None = None  # the batch's windows of those inputs, once forward() ran
+    batch: HeadBatch | None = None  # the windows of the members' inputs, once forward() ran
     raw: Any = None  # the head's raw outputs on them
     error: str | None = None
 
@@ -197,8 +197,8 @@ class BackboneRunner:
             if group.error is not None:
                 continue
             try:
-                group.inputs = self._inputs_of(group, batch)
-                group.raw = self.heads[group.head].forward(group.inputs, group.options)
+                group.batch = self._inputs_of(group, batch)
+                group.raw = self.heads[group.head].forward(group.batch, group.options)
             except Exception as err:  # one failing head must not take the batch down
                 group.error = self._failed(group, prepared.calls, err)
         return prepared
@@ -209,10 +209,10 @@ class BackboneRunner:
             outputs: list[dict] = []
             if group.error is None:
                 try:
-                    outputs = self.heads[group.head].decode(group.raw, group.inputs)
+                    outputs = self.heads[group.head].decode(group.raw, group.batch)
                 except Exception as err:
                     group.error = self._failed(group, prepared.calls, err)
-            group.inputs = group.raw = None  # not needed past here
+            group.batch = group.raw = None  # not needed past here
             at = 0
             for ci, slot, idx in group.members:
                 replies[ci][slot] = (HeadReply(error=group.error) if group.error is not None

@@ -14,7 +14,8 @@ from model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
 from model.heads.base import Head, HeadBatch, TextSpan, register_head
 from model.heads.context_reads import ContextReads
 from model.heads.paragraph_reads import (
-    NUM_COMPARISON_FEATURES, ParagraphReads, comparison_features, compared_spans, layout, read_loss, read_targets,
+    COMPARISONS, NUM_COMPARISON_FEATURES, ParagraphReads, comparison_features, compared_spans, layout, read_loss,
+    read_targets,
 )
 from model.heads.labels import number_in_passage
 
@@ -79,9 +80,11 @@ class ClassificationHead(Head):
     """config: labels, the label names (an example's label is its answer_type); pooling, one of
     POOLING_MODES; supervise_reads (pooling with reads only, default false): train read r to put
     its weight on an example's compared value r, else inside its supporting sentence r
-    (model/heads/paragraph_reads.py). A new head pools by the mask ("mean", see new_config); a
-    checkpoint written before pooling was configurable has none in its config and was trained on
-    [CLS], so a head built from such a config keeps "cls"."""
+    (model/heads/paragraph_reads.py); comparison (compare_reads only): which words the compared
+    reads' features count, one of paragraph_reads.COMPARISONS. A new head pools by the mask
+    ("mean", see new_config) and compares names ("named_words"); a config without these keys was
+    written before they existed, so a head built from it keeps what it was trained with ("cls",
+    "all_words")."""
 
     output_model = ClassLabel
     answers_with = "label"
@@ -100,6 +103,7 @@ class ClassificationHead(Head):
         self.labels = labels
         self.pooling = self.config["pooling"]
         self.supervise_reads = bool(self.config.get("supervise_reads", False))
+        self.comparison = self.config.get("comparison", "all_words")
         reader = {"question_attention": ContextReads, "compare_reads": ParagraphReads}.get(self.pooling)
         self.reader = reader(info.hidden_size) if reader else None
         self.dense = nn.Linear(_PARTS[self.pooling] * info.hidden_size, info.hidden_size)
@@ -115,7 +119,10 @@ class ClassificationHead(Head):
 
     @classmethod
     def new_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        return {"pooling": "mean", **config}
+        config = {"pooling": "mean", **config}
+        if config["pooling"] == "compare_reads":
+            config = {"comparison": "named_words", **config}
+        return config
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
@@ -125,10 +132,15 @@ class ClassificationHead(Head):
         pooling = config.get("pooling", "mean")
         if pooling not in POOLING_MODES:
             raise ValueError(f"config.pooling: unknown pooling mode {pooling!r}; valid modes: {list(POOLING_MODES)}")
-        unknown = sorted(set(config) - {"labels", "pooling", "supervise_reads"})
+        unknown = sorted(set(config) - {"labels", "pooling", "supervise_reads", "comparison"})
         if unknown:
             raise ValueError(f"config: unknown keys {unknown} for a classification head; "
-                             "valid keys: ['labels', 'pooling', 'supervise_reads']")
+                             "valid keys: ['labels', 'pooling', 'supervise_reads', 'comparison']")
+        if "comparison" in config and pooling != "compare_reads":
+            raise ValueError(f"config.comparison is read by pooling 'compare_reads' only; pooling is {pooling!r}: "
+                             "remove comparison")
+        if config.get("comparison", COMPARISONS[0]) not in COMPARISONS:
+            raise ValueError(f"config.comparison: unknown value {config['comparison']!r}; valid: {list(COMPARISONS)}")
         if config.get("supervise_reads") not in (None, True, False):
             raise ValueError(f"config.supervise_reads must be true or false, got {config['supervise_reads']!r}")
         if config.get("supervise_reads") and pooling not in _READS:
@@ -161,7 +173,7 @@ class ClassificationHead(Head):
         centre = masked_mean(hidden, real, batch.example_index, n)
         where = layout(batch)
         reads, weights, match = self.reader(batch, question, centre, where)
-        features = comparison_features(batch, reads, weights, match, centre, where)
+        features = comparison_features(batch, reads, weights, match, centre, where, self.comparison)
         # compared around the input's mean token, each dimension of unit size: the product's
         # dimensions sum to H times the reads' cosine, so a weight every dimension moves alike
         # learns "the same country" H times faster than one weight on the cosine would (with the

@@ -21,6 +21,17 @@ so this reads as a multi-hop reader does: find each named entity's paragraph, th
   the numbers of the sentences the reads land on (which year is earlier: a year is four digit
   tokens, and ordering two of them from hidden states is more than a head learns from a few
   hundred examples).
+- **Which words count** (`comparison`): with "named_words" (a new head's), the shared and asked
+  words are names: written capitalised somewhere in the passage other than a sentence's first
+  word, no stop word, not a word of a paragraph's title (the compared entities' own names, which
+  the question always says). Every
+  paragraph says "was", "born", "in", "the band": with all words counted, two reads spread over
+  their paragraphs shared as much on a "no" as on a "yes" (0.016 and 0.015 of their weight), so
+  the label had nothing to pull the reads toward the country by; counting names, a spread read
+  already tells them apart, and the label's gradient sharpens it. The number gap is read as soon
+  as both reads weigh any sentence with a number (its weight the smaller of the two), not only
+  past half of their weight, which gave a spread read no gap and so no gradient toward the years.
+  "all_words" is the older reading, kept for heads trained with it.
 
 Supervision (`read_targets`, `read_loss`): HotpotQA names the supporting sentence of each compared
 fact (the synthetic examples carry them as `evidence_spans`, in the order the question names the
@@ -43,6 +54,7 @@ from torch import nn
 from model.arithmetic import NUMBER
 from model.encoding import SEG_CONTEXT, SEG_QUESTION
 from model.heads.context_reads import input_softmax, weighted_read
+from model.words import STOP_WORDS, WORD
 
 # scales of the difference of the two reads' numbers: its sign, a gap of decades, of centuries
 VALUE_SCALES = (3.0, 30.0, 300.0)
@@ -50,9 +62,10 @@ VALUE_SCALES = (3.0, 30.0, 300.0)
 # reads landed on sentences with a number, the difference of those numbers at each scale, and how
 # much of each read's weight lies on words of the question, and how much of both reads' on the same words
 NUM_COMPARISON_FEATURES = 7 + len(VALUE_SCALES)
+# which words the shared and asked features count (module doc, "Which words count")
+COMPARISONS = ("named_words", "all_words")
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?](?=\s|$)|$)")
 _TITLE = re.compile(r"[^\n:]{1,80}:\s")
-_WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -65,33 +78,44 @@ class Layout:
     value: torch.Tensor  # the value of the first number of the token's sentence; NaN if it has none
     word: torch.Tensor  # which word of its context the token is part of, by its lower-cased text; -1 off the context
     asked: torch.Tensor  # bool: the token's word is also a word of the question
+    named: torch.Tensor  # bool: the token's word is a name (module doc, "Which words count")
 
     @property
     def num_paragraphs(self) -> int:
         return int(self.paragraph.max().clamp_min(0)) + 1
 
 
-def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Character ranges of a context's lines ([P, 2]), of their titles ([P, 2]; empty if a line
     has none), of its sentences with their first number ([S, 3]: start, end, value), and of its
-    words with an id that is the same for the same lower-cased text ([K, 3]); and the distinct
-    lower-cased words, in the order of their ids."""
+    words with an id that is the same for the same lower-cased text ([K, 3]); the distinct
+    lower-cased words, in the order of their ids; and which of them are names ([len(ids)] bool)."""
     lines, titles, sentences = [], [], []
     ids: dict[str, int] = {}
-    words = [(m.start(), m.end(), ids.setdefault(m.group().lower(), len(ids))) for m in _WORD.finditer(context)]
+    words = [(m.start(), m.end(), ids.setdefault(m.group().lower(), len(ids))) for m in WORD.finditer(context)]
+    capitalised, in_titles = set(), set()
     at = 0
     for line in context.split("\n"):
         lines.append((at, at + len(line)))
         title = _TITLE.match(line)
         titles.append((at, at + title.end()) if title else (at, at))
+        if title:
+            in_titles.update(m.group().lower() for m in WORD.finditer(title.group()))
+        # capitalised past a sentence's first word: "She", "The" open sentences, a name stands anywhere
+        for sentence in _SENTENCE.finditer(line[title.end() if title else 0:]):
+            capitalised.update(m.group().lower() for m in list(WORD.finditer(sentence.group()))[1:]
+                               if m.group()[0].isupper())
         for sentence in _SENTENCE.finditer(line):
             if sentence.group().strip():
                 number = NUMBER.search(sentence.group())
                 value = float(number.group().replace(",", "")) if number else np.nan
                 sentences.append((at + sentence.start(), at + sentence.end(), value))
         at += len(line) + 1
+    named = np.array([w in capitalised and len(w) > 2 and w not in STOP_WORDS and w not in in_titles for w in ids],
+                     dtype=bool)
     return (np.array(lines, dtype=float), np.array(titles, dtype=float),
-            np.array(sentences, dtype=float).reshape(-1, 3), np.array(words, dtype=np.int64).reshape(-1, 3), list(ids))
+            np.array(sentences, dtype=float).reshape(-1, 3), np.array(words, dtype=np.int64).reshape(-1, 3), list(ids),
+            named)
 
 
 def layout(batch: Any) -> Layout:
@@ -116,12 +140,13 @@ def _layout_of(batch: Any) -> Layout:
     value = np.full(segments.shape, np.nan)
     word = np.full(segments.shape, -1)
     asked = np.zeros(segments.shape, dtype=bool)
+    named = np.zeros(segments.shape, dtype=bool)
     structures = [_structure(c) for c in batch.contexts]
-    question_words = [{m.group().lower() for m in _WORD.finditer(q)} for q in batch.questions]
+    question_words = [{m.group().lower() for m in WORD.finditer(q)} for q in batch.questions]
     words_asked = [np.array([text in question_words[i] for text in structure[4]], dtype=bool)
                    for i, structure in enumerate(structures)]
     for w, i in enumerate(batch.example_index.tolist()):
-        lines, titles, sentences, words, _ = structures[i]
+        lines, titles, sentences, words, _, names = structures[i]
         token = (segments[w] == SEG_CONTEXT) & (ends[w] > starts[w])
         line = (np.searchsorted(lines[:, 0], starts[w], side="right") - 1).clip(0)
         paragraph[w, token] = line[token]
@@ -134,8 +159,9 @@ def _layout_of(batch: Any) -> Layout:
             in_word = token & (starts[w] < words[k, 1])
             word[w, in_word] = words[k[in_word], 2]
             asked[w, in_word] = words_asked[i][words[k[in_word], 2]]
+            named[w, in_word] = names[words[k[in_word], 2]]
     device = batch.segments.device
-    return Layout(*(torch.from_numpy(a).to(device) for a in (paragraph, title, value, word, asked)))
+    return Layout(*(torch.from_numpy(a).to(device) for a in (paragraph, title, value, word, asked, named)))
 
 
 class ParagraphReads(nn.Module):
@@ -207,16 +233,21 @@ def _named_paragraphs(batch: Any, centre: torch.Tensor, where: Layout) -> tuple[
 
 
 def comparison_features(batch: Any, reads: torch.Tensor, weights: torch.Tensor, match: torch.Tensor,
-                        centre: torch.Tensor, where: Layout) -> torch.Tensor:
+                        centre: torch.Tensor, where: Layout, comparison: str = "named_words") -> torch.Tensor:
     """[n, NUM_COMPARISON_FEATURES] (module doc); cosines around each input's mean token `centre`,
     since a contextual model's vectors share a large common direction (uncentred, any two reads
-    had a cosine of 0.97-1.0)."""
+    had a cosine of 0.97-1.0). `comparison`: which words the shared and asked features count, and
+    how the number gap is gated (COMPARISONS, module doc)."""
+    if comparison not in COMPARISONS:
+        raise ValueError(f"comparison must be one of {list(COMPARISONS)}, got {comparison!r}")
+    named = comparison == "named_words"
     n = reads.shape[0]
     centred = F.normalize(reads.float() - centre.float()[:, None, :], dim=-1)
     alike = (centred[:, 0] * centred[:, 1]).sum(-1)
     example_index = batch.example_index
     # each read's weight on words the question also says: the country a bridge question asks about
-    asked = (weights.float() * where.asked[:, None, :]).sum(-1)
+    asked_words = where.asked & where.named if named else where.asked
+    asked = (weights.float() * asked_words[:, None, :]).sum(-1)
     asked = asked.new_zeros((n, 2)).index_add_(0, example_index, asked)
     has_value = ~where.value.isnan()
     number_weight = (weights.double() * has_value[:, None, :]).sum(-1)  # [W, 2]
@@ -225,11 +256,24 @@ def comparison_features(batch: Any, reads: torch.Tensor, weights: torch.Tensor, 
     value = number_weight.new_zeros((n, 2)).index_add_(0, example_index, weighted) / mass.clamp_min(1e-9)
     # the weight the two reads put on the same words: 1 for "South Korea" read twice, 0 for
     # "Canada" and "Mexico", and for "1917" and "1956" (whole words, not their shared digits)
-    same = (where.word[:, :, None] == where.word[:, None, :]) & (where.word >= 0)[:, :, None]
+    counted = where.word >= 0
+    if named:
+        counted = counted & where.named & ~where.asked  # a name the question says is not compared
+    same = (where.word[:, :, None] == where.word[:, None, :]) & counted[:, :, None] & counted[:, None, :]
     shared = torch.einsum("wt,wtu,wu->w", weights[:, 0].float(), same.float(), weights[:, 1].float())
     shared = shared.new_zeros(n).index_add_(0, example_index, shared)
-    both = (mass > 0.5).all(-1)
-    gap = torch.where(both, value[:, 0] - value[:, 1], torch.zeros_like(value[:, 0]))
+    if named:
+        # as a share of the names each read weighs: a spread read's small weight on the country
+        # still says "the same" as a sharp one's
+        on_names = (weights.float() * counted[:, None, :]).sum(-1)
+        on_names = on_names.new_zeros((n, 2)).index_add_(0, example_index, on_names)
+        shared = (shared / (on_names[:, 0] * on_names[:, 1]).clamp_min(1e-6)).clamp(max=1.0)
+        both = mass.amin(-1)
+        gapped = (mass > 1e-3).all(-1)
+    else:
+        both = (mass > 0.5).all(-1).double()
+        gapped = both > 0
+    gap = torch.where(gapped, value[:, 0] - value[:, 1], torch.zeros_like(value[:, 0]))
     scaled = [torch.tanh(gap / s) for s in VALUE_SCALES]
     return torch.stack([alike.double(), match[:, 0].double(), match[:, 1].double(), both.double(), *scaled,
                         asked[:, 0].double(), asked[:, 1].double(), shared.double()], dim=-1).to(reads.dtype)

@@ -18,19 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.arithmetic import NUMBER
+from model.words import STOP_WORDS, WORD
 
-WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 # HotpotQA's layout, which the synthetic multihop data copies: one "Title: sentence ..." line per
 # paragraph. The title is not a sentence of the paragraph (the supporting facts never include it).
 _TITLE = re.compile(r"[^:\n]{1,80}: ")
 _YEAR = re.compile(r"(?<![\w.,])(?:1\d{3}|20\d{2})(?![\w]|[.,]\d)")
 STEM = 5
-STOP_WORDS = frozenset(
-    "the a an and or of in on at to for from by with as is was were are be been did does do had has have how "
-    "many much what which who whom whose when where why than then that this these those it its his her their "
-    "there more most less least first last after before during between into over under".split()
-)
 # Sovereign states as the passages write them; longer names first so "South Korea" is not "Korea".
 COUNTRIES = tuple(sorted((
     "Afghanistan", "Albania", "Algeria", "Argentina", "Armenia", "Australia", "Austria", "Bangladesh", "Belgium",

@@ -16,13 +16,12 @@ over the whole passage hit every argument and every supporting fact.)
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Sequence
 
 from model.example import Span
+from model.words import WORD
 
-WORD = re.compile(r"\w+")
 HIT_THRESHOLD = 0.5
 
 Rule = Literal["points_at", "lies_in", "exact"]

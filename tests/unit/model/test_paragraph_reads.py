@@ -4,6 +4,7 @@ classifier compares, and the supervision that moves each read onto its supportin
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from model import build_head
 from model.encoding import SEG_CONTEXT, SEG_SPECIAL, encode
 from model.example import Example
 from model.heads.base import HeadBatch
-from model.heads.classification import masked_mean
+from model.heads.classification import ClassificationHead, masked_mean
 from model.heads.paragraph_reads import comparison_features, compared_spans, layout, read_loss, read_targets
 
 from .conftest import span_of
@@ -190,10 +191,89 @@ def test_the_shared_words_feature_reads_whole_words(tokenizer, tiny_model):
             inside = (batch.offsets[0, :, 0] >= start) & (batch.offsets[0, :, 1] <= start + len(word))
             weights[0, r, inside & (batch.segments[0] == SEG_CONTEXT)] = 1.0
         weights = weights / weights.sum(-1, keepdim=True)
-        return comparison_features(batch, reads, weights, match, centre, where)[0, -1]
+        return comparison_features(batch, reads, weights, match, centre, where, "all_words")[0, -1]
 
     assert on("born", "born", skip=1) == pytest.approx(1.0)
     assert on("1,580", "1917") == 0.0
+
+
+COUNTRIES = ("Anna: Anna was born in Paris, France. She moved to Oslo.\n"
+             "Bob: Bob was born in Lyon, France.\n"
+             "Dover: Dover is a town in Chile.")
+
+
+def _countries_batch(tokenizer, tiny_model, context: str = COUNTRIES) -> HeadBatch:
+    example = Example(id="c", setting="multihop", task="hotpot_yesno", context=context, answer="yes",
+                      answer_type="yes", question="Were Anna and Bob born in the same country?")
+    return _batch(tokenizer, tiny_model, [example])
+
+
+def _on_paragraphs(batch: HeadBatch, first: int, second: int) -> torch.Tensor:
+    """Two reads spread evenly over the untitled words of two paragraphs, as reads nothing has
+    taught yet are."""
+    where = layout(batch)
+    weights = torch.zeros(1, 2, batch.hidden.shape[1])
+    for r, paragraph in enumerate((first, second)):
+        weights[0, r, (where.paragraph[0] == paragraph) & ~where.title[0]] = 1.0
+    return weights / weights.sum(-1, keepdim=True)
+
+
+def test_names_are_capitalised_words_that_are_neither_titles_nor_sentence_openers(tokenizer, tiny_model):
+    batch = _countries_batch(tokenizer, tiny_model)
+    named = layout(batch).named[0]
+    starts = batch.offsets[0, named, 0].tolist()
+    words = {m.group() for m in re.finditer(r"\w+", COUNTRIES) if any(m.start() <= at < m.end() for at in starts)}
+    # "Anna", "Bob", "Dover" are titles (the compared entities); "She" only opens a sentence
+    assert words == {"Paris", "France", "Oslo", "Lyon", "Chile"}
+
+
+def test_spread_reads_share_names_only_where_the_paragraphs_name_the_same_thing(tokenizer, tiny_model):
+    """Every paragraph says "was born in": counted, those words made two spread reads share as much
+    on a "no" as on a "yes". Counting names, the same country already shows before the reads are
+    taught anything, and a read on a common word shares nothing."""
+    batch = _countries_batch(tokenizer, tiny_model)
+    where = layout(batch)
+    reads, match, centre = torch.randn(1, 2, batch.hidden.shape[-1]), torch.ones(1, 2), _centre(batch)
+
+    def shared(weights: torch.Tensor, comparison: str = "named_words") -> float:
+        return float(comparison_features(batch, reads, weights, match, centre, where, comparison)[0, -1])
+
+    same_country, other_country = _on_paragraphs(batch, 0, 1), _on_paragraphs(batch, 0, 2)
+    assert shared(same_country) > 0.3 > 0.0 == shared(other_country)
+    # with every word counted, the common words leave the two close together
+    assert shared(same_country, "all_words") < 0.1 and shared(other_country, "all_words") > 0.0
+    on_born = torch.zeros_like(same_country)
+    born = [i for i in range(len(COUNTRIES)) if COUNTRIES.startswith("born", i)]
+    for r, start in enumerate(born):
+        on_born[0, r, (batch.offsets[0, :, 0] >= start) & (batch.offsets[0, :, 1] <= start + 4)
+                & (batch.segments[0] == SEG_CONTEXT)] = 1.0
+    assert shared(on_born) == 0.0 and shared(on_born, "all_words") == pytest.approx(1.0)
+
+
+def test_a_spread_read_already_gives_a_number_gap(tokenizer, tiny_model):
+    """Reads spread over paragraphs in which one sentence of two holds a year: the gap is read
+    (and so the label can pull the reads toward the years); the older comparison read none below
+    half of a read's weight on numbered sentences."""
+    context = "Anna: Anna was born in 1917. She is a singer.\nBob: Bob was born in 1956. He is a painter."
+    batch = _countries_batch(tokenizer, tiny_model, context)
+    where = layout(batch)
+    weights = _on_paragraphs(batch, 0, 1)
+    reads, match, centre = torch.randn(1, 2, batch.hidden.shape[-1]), torch.ones(1, 2), _centre(batch)
+    named = comparison_features(batch, reads, weights, match, centre, where, "named_words")[0]
+    older = comparison_features(batch, reads, weights, match, centre, where, "all_words")[0]
+    assert 0.0 < named[3] < 0.5 and named[4] == pytest.approx(math.tanh((1917 - 1956) / 3))
+    assert older[3:7].abs().sum() == 0
+
+
+def test_a_new_compare_reads_head_compares_names_and_an_older_config_keeps_every_word():
+    new = ClassificationHead.new_config({"labels": ["yes", "no"], "pooling": "compare_reads"})
+    assert new["comparison"] == "named_words"
+    assert "comparison" not in ClassificationHead.new_config({"labels": ["yes", "no"]})
+
+
+def test_a_head_built_from_an_older_config_reads_every_word(tiny_model):
+    head = build_head("yesno", "classification", tiny_model.info, {"labels": ["yes", "no"], "pooling": "compare_reads"})
+    assert head.comparison == "all_words"
 
 
 def test_supervised_reads_learn_to_land_on_the_supporting_sentences(tokenizer, tiny_model):
@@ -224,6 +304,9 @@ def test_supervised_reads_learn_to_land_on_the_supporting_sentences(tokenizer, t
     ({"pooling": "mean", "supervise_reads": True},
      r"supervise_reads needs a pooling with reads \(\['question_attention', 'compare_reads'\]\)"),
     ({"pooling": "compare_reads", "supervise_reads": "yes"}, "supervise_reads must be true or false"),
+    ({"pooling": "compare_reads", "comparison": "names"},
+     r"config.comparison: unknown value 'names'; valid: \['named_words', 'all_words'\]"),
+    ({"pooling": "mean", "comparison": "named_words"}, "read by pooling 'compare_reads' only.*remove comparison"),
 ])
 def test_a_bad_reads_config_names_the_fix(tiny_model, config, message):
     with pytest.raises(ValueError, match=message):

@@ -81,10 +81,10 @@ class ClassificationHead(Head):
     POOLING_MODES; supervise_reads (pooling with reads only, default false): train read r to put
     its weight on an example's compared value r, else inside its supporting sentence r
     (model/heads/paragraph_reads.py); comparison (compare_reads only): which words the compared
-    reads' features count, one of paragraph_reads.COMPARISONS. A new head pools by the mask
-    ("mean", see new_config) and compares names ("named_words"); a config without these keys was
-    written before they existed, so a head built from it keeps what it was trained with ("cls",
-    "all_words")."""
+    reads' features count, one of paragraph_reads.COMPARISONS, default "all_words" ("named_words"
+    for reads that nothing but the label teaches). A new head pools by the mask ("mean", see
+    new_config); a checkpoint written before pooling was configurable has none in its config and
+    was trained on [CLS], so a head built from such a config keeps "cls"."""
 
     output_model = ClassLabel
     answers_with = "label"
@@ -119,10 +119,7 @@ class ClassificationHead(Head):
 
     @classmethod
     def new_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        config = {"pooling": "mean", **config}
-        if config["pooling"] == "compare_reads":
-            config = {"comparison": "named_words", **config}
-        return config
+        return {"pooling": "mean", **config}
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

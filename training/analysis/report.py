@@ -45,6 +45,8 @@ class FindingResult:
     estimates: dict[str, dict[str, Estimate]]  # metric -> variant -> estimate
     by_group: dict[str, dict[str, dict[str, Estimate]]]  # headline metric -> variant -> group -> estimate
     verdicts: list[Verdict]
+    # headline metric -> group -> control -> multi-task minus the control on that group's examples, paired
+    group_differences: dict[str, dict[str, dict[str, Estimate]]] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)  # the target metrics, one line per task
     examples_md: str = ""
     notes: list[str] = field(default_factory=list)
@@ -99,6 +101,21 @@ def summarise(spec: FindingSpec, measured: dict[str, Any], n: int, seed: int = 0
                 groups.setdefault(g, []).append(i)
             by_group.setdefault(metric, {})[variant] = {
                 g: bootstrap_cells(_cells(r, metric, n, keep), seed=seed) for g, keep in sorted(groups.items())}
+    group_differences: dict[str, dict[str, dict[str, Estimate]]] = {}
+    for metric, per_variant in by_group.items():
+        if MULTI_TASK not in per_variant:
+            continue
+        groups: dict[str, list[int]] = {}
+        for i, g in enumerate(next(m for m in runs[MULTI_TASK] if m is not None).groups):
+            groups.setdefault(g, []).append(i)
+        for g, keep in sorted(groups.items()):
+            multi_cells = _cells(runs[MULTI_TASK], metric, n, keep)
+            for variant in per_variant:
+                if variant == MULTI_TASK:
+                    continue
+                difference = paired_difference(multi_cells, _cells(runs[variant], metric, n, keep), seed=seed)
+                if difference.n:
+                    group_differences.setdefault(metric, {}).setdefault(g, {})[variant] = difference
     verdicts = []
     for metric in spec.headline if spec.judged else ():
         if MULTI_TASK not in runs or not _has(runs[MULTI_TASK], metric):
@@ -113,7 +130,7 @@ def summarise(spec: FindingSpec, measured: dict[str, Any], n: int, seed: int = 0
                 controls[variant], differences[variant] = estimates[metric][variant], difference
         shown = None if not differences else all(d.above_zero for d in differences.values())
         verdicts.append(Verdict(metric, shown, estimates[metric][MULTI_TASK], controls, differences))
-    return FindingResult(spec, n, seeds, estimates, by_group, verdicts)
+    return FindingResult(spec, n, seeds, estimates, by_group, verdicts, group_differences=group_differences)
 
 
 def target_lines(spec: FindingSpec, scores: TargetScores, tasks: dict[str, str]) -> list[str]:
@@ -166,6 +183,15 @@ def _group_tables(result: FindingResult, variants: list[str]) -> list[str]:
         for g in groups:
             cells = [f"{per_variant[v][g]} (n={per_variant[v][g].n})" if g in per_variant.get(v, {}) else "–" for v in variants]
             lines.append(f"| {g} | " + " | ".join(cells) + " |")
+        paired = result.group_differences.get(metric, {})
+        if paired:
+            controls = list(dict.fromkeys(c for per_control in paired.values() for c in per_control))
+            lines += ["", f"`{metric}` by {result.spec.group_by}, paired differences multi-task minus each control "
+                      "(reported, not judged: the verdict is over all examples):", "",
+                      "| control | " + " | ".join(paired) + " |", "|---|" + "---|" * len(paired)]
+            for c in controls:
+                lines.append(f"| {c} | " + " | ".join(paired[g][c].signed() if c in paired[g] else "–" for g in paired)
+                             + " |")
     return lines
 
 
@@ -209,6 +235,9 @@ def to_json(results: list[FindingResult], meta: dict[str, Any]) -> dict[str, Any
                 "shown": r.shown,
                 "metrics": {m: {v: _est(e) for v, e in row.items()} for m, row in r.estimates.items()},
                 "by_group": {m: {v: {g: _est(e) for g, e in gs.items()} for v, gs in pv.items()} for m, pv in r.by_group.items()},
+                "by_group_differences": {m: {g: {c: _est(e) for c, e in per_control.items()}
+                                             for g, per_control in pg.items()}
+                                         for m, pg in r.group_differences.items()},
                 "verdicts": {v.metric: {"shown": v.shown, "multi_task": _est(v.multi),
                                         "controls": {c: _est(e) for c, e in v.controls.items()},
                                         "differences": {c: _est(e) for c, e in v.differences.items()}}

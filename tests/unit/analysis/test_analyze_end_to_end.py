@@ -53,6 +53,10 @@ def test_controls_then_analyze_write_every_artefact(tiny, tmp_path, capsys):
             assert RULES <= set(verdict["differences"]) == set(verdict["controls"])
     assert set(data["findings"]["numeric"]["by_group"]["span_topk_recall"]["multi-task"]) <= {"difference", "sum", "count"}
     assert set(data["findings"]["numeric_in_passage"]["by_group"]["span_topk_recall"]["multi-task"]) <= {"max", "min"}
+    # each operation's own paired differences against the same controls, beside the pooled verdict
+    per_operation = data["findings"]["numeric"]["by_group_differences"]["span_topk_recall"]
+    assert per_operation and set(per_operation) <= {"difference", "sum", "count"}
+    assert all(RULES <= set(per_control) for per_control in per_operation.values())
     assert {"span_tokens", "gold_tokens"} <= set(numeric)
     for finding in data["findings"].values():
         for per_variant in finding["metrics"].values():

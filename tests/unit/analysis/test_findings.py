@@ -117,6 +117,23 @@ def test_seeds_pool_and_pair_seed_by_seed():
         summarise(F.QA_SUMMARY, {MULTI_TASK: multi, RANDOM_HEADS: control[:1]}, n=20)
 
 
+def test_each_group_gets_its_own_paired_differences_beside_the_pooled_verdict():
+    """A head that beats a control on bridge questions and ties it on comparisons: not shown over
+    all, and the per-kind differences say where it wins."""
+    def yesno(values: list[float]) -> F.Measured:
+        measured = F.Measured({m: list(values) for m in F.YESNO.headline})
+        measured.groups = ["bridge"] * 10 + ["comparison"] * 30
+        return measured
+
+    result = summarise(F.YESNO, {MULTI_TASK: yesno([1.0] * 10 + [0.0, 1.0] * 15),
+                                 RANDOM_HEADS: yesno([0.0] * 10 + [1.0, 0.0] * 15)}, n=40)
+    assert not result.shown
+    per_kind = result.group_differences["span_top1_hit"]
+    assert per_kind["bridge"][RANDOM_HEADS].mean == 1.0 and per_kind["bridge"][RANDOM_HEADS].above_zero
+    assert per_kind["comparison"][RANDOM_HEADS].mean == 0.0 and not per_kind["comparison"][RANDOM_HEADS].above_zero
+    assert per_kind["bridge"][RANDOM_HEADS].n == 10
+
+
 def test_a_value_is_paired_with_its_own_example_when_some_are_absent():
     measured = F.Measured()
     for i, value in enumerate([1.0, None, 3.0]):

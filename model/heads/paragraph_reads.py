@@ -21,12 +21,12 @@ so this reads as a multi-hop reader does: find each named entity's paragraph, th
   the numbers of the sentences the reads land on (which year is earlier: a year is four digit
   tokens, and ordering two of them from hidden states is more than a head learns from a few
   hundred examples).
-- **Which words count** (`comparison`): with "named_words", the shared and asked
-  words are names: written capitalised somewhere in the passage other than a sentence's first
-  word, no stop word, not a word of a paragraph's title (the compared entities' own names, which
-  the question always says). Every
-  paragraph says "was", "born", "in", "the band": with all words counted, two reads spread over
-  their paragraphs shared as much on a "no" as on a "yes" (0.016 and 0.015 of their weight), so
+- **Which words count** (`comparison`): with "named_words", the shared and asked words are names:
+  written capitalised somewhere in the passage other than a sentence's first word, no stop word,
+  not a word of a paragraph's title (the compared entities' own names, which the question always
+  says). Every paragraph says "was", "born", "in", "the band": with all words counted, two reads
+  spread over their paragraphs (as untaught reads are) shared as much on a "no" as on a "yes"
+  same-country question (0.016 and 0.015 of their weight, on the frozen pre-trained backbone), so
   the label had nothing to pull the reads toward the country by; counting names, a spread read
   already tells them apart, and the label's gradient sharpens it. The number gap is read as soon
   as both reads weigh any sentence with a number (its weight the smaller of the two), not only

@@ -103,15 +103,16 @@ def _structure(context: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         titles.append((at, at + title.end()) if title else (at, at))
         if title:
             in_titles.update(m.group().lower() for m in WORD.finditer(title.group()))
-        # capitalised past a sentence's first word: "She", "The" open sentences, a name stands anywhere
-        for sentence in _SENTENCE.finditer(line[title.end() if title else 0:]):
-            capitalised.update(m.group().lower() for m in list(WORD.finditer(sentence.group()))[1:]
-                               if m.group()[0].isupper())
+        body = title.end() if title else 0
         for sentence in _SENTENCE.finditer(line):
             if sentence.group().strip():
                 number = NUMBER.search(sentence.group())
                 value = float(number.group().replace(",", "")) if number else np.nan
                 sentences.append((at + sentence.start(), at + sentence.end(), value))
+                # capitalised past a sentence's first word (the title is not part of it): "She",
+                # "The" open sentences, a name stands anywhere
+                words_in = list(WORD.finditer(line, max(sentence.start(), body), sentence.end()))
+                capitalised.update(m.group().lower() for m in words_in[1:] if m.group()[0].isupper())
         at += len(line) + 1
     named = np.array([w in capitalised and len(w) > 2 and w not in STOP_WORDS and w not in in_titles for w in ids],
                      dtype=bool)

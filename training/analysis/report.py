@@ -76,6 +76,17 @@ def _has(runs: Sequence[Measured | None], metric: str) -> bool:
     return any(m is not None and m.values.get(metric) for m in runs)
 
 
+def _group_indices(runs: Sequence[Measured | None]) -> dict[str, list[int]] | None:
+    """The example indices of each group, as the first measured seed labels them; None if no seed was."""
+    first = next((m for m in runs if m is not None), None)
+    if first is None:
+        return None
+    groups: dict[str, list[int]] = {}
+    for i, g in enumerate(first.groups):
+        groups.setdefault(g, []).append(i)
+    return dict(sorted(groups.items()))
+
+
 def summarise(spec: FindingSpec, measured: dict[str, Any], n: int, seed: int = 0) -> FindingResult:
     """Every metric of every variant pooled over seeds, and the verdict: each headline metric's
     paired difference multi-task minus every control must lie above 0."""
@@ -93,22 +104,16 @@ def summarise(spec: FindingSpec, measured: dict[str, Any], n: int, seed: int = 0
     by_group: dict[str, dict[str, dict[str, Estimate]]] = {}
     for metric in spec.headline:
         for variant, r in runs.items():
-            first = next((m for m in r if m is not None), None)
-            if first is None or not _has(r, metric):
+            groups = _group_indices(r)
+            if groups is None or not _has(r, metric):
                 continue
-            groups: dict[str, list[int]] = {}
-            for i, g in enumerate(first.groups):
-                groups.setdefault(g, []).append(i)
             by_group.setdefault(metric, {})[variant] = {
-                g: bootstrap_cells(_cells(r, metric, n, keep), seed=seed) for g, keep in sorted(groups.items())}
+                g: bootstrap_cells(_cells(r, metric, n, keep), seed=seed) for g, keep in groups.items()}
     group_differences: dict[str, dict[str, dict[str, Estimate]]] = {}
     for metric, per_variant in by_group.items():
         if MULTI_TASK not in per_variant:
             continue
-        groups: dict[str, list[int]] = {}
-        for i, g in enumerate(next(m for m in runs[MULTI_TASK] if m is not None).groups):
-            groups.setdefault(g, []).append(i)
-        for g, keep in sorted(groups.items()):
+        for g, keep in _group_indices(runs[MULTI_TASK]).items():
             multi_cells = _cells(runs[MULTI_TASK], metric, n, keep)
             for variant in per_variant:
                 if variant == MULTI_TASK:

@@ -64,10 +64,12 @@ class SpanHead(Head):
         return out
 
     def loss(self, output: SpanOutput, labels: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (
-            F.cross_entropy(output.start_logits, labels["start"], ignore_index=-100)
-            + F.cross_entropy(output.end_logits, labels["end"], ignore_index=-100)
-        ) / 2
+        # The mean over the windows that have a span to extract, and 0 (not 0/0) when a batch's rows
+        # of this head's tasks have none: computed numbers (a count, a sum) give the span head nothing.
+        supervised = (labels["start"] != -100).sum().clamp_min(1)
+        total = (F.cross_entropy(output.start_logits, labels["start"], ignore_index=-100, reduction="sum")
+                 + F.cross_entropy(output.end_logits, labels["end"], ignore_index=-100, reduction="sum"))
+        return total / (2 * supervised)
 
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> dict[str, torch.Tensor]:
         starts, ends = [], []

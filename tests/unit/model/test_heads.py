@@ -43,6 +43,26 @@ def test_output_shapes_and_loss_only_with_labels(tiny_model, tokenizer, examples
         assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss), name
 
 
+def test_a_span_head_with_nothing_to_extract_in_a_batch_adds_no_loss_and_no_nan(tiny_model, tokenizer, examples):
+    # a batch whose span-task rows are all computed numbers (a difference here): no window has a
+    # span to extract, which must cost nothing rather than stop training with a NaN loss
+    computed = [e for e in examples if e.task == "drop_number"]
+    _, batch = _batch(tiny_model, tokenizer, computed)
+    head = tiny_model.heads["span"]
+    labels = head.build_labels(computed, batch, tokenizer)
+    assert (labels["start"] == -100).all()
+    loss = head(batch, labels).loss
+    assert torch.isfinite(loss) and loss.item() == 0.0
+    # and where one row has a span, the loss is the mean over that row alone, as before
+    _, mixed = _batch(tiny_model, tokenizer, examples)
+    mixed_labels = head.build_labels(examples, mixed, tokenizer)
+    out = head(mixed, mixed_labels)
+    kept = mixed_labels["start"] != -100
+    expected = (torch.nn.functional.cross_entropy(out.start_logits[kept], mixed_labels["start"][kept])
+                + torch.nn.functional.cross_entropy(out.end_logits[kept], mixed_labels["end"][kept])) / 2
+    assert torch.allclose(out.loss, expected)
+
+
 @pytest.mark.parametrize("head_name", ["span", "multispan", "answer_type", "number"])
 def test_a_few_steps_lower_each_heads_loss(tiny_model, tokenizer, examples, head_name):
     tiny_model.train()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
@@ -92,6 +93,17 @@ def pool_per_input(values: torch.Tensor, example_index: torch.Tensor, num_inputs
     out.index_add_(0, example_index, values)
     counts = torch.bincount(example_index, minlength=num_inputs).clamp(min=1).to(values.dtype)
     return out / counts.view(-1, *([1] * (values.dim() - 1)))
+
+
+IGNORED = -100  # a target no loss reads (a row with nothing to learn, a special token)
+
+
+def supervised_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of logits [N, C] against targets [N], averaged over the targets that are not
+    IGNORED, and 0 when every one is: a batch whose rows give a head nothing to learn (a span head
+    fed only computed numbers) must cost nothing, not 0/0 = NaN that stops training."""
+    total = F.cross_entropy(logits, targets, ignore_index=IGNORED, reduction="sum")
+    return total / (targets != IGNORED).sum().clamp_min(1)
 
 
 class Head(nn.Module):

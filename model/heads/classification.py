@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from model.encoding import SEG_CONTEXT, SEG_QUESTION, SEG_SPECIAL
-from model.heads.base import Head, HeadBatch, TextSpan, register_head
+from model.heads.base import Head, HeadBatch, TextSpan, register_head, supervised_cross_entropy
 from model.heads.context_reads import ContextReads
 from model.heads.paragraph_reads import (
     COMPARISONS, NUM_COMPARISON_FEATURES, ParagraphReads, comparison_features, compared_spans, layout, read_loss,
@@ -199,7 +199,7 @@ class ClassificationHead(Head):
         return out
 
     def loss(self, output: ClassificationOutput, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output.logits, labels, ignore_index=-100)
+        return supervised_cross_entropy(output.logits, labels)
 
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch,
                      tokenizer=None) -> torch.Tensor | dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ from torch import nn
 from model import expressions
 from model.encoding import SEG_CONTEXT
 from model.heads import number_pointer
-from model.heads.base import Head, HeadBatch, register_head
+from model.heads.base import Head, HeadBatch, register_head, supervised_cross_entropy
 from model.tokenizer import decode_text
 
 KV = tuple[torch.Tensor, torch.Tensor]
@@ -394,7 +394,7 @@ class GenerativeHead(Head):
     def loss(self, output: GenerativeOutput, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         if "target_points" in labels:
             return number_pointer.pointer_loss(output.logits, labels["target_ids"], labels["target_points"])
-        return F.cross_entropy(output.logits.flatten(0, 1), labels["target_ids"].flatten(), ignore_index=-100)
+        return supervised_cross_entropy(output.logits.flatten(0, 1), labels["target_ids"].flatten())
 
     @torch.no_grad()
     def generate(self, memory: "_Memory", max_new_tokens: int | None = None) -> GenerativeOutput:

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from model.example import span_supervision
-from model.heads.base import Head, HeadBatch, TextSpan, register_head
+from model.heads.base import Head, HeadBatch, TextSpan, register_head, supervised_cross_entropy
 from model.heads.decoding import host_view, decode_spans
 from model.heads.labels import number_in_passage, token_span
 from model.encoding import SEG_SPECIAL
@@ -64,12 +63,9 @@ class SpanHead(Head):
         return out
 
     def loss(self, output: SpanOutput, labels: dict[str, torch.Tensor]) -> torch.Tensor:
-        # The mean over the windows that have a span to extract, and 0 (not 0/0) when a batch's rows
-        # of this head's tasks have none: computed numbers (a count, a sum) give the span head nothing.
-        supervised = (labels["start"] != -100).sum().clamp_min(1)
-        total = (F.cross_entropy(output.start_logits, labels["start"], ignore_index=-100, reduction="sum")
-                 + F.cross_entropy(output.end_logits, labels["end"], ignore_index=-100, reduction="sum"))
-        return total / (2 * supervised)
+        # computed numbers (a count, a sum) give the span head nothing to extract: those windows add nothing
+        return (supervised_cross_entropy(output.start_logits, labels["start"])
+                + supervised_cross_entropy(output.end_logits, labels["end"])) / 2
 
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> dict[str, torch.Tensor]:
         starts, ends = [], []

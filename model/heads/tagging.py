@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from model.encoding import SEG_SPECIAL
-from model.heads.base import Head, HeadBatch, TextSpan, register_head
+from model.heads.base import Head, HeadBatch, TextSpan, register_head, supervised_cross_entropy
 from model.heads.decoding import host_view, B, I, O, decode_tags
 from model.heads.labels import token_span
 
@@ -58,7 +57,7 @@ class TaggingHead(Head):
         return out
 
     def loss(self, output: TaggingOutput, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        return supervised_cross_entropy(output.logits.flatten(0, 1), labels.flatten())
 
     def build_labels(self, examples: Sequence[Any], batch: HeadBatch, tokenizer=None) -> torch.Tensor:
         labels = torch.full(batch.segments.shape, O, dtype=torch.long)

@@ -61,6 +61,10 @@ def test_a_span_head_with_nothing_to_extract_in_a_batch_adds_no_loss_and_no_nan(
     expected = (torch.nn.functional.cross_entropy(out.start_logits[kept], mixed_labels["start"][kept])
                 + torch.nn.functional.cross_entropy(out.end_logits[kept], mixed_labels["end"][kept])) / 2
     assert torch.allclose(out.loss, expected)
+    # the same holds for a classifier whose rows carry no label it knows
+    classifier = tiny_model.heads["answer_type"]
+    unknown = torch.full((len(computed),), -100)
+    assert classifier(batch, unknown).loss.item() == 0.0
 
 
 @pytest.mark.parametrize("head_name", ["span", "multispan", "answer_type", "number"])
